@@ -1,0 +1,1 @@
+"""AT command layer: sans-IO framing codec, asyncio channel, error hierarchy."""

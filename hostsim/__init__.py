@@ -1,0 +1,1 @@
+"""hostsim: an emulated cellular modem on a pseudo-terminal, for developing and testing smscmd."""
