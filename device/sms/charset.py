@@ -75,7 +75,10 @@ def to_wire(text: str, charset: Charset) -> str:
             if ord(ch) > 0x7F:
                 raise SmsFormatError(f"character {ch!r} is not in IRA (ASCII)")
         return text
-    return text.encode("latin-1", errors="strict").hex().upper()
+    try:
+        return text.encode("latin-1").hex().upper()
+    except UnicodeEncodeError as exc:
+        raise SmsFormatError(f"character {text[exc.start]!r} does not fit in one byte") from exc
 
 
 def from_wire(wire: str, charset: Charset) -> str:

@@ -1,0 +1,506 @@
+"""The agent: modem lifecycle + journal + dispatcher + outbox, wired together.
+
+One task drives everything that touches the serial line, so there is exactly
+one command in flight and no locking beyond the channel's own:
+
+1. open the port (reconnect with capped exponential backoff, reset on success);
+2. bring the modem up (probe, configure, SIM, SMS set-up, network), retrying
+   steps while the module reports itself busy;
+3. on first reaching ``ready``, and after every re-initialisation, drain the
+   storage (``AT+CMGL="ALL"``) through the same path as new indications;
+4. wait for ``+CMTI`` indications; each index is read, committed to the
+   journal, and only then deleted from the modem; then pending commands run and
+   the outbox is flushed;
+5. when idle for ``health_interval`` seconds, check the module (signal,
+   registration); a timeout sends the machine back to probing, a closed port
+   back to disconnected.
+
+Boot banners (``RDY``, ``SMS DONE`` …) mean the module restarted and forgot its
+settings: the agent re-initialises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from device.at.channel import AtChannel
+from device.at.codec import Urc
+from device.at.errors import CommandError, CommandTimeout, ConnectionLost, ModemError
+from device.commands import (
+    CommandContext,
+    Dispatcher,
+    Registry,
+    StatusSnapshot,
+    format_reply,
+    parse_payload,
+)
+from device.config import Config
+from device.journal import InboxRow, InboxState, Journal, OutboxRow
+from device.modem import (
+    Lifecycle,
+    Modem,
+    ModemState,
+    SmsSettings,
+    StoredSms,
+    UndecodableSms,
+    parse_cmti,
+    retry_while_busy,
+    signal_text,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+#: Indications that a module prints when it (re)boots.
+BOOT_BANNERS = frozenset({"RDY", "SMS DONE", "SMS READY", "PB DONE", "CALL READY", "+PBREADY"})
+
+#: Send attempts before a reply is marked failed for good.
+MAX_SEND_ATTEMPTS = 5
+
+PROBE_TIMEOUT = 2.0
+PROBE_ATTEMPTS = 5
+
+
+class AgentObserver:
+    """Hooks for what the agent does (the demo prints them). All are no-ops here."""
+
+    def state_changed(self, before: ModemState, after: ModemState) -> None:
+        """The modem lifecycle moved."""
+
+    def received(self, row: InboxRow) -> None:
+        """A message was committed to the journal (any state, refused included)."""
+
+    def replied(self, row: InboxRow, outbox: OutboxRow | None) -> None:
+        """A command finished; ``outbox`` is its queued reply, if any."""
+
+    def sent(self, outbox: OutboxRow) -> None:
+        """A queued message was accepted by the modem."""
+
+
+@dataclass
+class Counters:
+    received: int = 0
+    executed: int = 0
+    refused: int = 0
+    undecodable: int = 0
+    sent: int = 0
+    send_failures: int = 0
+    reconnects: int = 0
+    reinitialisations: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class _Restart(Exception):
+    """Leave the ready loop and go through bring-up again."""
+
+
+class Agent:
+    """Runs until :meth:`stop` (or the ``stop`` event given to :meth:`run`)."""
+
+    def __init__(
+        self,
+        config: Config,
+        journal: Journal,
+        registry: Registry,
+        *,
+        observer: AgentObserver | None = None,
+    ) -> None:
+        if config.port is None:
+            raise ValueError("the agent needs a serial port (config agent.port or --port)")
+        self.config = config
+        self.port: str = config.port
+        self.journal = journal
+        self.registry = registry
+        self.dispatcher = Dispatcher(registry)
+        self.observer = observer or AgentObserver()
+        self.lifecycle = Lifecycle(self._state_changed)
+        self.counters = Counters()
+        self.started = time.monotonic()
+        self.modem: Modem | None = None
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._indications: list[tuple[str, int]] = []
+        self._reset_seen = False
+        self._drain_needed = True
+
+    # -- control ----------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the agent to finish the message in hand and return from :meth:`run`."""
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def state(self) -> ModemState:
+        return self.lifecycle.state
+
+    def status(self) -> StatusSnapshot:
+        modem = self.modem
+        if modem is None:
+            return StatusSnapshot("unknown", "unknown", "unknown")
+        return StatusSnapshot(
+            modem.identity.describe(), modem.registration_text, signal_text(modem.rssi)
+        )
+
+    # -- main loop --------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve until stopped. Never raises for modem trouble: it recovers instead."""
+        self._recover_interrupted()
+        backoff = self.config.reconnect_initial
+        try:
+            while not self._stop.is_set():
+                channel = await self._connect()
+                if channel is None:
+                    await self._pause(backoff)
+                    backoff = min(backoff * 2, self.config.reconnect_max)
+                    continue
+                backoff = self.config.reconnect_initial
+                try:
+                    await self._serve(channel)
+                finally:
+                    await channel.close()
+                    self.modem = None
+                if not self._stop.is_set():
+                    self.lifecycle.fire("port_lost")
+                    self.counters.reconnects += 1
+                    await self._pause(backoff)
+        finally:
+            self.lifecycle.fire("stop")
+            LOGGER.info("agent stopped")
+
+    async def _connect(self) -> AtChannel | None:
+        try:
+            channel = await AtChannel.open(
+                self.port,
+                baudrate=self.config.baudrate,
+                default_timeout=self.config.command_timeout,
+            )
+        except ConnectionLost as exc:
+            LOGGER.warning("%s", exc)
+            return None
+        channel.add_urc_listener(self._on_urc)
+        self.modem = Modem(
+            channel,
+            SmsSettings(storage=self.config.storage, retry_delay=self.config.reconnect_initial),
+            command_timeout=self.config.command_timeout,
+        )
+        self.lifecycle.fire("connected")
+        return channel
+
+    async def _serve(self, channel: AtChannel) -> None:
+        """Bring up and serve one open port until it closes or the agent stops."""
+        modem = self.modem
+        assert modem is not None
+        while not self._stop.is_set() and not channel.closed.is_set():
+            try:
+                if not await self._bring_up(modem):
+                    return
+                await self._ready_loop(modem, channel)
+            except ConnectionLost as exc:
+                LOGGER.warning("serial port lost: %s", exc)
+                return
+            except CommandTimeout as exc:
+                LOGGER.warning("modem stopped answering: %s", exc)
+                self.lifecycle.fire("unresponsive")
+            except _Restart:
+                self.counters.reinitialisations += 1
+                self.lifecycle.fire("reset_detected")
+            except ModemError as exc:
+                LOGGER.error("modem error, re-initialising: %s", exc)
+                self.lifecycle.fire("unresponsive")
+                await self._pause(self.config.reconnect_initial)
+
+    async def _bring_up(self, modem: Modem) -> bool:
+        """Drive the lifecycle from probing to ready; False when stopped or the port died."""
+        self._reset_seen = False
+        for attempt in range(1, PROBE_ATTEMPTS + 1):
+            try:
+                await modem.probe(PROBE_TIMEOUT)
+                break
+            except CommandTimeout:
+                LOGGER.info("no answer to AT (attempt %d of %d)", attempt, PROBE_ATTEMPTS)
+            except CommandError as exc:
+                LOGGER.info("probe answered with an error: %s", exc)
+                break
+        else:
+            LOGGER.warning("the modem on %s does not answer; reopening the port", self.port)
+            return False
+        self.lifecycle.fire("answered")
+        delay = self.config.reconnect_initial
+        if not await retry_while_busy(
+            modem.configure, delay=delay, what="configure", stop=self._stop
+        ):
+            return False
+        self.lifecycle.fire("configured")
+        while not await modem.sim_ready():
+            LOGGER.info("SIM not ready; checking again in %.1f s", delay)
+            if await self._pause(delay):
+                return False
+        self.lifecycle.fire("sim_ready")
+        if not await retry_while_busy(
+            modem.setup_sms, delay=delay, what="SMS set-up", stop=self._stop
+        ):
+            return False
+        self.lifecycle.fire("sms_ready")
+        while (await modem.refresh_registration()) not in (1, 5):
+            LOGGER.info(
+                "not registered (%s); checking again in %.1f s", modem.registration_text, delay
+            )
+            if await self._pause(delay):
+                return False
+        await modem.refresh_signal()
+        self.lifecycle.fire("registered")
+        LOGGER.info(
+            "ready: %s, %s, signal %s",
+            modem.identity.describe(),
+            modem.registration_text,
+            signal_text(modem.rssi),
+        )
+        self._drain_needed = True
+        return True
+
+    async def _ready_loop(self, modem: Modem, channel: AtChannel) -> None:
+        while not self._stop.is_set():
+            if channel.closed.is_set():
+                raise ConnectionLost(f"{self.port} closed")
+            if self._reset_seen:
+                raise _Restart
+            if self._drain_needed:
+                await self._drain(modem)
+                self._drain_needed = False
+            while self._indications and not self._stop.is_set():
+                storage, index = self._indications.pop(0)
+                await self._take(modem, storage, index)
+            await self._run_pending()
+            await self._flush_outbox(modem)
+            if self._indications or self._reset_seen or self._stop.is_set():
+                continue
+            self._wake.clear()
+            woke = await self._wait_wake(channel, self.config.health_interval)
+            if not woke:
+                await self._health_check(modem)
+
+    async def _wait_wake(self, channel: AtChannel, timeout: float) -> bool:
+        waits = [
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(channel.closed.wait()),
+        ]
+        try:
+            done, _ = await asyncio.wait(
+                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        return bool(done)
+
+    async def _health_check(self, modem: Modem) -> None:
+        await modem.refresh_signal()
+        stat = await modem.refresh_registration()
+        if stat not in (1, 5):
+            LOGGER.warning("lost registration (%s)", modem.registration_text)
+            self.lifecycle.fire("deregistered")
+            raise _Restart
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` unless stopped first; True when stopped."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        return self._stop.is_set()
+
+    # -- indications --------------------------------------------------------
+
+    def _on_urc(self, urc: Urc) -> None:
+        if urc.name in ("+CMTI", "+CDSI"):
+            if urc.name == "+CDSI":
+                LOGGER.info("status report stored: %s (left in storage)", urc.args)
+                return
+            parsed = parse_cmti(urc.args)
+            if parsed is None:
+                LOGGER.warning("malformed +CMTI indication %r; draining storage instead", urc.text)
+                self._drain_needed = True
+            else:
+                self._indications.append(parsed)
+            self._wake.set()
+        elif urc.name == "+CMT":
+            LOGGER.warning(
+                "direct delivery (+CMT) although +CMTI was configured; draining storage: %r",
+                urc.text,
+            )
+            self._drain_needed = True
+            self._wake.set()
+        elif urc.name in BOOT_BANNERS:
+            if self.lifecycle.state is ModemState.READY:
+                LOGGER.warning("boot banner %r: the modem restarted; re-initialising", urc.name)
+                self._reset_seen = True
+                self._wake.set()
+        else:
+            LOGGER.debug("unsolicited %r ignored", urc.text)
+
+    # -- receive path ---------------------------------------------------------
+
+    async def _drain(self, modem: Modem) -> None:
+        """Take everything already in storage, oldest index first."""
+        messages = await modem.list_received()
+        if messages:
+            LOGGER.info("%d message(s) waiting in storage", len(messages))
+        for message in messages:
+            await self._commit_and_delete(modem, message)
+
+    async def _take(self, modem: Modem, storage: str, index: int) -> None:
+        try:
+            message = await modem.read(storage, index)
+        except CommandError as exc:
+            LOGGER.warning("cannot read %s index %d: %s; draining storage", storage, index, exc)
+            self._drain_needed = True
+            return
+        if message is None:
+            LOGGER.info("%s index %d holds no received message (already handled?)", storage, index)
+            return
+        await self._commit_and_delete(modem, message)
+
+    async def _commit_and_delete(self, modem: Modem, message: StoredSms | UndecodableSms) -> None:
+        """Journal first, delete from the modem second: nothing is lost in between."""
+        if isinstance(message, UndecodableSms):
+            LOGGER.error(
+                "undecodable message at %s index %d: %s",
+                message.storage,
+                message.index,
+                message.reason,
+            )
+            row, new = self.journal.record_incoming(
+                sender="",
+                timestamp=None,
+                text=f"{message.raw_header}\n{message.raw_body}",
+                storage=message.storage,
+                index=message.index,
+                state=InboxState.UNDECODABLE,
+                error=message.reason,
+            )
+            if new:
+                self.counters.undecodable += 1
+        else:
+            allowed = message.sender in self.config.allowed_senders
+            row, new = self.journal.record_incoming(
+                sender=message.sender,
+                timestamp=message.timestamp,
+                text=message.text,
+                storage=message.storage,
+                index=message.index,
+                state=InboxState.RECEIVED if allowed else InboxState.REFUSED,
+                error=None if allowed else f"sender {message.sender!r} is not allowed",
+            )
+            if new:
+                self.counters.received += 1
+                if not allowed:
+                    self.counters.refused += 1
+                    LOGGER.warning(
+                        "refused message from %r (inbox %d): not in allowed_senders",
+                        message.sender,
+                        row.id,
+                    )
+        await modem.delete(message.storage, message.index)
+        self.journal.mark_deleted(row.id)
+        if new:
+            LOGGER.info("inbox %d: %s from %r: %r", row.id, row.state.value, row.sender, row.text)
+            self.observer.received(row)
+
+    # -- execution -----------------------------------------------------------
+
+    def _recover_interrupted(self) -> None:
+        """After a crash: re-run idempotent commands, fail the others visibly."""
+        for row in self.journal.pending_inbox():
+            if row.state is not InboxState.RUNNING:
+                continue
+            handler = self.registry.get(row.command or "")
+            if handler is not None and handler.idempotent:
+                LOGGER.warning(
+                    "inbox %d: %r was interrupted; running it again", row.id, row.command
+                )
+                continue
+            LOGGER.warning("inbox %d: %r was interrupted; answering error", row.id, row.command)
+            outbox = self.journal.finish(
+                row.id,
+                reply="error: interrupted",
+                state=InboxState.FAILED,
+                error="interrupted by a restart while running",
+                reply_to=self.config.reply_to,
+            )
+            self.observer.replied(row, outbox)
+
+    async def _run_pending(self) -> None:
+        for row in self.journal.pending_inbox():
+            if self._stop.is_set():
+                return
+            await self._execute(row)
+
+    async def _execute(self, row: InboxRow) -> None:
+        parsed = parse_payload(row.text)
+        row = self.journal.start(row.id, parsed.name, parsed.argument)
+        ctx = CommandContext(
+            name=parsed.name,
+            argument=parsed.argument,
+            sender=row.sender,
+            timestamp=row.timestamp,
+            journal_id=row.id,
+            status=self.status,
+        )
+        outcome = await self.dispatcher.dispatch(ctx)
+        reply = outcome.reply
+        if reply is not None:
+            reply, warnings = format_reply(reply)
+            for warning in warnings:
+                LOGGER.warning("inbox %d reply: %s", row.id, warning)
+        outbox = self.journal.finish(
+            row.id,
+            reply=reply,
+            state=InboxState.DONE if outcome.ok else InboxState.FAILED,
+            error=outcome.error,
+            reply_to=self.config.reply_to,
+        )
+        self.counters.executed += 1
+        LOGGER.info("inbox %d: %r -> %r", row.id, parsed.name, reply)
+        self.observer.replied(row, outbox)
+
+    async def _flush_outbox(self, modem: Modem) -> None:
+        for row in self.journal.pending_outbox():
+            if self._stop.is_set():
+                return
+            try:
+                mr = await modem.send_text(
+                    row.destination, row.text, timeout=self.config.send_timeout
+                )
+            except CommandError as exc:
+                final = row.attempts + 1 >= MAX_SEND_ATTEMPTS
+                self.journal.mark_send_failed(row.id, str(exc), final=final)
+                self.counters.send_failures += 1
+                LOGGER.error(
+                    "outbox %d: send to %s failed (attempt %d%s): %s",
+                    row.id,
+                    row.destination,
+                    row.attempts + 1,
+                    ", giving up" if final else "",
+                    exc,
+                )
+                continue
+            sent = self.journal.mark_sent(row.id, mr)
+            self.counters.sent += 1
+            LOGGER.info("outbox %d: sent to %s (reference %d)", row.id, row.destination, mr)
+            self.observer.sent(sent)
+
+    def _state_changed(self, before: ModemState, after: ModemState) -> None:
+        self.observer.state_changed(before, after)
+
+
+def uptime_since(started: float) -> float:
+    return time.monotonic() - started
+
+
+def now() -> datetime:
+    return datetime.now().astimezone()

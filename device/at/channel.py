@@ -1,0 +1,295 @@
+"""The asyncio side of the AT layer: one serial port, one command in flight.
+
+:class:`AtChannel` owns the port (through pyserial-asyncio), feeds every byte
+to the sans-IO :class:`~device.at.codec.AtCodec`, and turns its events into
+command results and unsolicited-code callbacks:
+
+* :meth:`AtChannel.command` writes one command line and waits, under a timeout,
+  for its final result. The waiter is in place *before* the bytes are written.
+  A second caller waits for the first to finish (an ``asyncio.Lock``).
+* :meth:`AtChannel.command_with_body` is the two-phase SMS send: the command,
+  then the ``> `` prompt, then the body and Ctrl-Z; ESC cancels when the prompt
+  does not come or the send is abandoned.
+* Unsolicited result codes go to every listener added with
+  :meth:`AtChannel.add_urc_listener`, in the reader's own callback; a listener
+  that raises is logged and never stops the reader.
+* When the port fails or closes, the command in flight fails with
+  :class:`~device.at.errors.ConnectionLost` and :attr:`AtChannel.closed` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import serial
+import serial_asyncio
+
+from device.at.codec import AtCodec, Echo, Event, Final, Garbage, Info, Prompt, ResultKind, Urc
+from device.at.errors import (
+    CmeError,
+    CmsError,
+    CommandError,
+    CommandTimeout,
+    ConnectionLost,
+    ModemError,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+CTRL_Z = "\x1a"
+ESC = "\x1b"
+
+UrcListener = Callable[[Urc], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A completed command: its information lines and its final result."""
+
+    command: str
+    lines: tuple[str, ...]
+    final: Final
+
+    def prefixed(self, prefix: str) -> list[str]:
+        """The text after ``prefix:`` of each line that starts with it."""
+        head = prefix + ":"
+        return [line[len(head) :].strip() for line in self.lines if line.startswith(head)]
+
+
+def error_for(command: str, final: Final) -> CommandError:
+    """The typed exception for a failed final result."""
+    if final.kind is ResultKind.CME_ERROR:
+        return CmeError(command, final.code, final.meaning)
+    if final.kind is ResultKind.CMS_ERROR:
+        return CmsError(command, final.code, final.meaning)
+    return CommandError(command, None, final.kind.value)
+
+
+class _Exchange:
+    """Book-keeping for the command in flight."""
+
+    def __init__(self, command: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.command = command
+        self.lines: list[str] = []
+        self.done: asyncio.Future[Final] = loop.create_future()
+        self.prompt: asyncio.Future[None] = loop.create_future()
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, channel: AtChannel) -> None:
+        self._channel = channel
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._channel._connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._channel._data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._channel._connection_lost(exc)
+
+
+class AtChannel:
+    """A serial port speaking AT commands. Create with :meth:`open`."""
+
+    def __init__(self, *, default_timeout: float = 10.0, max_line: int | None = None) -> None:
+        self.default_timeout = default_timeout
+        self._codec = AtCodec() if max_line is None else AtCodec(max_line)
+        self._transport: asyncio.Transport | None = None
+        self._lock = asyncio.Lock()
+        self._exchange: _Exchange | None = None
+        self._listeners: list[UrcListener] = []
+        self.closed = asyncio.Event()
+        self.garbage_count = 0
+        self.port = ""
+
+    @classmethod
+    async def open(
+        cls, port: str, *, baudrate: int = 115200, default_timeout: float = 10.0
+    ) -> AtChannel:
+        """Open ``port``; raises ConnectionLost when it cannot be opened."""
+        channel = cls(default_timeout=default_timeout)
+        channel.port = port
+        loop = asyncio.get_running_loop()
+        try:
+            await serial_asyncio.create_serial_connection(
+                loop, lambda: _Protocol(channel), port, baudrate=baudrate
+            )
+        except (OSError, serial.SerialException) as exc:
+            raise ConnectionLost(f"cannot open {port}: {exc}") from exc
+        return channel
+
+    # -- public API -------------------------------------------------------
+
+    def add_urc_listener(self, listener: UrcListener) -> Callable[[], None]:
+        """Call ``listener`` for every unsolicited code; returns a function that removes it."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return remove
+
+    async def command(
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        prefixes: tuple[str, ...] | None = None,
+        bare_info: bool | None = None,
+    ) -> Response:
+        """Run ``command`` (no trailing CR) and return its response.
+
+        Raises :class:`CommandError` (``CmeError``/``CmsError``) for an error
+        result, :class:`CommandTimeout`, or :class:`ConnectionLost`.
+        """
+        limit = self.default_timeout if timeout is None else timeout
+        async with self._lock:
+            exchange = self._start(command, prefixes, bare_info)
+            try:
+                self._write(command + "\r")
+                final = await self._wait(exchange.done, command, limit)
+            finally:
+                self._exchange = None
+        return self._finish(exchange, final)
+
+    async def command_with_body(
+        self, command: str, body: str, *, timeout: float | None = None
+    ) -> Response:
+        """Run a prompting command (``AT+CMGS``): wait for ``> ``, send ``body`` + Ctrl-Z.
+
+        ``body`` is a wire string (latin-1 characters). When the prompt does
+        not come in time, ESC is written to leave the prompt state and
+        :class:`CommandTimeout` raised.
+        """
+        limit = self.default_timeout if timeout is None else timeout
+        async with self._lock:
+            exchange = self._start(command, None, None)
+            try:
+                self._write(command + "\r")
+                waiting: list[asyncio.Future[Any]] = [exchange.prompt, exchange.done]
+                done, _ = await asyncio.wait(
+                    waiting, timeout=limit, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    self._abandon(ESC)
+                    raise CommandTimeout(command, limit)
+                if not exchange.done.done():
+                    self._write(body + CTRL_Z)
+                final = await self._wait(exchange.done, command, limit, cancel_with=ESC)
+            finally:
+                self._exchange = None
+        return self._finish(exchange, final)
+
+    async def close(self) -> None:
+        """Close the port; idempotent. Any command in flight fails with ConnectionLost."""
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+        if transport is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), 2.0)
+        self.closed.set()
+
+    # -- internals ----------------------------------------------------------
+
+    def _start(
+        self, command: str, prefixes: tuple[str, ...] | None, bare_info: bool | None
+    ) -> _Exchange:
+        if self.closed.is_set() or self._transport is None:
+            raise ConnectionLost(f"{self.port or 'port'} is closed")
+        exchange = _Exchange(command, asyncio.get_running_loop())
+        self._exchange = exchange
+        self._codec.begin(command, prefixes=prefixes, bare_info=bare_info)
+        return exchange
+
+    async def _wait(
+        self, future: asyncio.Future[Final], command: str, limit: float, cancel_with: str = ""
+    ) -> Final:
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), limit)
+        except TimeoutError:
+            self._abandon(cancel_with)
+            raise CommandTimeout(command, limit) from None
+
+    def _abandon(self, cancel_with: str) -> None:
+        self._codec.abandon()
+        if cancel_with and not self.closed.is_set():
+            with contextlib.suppress(ModemError):
+                self._write(cancel_with)
+
+    @staticmethod
+    def _finish(exchange: _Exchange, final: Final) -> Response:
+        if not final.ok:
+            raise error_for(exchange.command, final)
+        return Response(exchange.command, tuple(exchange.lines), final)
+
+    def _write(self, text: str) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            raise ConnectionLost(f"{self.port or 'port'} is closed")
+        data = text.encode("latin-1")
+        LOGGER.debug("%s <- %r", self.port, data)
+        transport.write(data)
+
+    def _connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def _data_received(self, data: bytes) -> None:
+        LOGGER.debug("%s -> %r", self.port, data)
+        for event in self._codec.feed(data):
+            self._dispatch(event)
+
+    def _dispatch(self, event: Event) -> None:
+        exchange = self._exchange
+        if isinstance(event, Urc):
+            for listener in list(self._listeners):
+                try:
+                    listener(event)
+                except Exception:
+                    LOGGER.exception("URC listener %r failed on %r", listener, event.text)
+        elif isinstance(event, Info):
+            if exchange is not None:
+                exchange.lines.append(event.text)
+            else:
+                LOGGER.warning(
+                    "%s: response line with no command pending: %r", self.port, event.text
+                )
+        elif isinstance(event, Final):
+            if exchange is not None and not exchange.done.done():
+                exchange.done.set_result(event)
+            else:
+                LOGGER.warning("%s: stray final result %r", self.port, event.text)
+        elif isinstance(event, Prompt):
+            if exchange is not None and not exchange.prompt.done():
+                exchange.prompt.set_result(None)
+            else:
+                LOGGER.warning("%s: SMS prompt with no SMS being sent", self.port)
+        elif isinstance(event, Garbage):
+            self.garbage_count += 1
+            LOGGER.warning("%s: %s: %r", self.port, event.reason, event.data)
+        elif isinstance(event, Echo):
+            LOGGER.debug("%s: echo %r", self.port, event.text)
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            LOGGER.warning("%s: connection lost: %s", self.port, exc)
+        else:
+            LOGGER.info("%s: closed", self.port)
+        self._transport = None
+        self.closed.set()
+        exchange = self._exchange
+        if exchange is not None:
+            for future in (exchange.done, exchange.prompt):
+                if not future.done():
+                    future.set_exception(ConnectionLost(f"{self.port}: {exc or 'closed'}"))
+                    # The exception is consumed by whoever waits; mark it retrieved
+                    # for the future nobody waits on.
+                    future.exception()

@@ -1,0 +1,124 @@
+"""``smscmd demo``: hostsim and the real agent in one process, on a real pseudo-terminal.
+
+The only module of ``device`` that imports ``hostsim``. It delivers the two
+example payloads of the Super SIM documentation and a ``ping``, and prints
+each command as the agent journals it and each reply as the modem sends it.
+
+The two example commands get the demo handlers below: they show how a Python
+handler is written (parse the argument, validate it, answer in one line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TextIO
+
+from device.agent import Agent, AgentObserver
+from device.commands import CommandContext, Handler, Registry, default_registry
+from device.config import Config
+from device.journal import InboxRow, Journal, OutboxRow
+from device.modem import ModemState
+
+PAYLOADS = (
+    "checkin: firmware update",
+    "Report location: (52.520008, 13.404954)",
+    "ping",
+)
+
+DEMO_TIMEOUT = 30.0
+
+_COORDS = re.compile(r"^\(?\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*\)?$")
+
+
+async def checkin(ctx: CommandContext) -> str:
+    """Acknowledge a check-in request with what the device knows about itself."""
+    snapshot = ctx.status()
+    topic = ctx.argument or "general"
+    return f"checkin ok: {topic}; module {snapshot.module}, signal {snapshot.signal}"
+
+
+async def report_location(ctx: CommandContext) -> str:
+    """Validate a ``(lat, lon)`` pair and confirm it back, normalised."""
+    match = _COORDS.match(ctx.argument or "")
+    if match is None:
+        return "error: expected (latitude, longitude)"
+    lat, lon = float(match.group(1)), float(match.group(2))
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return "error: coordinates out of range"
+    return f"location ok: {lat:.6f},{lon:.6f}"
+
+
+def demo_registry() -> Registry:
+    registry = default_registry()
+    registry.register(Handler("checkin", checkin, idempotent=True, summary="demo check-in"))
+    registry.register(
+        Handler("report location", report_location, idempotent=True, summary="demo location")
+    )
+    return registry
+
+
+class PrintingObserver(AgentObserver):
+    """Prints what happens, with the time since the demo started."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.t0 = time.monotonic()
+        self.ready = asyncio.Event()
+
+    def _print(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.t0:6.3f}s] {text}", file=self.out, flush=True)
+
+    def state_changed(self, before: ModemState, after: ModemState) -> None:
+        self._print(f"agent: modem {before.value} -> {after.value}")
+        if after is ModemState.READY:
+            self.ready.set()
+
+    def received(self, row: InboxRow) -> None:
+        self._print(f"agent: received from {row.sender}: {row.text!r} (journal #{row.id})")
+
+    def replied(self, row: InboxRow, outbox: OutboxRow | None) -> None:
+        if outbox is not None:
+            self._print(f"agent: reply queued for {outbox.destination}: {outbox.text!r}")
+
+    def sent(self, outbox: OutboxRow) -> None:
+        self._print(f"agent: reply sent to {outbox.destination} (message reference {outbox.mr})")
+
+
+async def run_demo(journal: str | None = None, out: TextIO = sys.stdout) -> int:
+    from hostsim.sim import HostSim
+
+    observer = PrintingObserver(out)
+    with tempfile.TemporaryDirectory(prefix="smscmd-demo-") as tmp:
+        journal_path = Path(journal) if journal else Path(tmp) / "journal.sqlite3"
+        async with HostSim() as sim:
+            gateway = sim.modems[0]
+            observer._print(f"hostsim: emulated modem on {gateway.path}")
+            config = Config(
+                port=gateway.path,
+                journal=journal_path,
+                reconnect_initial=0.2,
+                reconnect_max=2.0,
+            )
+            with Journal.open(journal_path) as jnl:
+                agent = Agent(config, jnl, demo_registry(), observer=observer)
+                task = asyncio.create_task(agent.run())
+                try:
+                    await asyncio.wait_for(observer.ready.wait(), DEMO_TIMEOUT)
+                    for n, payload in enumerate(PAYLOADS, start=1):
+                        observer._print(f"network: SMS from 000 to the gateway: {payload!r}")
+                        gateway.deliver("000", payload)
+                        await gateway.wait_until(lambda m, n=n: len(m.sent) >= n, DEMO_TIMEOUT)
+                        sms = gateway.sent[n - 1]
+                        observer._print(
+                            f"network: SMS from the gateway to {sms.destination}: {sms.text!r}"
+                        )
+                finally:
+                    agent.stop()
+                    await asyncio.wait_for(task, DEMO_TIMEOUT)
+            observer._print(f"journal: {journal_path}" if journal else "done")
+    return 0
