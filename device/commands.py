@@ -1,0 +1,271 @@
+"""SMS command payloads: the grammar, the handler registry, the dispatcher, built-ins.
+
+Grammar: ``<name>[: <argument>]``, split at the *first* ``:``.
+
+* The name is lower-cased, trimmed, and internal whitespace runs collapse to one space:
+  ``"  Report   Location : x"`` → ``"report location"``.
+* The argument is trimmed; it is None when there is no ``:`` or only whitespace after it.
+  Further colons belong to the argument (``"set: a:b"`` → ``("set", "a:b")``).
+* An empty or whitespace-only payload gives the name ``""``; the dispatcher answers it
+  with an error reply. Parsing never raises.
+
+Handlers are coroutines taking a :class:`CommandContext` and returning the reply text, or
+None for no reply. The payload is data: no handler here hands it to a shell.
+:func:`format_reply` makes any reply fit one GSM 7-bit SMS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from device.errors import SmscmdError
+from device.sms import gsm7
+
+LOGGER = logging.getLogger(__name__)
+
+#: Shown in place of a character outside GSM 03.38.
+REPLACEMENT = "?"
+#: Ends a reply that was cut to fit one SMS.
+CUT_MARKER = "..."
+
+
+class CommandError(SmscmdError):
+    """Misuse of the registry: a duplicate, unknown or malformed command name."""
+
+
+# --------------------------------------------------------------------------- grammar
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCommand:
+    """A parsed payload: normalised ``name`` (maybe ``""``) and trimmed ``argument``."""
+
+    name: str
+    argument: str | None
+
+
+def normalize_name(name: str) -> str:
+    """Lower-case ``name``, trim it and collapse internal whitespace to single spaces."""
+    return " ".join(name.lower().split())
+
+
+def parse_payload(text: str) -> ParsedCommand:
+    """Parse ``<name>[: <argument>]``; never raises for any ``str``.
+
+    ``"checkin: firmware update"`` → ``("checkin", "firmware update")``;
+    ``"PING"`` → ``("ping", None)``; ``"ping:"`` → ``("ping", None)``; ``""`` → ``("", None)``.
+    """
+    head, colon, rest = text.partition(":")
+    argument = rest.strip() if colon else ""
+    return ParsedCommand(normalize_name(head), argument or None)
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSnapshot:
+    """What the ``status`` command reports, as human strings (``"-67 dBm"``)."""
+
+    module: str
+    registration: str
+    signal: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """Everything a handler may know about the command it runs.
+
+    ``timestamp`` is the SMSC time stamp (None when unknown); ``journal_id`` the inbox
+    row; ``status`` returns the modem's current state on demand.
+    """
+
+    name: str
+    argument: str | None
+    sender: str
+    timestamp: datetime | None
+    journal_id: int
+    status: Callable[[], StatusSnapshot]
+
+
+HandlerFunc = Callable[[CommandContext], Awaitable[str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """A named command.
+
+    ``idempotent`` says whether running it twice is harmless: a command found
+    ``running`` after a crash is re-run only if it is. A disabled handler is registered
+    but answered with an error and left out of ``help``.
+    """
+
+    name: str
+    func: HandlerFunc
+    idempotent: bool
+    summary: str
+    enabled: bool = True
+
+
+class Registry:
+    """Handlers by name."""
+
+    def __init__(self) -> None:
+        """Start empty; see :func:`default_registry` for the built-ins."""
+        self._handlers: dict[str, Handler] = {}
+
+    def register(self, handler: Handler) -> None:
+        """Add ``handler``.
+
+        CommandError when the name is taken, empty, contains ``:`` or is not in normal
+        form (lower case, single spaces, trimmed): such a name could never be dispatched.
+        """
+        name = handler.name
+        if not name or ":" in name or normalize_name(name) != name:
+            raise CommandError(
+                f"command name {name!r} must be non-empty, lower-case, trimmed, "
+                "single-spaced and without ':'"
+            )
+        if name in self._handlers:
+            raise CommandError(f"command {name!r} is already registered")
+        self._handlers[name] = handler
+
+    def unregister(self, name: str) -> Handler:
+        """Remove and return the handler ``name``; CommandError when there is none."""
+        try:
+            return self._handlers.pop(name)
+        except KeyError:
+            raise CommandError(f"command {name!r} is not registered") from None
+
+    def get(self, name: str) -> Handler | None:
+        """The handler registered as ``name`` (enabled or not), or None."""
+        return self._handlers.get(name)
+
+    def names(self, *, enabled_only: bool = False) -> list[str]:
+        """Registered names, sorted; with ``enabled_only`` the disabled ones are left out."""
+        return sorted(n for n, h in self._handlers.items() if h.enabled or not enabled_only)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._handlers
+
+    def __len__(self) -> int:
+        return len(self._handlers)
+
+
+# --------------------------------------------------------------------------- built-ins
+
+
+async def _ping(ctx: CommandContext) -> str:
+    return "pong" if ctx.argument is None else f"pong: {ctx.argument}"
+
+
+async def _status(ctx: CommandContext) -> str:
+    snap = ctx.status()
+    return f"status: module {snap.module}, registration {snap.registration}, signal {snap.signal}"
+
+
+def default_registry() -> Registry:
+    """A registry with the built-ins ``help``, ``ping`` and ``status``.
+
+    ``help`` lists the enabled commands of *this* registry at the time it runs, so
+    commands registered later are included.
+    """
+    registry = Registry()
+
+    async def _help(ctx: CommandContext) -> str:
+        return "commands: " + ", ".join(registry.names(enabled_only=True))
+
+    registry.register(Handler("help", _help, idempotent=True, summary="list the commands"))
+    registry.register(
+        Handler("ping", _ping, idempotent=True, summary="answer pong (with the argument)")
+    )
+    registry.register(
+        Handler("status", _status, idempotent=True, summary="module, registration, signal")
+    )
+    return registry
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one dispatch: the reply (None → send nothing), success, error detail."""
+
+    reply: str | None
+    ok: bool
+    error: str | None = None
+
+
+class Dispatcher:
+    """Runs the handler for a context; bad input and failing handlers become error replies."""
+
+    def __init__(self, registry: Registry, *, timeout: float | None = None) -> None:
+        """``timeout`` bounds each handler run in seconds (None: unbounded)."""
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be > 0")
+        self.registry = registry
+        self.timeout = timeout
+
+    async def dispatch(self, ctx: CommandContext) -> Outcome:
+        """Run ``ctx.name``'s handler; never raises except on cancellation.
+
+        Empty name → ``error: empty command``; unknown → ``error: unknown command '<name>'``;
+        disabled → ``error: command '<name>' is disabled``; a raising handler →
+        ``error: <name> failed`` (logged with traceback); over the timeout →
+        ``error: <name> timed out``. Replies are not yet cut to SMS size: see
+        :func:`format_reply`.
+        """
+        name = ctx.name
+        if not name:
+            return Outcome("error: empty command", ok=False, error="empty command")
+        handler = self.registry.get(name)
+        if handler is None:
+            LOGGER.warning("unknown command %r from %s", name, ctx.sender)
+            return Outcome(f"error: unknown command '{name}'", ok=False, error="unknown command")
+        if not handler.enabled:
+            LOGGER.warning("disabled command %r from %s", name, ctx.sender)
+            return Outcome(
+                f"error: command '{name}' is disabled", ok=False, error="disabled command"
+            )
+        try:
+            async with asyncio.timeout(self.timeout):
+                reply = await handler.func(ctx)
+        except TimeoutError:
+            LOGGER.error("command %r timed out after %s s", name, self.timeout)
+            return Outcome(
+                f"error: {name} timed out", ok=False, error=f"timed out after {self.timeout} s"
+            )
+        except Exception as exc:
+            LOGGER.exception("command %r (inbox %d) failed", name, ctx.journal_id)
+            return Outcome(f"error: {name} failed", ok=False, error=repr(exc))
+        if reply is not None and not isinstance(reply, str):
+            LOGGER.error("command %r returned %r, not a str", name, type(reply).__name__)
+            return Outcome(
+                f"error: {name} failed", ok=False, error=f"handler returned {type(reply)!r}"
+            )
+        return Outcome(reply, ok=True)
+
+
+def format_reply(text: str) -> tuple[str, list[str]]:
+    """Make ``text`` fit one SMS: returns the final text and warnings for the log.
+
+    Characters outside GSM 03.38 become ``?`` (counted in a warning); then the text is
+    cut to 160 septets ending in ``...`` (extension characters such as ``€`` or ``{``
+    count two septets and are never split). Exactly 160 septets is not cut.
+    """
+    warnings: list[str] = []
+    clean, replaced = gsm7.sanitize(text, REPLACEMENT)
+    if replaced:
+        warnings.append(f"replaced {replaced} character(s) outside GSM 03.38 with {REPLACEMENT!r}")
+    septets = gsm7.septet_length(clean)
+    final, cut = gsm7.fit(clean, gsm7.SMS_SEPTETS, CUT_MARKER)
+    if cut:
+        warnings.append(
+            f"cut from {septets} to {gsm7.septet_length(final)} septets (limit {gsm7.SMS_SEPTETS})"
+        )
+    return final, warnings

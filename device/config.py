@@ -1,0 +1,245 @@
+"""Agent configuration: a TOML file read into a frozen :class:`Config`.
+
+Every key is optional; a missing key takes the default shown. Example::
+
+    [agent]
+    port = "/dev/ttyUSB2"        # serial device of the modem; no default (CLI --port)
+    journal = "/var/lib/smscmd/journal.sqlite3"
+                                 # SQLite journal; a relative path is taken relative to
+                                 # the directory of this file
+    baudrate = 115200            # serial speed, integer > 0
+    allowed_senders = ["000"]    # senders whose commands run; others are refused and
+                                 # journaled. Non-empty list of strings without spaces
+    reply_to = "000"             # where replies go: digits, optionally a leading '+'
+    storage = "SM"               # modem message storage: two upper-case letters
+                                 # (SM, ME, MT, SR, ...)
+    log_level = "INFO"           # DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)
+
+    [timeouts]                   # all in seconds, numbers > 0
+    command = 10.0               # one AT command without its own timeout
+    send = 60.0                  # one AT+CMGS (the network may be slow)
+    health_interval = 60.0       # period of the health check (AT, registration, signal)
+    reconnect_initial = 0.5      # first delay before reopening a lost port; doubles
+    reconnect_max = 30.0         # ... up to this cap (>= reconnect_initial)
+
+Edge cases: an unknown table or key, a wrong type (``true`` for a number, ``"9600"`` for
+an integer) or a value out of range is a :class:`~device.errors.ConfigError` naming the file
+and the dotted key (``agent.baudrate``). A missing, unreadable or non-TOML file is a
+ConfigError naming the file. Integers are accepted where a number of seconds is
+expected; booleans never are.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from device.errors import ConfigError
+
+LOGGER = logging.getLogger(__name__)
+
+DEFAULT_JOURNAL = Path("/var/lib/smscmd/journal.sqlite3")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+_STORAGE_RE = re.compile(r"[A-Z]{2}")
+_NUMBER_RE = re.compile(r"\+?[0-9]{1,20}")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated agent configuration; see the module docstring for each key."""
+
+    port: str | None = None
+    journal: Path = DEFAULT_JOURNAL
+    allowed_senders: tuple[str, ...] = ("000",)
+    reply_to: str = "000"
+    storage: str = "SM"
+    baudrate: int = 115200
+    command_timeout: float = 10.0
+    send_timeout: float = 60.0
+    health_interval: float = 60.0
+    reconnect_initial: float = 0.5
+    reconnect_max: float = 30.0
+    log_level: str = "INFO"
+
+
+# --------------------------------------------------------------------------- validators
+#
+# Each validator takes the raw value and returns the typed one, or raises ValueError
+# with what is expected; the caller adds the file and the key.
+
+
+def _port(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string (a serial device path)")
+    return value
+
+
+def _path(value: object) -> Path:
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string (a file path)")
+    return Path(value)
+
+
+def _senders(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ValueError('expected a list of strings, e.g. ["000"]')
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item or item != "".join(item.split()):
+            raise ValueError(f"expected non-empty strings without whitespace, got {item!r}")
+        if item not in out:
+            out.append(item)
+    if not out:
+        raise ValueError("expected at least one sender (Super SIM commands come from '000')")
+    return tuple(out)
+
+
+def _number(value: object) -> str:
+    if not isinstance(value, str) or not _NUMBER_RE.fullmatch(value):
+        raise ValueError("expected a phone number string: digits, optionally a leading '+'")
+    return value
+
+
+def _storage(value: object) -> str:
+    if not isinstance(value, str) or not _STORAGE_RE.fullmatch(value):
+        raise ValueError('expected two upper-case letters, e.g. "SM", "ME" or "MT"')
+    return value
+
+
+def _baudrate(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError("expected an integer > 0, e.g. 115200")
+    return value
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected a number of seconds > 0")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError("expected a number of seconds > 0")
+    return seconds
+
+
+def _log_level(value: object) -> str:
+    if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return value.upper()
+
+
+#: (table, key) in the file → (Config field, validator).
+_KEYS: dict[str, dict[str, tuple[str, Callable[[object], Any]]]] = {
+    "agent": {
+        "port": ("port", _port),
+        "journal": ("journal", _path),
+        "baudrate": ("baudrate", _baudrate),
+        "allowed_senders": ("allowed_senders", _senders),
+        "reply_to": ("reply_to", _number),
+        "storage": ("storage", _storage),
+        "log_level": ("log_level", _log_level),
+    },
+    "timeouts": {
+        "command": ("command_timeout", _seconds),
+        "send": ("send_timeout", _seconds),
+        "health_interval": ("health_interval", _seconds),
+        "reconnect_initial": ("reconnect_initial", _seconds),
+        "reconnect_max": ("reconnect_max", _seconds),
+    },
+}
+
+#: Config field → validator, for overrides.
+_FIELD_VALIDATORS: dict[str, Callable[[object], Any]] = {
+    field: validator for table in _KEYS.values() for field, validator in table.values()
+}
+_FIELD_KEYS: dict[str, str] = {
+    field: f"{table}.{key}" for table, keys in _KEYS.items() for key, (field, _) in keys.items()
+}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot read configuration file: {reason}", path=str(path)) from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from exc
+
+
+def _from_document(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for table, content in doc.items():
+        spec = _KEYS.get(table)
+        if spec is None:
+            known = ", ".join(f"[{t}]" for t in _KEYS)
+            raise ConfigError(
+                f"unknown table or key (known tables: {known})", path=str(path), key=table
+            )
+        if not isinstance(content, dict):
+            raise ConfigError(f"expected a table [{table}]", path=str(path), key=table)
+        for key, raw in content.items():
+            dotted = f"{table}.{key}"
+            entry = spec.get(key)
+            if entry is None:
+                known = ", ".join(spec)
+                raise ConfigError(
+                    f"unknown key (known in [{table}]: {known})", path=str(path), key=dotted
+                )
+            field, validator = entry
+            try:
+                values[field] = validator(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{exc}; got {raw!r}", path=str(path), key=dotted) from exc
+    journal = values.get("journal")
+    if isinstance(journal, Path) and not journal.is_absolute():
+        values["journal"] = path.parent / journal
+    return values
+
+
+def load_config(path: str | Path | None, **overrides: Any) -> Config:
+    """Read the configuration file at ``path`` (None → defaults), then apply overrides.
+
+    ``overrides`` are Config field names (``port=``, ``journal=``, ``log_level=`` …), as
+    given by command-line flags; a None value means "not given" and is skipped. Overrides
+    are validated like file values (ConfigError with the dotted key, no file). An unknown
+    override name is a TypeError (a programming error).
+    """
+    values: dict[str, Any] = {}
+    where: str | None = None
+    if path is not None:
+        file = Path(path)
+        where = str(file)
+        values.update(_from_document(_read(file), file))
+    for name, raw in overrides.items():
+        if raw is None:
+            continue
+        validator = _FIELD_VALIDATORS.get(name)
+        if validator is None:
+            raise TypeError(f"load_config() got an unknown override {name!r}")
+        try:
+            values[name] = validator(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{exc}; got {raw!r}", key=f"{name} (override)") from exc
+    config = replace(Config(), **values)
+    if config.reconnect_max < config.reconnect_initial:
+        raise ConfigError(
+            f"must be >= timeouts.reconnect_initial ({config.reconnect_initial} s)",
+            path=where,
+            key=_FIELD_KEYS["reconnect_max"],
+        )
+    LOGGER.debug("configuration %s: %s", where or "(defaults)", config)
+    return config
+
+
+#: The Config field names, for a CLI that maps flags onto overrides.
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Config))
