@@ -117,11 +117,13 @@ class AtChannel:
         channel.port = port
         loop = asyncio.get_running_loop()
         try:
-            await serial_asyncio.create_serial_connection(
+            transport, _ = await serial_asyncio.create_serial_connection(
                 loop, lambda: _Protocol(channel), port, baudrate=baudrate
             )
         except (OSError, serial.SerialException) as exc:
             raise ConnectionLost(f"cannot open {port}: {exc}") from exc
+        # connection_made runs on the next loop iteration; the transport is usable now.
+        channel._transport = transport
         return channel
 
     # -- public API -------------------------------------------------------
