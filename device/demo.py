@@ -15,14 +15,18 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from device.agent import Agent, AgentObserver
 from device.commands import CommandContext, Handler, Registry, default_registry
 from device.config import Config
 from device.journal import InboxRow, Journal, OutboxRow
 from device.modem import ModemState
+
+if TYPE_CHECKING:
+    from hostsim.modem import EmulatedModem
 
 PAYLOADS = (
     "checkin: firmware update",
@@ -51,6 +55,13 @@ async def report_location(ctx: CommandContext) -> str:
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         return "error: coordinates out of range"
     return f"location ok: {lat:.6f},{lon:.6f}"
+
+
+def _sent_at_least(count: int) -> Callable[[EmulatedModem], bool]:
+    def check(modem: EmulatedModem) -> bool:
+        return len(modem.sent) >= count
+
+    return check
 
 
 def demo_registry() -> Registry:
@@ -108,11 +119,26 @@ async def run_demo(journal: str | None = None, out: TextIO = sys.stdout) -> int:
                 agent = Agent(config, jnl, demo_registry(), observer=observer)
                 task = asyncio.create_task(agent.run())
                 try:
-                    await asyncio.wait_for(observer.ready.wait(), DEMO_TIMEOUT)
+                    try:
+                        await asyncio.wait_for(observer.ready.wait(), DEMO_TIMEOUT)
+                    except TimeoutError:
+                        print(
+                            f"smscmd demo: the agent was not ready within {DEMO_TIMEOUT:g} s "
+                            f"(state {agent.state.value})",
+                            file=sys.stderr,
+                        )
+                        return 1
                     for n, payload in enumerate(PAYLOADS, start=1):
                         observer._print(f"network: SMS from 000 to the gateway: {payload!r}")
                         gateway.deliver("000", payload)
-                        await gateway.wait_until(lambda m, n=n: len(m.sent) >= n, DEMO_TIMEOUT)
+                        try:
+                            await gateway.wait_until(_sent_at_least(n), DEMO_TIMEOUT)
+                        except TimeoutError:
+                            print(
+                                f"smscmd demo: no reply to {payload!r} within {DEMO_TIMEOUT:g} s",
+                                file=sys.stderr,
+                            )
+                            return 1
                         sms = gateway.sent[n - 1]
                         observer._print(
                             f"network: SMS from the gateway to {sms.destination}: {sms.text!r}"

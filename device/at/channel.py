@@ -46,6 +46,11 @@ ESC = "\x1b"
 
 UrcListener = Callable[[Urc], None]
 
+#: After a timed-out command, the line must stay silent this long (seconds)
+#: before the next command is written, so that the late answer of the old
+#: command cannot be taken for the answer of the new one.
+QUIET_PERIOD = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class Response:
@@ -97,8 +102,17 @@ class _Protocol(asyncio.Protocol):
 class AtChannel:
     """A serial port speaking AT commands. Create with :meth:`open`."""
 
-    def __init__(self, *, default_timeout: float = 10.0, max_line: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        default_timeout: float = 10.0,
+        max_line: int | None = None,
+        quiet_period: float = QUIET_PERIOD,
+    ) -> None:
         self.default_timeout = default_timeout
+        self.quiet_period = quiet_period
+        self._resync = False
+        self._rx = asyncio.Event()
         self._codec = AtCodec() if max_line is None else AtCodec(max_line)
         self._transport: asyncio.Transport | None = None
         self._lock = asyncio.Lock()
@@ -110,10 +124,15 @@ class AtChannel:
 
     @classmethod
     async def open(
-        cls, port: str, *, baudrate: int = 115200, default_timeout: float = 10.0
+        cls,
+        port: str,
+        *,
+        baudrate: int = 115200,
+        default_timeout: float = 10.0,
+        quiet_period: float = QUIET_PERIOD,
     ) -> AtChannel:
         """Open ``port``; raises ConnectionLost when it cannot be opened."""
-        channel = cls(default_timeout=default_timeout)
+        channel = cls(default_timeout=default_timeout, quiet_period=quiet_period)
         channel.port = port
         loop = asyncio.get_running_loop()
         try:
@@ -153,6 +172,7 @@ class AtChannel:
         """
         limit = self.default_timeout if timeout is None else timeout
         async with self._lock:
+            await self._resynchronise()
             exchange = self._start(command, prefixes, bare_info)
             try:
                 self._write(command + "\r")
@@ -172,6 +192,7 @@ class AtChannel:
         """
         limit = self.default_timeout if timeout is None else timeout
         async with self._lock:
+            await self._resynchronise()
             exchange = self._start(command, None, None)
             try:
                 self._write(command + "\r")
@@ -220,7 +241,27 @@ class AtChannel:
             self._abandon(cancel_with)
             raise CommandTimeout(command, limit) from None
 
+    async def _resynchronise(self) -> None:
+        """After a timeout: let late answers arrive and be discarded as stray.
+
+        Waits until the line has been quiet for :attr:`quiet_period`, at most
+        ten quiet periods in all (a module that never stops talking is then
+        left to the command's own timeout).
+        """
+        if not self._resync:
+            return
+        self._resync = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10 * self.quiet_period
+        while not self.closed.is_set() and loop.time() < deadline:
+            self._rx.clear()
+            try:
+                await asyncio.wait_for(self._rx.wait(), self.quiet_period)
+            except TimeoutError:
+                return
+
     def _abandon(self, cancel_with: str) -> None:
+        self._resync = True
         self._codec.abandon()
         if cancel_with and not self.closed.is_set():
             with contextlib.suppress(ModemError):
@@ -245,6 +286,7 @@ class AtChannel:
         self._transport = transport
 
     def _data_received(self, data: bytes) -> None:
+        self._rx.set()
         LOGGER.debug("%s -> %r", self.port, data)
         for event in self._codec.feed(data):
             self._dispatch(event)

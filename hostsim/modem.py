@@ -1,0 +1,401 @@
+"""A sans-IO emulated cellular modem: bytes in, bytes out (27.005 / 27.007 text mode).
+
+:class:`EmulatedModem` owns no file, socket or event loop. The caller feeds the
+bytes the TE wrote (:meth:`EmulatedModem.feed`) and writes back what
+:meth:`EmulatedModem.data_to_send` returns. Processing is byte by byte, so any
+chunking of the same input gives the same output.
+
+Framing (V.250 / 27.007):
+
+* A command line ends with ``\\r``; ``\\n`` is ignored; backspace (0x08) erases
+  the last character. Characters before the ``AT`` prefix (any case) are
+  ignored; a line without ``AT`` gets no answer at all. A line longer than
+  :data:`MAX_LINE` is answered ``ERROR`` once its ``\\r`` arrives.
+* Echo (``ATE1``, the default) repeats every received byte as it arrives.
+* Responses use ATV1 framing: ``\\r\\n<line>[\\r\\n<line>…]\\r\\n`` per command,
+  then ``\\r\\nOK\\r\\n`` or an error per ``AT+CMEE`` (:mod:`hostsim.results`).
+  Commands of one line run in order; the first failure ends the line.
+* ``AT+CMGS`` enters the SMS prompt (``\\r\\n> ``); commands after it on the
+  same line are discarded. In the prompt, Ctrl-Z sends, ESC cancels (``OK``),
+  ``\\r`` is part of the text and re-prompts, a ``\\n`` right after the prompt is
+  dropped (it is the tail of a ``\\r\\n``-terminated command line), other bytes
+  are echoed when echo is on.
+* Unsolicited result codes are emitted at once, except while in the SMS
+  prompt or with ``AT+CNMI`` mode 0: then they are held (at most
+  :data:`MAX_HELD_URCS`, oldest dropped) and flushed after the final result /
+  when a mode other than 0 is selected (``<bfr>`` 1 discards them instead).
+
+Nothing raised by a handler escapes :meth:`EmulatedModem.feed`: an unexpected
+exception is logged and answered ``ERROR``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from device.errors import SmsFormatError
+from device.sms import gsm7
+from device.sms.charset import Charset, from_wire
+from hostsim import commands, smscommands
+from hostsim.atparse import Invocation, SyntaxFailure, parse_commands
+from hostsim.results import CommandFailed, render_error
+from hostsim.settings import MessageMode, ModemConfig, RegStat, Settings
+from hostsim.storage import MessageStorage, Status, StoredMessage
+from hostsim.textmode import TextFormat, cmt_lines, quoted
+
+LOGGER = logging.getLogger(__name__)
+
+#: Returned by :meth:`EmulatedModem.deliver_sms` for a ``+CMT`` direct delivery (nothing stored).
+DIRECT_DELIVERY = -1
+#: Longest command line accepted (characters after which the line is refused).
+MAX_LINE = 1024
+#: Longest SMS body accepted in the prompt, in bytes (UCS2 hex of 70 chars is 280).
+MAX_BODY = 1024
+#: Most unsolicited result codes held while they cannot be emitted.
+MAX_HELD_URCS = 64
+
+CTRL_Z = 0x1A
+ESC = 0x1B
+BACKSPACE = 0x08
+
+
+class InputState(enum.Enum):
+    """What the modem does with the next byte."""
+
+    COMMAND = "command"
+    SMS_PROMPT = "sms-prompt"
+
+
+@dataclass(frozen=True, slots=True)
+class SentSms:
+    """A message the TE sent with ``AT+CMGS`` (``reference`` is the ``<mr>``)."""
+
+    destination: str
+    text: str
+    reference: int
+    timestamp: datetime
+    dcs: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingSubmit:
+    destination: str
+
+
+Handler = Callable[["EmulatedModem", Invocation], list[str]]
+
+
+class EmulatedModem:
+    """One emulated module with its SIM storage (see the module docstring for framing).
+
+    Read access for tests: :attr:`settings`, :attr:`storages`, :attr:`sent`,
+    :attr:`state`. ``on_change`` is called (exceptions logged, never raised)
+    after every processed command line, SMS send/cancel, delivery and
+    registration change.
+    """
+
+    def __init__(
+        self,
+        config: ModemConfig | None = None,
+        *,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.config: ModemConfig = config if config is not None else ModemConfig()
+        self.on_change = on_change
+        self.settings: Settings = self.config.defaults
+        self.storages: dict[str, MessageStorage] = {
+            name: MessageStorage(name, capacity, self.config.index_base)
+            for name, capacity in self.config.storages
+        }
+        self.sent: list[SentSms] = []
+        self.reg_stat: RegStat = self.config.reg_stat
+        #: False makes SIM-dependent commands fail with "SIM busy" (CME 14 / CMS 314).
+        self.sim_ready = True
+        self._state = InputState.COMMAND
+        self._line = bytearray()
+        self._line_overflow = False
+        self._body = bytearray()
+        self._body_overflow = False
+        self._submit: _PendingSubmit | None = None
+        self._out = bytearray()
+        self._held: list[bytes] = []
+        self._next_mr = 0
+        self._handlers: dict[str, Handler] = {**commands.HANDLERS, **smscommands.HANDLERS}
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def state(self) -> InputState:
+        """COMMAND, or SMS_PROMPT between ``AT+CMGS`` and Ctrl-Z / ESC."""
+        return self._state
+
+    def feed(self, data: bytes) -> None:
+        """Process bytes from the TE; never raises. Output accumulates for :meth:`data_to_send`."""
+        if data:
+            LOGGER.debug("TE -> modem %r", data)
+        for byte in data:
+            if self._state is InputState.SMS_PROMPT:
+                self._prompt_byte(byte)
+            else:
+                self._command_byte(byte)
+
+    def data_to_send(self) -> bytes:
+        """Drain and return the pending output (empty when there is none)."""
+        out = bytes(self._out)
+        self._out.clear()
+        if out:
+            LOGGER.debug("modem -> TE %r", out)
+        return out
+
+    def deliver_sms(
+        self, sender: str, text: str, *, timestamp: datetime | None = None
+    ) -> int | None:
+        """A message arrives from the network.
+
+        Stored in the CPMS ``<mem3>`` memory with status REC UNREAD and announced
+        per ``AT+CNMI`` ``<mt>``: 0 silently, 1 and 3 ``+CMTI: "<mem>",<index>``.
+        With ``<mt>`` 2 in text mode it is shown as ``+CMT:`` and not stored:
+        returns :data:`DIRECT_DELIVERY`. (In PDU mode ``+CMT`` is not supported
+        yet, so it is stored and announced with ``+CMTI`` instead.) Returns
+        None, with no indication, when the memory is full (the network would
+        retry later). A text outside GSM 03.38 is stored with DCS 8 (UCS2). The
+        default timestamp is now, in UTC, to the second.
+        """
+        when = timestamp if timestamp is not None else datetime.now(UTC).replace(microsecond=0)
+        dcs = 0 if all(gsm7.is_gsm(ch) for ch in text) else 8
+        message = StoredMessage(Status.REC_UNREAD, sender, text, when, dcs)
+        cnmi = self.settings.cnmi
+        if cnmi.mt == 2 and self.settings.cmgf is MessageMode.TEXT:
+            self._urc(cmt_lines(message, self.text_format()))
+            self._changed()
+            return DIRECT_DELIVERY
+        mem = self.settings.cpms[2]
+        index = self.storages[mem].store(message)
+        if index is None:
+            LOGGER.info("memory %s full: message from %s not stored", mem, sender)
+        elif cnmi.mt in (1, 3):
+            self._urc([f"+CMTI: {quoted(mem)},{index}"])
+        self._changed()
+        return index
+
+    def set_registration(self, stat: RegStat) -> None:
+        """Change the network registration; emits ``+CREG``/``+CEREG`` URCs per their ``<n>``."""
+        self.reg_stat = stat
+        if self.settings.creg:
+            self._urc([f"+CREG: {int(stat)}"])
+        if self.settings.cereg:
+            self._urc([f"+CEREG: {int(stat)}"])
+        self._changed()
+
+    def reset_settings(self) -> None:
+        """Restore the configured defaults (``ATZ``); stored messages survive."""
+        self.settings = self.config.defaults
+
+    def text_format(self) -> TextFormat:
+        """The current text-mode rendering settings."""
+        return TextFormat(
+            charset=self.settings.cscs,
+            show_header=self.settings.csdh,
+            smsc=self.config.smsc,
+            submit_fo=self.settings.csmp.fo,
+            submit_vp=self.settings.csmp.vp,
+        )
+
+    def begin_submit(self, destination: str) -> None:
+        """Enter the SMS prompt for ``destination`` (called by the ``AT+CMGS`` handler)."""
+        self._submit = _PendingSubmit(destination)
+        self._body.clear()
+        self._body_overflow = False
+        self._state = InputState.SMS_PROMPT
+
+    def cnmi_changed(self) -> None:
+        """Flush or drop held URCs after ``AT+CNMI`` selected a mode other than 0."""
+        if self.settings.cnmi.mode != 0 and self.settings.cnmi.bfr == 1:
+            self._held.clear()
+
+    # ------------------------------------------------------------------ command mode
+
+    def _command_byte(self, byte: int) -> None:
+        if self.settings.echo:
+            self._out.append(byte)
+        if byte == 0x0D:
+            line = bytes(self._line)
+            overflow = self._line_overflow
+            self._line.clear()
+            self._line_overflow = False
+            self._run_line(line, overflow)
+        elif byte == 0x0A:
+            return
+        elif byte == BACKSPACE:
+            if self._line:
+                self._line.pop()
+        elif len(self._line) < MAX_LINE:
+            self._line.append(byte)
+        else:
+            self._line_overflow = True
+
+    def _run_line(self, raw: bytes, overflow: bool) -> None:
+        text = raw.decode("latin-1")
+        start = text.upper().find("AT")
+        if start < 0:
+            if text.strip():
+                LOGGER.debug("ignoring line without AT prefix: %r", raw)
+            return
+        LOGGER.debug("command line %r", raw)
+        if overflow:
+            self._final("ERROR")
+        else:
+            self._execute(text[start + 2 :])
+        self._flush_held()
+        self._changed()
+
+    def _execute(self, body: str) -> None:
+        try:
+            invocations = parse_commands(body)
+        except SyntaxFailure as exc:
+            LOGGER.debug("syntax error: %s", exc)
+            self._final("ERROR")
+            return
+        for invocation in invocations:
+            handler = self._handlers.get(invocation.name)
+            if handler is None:
+                LOGGER.debug("unknown command %s", invocation.name)
+                self._final("ERROR")
+                return
+            try:
+                lines = handler(self, invocation)
+            except CommandFailed as failure:
+                self._final(render_error(failure, self.settings.cmee))
+                return
+            except Exception:
+                LOGGER.exception("handler for %s failed", invocation.name)
+                self._final("ERROR")
+                return
+            self._info(lines)
+            if self._state is InputState.SMS_PROMPT:
+                self._out += b"\r\n> "
+                return
+        self._final("OK")
+
+    # ------------------------------------------------------------------ SMS prompt
+
+    def _prompt_byte(self, byte: int) -> None:
+        if byte == CTRL_Z:
+            self._finish_submit()
+        elif byte == ESC:
+            self._leave_prompt()
+            self._final("OK")
+            self._after_prompt()
+        elif byte == 0x0D:
+            self._append_body(byte)
+            self._out += b"\r\n> "
+        elif byte == 0x0A and not self._body:
+            return
+        else:
+            if self.settings.echo:
+                self._out.append(byte)
+            self._append_body(byte)
+
+    def _append_body(self, byte: int) -> None:
+        if len(self._body) < MAX_BODY:
+            self._body.append(byte)
+        else:
+            self._body_overflow = True
+
+    def _leave_prompt(self) -> tuple[str, bytes, bool]:
+        destination = self._submit.destination if self._submit else ""
+        body = bytes(self._body)
+        overflow = self._body_overflow
+        self._submit = None
+        self._body.clear()
+        self._body_overflow = False
+        self._state = InputState.COMMAND
+        return destination, body, overflow
+
+    def _after_prompt(self) -> None:
+        self._flush_held()
+        self._changed()
+
+    def _finish_submit(self) -> None:
+        destination, body, overflow = self._leave_prompt()
+        try:
+            if overflow:
+                raise CommandFailed.cms(305)
+            text, dcs = self._decode_body(body)
+        except CommandFailed as failure:
+            self._final(render_error(failure, self.settings.cmee))
+            self._after_prompt()
+            return
+        reference = self._next_mr
+        self._next_mr = (self._next_mr + 1) % 256
+        when = datetime.now(UTC).replace(microsecond=0)
+        self.sent.append(SentSms(destination, text, reference, when, dcs))
+        LOGGER.info("SMS to %s sent (mr=%d): %r", destination, reference, text)
+        self._info([f"+CMGS: {reference}"])
+        self._final("OK")
+        self._after_prompt()
+
+    def _decode_body(self, body: bytes) -> tuple[str, int]:
+        """Text and DCS of a prompt body; CMS 305 when it cannot be sent.
+
+        The body is decoded per ``AT+CSCS``. With ``AT+CSMP`` DCS 8 (UCS2) any
+        text of up to 70 UTF-16 units is sent; otherwise every character must be
+        in GSM 03.38 and fit 160 septets. (Under ``"GSM"`` an extension-table
+        character cannot be typed: its 0x1B escape is ESC, which cancels.)
+        """
+        charset = self.settings.cscs
+        wire = body.decode("latin-1")
+        try:
+            if charset is Charset.IRA and any(b > 0x7F for b in body):
+                raise SmsFormatError("non-ASCII byte under IRA")
+            text = from_wire(wire, charset)
+        except SmsFormatError as exc:
+            LOGGER.info("SMS body refused: %s", exc)
+            raise CommandFailed.cms(305) from exc
+        if self.settings.csmp.dcs == 8:
+            if len(text.encode("utf-16-be", errors="surrogatepass")) > 140:
+                raise CommandFailed.cms(305)
+            return text, 8
+        try:
+            septets = gsm7.septet_length(text)
+        except SmsFormatError as exc:
+            LOGGER.info("SMS body refused: %s", exc)
+            raise CommandFailed.cms(305) from exc
+        if septets > gsm7.SMS_SEPTETS:
+            raise CommandFailed.cms(305)
+        return text, 0
+
+    # ------------------------------------------------------------------ output
+
+    def _info(self, lines: list[str]) -> None:
+        if lines:
+            self._out += ("\r\n" + "\r\n".join(lines) + "\r\n").encode("latin-1", "replace")
+
+    def _final(self, result: str) -> None:
+        self._out += f"\r\n{result}\r\n".encode("latin-1", "replace")
+
+    def _urc(self, lines: list[str]) -> None:
+        data = ("\r\n" + "\r\n".join(lines) + "\r\n").encode("latin-1", "replace")
+        if self._state is InputState.SMS_PROMPT or self.settings.cnmi.mode == 0:
+            self._held.append(data)
+            del self._held[:-MAX_HELD_URCS]
+        else:
+            self._out += data
+
+    def _flush_held(self) -> None:
+        if self._state is InputState.COMMAND and self.settings.cnmi.mode != 0:
+            for data in self._held:
+                self._out += data
+            self._held.clear()
+
+    def _changed(self) -> None:
+        if self.on_change is None:
+            return
+        try:
+            self.on_change()
+        except Exception:
+            LOGGER.exception("on_change callback failed")

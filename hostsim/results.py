@@ -1,0 +1,88 @@
+"""Final result codes of the emulated modem and how ``AT+CMEE`` renders them.
+
+Handlers raise :class:`CommandFailed`; the interpreter renders it per the
+current ``AT+CMEE`` mode:
+
+* ``CMEE=0``: every failure is a plain ``ERROR``;
+* ``CMEE=1``: ``+CME ERROR: <n>`` / ``+CMS ERROR: <n>``;
+* ``CMEE=2``: the same with the meaning text of 27.007 §9.2 / 27.005 §3.2.5.
+
+A :attr:`ErrorKind.PLAIN` failure (unknown command, syntax error) is ``ERROR``
+in every mode, as V.250 prescribes. An unknown code in verbose mode prints its
+number.
+"""
+
+from __future__ import annotations
+
+import enum
+
+#: 27.007 §9.2 meanings of the CME codes the simulator uses.
+CME_TEXT: dict[int, str] = {
+    3: "operation not allowed",
+    4: "operation not supported",
+    10: "SIM not inserted",
+    13: "SIM failure",
+    14: "SIM busy",
+    30: "no network service",
+    50: "Incorrect parameters",
+    100: "unknown",
+}
+
+#: 27.005 §3.2.5 meanings of the CMS codes the simulator uses.
+CMS_TEXT: dict[int, str] = {
+    300: "ME failure",
+    302: "operation not allowed",
+    303: "operation not supported",
+    304: "invalid PDU mode parameter",
+    305: "invalid text mode parameter",
+    310: "SIM not inserted",
+    314: "SIM busy",
+    320: "memory failure",
+    321: "invalid memory index",
+    322: "memory full",
+    330: "SMSC address unknown",
+    331: "no network service",
+    500: "unknown error",
+}
+
+
+class ErrorKind(enum.Enum):
+    """Which family a failure belongs to."""
+
+    PLAIN = "ERROR"
+    CME = "+CME ERROR"
+    CMS = "+CMS ERROR"
+
+
+class CommandFailed(Exception):
+    """A command ended in an error result; never escapes the interpreter."""
+
+    def __init__(self, kind: ErrorKind, code: int | None = None) -> None:
+        super().__init__(f"{kind.value}: {code}" if code is not None else kind.value)
+        self.kind = kind
+        self.code = code
+
+    @classmethod
+    def plain(cls) -> CommandFailed:
+        """Plain ``ERROR`` (unknown command, syntax error)."""
+        return cls(ErrorKind.PLAIN)
+
+    @classmethod
+    def cme(cls, code: int) -> CommandFailed:
+        """``+CME ERROR: <code>``."""
+        return cls(ErrorKind.CME, code)
+
+    @classmethod
+    def cms(cls, code: int) -> CommandFailed:
+        """``+CMS ERROR: <code>``."""
+        return cls(ErrorKind.CMS, code)
+
+
+def render_error(failure: CommandFailed, cmee: int) -> str:
+    """The final result line (without framing) for ``failure`` under ``AT+CMEE=<cmee>``."""
+    if failure.kind is ErrorKind.PLAIN or failure.code is None or cmee == 0:
+        return "ERROR"
+    if cmee == 2:
+        table = CME_TEXT if failure.kind is ErrorKind.CME else CMS_TEXT
+        return f"{failure.kind.value}: {table.get(failure.code, str(failure.code))}"
+    return f"{failure.kind.value}: {failure.code}"

@@ -1,0 +1,102 @@
+"""Settings and identity of the emulated modem, as immutable records.
+
+:class:`Settings` is what ``ATZ`` restores; :class:`ModemConfig` is fixed for
+the modem's lifetime (identity, storages, defaults). Defaults follow a Quectel
+module with a Twilio Super SIM: echo on, ``CMEE=1``, PDU mode (``CMGF=0``, the
+27.005 default: clients must select text mode as Twilio's samples do),
+``CSCS="GSM"``, ``CNMI=2,1,0,0,0``, ``CPMS="SM","SM","SM"``, registered roaming.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from device.sms.charset import Charset
+
+
+class MessageMode(enum.IntEnum):
+    """``AT+CMGF`` values."""
+
+    PDU = 0
+    TEXT = 1
+
+
+class RegStat(enum.IntEnum):
+    """``<stat>`` of ``+CREG`` / ``+CEREG`` (27.007 §7.2)."""
+
+    NOT_REGISTERED = 0
+    HOME = 1
+    SEARCHING = 2
+    DENIED = 3
+    UNKNOWN = 4
+    ROAMING = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Cnmi:
+    """``AT+CNMI=<mode>,<mt>,<bm>,<ds>,<bfr>``."""
+
+    mode: int = 2
+    mt: int = 1
+    bm: int = 0
+    ds: int = 0
+    bfr: int = 0
+
+    def render(self) -> str:
+        """The values as ``+CNMI?`` prints them."""
+        return f"{self.mode},{self.mt},{self.bm},{self.ds},{self.bfr}"
+
+
+@dataclass(frozen=True, slots=True)
+class Csmp:
+    """``AT+CSMP=<fo>,<vp>,<pid>,<dcs>`` (text-mode submit parameters)."""
+
+    fo: int = 17
+    vp: int = 167
+    pid: int = 0
+    dcs: int = 0
+
+    def render(self) -> str:
+        """The values as ``+CSMP?`` prints them."""
+        return f"{self.fo},{self.vp},{self.pid},{self.dcs}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Volatile settings; ``ATZ`` / ``AT&F`` restore the configured defaults."""
+
+    echo: bool = True
+    cmee: int = 1
+    cmgf: MessageMode = MessageMode.PDU
+    cscs: Charset = Charset.GSM
+    csdh: bool = False
+    csmp: Csmp = field(default_factory=Csmp)
+    cnmi: Cnmi = field(default_factory=Cnmi)
+    cpms: tuple[str, str, str] = ("SM", "SM", "SM")
+    creg: int = 0
+    cereg: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ModemConfig:
+    """Identity, storages and defaults of one emulated modem.
+
+    ``storages`` maps memory names to capacities; ``index_base`` is the first
+    index of every memory (0 on Quectel and SIMCom modules).
+    """
+
+    manufacturer: str = "Quectel"
+    model: str = "BG96"
+    revision: str = "BG96MAR02A07M1G"
+    imei: str = "866425031234562"
+    imsi: str = "732123200000001"
+    iccid: str = "89883070000012345678"
+    smsc: str = "+447937405250"
+    rssi: int = 20
+    reg_stat: RegStat = RegStat.ROAMING
+    lac: str = "2D0C"
+    cell_id: str = "01A2B3C4"
+    storages: tuple[tuple[str, int], ...] = (("SM", 30), ("ME", 100))
+    index_base: int = 0
+    defaults: Settings = field(default_factory=Settings)

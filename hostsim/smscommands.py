@@ -1,0 +1,300 @@
+"""27.005 SMS command handlers (text mode) and the 27.007 ``AT+CSCS`` they depend on.
+
+Error conventions (see also :mod:`hostsim.commands`): malformed values are
+plain ``ERROR``; a well-formed setting out of range is ``+CMS ERROR: 302``
+(``AT+CSCS``: ``+CME ERROR: 50``); an unknown memory is 302; a bad text-mode
+value (``<stat>``, ``<da>``, ``<toda>``) is 305; an invalid or empty index for
+``AT+CMGR`` is 321; SMS commands while the SIM is not ready are 314.
+
+PDU mode (``AT+CMGF=0``) is accepted as a setting, but ``AT+CMGR``,
+``AT+CMGL`` and ``AT+CMGS`` answer ``+CMS ERROR: 303`` (operation not
+supported) in it until PDU support lands in a later issue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from device.errors import SmsFormatError
+from device.sms.charset import Charset, address_from_wire, from_wire
+from hostsim.atparse import Form, Invocation, Param
+from hostsim.commands import Handler, int_value, max_params, only_forms
+from hostsim.results import CommandFailed
+from hostsim.settings import Cnmi, Csmp, MessageMode
+from hostsim.storage import Status
+from hostsim.textmode import cmgl_lines, cmgr_lines, quoted, status_from_cmgl
+
+if TYPE_CHECKING:
+    from hostsim.modem import EmulatedModem
+
+#: ``AT+CSCS`` character sets offered (``"HEX"`` is not).
+CHARSETS = (Charset.GSM, Charset.IRA, Charset.UCS2)
+_ADDRESS_CHARS = frozenset("+0123456789*#ABCabc")
+
+
+def _not_allowed() -> CommandFailed:
+    return CommandFailed.cms(302)
+
+
+def _require_sim(modem: EmulatedModem) -> None:
+    if not modem.sim_ready:
+        raise CommandFailed.cms(314)
+
+
+def _require_text_mode(modem: EmulatedModem) -> None:
+    # PDU mode is not emulated yet (a later issue): SMS I/O answers "operation not supported".
+    if modem.settings.cmgf is not MessageMode.TEXT:
+        raise CommandFailed.cms(303)
+
+
+def _cmgf(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CMGF=<mode>``: 0 PDU, 1 text."""
+    if invocation.form is Form.TEST:
+        return ["+CMGF: (0,1)"]
+    if invocation.form is Form.READ:
+        return [f"+CMGF: {int(modem.settings.cmgf)}"]
+    only_forms(invocation, Form.SET)
+    max_params(invocation, 1)
+    value = int_value(invocation.params[0], 0, 1, _not_allowed())
+    modem.settings = dataclasses.replace(modem.settings, cmgf=MessageMode(value))
+    return []
+
+
+def _cscs(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CSCS="<chset>"``: GSM, IRA or UCS2 (the name itself is always plain)."""
+    if invocation.form is Form.TEST:
+        return ["+CSCS: (" + ",".join(quoted(c.value) for c in CHARSETS) + ")"]
+    if invocation.form is Form.READ:
+        return [f"+CSCS: {quoted(modem.settings.cscs.value)}"]
+    only_forms(invocation, Form.SET)
+    max_params(invocation, 1)
+    param = invocation.params[0]
+    if param is None:
+        raise CommandFailed.plain()
+    try:
+        charset = Charset.parse(param.text)
+    except SmsFormatError:
+        raise CommandFailed.cme(50) from None
+    if charset not in CHARSETS:
+        raise CommandFailed.cme(50)
+    modem.settings = dataclasses.replace(modem.settings, cscs=charset)
+    return []
+
+
+def _csdh(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CSDH=[<show>]``: 1 adds the detail fields to ``+CMGR``/``+CMGL``/``+CMT``."""
+    if invocation.form is Form.TEST:
+        return ["+CSDH: (0,1)"]
+    if invocation.form is Form.READ:
+        return [f"+CSDH: {int(modem.settings.csdh)}"]
+    max_params(invocation, 1)
+    value = 0
+    if invocation.form is Form.SET and invocation.params[0] is not None:
+        value = int_value(invocation.params[0], 0, 1, _not_allowed())
+    modem.settings = dataclasses.replace(modem.settings, csdh=bool(value))
+    return []
+
+
+def _csmp(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CSMP=[<fo>[,<vp>[,<pid>[,<dcs>]]]]``: omitted values are kept (integer vp only)."""
+    if invocation.form is Form.TEST:
+        return []
+    if invocation.form is Form.READ:
+        return [f"+CSMP: {modem.settings.csmp.render()}"]
+    only_forms(invocation, Form.SET)
+    max_params(invocation, 4)
+    current = modem.settings.csmp
+    values = [current.fo, current.vp, current.pid, current.dcs]
+    for i, param in enumerate(invocation.params):
+        if param is not None:
+            values[i] = int_value(param, 0, 255, CommandFailed.cms(305))
+    modem.settings = dataclasses.replace(modem.settings, csmp=Csmp(*values))
+    return []
+
+
+#: Allowed values of each ``AT+CNMI`` parameter.
+_CNMI_RANGES: tuple[tuple[int, ...], ...] = ((0, 1, 2, 3), (0, 1, 2, 3), (0, 2), (0, 1, 2), (0, 1))
+
+
+def _cnmi(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CNMI=<mode>[,<mt>[,<bm>[,<ds>[,<bfr>]]]]``; omitted values are kept.
+
+    ``<mt>`` 0 no indication, 1 and 3 ``+CMTI``, 2 ``+CMT`` (text mode).
+    ``<mode>`` 0 holds indications; another mode flushes them (``<bfr>`` 0) or
+    drops them (``<bfr>`` 1).
+    """
+    if invocation.form is Form.TEST:
+        return ["+CNMI: (0-3),(0-3),(0,2),(0-2),(0,1)"]
+    if invocation.form is Form.READ:
+        return [f"+CNMI: {modem.settings.cnmi.render()}"]
+    only_forms(invocation, Form.SET)
+    max_params(invocation, 5)
+    current = modem.settings.cnmi
+    values = [current.mode, current.mt, current.bm, current.ds, current.bfr]
+    for i, param in enumerate(invocation.params):
+        if param is None:
+            continue
+        value = int_value(param, 0, 9, _not_allowed())
+        if value not in _CNMI_RANGES[i]:
+            raise _not_allowed()
+        values[i] = value
+    modem.settings = dataclasses.replace(modem.settings, cnmi=Cnmi(*values))
+    modem.cnmi_changed()
+    return []
+
+
+def _cpms(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CPMS="<mem1>"[,"<mem2>"[,"<mem3>"]]``: read/delete, write/send, receive memories."""
+    names = list(modem.storages)
+    if invocation.form is Form.TEST:
+        choice = "(" + ",".join(quoted(n) for n in names) + ")"
+        return [f"+CPMS: {choice},{choice},{choice}"]
+    _require_sim(modem)
+    if invocation.form is Form.READ:
+        parts = []
+        for mem in modem.settings.cpms:
+            store = modem.storages[mem]
+            parts.append(f"{quoted(mem)},{store.used},{store.total}")
+        return ["+CPMS: " + ",".join(parts)]
+    only_forms(invocation, Form.SET)
+    max_params(invocation, 3)
+    mems = list(modem.settings.cpms)
+    for i, param in enumerate(invocation.params):
+        if param is None:
+            if i == 0:
+                raise CommandFailed.plain()
+            continue
+        name = param.text.upper()
+        if name not in modem.storages:
+            raise _not_allowed()
+        mems[i] = name
+    modem.settings = dataclasses.replace(modem.settings, cpms=(mems[0], mems[1], mems[2]))
+    counts = []
+    for mem in mems:
+        store = modem.storages[mem]
+        counts.append(f"{store.used},{store.total}")
+    return ["+CPMS: " + ",".join(counts)]
+
+
+def _string_param(modem: EmulatedModem, param: Param) -> str:
+    """A string parameter under ``AT+CSCS`` (UCS2 hex is decoded when it is hex)."""
+    if modem.settings.cscs is Charset.UCS2:
+        try:
+            return from_wire(param.text, Charset.UCS2)
+        except SmsFormatError:
+            return param.text
+    return param.text
+
+
+def _cmgl(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CMGL[=<stat>]`` (default ``"REC UNREAD"``); listed unread messages become read."""
+    _require_text_mode(modem)
+    if invocation.form is Form.TEST:
+        names = [s.text for s in Status] + ["ALL"]
+        return ["+CMGL: (" + ",".join(quoted(n) for n in names) + ")"]
+    only_forms(invocation, Form.EXEC, Form.SET)
+    _require_sim(modem)
+    wanted: Status | None = Status.REC_UNREAD
+    if invocation.form is Form.SET:
+        max_params(invocation, 1)
+        param = invocation.params[0]
+        if param is None:
+            raise CommandFailed.cms(305)
+        try:
+            wanted = status_from_cmgl(_string_param(modem, param))
+        except ValueError:
+            raise CommandFailed.cms(305) from None
+    store = modem.storages[modem.settings.cpms[0]]
+    fmt = modem.text_format()
+    lines: list[str] = []
+    for index, message in store.list(wanted):
+        lines += cmgl_lines(index, message, fmt)
+        if message.status is Status.REC_UNREAD:
+            store.set_status(index, Status.REC_READ)
+    return lines
+
+
+def _cmgr(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CMGR=<index>``: an empty slot or an index out of range is CMS 321."""
+    _require_text_mode(modem)
+    if invocation.form is Form.TEST:
+        return []
+    only_forms(invocation, Form.SET)
+    max_params(invocation, 1)
+    _require_sim(modem)
+    index = int_value(invocation.params[0], 0, 999_999, CommandFailed.cms(321))
+    store = modem.storages[modem.settings.cpms[0]]
+    message = store.get(index)
+    if message is None:
+        raise CommandFailed.cms(321)
+    if message.status is Status.REC_UNREAD:
+        store.set_status(index, Status.REC_READ)
+    return cmgr_lines(message, modem.text_format())
+
+
+def _cmgd(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CMGD=<index>[,<delflag>]`` (any mode).
+
+    delflag 0: an empty in-range slot is OK, out of range CMS 321; delflag 1..4
+    ignore the index (``AT+CMGD=,4`` is valid); other delflags CMS 302.
+    """
+    store = modem.storages[modem.settings.cpms[0]]
+    if invocation.form is Form.TEST:
+        used = ",".join(str(i) for i in store.indices())
+        return [f"+CMGD: ({used}),(0-4)"]
+    only_forms(invocation, Form.SET)
+    max_params(invocation, 2)
+    _require_sim(modem)
+    params = invocation.params
+    delflag = 0
+    if len(params) == 2 and params[1] is not None:
+        delflag = int_value(params[1], 0, 4, _not_allowed())
+    index: int | None = None
+    if params[0] is not None:
+        index = int_value(params[0], 0, 999_999, CommandFailed.cms(321))
+    elif delflag == 0:
+        raise CommandFailed.plain()
+    try:
+        store.delete_by_flag(index, delflag)
+    except ValueError:
+        raise CommandFailed.cms(321) from None
+    return []
+
+
+def _cmgs(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CMGS="<da>"[,<toda>]``: checks the address, then the modem shows the prompt."""
+    _require_text_mode(modem)
+    if invocation.form is Form.TEST:
+        return []
+    only_forms(invocation, Form.SET)
+    max_params(invocation, 2)
+    _require_sim(modem)
+    param = invocation.params[0]
+    if param is None or not param.quoted:
+        raise CommandFailed.cms(305)
+    charset = modem.settings.cscs
+    try:
+        address = address_from_wire(param.text, charset)
+    except SmsFormatError:
+        raise CommandFailed.cms(305) from None
+    if not address or not all(ch in _ADDRESS_CHARS for ch in address):
+        raise CommandFailed.cms(305)
+    if len(invocation.params) == 2 and invocation.params[1] is not None:
+        int_value(invocation.params[1], 0, 255, CommandFailed.cms(305))
+    modem.begin_submit(address)
+    return []
+
+
+HANDLERS: dict[str, Handler] = {
+    "+CMGF": _cmgf,
+    "+CSCS": _cscs,
+    "+CSDH": _csdh,
+    "+CSMP": _csmp,
+    "+CNMI": _cnmi,
+    "+CPMS": _cpms,
+    "+CMGL": _cmgl,
+    "+CMGR": _cmgr,
+    "+CMGD": _cmgd,
+    "+CMGS": _cmgs,
+}

@@ -1,0 +1,154 @@
+"""Text-mode (``AT+CMGF=1``) rendering of stored messages: headers and bodies.
+
+Everything here returns *wire strings*: ``str`` whose characters are bytes
+U+0000..U+00FF, encoded with latin-1 by the interpreter.
+
+Rules (27.005 §3.1, §4.1, §3.4.1):
+
+* ``<scts>`` is ``yy/MM/dd,hh:mm:ss±zz``, ``zz`` the zone in quarter hours
+  (offsets that are not whole quarters are truncated toward zero).
+* ``<tooa>``/``<toda>`` is 145 when the address starts with ``+``, else 129.
+* Addresses follow ``AT+CSCS`` (UCS2: four hex digits per character). The
+  ``<stat>`` string is printed plainly in every character set (Quectel style).
+* Bodies of GSM 7-bit messages (DCS alphabet 0) follow ``AT+CSCS``: GSM gives
+  raw septet bytes (``@`` is 0x00), IRA gives ASCII with any other character as
+  ``?``, UCS2 gives hex. Bodies of UCS2 (DCS 8) messages are UCS2 hex and of
+  8-bit messages hex, whatever ``AT+CSCS`` says.
+* ``<length>`` counts characters for GSM 7-bit bodies and octets for 8-bit and
+  UCS2 bodies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from device.sms import gsm7
+from device.sms.charset import Charset, ucs2_encode
+from hostsim.storage import Status, StoredMessage
+
+#: TP-FO of an SMS-DELIVER as modules print it (TP-MMS set: no more messages).
+DELIVER_FO = 4
+
+
+@dataclass(frozen=True, slots=True)
+class TextFormat:
+    """The settings that shape a text-mode message: ``AT+CSCS``, ``AT+CSDH``, SMSC."""
+
+    charset: Charset
+    show_header: bool
+    smsc: str
+    submit_fo: int = 17
+    submit_vp: int = 167
+
+
+def format_scts(timestamp: datetime) -> str:
+    """``yy/MM/dd,hh:mm:ss±zz`` for an aware datetime (no quotes)."""
+    offset = timestamp.utcoffset()
+    quarters = int(offset.total_seconds() / 900) if offset is not None else 0
+    sign = "-" if quarters < 0 else "+"
+    return f"{timestamp:%y/%m/%d,%H:%M:%S}{sign}{abs(quarters):02d}"
+
+
+def type_of_address(address: str) -> int:
+    """145 (international) when ``address`` starts with ``+``, else 129."""
+    return 145 if address.startswith("+") else 129
+
+
+def quoted(wire: str) -> str:
+    """``wire`` between double quotes."""
+    return f'"{wire}"'
+
+
+def string_to_wire(text: str, charset: Charset) -> str:
+    """A string parameter (address, alpha) under ``charset``; unrepresentable chars become ``?``."""
+    if charset is Charset.UCS2:
+        return ucs2_encode(text)
+    if charset is Charset.GSM:
+        clean, _ = gsm7.sanitize(text)
+        return gsm7.encode(clean).decode("latin-1")
+    if charset is Charset.HEX:
+        return text.encode("latin-1", errors="replace").hex().upper()
+    return "".join(ch if ord(ch) < 0x80 else "?" for ch in text)
+
+
+def dcs_alphabet(dcs: int) -> int:
+    """0 GSM 7-bit, 1 8-bit data, 2 UCS2, from a general-coding-group DCS."""
+    alphabet = (dcs >> 2) & 0x03
+    return 0 if alphabet == 3 else alphabet
+
+
+def body_to_wire(message: StoredMessage, charset: Charset) -> str:
+    """The body line of ``message`` as the modem prints it (see the module rules)."""
+    alphabet = dcs_alphabet(message.dcs)
+    if alphabet == 2:
+        return ucs2_encode(message.text)
+    if alphabet == 1:
+        return message.text.encode("latin-1", errors="replace").hex().upper()
+    return string_to_wire(message.text, charset)
+
+
+def body_length(message: StoredMessage) -> int:
+    """``<length>``: characters (GSM 7-bit) or octets (8-bit, UCS2)."""
+    alphabet = dcs_alphabet(message.dcs)
+    if alphabet == 2:
+        return len(ucs2_encode(message.text)) // 2
+    return len(message.text)
+
+
+def _address(message: StoredMessage, fmt: TextFormat) -> str:
+    return quoted(string_to_wire(message.address, fmt.charset))
+
+
+def _deliver_details(message: StoredMessage, fmt: TextFormat) -> str:
+    """``,<tooa>,<fo>,<pid>,<dcs>,<sca>,<tosca>,<length>`` of a received message."""
+    return (
+        f",{type_of_address(message.address)},{DELIVER_FO},0,{message.dcs},"
+        f"{quoted(string_to_wire(fmt.smsc, fmt.charset))},{type_of_address(fmt.smsc)},"
+        f"{body_length(message)}"
+    )
+
+
+def _submit_details(message: StoredMessage, fmt: TextFormat) -> str:
+    """``,<toda>,<fo>,<pid>,<dcs>,[<vp>],<sca>,<tosca>,<length>`` of a stored MO message."""
+    return (
+        f",{type_of_address(message.address)},{fmt.submit_fo},0,{message.dcs},"
+        f"{fmt.submit_vp},{quoted(string_to_wire(fmt.smsc, fmt.charset))},"
+        f"{type_of_address(fmt.smsc)},{body_length(message)}"
+    )
+
+
+def cmgr_lines(message: StoredMessage, fmt: TextFormat) -> list[str]:
+    """``+CMGR: …`` header and body line for ``message``."""
+    head = f"+CMGR: {quoted(message.status.text)},{_address(message, fmt)},"
+    if message.status.received:
+        head += f",{quoted(format_scts(message.timestamp))}"
+        if fmt.show_header:
+            head += _deliver_details(message, fmt)
+    elif fmt.show_header:
+        head += _submit_details(message, fmt)
+    return [head, body_to_wire(message, fmt.charset)]
+
+
+def cmgl_lines(index: int, message: StoredMessage, fmt: TextFormat) -> list[str]:
+    """``+CMGL: …`` header and body line for one listed message."""
+    scts = quoted(format_scts(message.timestamp)) if message.status.received else ""
+    head = f"+CMGL: {index},{quoted(message.status.text)},{_address(message, fmt)},,{scts}"
+    if fmt.show_header:
+        head += f",{type_of_address(message.address)},{body_length(message)}"
+    return [head, body_to_wire(message, fmt.charset)]
+
+
+def cmt_lines(message: StoredMessage, fmt: TextFormat) -> list[str]:
+    """``+CMT: …`` header and body line of a direct delivery (``AT+CNMI=…,2``)."""
+    head = f"+CMT: {_address(message, fmt)},,{quoted(format_scts(message.timestamp))}"
+    if fmt.show_header:
+        head += _deliver_details(message, fmt)
+    return [head, body_to_wire(message, fmt.charset)]
+
+
+def status_from_cmgl(param: str) -> Status | None:
+    """The status filter of ``AT+CMGL=<stat>``: None for ``"ALL"``; ValueError when unknown."""
+    if param.strip().upper() == "ALL":
+        return None
+    return Status.from_text(param)

@@ -1,0 +1,269 @@
+"""End to end: hostsim on a real pseudo-terminal, the real ``smscmd run`` process.
+
+The test process hosts the emulated modem (in-process hostsim on a pty) and
+starts the agent exactly as a user would, as a separate process. It waits on
+what the modem sees (sends, deletions), never on time; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run_async
+
+from device.sms import gsm7
+from device.sms.charset import Charset
+from hostsim.modem import EmulatedModem
+from hostsim.sim import HostSim, SimulatedModem
+
+WAIT = 15.0
+
+
+class AgentProcess:
+    def __init__(self, proc: asyncio.subprocess.Process, log: Path, journal: Path) -> None:
+        self.proc = proc
+        self.log = log
+        self.journal = journal
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@asynccontextmanager
+async def agent(tmp: Path, port: str, *extra: str) -> AsyncIterator[AgentProcess]:
+    """``smscmd run`` on ``port``; on exit SIGTERM and require a clean exit 0."""
+    journal = tmp / "journal.sqlite3"
+    log = tmp / "agent.log"
+    with log.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "device.cli", "run", "--port", port,
+            "--journal", str(journal), "--log-level", "DEBUG", *extra,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+    handle = AgentProcess(proc, log, journal)
+    try:
+        yield handle
+    except BaseException:
+        sys.stderr.write(handle.stderr()[-6000:])
+        raise
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), WAIT)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+                raise AssertionError("agent did not stop on SIGTERM") from None
+    assert proc.returncode == 0, handle.stderr()[-4000:]
+
+
+async def journal_rows(path: Path) -> list[dict[str, Any]]:
+    """The inbox as ``smscmd journal --json`` prints it."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "device.cli", "journal", "--journal", str(path), "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), WAIT)
+    assert proc.returncode == 0, err.decode()
+    rows: list[dict[str, Any]] = json.loads(out)
+    return rows
+
+
+def sent_texts(gw: SimulatedModem) -> list[tuple[str, str]]:
+    return [(s.destination, s.text) for s in gw.sent]
+
+
+def storage_empty(m: EmulatedModem) -> bool:
+    return all(s.used == 0 for s in m.storages.values())
+
+
+async def ready_for_sms(gw: SimulatedModem) -> None:
+    """The agent has the port open and configured (UCS2, header detail).
+
+    From here on every byte the modem writes reaches the agent (pyserial
+    flushes the input queue when it opens the port, so earlier bytes would not).
+    """
+    await gw.wait_until(lambda m: m.settings.cscs is Charset.UCS2 and m.settings.csdh, WAIT)
+
+
+def test_receive_handle_reply(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path) as proc:
+            gw = sim.modems[0]
+            await ready_for_sms(gw)
+            gw.deliver("000", "ping: 42")
+            await gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            gw.deliver("000", "PING")
+            await gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
+            await gw.wait_until(storage_empty, WAIT)
+            assert sent_texts(gw) == [("000", "pong: 42"), ("000", "pong")]
+            rows = await journal_rows(proc.journal)
+            assert [(r["sender"], r["text"], r["state"], r["reply"]) for r in rows] == [
+                ("000", "ping: 42", "done", "pong: 42"),
+                ("000", "PING", "done", "pong"),
+            ]
+            # The SMSC time stamp, ISO 8601 with its offset.
+            assert rows[0]["timestamp"][-6:] in ("+00:00",) or rows[0]["timestamp"][-6] in "+-"
+
+    run_async(scenario())
+
+
+def test_whole_gsm_repertoire_arrives_exactly(tmp_path: Path) -> None:
+    # Every basic-table and extension-table character, padded to 160 septets.
+    payload = gsm7.REPERTOIRE
+    payload += "x" * (gsm7.SMS_SEPTETS - gsm7.septet_length(payload))
+    assert gsm7.septet_length(payload) == 160
+    assert "@" in payload and "€" in payload and "\n" in payload
+
+    async def scenario() -> None:
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path) as proc:
+            gw = sim.modems[0]
+            await ready_for_sms(gw)
+            gw.deliver("000", payload)
+            await gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            rows = await journal_rows(proc.journal)
+            assert rows[0]["text"] == payload
+            assert rows[0]["state"] == "failed"  # not a known command name
+            reply = gw.sent[0].text
+            assert reply.startswith("error: unknown command '")
+            assert gsm7.septet_length(reply) <= 160
+
+    run_async(scenario())
+
+
+def test_messages_stored_before_start_are_handled(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with HostSim() as sim:
+            gw = sim.modems[0]
+            for n in range(3):
+                assert gw.deliver("000", f"ping: {n}") is not None
+            async with agent(tmp_path, gw.path) as proc:
+                await gw.wait_until(lambda m: len(m.sent) >= 3, WAIT)
+                await gw.wait_until(storage_empty, WAIT)
+                assert sorted(t for _, t in sent_texts(gw)) == ["pong: 0", "pong: 1", "pong: 2"]
+                rows = await journal_rows(proc.journal)
+                assert [r["state"] for r in rows] == ["done"] * 3
+
+    run_async(scenario())
+
+
+def test_refused_sender_is_journaled_deleted_not_answered(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path) as proc:
+            gw = sim.modems[0]
+            await ready_for_sms(gw)
+            gw.deliver("+447700900123", "ping: from a stranger")
+            gw.deliver("000", "ping: from twilio")
+            await gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            await gw.wait_until(storage_empty, WAIT)
+            assert sent_texts(gw) == [("000", "pong: from twilio")]
+            rows = await journal_rows(proc.journal)
+            by_sender = {r["sender"]: r for r in rows}
+            assert by_sender["+447700900123"]["state"] == "refused"
+            assert by_sender["+447700900123"]["reply"] is None
+            assert by_sender["000"]["state"] == "done"
+
+    run_async(scenario())
+
+
+def test_unknown_command(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path):
+            gw = sim.modems[0]
+            await ready_for_sms(gw)
+            gw.deliver("000", "Frobnicate: the widget")
+            await gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            assert sent_texts(gw) == [("000", "error: unknown command 'frobnicate'")]
+
+    run_async(scenario())
+
+
+def test_status_and_help(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path):
+            gw = sim.modems[0]
+            await ready_for_sms(gw)
+            gw.deliver("000", "help")
+            await gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            gw.deliver("000", "status")
+            await gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
+            assert gw.sent[0].text == "commands: help, ping, status"
+            status = gw.sent[1].text
+            assert status.startswith("status: ")
+            assert "roaming" in status and "dBm" in status
+
+    run_async(scenario())
+
+
+def test_garbage_on_the_line_does_not_stop_the_agent(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path) as proc:
+            gw = sim.modems[0]
+            await ready_for_sms(gw)
+            gw._pty.write(b"\r\n\x00\xff\xfe#garbage#\r\n\r\n+WEIRD: 1\r\n" + b"z" * 9000 + b"\r\n")
+            gw.deliver("000", "ping: still here")
+            await gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            assert sent_texts(gw) == [("000", "pong: still here")]
+            assert "dropped" in proc.stderr() or "unexpected line" in proc.stderr()
+
+    run_async(scenario())
+
+
+def test_long_reply_is_cut_visibly(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path) as proc:
+            gw = sim.modems[0]
+            await ready_for_sms(gw)
+            gw.deliver("000", "ping: " + "€" * 78)  # 6 + 156 septets in; reply is longer
+            await gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            reply = gw.sent[0].text
+            assert reply.endswith("...")
+            assert gsm7.septet_length(reply) <= 160
+            assert "cut" in proc.stderr() or "septets" in proc.stderr()
+
+    run_async(scenario())
+
+
+def test_bad_config_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "agent.toml"
+    bad.write_text('[agent]\nport = "/dev/null"\nfrobnicate = 1\n')
+
+    async def scenario() -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "device.cli", "run", "--config", str(bad),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), WAIT)
+        assert proc.returncode == 2
+        assert str(bad) in err.decode() and "frobnicate" in err.decode()
+
+    run_async(scenario())
+
+
+@pytest.mark.timeout(90)
+def test_demo_runs_and_exits_0() -> None:
+    async def scenario() -> None:
+        env = dict(os.environ)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "device.cli", "demo",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        text = out.decode()
+        assert proc.returncode == 0, text + err.decode()
+        assert "received from 000: 'checkin: firmware update'" in text
+        assert "received from 000: 'Report location: (52.520008, 13.404954)'" in text
+        assert "location ok: 52.520008,13.404954" in text
+        assert "'pong'" in text
+
+    run_async(scenario(), timeout=80)

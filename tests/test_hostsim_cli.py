@@ -1,0 +1,90 @@
+"""The ``hostsim run`` command line, as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from hostsim.cli import main
+
+READY_TIMEOUT = 20.0
+IO_TIMEOUT = 5.0
+
+
+def read_line(stream: int, timeout: float) -> bytes:
+    """One line from a pipe fd, bounded by ``timeout`` seconds (AssertionError on expiry)."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(stream, selectors.EVENT_READ)
+        while b"\n" not in buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not sel.select(remaining):
+                raise AssertionError(f"no line within {timeout}s (got {buf!r})")
+            chunk = os.read(stream, 4096)
+            if not chunk:
+                raise AssertionError(f"EOF before a full line (got {buf!r})")
+            buf += chunk
+    return buf.split(b"\n", 1)[0]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_run_ready_line_at_and_signal(tmp_path: Path, signum: signal.Signals) -> None:
+    link = tmp_path / "modem"
+    with (tmp_path / "stderr.log").open("wb") as errlog:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hostsim", "run", "--link", str(link), "--log-level", "debug"],
+            stdout=subprocess.PIPE,
+            stderr=errlog,
+        )
+        try:
+            assert proc.stdout is not None
+            ready = json.loads(read_line(proc.stdout.fileno(), READY_TIMEOUT))
+            assert ready["event"] == "ready"
+            [entry] = ready["modems"]
+            assert entry["link"] == str(link)
+            assert entry["pty"].startswith("/dev/pts/")
+            assert os.path.realpath(link) == entry["pty"]
+            with serial.Serial(str(link), 115200, timeout=IO_TIMEOUT) as ser:
+                ser.write(b"AT+CGMI\r")
+                assert ser.read_until(b"\r\nOK\r\n") == b"AT+CGMI\r\r\nQuectel\r\n\r\nOK\r\n"
+            proc.send_signal(signum)
+            assert proc.wait(timeout=READY_TIMEOUT) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=READY_TIMEOUT)
+            if proc.stdout is not None:
+                proc.stdout.close()
+    assert not link.is_symlink()
+    assert b"modem -> TE" in (tmp_path / "stderr.log").read_bytes()
+
+
+def test_usage_errors() -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        main([])
+    assert excinfo.value.code == 2
+    with pytest.raises(SystemExit) as excinfo:
+        main(["run", "--log-level", "LOUD"])
+    assert excinfo.value.code == 2
+
+
+def test_unwritable_link_exits_1(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hostsim", "run", "--link", str(tmp_path / "no" / "such" / "dir")],
+        capture_output=True,
+        timeout=READY_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stdout == b""
+    assert b"cannot start" in result.stderr
