@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -204,16 +205,19 @@ class Agent:
             except ConnectionLost as exc:
                 LOGGER.warning("serial port lost: %s", exc)
                 return
-            except CommandTimeout as exc:
-                LOGGER.warning("modem stopped answering: %s", exc)
-                self.lifecycle.fire("unresponsive")
-            except _Restart:
-                self.counters.reinitialisations += 1
-                self.lifecycle.fire("reset_detected")
-            except ModemError as exc:
-                LOGGER.error("modem error, re-initialising: %s", exc)
-                self.lifecycle.fire("unresponsive")
-                await self._pause(self.config.reconnect_initial)
+            except (_Restart, ModemError) as exc:
+                if isinstance(exc, _Restart) or self._reset_seen:
+                    # A command that failed after a boot banner failed because of
+                    # the restart (settings lost): re-initialise, no error.
+                    self.counters.reinitialisations += 1
+                    self.lifecycle.fire("reset_detected")
+                elif isinstance(exc, CommandTimeout):
+                    LOGGER.warning("modem stopped answering: %s", exc)
+                    self.lifecycle.fire("unresponsive")
+                else:
+                    LOGGER.error("modem error, re-initialising: %s", exc)
+                    self.lifecycle.fire("unresponsive")
+                    await self._pause(self.config.reconnect_initial)
 
     async def _bring_up(self, modem: Modem) -> bool:
         """Drive the lifecycle from probing to ready; False when stopped or the port died."""
@@ -254,6 +258,8 @@ class Agent:
             if await self._pause(delay):
                 return False
         await modem.refresh_signal()
+        if self._reset_seen:
+            raise _Restart  # the module restarted during bring-up: settings may be lost
         self.lifecycle.fire("registered")
         LOGGER.info(
             "ready: %s, %s, signal %s",
@@ -336,7 +342,7 @@ class Agent:
             self._drain_needed = True
             self._wake.set()
         elif urc.name in BOOT_BANNERS:
-            if self.lifecycle.state is ModemState.READY:
+            if self.lifecycle.state not in (ModemState.DISCONNECTED, ModemState.PROBING):
                 LOGGER.warning("boot banner %r: the modem restarted; re-initialising", urc.name)
                 self._reset_seen = True
                 self._wake.set()
@@ -409,7 +415,7 @@ class Agent:
         self.journal.mark_deleted(row.id)
         if new:
             LOGGER.info("inbox %d: %s from %r: %r", row.id, row.state.value, row.sender, row.text)
-            self.observer.received(row)
+            self._notify(self.observer.received, row)
 
     # -- execution -----------------------------------------------------------
 
@@ -432,7 +438,7 @@ class Agent:
                 error="interrupted by a restart while running",
                 reply_to=self.config.reply_to,
             )
-            self.observer.replied(row, outbox)
+            self._notify(self.observer.replied, row, outbox)
 
     async def _run_pending(self) -> None:
         for row in self.journal.pending_inbox():
@@ -466,7 +472,7 @@ class Agent:
         )
         self.counters.executed += 1
         LOGGER.info("inbox %d: %r -> %r", row.id, parsed.name, reply)
-        self.observer.replied(row, outbox)
+        self._notify(self.observer.replied, row, outbox)
 
     async def _flush_outbox(self, modem: Modem) -> None:
         for row in self.journal.pending_outbox():
@@ -492,10 +498,18 @@ class Agent:
             sent = self.journal.mark_sent(row.id, mr)
             self.counters.sent += 1
             LOGGER.info("outbox %d: sent to %s (reference %d)", row.id, row.destination, mr)
-            self.observer.sent(sent)
+            self._notify(self.observer.sent, sent)
+
+    @staticmethod
+    def _notify(hook: Callable[..., None], *args: object) -> None:
+        """Call an observer hook; its failure is logged and never stops the agent."""
+        try:
+            hook(*args)
+        except Exception:
+            LOGGER.exception("observer hook %s failed", getattr(hook, "__name__", hook))
 
     def _state_changed(self, before: ModemState, after: ModemState) -> None:
-        self.observer.state_changed(before, after)
+        self._notify(self.observer.state_changed, before, after)
 
 
 def uptime_since(started: float) -> float:

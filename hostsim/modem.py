@@ -195,6 +195,28 @@ class EmulatedModem:
         """Restore the configured defaults (``ATZ``); stored messages survive."""
         self.settings = self.config.defaults
 
+    def reboot(self) -> None:
+        """A silent module restart: settings back to defaults, a half-typed
+        command or SMS body forgotten, held indications lost, then the boot
+        banner (:attr:`ModemConfig.boot_banner`). Stored messages survive.
+        """
+        self.reset_settings()
+        self._state = InputState.COMMAND
+        self._line.clear()
+        self._line_overflow = False
+        self._body.clear()
+        self._body_overflow = False
+        self._submit = None
+        self._held.clear()
+        for line in self.config.boot_banner:
+            self._out += f"\r\n{line}\r\n".encode("latin-1", "replace")
+        self._changed()
+
+    def inject(self, data: bytes) -> None:
+        """Put raw bytes on the line as if the module had sent them (noise, stray codes)."""
+        self._out += data
+        self._changed()
+
     def text_format(self) -> TextFormat:
         """The current text-mode rendering settings."""
         return TextFormat(

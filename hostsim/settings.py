@@ -100,3 +100,5 @@ class ModemConfig:
     storages: tuple[tuple[str, int], ...] = (("SM", 30), ("ME", 100))
     index_base: int = 0
     defaults: Settings = field(default_factory=Settings)
+    #: Lines a (re)booting module prints, in order (Quectel style).
+    boot_banner: tuple[str, ...] = ("RDY", "+CPIN: READY", "+QIND: PB DONE", "+QIND: SMS DONE")

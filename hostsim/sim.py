@@ -65,6 +65,16 @@ class SimulatedModem:
         self._pump()
         return index
 
+    def reboot(self) -> None:
+        """Restart the module silently (see :meth:`EmulatedModem.reboot`)."""
+        self.modem.reboot()
+        self._pump()
+
+    def inject(self, data: bytes) -> None:
+        """Write raw bytes to the TE as if the module had sent them."""
+        self.modem.inject(data)
+        self._pump()
+
     async def wait_until(self, predicate: Callable[[EmulatedModem], bool], timeout: float) -> None:
         """Return once ``predicate(modem)`` holds; TimeoutError after ``timeout`` seconds.
 

@@ -210,7 +210,7 @@ def test_garbage_on_the_line_does_not_stop_the_agent(tmp_path: Path) -> None:
         async with HostSim() as sim, agent(tmp_path, sim.modems[0].path) as proc:
             gw = sim.modems[0]
             await ready_for_sms(gw)
-            gw._pty.write(b"\r\n\x00\xff\xfe#garbage#\r\n\r\n+WEIRD: 1\r\n" + b"z" * 9000 + b"\r\n")
+            gw.inject(b"\r\n\x00\xff\xfe#garbage#\r\n\r\n+WEIRD: 1\r\n" + b"z" * 9000 + b"\r\n")
             gw.deliver("000", "ping: still here")
             await gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
             assert sent_texts(gw) == [("000", "pong: still here")]

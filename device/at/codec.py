@@ -335,11 +335,21 @@ class AtCodec:
         if not line.strip():
             return None
         stripped = line.strip()
-        if self._pending is not None:
-            if self._echo_due and stripped.upper() == self._pending.upper():
-                self._echo_due = False
-                return Echo(line)
+        if (
+            self._pending is not None
+            and self._echo_due
+            and stripped.upper() == self._pending.upper()
+        ):
             self._echo_due = False
+            return Echo(line)
+        event = self._classify_line(line, stripped)
+        if isinstance(event, Info | Final):
+            # The response has begun: an echo can no longer come. Indications
+            # (which may precede the echo) leave the expectation in place.
+            self._echo_due = False
+        return event
+
+    def _classify_line(self, line: str, stripped: str) -> Event | None:
         final = parse_final(stripped)
         if final is not None:
             if self._pending is None and final.kind is ResultKind.NO_CARRIER:
