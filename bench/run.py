@@ -148,7 +148,7 @@ def main() -> None:
         "| feeding | MB/s | events per pass |",
         "| --- | ---: | ---: |",
     ]
-    whole, events = codec_rate(None, 200)
+    _, events = codec_rate(None, 200)
     for label, chunk in (("whole stream", None), ("64-byte chunks", 64), ("byte by byte", 1)):
         rate, ev = codec_rate(chunk, 200 if chunk != 1 else 20)
         lines.append(f"| {label} | {rate / 1e6:.2f} | {ev} |")
