@@ -4,19 +4,30 @@ One task drives everything that touches the serial line, so there is exactly
 one command in flight and no locking beyond the channel's own:
 
 1. open the port (reconnect with capped exponential backoff, reset on success);
-2. bring the modem up (probe, configure, SIM, SMS set-up, network), retrying
-   steps while the module reports itself busy;
-3. on first reaching ``ready``, and after every re-initialisation, drain the
-   storage (``AT+CMGL="ALL"``) through the same path as new indications;
+2. bring the modem up (probe, configure, SIM, SMS set-up, network), waiting
+   while the module reports itself busy;
+3. on reaching ``ready``, and after every re-initialisation, drain the storage
+   (``AT+CMGL="ALL"``) through the same path as new indications;
 4. wait for ``+CMTI`` indications; each index is read, committed to the
    journal, and only then deleted from the modem; then pending commands run and
    the outbox is flushed;
 5. when idle for ``health_interval`` seconds, check the module (signal,
-   registration); a timeout sends the machine back to probing, a closed port
-   back to disconnected.
+   registration, and that its settings are still ours); a timeout sends the
+   machine back to probing, a closed port back to disconnected.
 
-Boot banners (``RDY``, ``SMS DONE`` …) mean the module restarted and forgot its
-settings: the agent re-initialises.
+A module that restarts forgets its settings, and reading with the wrong
+character set would garble messages. A restart is recognised by its boot
+banner (``RDY``, ``SMS DONE`` …), by echo coming back after ``ATE0``, by
+settings found changed in the health check, and before any message is
+journaled as undecodable. Whenever one is seen the agent stops what it is
+doing — before journaling, deleting or sending anything more — and
+re-initialises; messages stay in the modem's storage until then.
+
+Sending: a reply whose send failed with a definite error is retried, at most
+:data:`MAX_SEND_ATTEMPTS` times in all. A send whose outcome is unknown (the
+module timed out, answered ``+CMS ERROR: 500`` — which some modules do
+although the SMS went out — or ``OK`` without a reference) is tried at most
+:data:`MAX_UNCERTAIN_ATTEMPTS` times, because each retry may duplicate it.
 """
 
 from __future__ import annotations
@@ -26,12 +37,18 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 from device.at.channel import AtChannel
 from device.at.codec import Urc
-from device.at.errors import CommandError, CommandTimeout, ConnectionLost, ModemError
+from device.at.errors import (
+    CmsError,
+    CommandError,
+    CommandTimeout,
+    ConnectionLost,
+    ModemError,
+    ResponseError,
+)
 from device.commands import (
     CommandContext,
     Dispatcher,
@@ -41,6 +58,7 @@ from device.commands import (
     parse_payload,
 )
 from device.config import Config
+from device.errors import JournalError
 from device.journal import InboxRow, InboxState, Journal, OutboxRow
 from device.modem import (
     Lifecycle,
@@ -49,6 +67,7 @@ from device.modem import (
     SmsSettings,
     StoredSms,
     UndecodableSms,
+    decode_direct,
     parse_cmti,
     retry_while_busy,
     signal_text,
@@ -59,15 +78,22 @@ LOGGER = logging.getLogger(__name__)
 #: Indications that a module prints when it (re)boots.
 BOOT_BANNERS = frozenset({"RDY", "SMS DONE", "SMS READY", "PB DONE", "CALL READY", "+PBREADY"})
 
-#: Send attempts before a reply is marked failed for good.
+#: Send attempts before a reply is marked failed for good (definite errors).
 MAX_SEND_ATTEMPTS = 5
+#: Attempts when the outcome of a send is unknown: each retry may duplicate it.
+MAX_UNCERTAIN_ATTEMPTS = 2
+#: ``+CMS ERROR`` codes after which the SMS may nevertheless have gone out.
+UNCERTAIN_CMS = frozenset({500})
 
 PROBE_TIMEOUT = 2.0
 PROBE_ATTEMPTS = 5
 
 
 class AgentObserver:
-    """Hooks for what the agent does (the demo prints them). All are no-ops here."""
+    """Hooks for what the agent does (the demo prints them). All are no-ops here.
+
+    A hook that raises is logged and ignored.
+    """
 
     def state_changed(self, before: ModemState, after: ModemState) -> None:
         """The modem lifecycle moved."""
@@ -81,6 +107,9 @@ class AgentObserver:
     def sent(self, outbox: OutboxRow) -> None:
         """A queued message was accepted by the modem."""
 
+    def send_failed(self, outbox: OutboxRow) -> None:
+        """A send attempt failed; ``outbox.state`` says whether it will be retried."""
+
 
 @dataclass
 class Counters:
@@ -92,7 +121,6 @@ class Counters:
     send_failures: int = 0
     reconnects: int = 0
     reinitialisations: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class _Restart(Exception):
@@ -100,7 +128,7 @@ class _Restart(Exception):
 
 
 class Agent:
-    """Runs until :meth:`stop` (or the ``stop`` event given to :meth:`run`)."""
+    """Runs until :meth:`stop`."""
 
     def __init__(
         self,
@@ -116,22 +144,25 @@ class Agent:
         self.port: str = config.port
         self.journal = journal
         self.registry = registry
-        self.dispatcher = Dispatcher(registry)
+        self.dispatcher = Dispatcher(registry, timeout=config.handler_timeout)
         self.observer = observer or AgentObserver()
         self.lifecycle = Lifecycle(self._state_changed)
         self.counters = Counters()
         self.started = time.monotonic()
         self.modem: Modem | None = None
+        self._channel: AtChannel | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._indications: list[tuple[str, int]] = []
-        self._reset_seen = False
+        self._direct: list[Urc] = []
+        self._restart_reason: str | None = None
+        self._echo_baseline = 0
         self._drain_needed = True
 
     # -- control ----------------------------------------------------------
 
     def stop(self) -> None:
-        """Ask the agent to finish the message in hand and return from :meth:`run`."""
+        """Ask the agent to finish the step in hand and return from :meth:`run`."""
         self._stop.set()
         self._wake.set()
 
@@ -150,7 +181,7 @@ class Agent:
     # -- main loop --------------------------------------------------------
 
     async def run(self) -> None:
-        """Serve until stopped. Never raises for modem trouble: it recovers instead."""
+        """Serve until stopped. Modem and journal trouble is recovered from, not raised."""
         self._recover_interrupted()
         backoff = self.config.reconnect_initial
         try:
@@ -166,6 +197,7 @@ class Agent:
                 finally:
                     await channel.close()
                     self.modem = None
+                    self._channel = None
                 if not self._stop.is_set():
                     self.lifecycle.fire("port_lost")
                     self.counters.reconnects += 1
@@ -185,6 +217,7 @@ class Agent:
             LOGGER.warning("%s", exc)
             return None
         channel.add_urc_listener(self._on_urc)
+        self._channel = channel
         self.modem = Modem(
             channel,
             SmsSettings(storage=self.config.storage, retry_delay=self.config.reconnect_initial),
@@ -206,9 +239,10 @@ class Agent:
                 LOGGER.warning("serial port lost: %s", exc)
                 return
             except (_Restart, ModemError) as exc:
-                if isinstance(exc, _Restart) or self._reset_seen:
-                    # A command that failed after a boot banner failed because of
-                    # the restart (settings lost): re-initialise, no error.
+                if isinstance(exc, _Restart) or self._restart_reason is not None:
+                    # A command that failed after a restart was seen failed because
+                    # of it (settings lost): re-initialise, no error.
+                    LOGGER.warning("re-initialising the modem: %s", self._restart_reason)
                     self.counters.reinitialisations += 1
                     self.lifecycle.fire("reset_detected")
                 elif isinstance(exc, CommandTimeout):
@@ -218,10 +252,31 @@ class Agent:
                     LOGGER.error("modem error, re-initialising: %s", exc)
                     self.lifecycle.fire("unresponsive")
                     await self._pause(self.config.reconnect_initial)
+            except JournalError as exc:
+                # Nothing was deleted from the modem without a commit: back off and
+                # start over; the messages are still in storage.
+                LOGGER.error(
+                    "journal error, retrying in %.0f s: %s", self.config.reconnect_max, exc
+                )
+                self.lifecycle.fire("unresponsive")
+                await self._pause(self.config.reconnect_max)
+
+    def _restart_needed(self, reason: str) -> None:
+        if self._restart_reason is None:
+            self._restart_reason = reason
+        self._wake.set()
+
+    def _check_restart(self) -> None:
+        """Raise _Restart when the module was seen to restart (see the module docstring)."""
+        channel = self._channel
+        if channel is not None and channel.echo_count > self._echo_baseline:
+            self._restart_needed("echo is back on")
+        if self._restart_reason is not None:
+            raise _Restart(self._restart_reason)
 
     async def _bring_up(self, modem: Modem) -> bool:
         """Drive the lifecycle from probing to ready; False when stopped or the port died."""
-        self._reset_seen = False
+        self._restart_reason = None
         for attempt in range(1, PROBE_ATTEMPTS + 1):
             try:
                 await modem.probe(PROBE_TIMEOUT)
@@ -241,8 +296,11 @@ class Agent:
         ):
             return False
         self.lifecycle.fire("configured")
-        while not await modem.sim_ready():
-            LOGGER.info("SIM not ready; checking again in %.1f s", delay)
+        while True:
+            ready, detail = await modem.sim_status()
+            if ready:
+                break
+            LOGGER.info("SIM not ready (%s); checking again in %.1f s", detail, delay)
             if await self._pause(delay):
                 return False
         self.lifecycle.fire("sim_ready")
@@ -258,8 +316,9 @@ class Agent:
             if await self._pause(delay):
                 return False
         await modem.refresh_signal()
-        if self._reset_seen:
-            raise _Restart  # the module restarted during bring-up: settings may be lost
+        if self._restart_reason is not None:
+            raise _Restart(self._restart_reason)
+        self._echo_baseline = modem.channel.echo_count
         self.lifecycle.fire("registered")
         LOGGER.info(
             "ready: %s, %s, signal %s",
@@ -274,22 +333,37 @@ class Agent:
         while not self._stop.is_set():
             if channel.closed.is_set():
                 raise ConnectionLost(f"{self.port} closed")
-            if self._reset_seen:
-                raise _Restart
+            self._check_restart()
             if self._drain_needed:
-                await self._drain(modem)
                 self._drain_needed = False
+                await self._drain(modem)
             while self._indications and not self._stop.is_set():
                 storage, index = self._indications.pop(0)
                 await self._take(modem, storage, index)
+            while self._direct and not self._stop.is_set():
+                urc = self._direct.pop(0)
+                await self._commit_and_delete(
+                    modem, decode_direct(modem.charset, urc.args, urc.body or "")
+                )
             await self._run_pending()
             await self._flush_outbox(modem)
-            if self._indications or self._reset_seen or self._stop.is_set():
+            if self._work_waiting():
                 continue
             self._wake.clear()
+            if self._work_waiting():
+                continue
             woke = await self._wait_wake(channel, self.config.health_interval)
             if not woke:
                 await self._health_check(modem)
+
+    def _work_waiting(self) -> bool:
+        return bool(
+            self._indications
+            or self._direct
+            or self._drain_needed
+            or self._restart_reason is not None
+            or self._stop.is_set()
+        )
 
     async def _wait_wake(self, channel: AtChannel, timeout: float) -> bool:
         waits = [
@@ -308,11 +382,15 @@ class Agent:
 
     async def _health_check(self, modem: Modem) -> None:
         await modem.refresh_signal()
+        changed = await modem.settings_intact()
+        if changed is not None:
+            self._restart_needed(f"settings lost ({changed}): the module restarted?")
+            self._check_restart()
         stat = await modem.refresh_registration()
         if stat not in (1, 5):
             LOGGER.warning("lost registration (%s)", modem.registration_text)
             self.lifecycle.fire("deregistered")
-            raise _Restart
+            raise _Restart("registration lost")
 
     async def _pause(self, seconds: float) -> bool:
         """Wait ``seconds`` unless stopped first; True when stopped."""
@@ -323,10 +401,7 @@ class Agent:
     # -- indications --------------------------------------------------------
 
     def _on_urc(self, urc: Urc) -> None:
-        if urc.name in ("+CMTI", "+CDSI"):
-            if urc.name == "+CDSI":
-                LOGGER.info("status report stored: %s (left in storage)", urc.args)
-                return
+        if urc.name == "+CMTI":
             parsed = parse_cmti(urc.args)
             if parsed is None:
                 LOGGER.warning("malformed +CMTI indication %r; draining storage instead", urc.text)
@@ -335,17 +410,17 @@ class Agent:
                 self._indications.append(parsed)
             self._wake.set()
         elif urc.name == "+CMT":
-            LOGGER.warning(
-                "direct delivery (+CMT) although +CMTI was configured; draining storage: %r",
-                urc.text,
-            )
-            self._drain_needed = True
+            # Direct delivery means +CNMI is not ours any more: take the message,
+            # then re-initialise so that indications go through storage again.
+            LOGGER.warning("direct delivery (+CMT) although +CMTI was configured: %r", urc.text)
+            self._direct.append(urc)
             self._wake.set()
+        elif urc.name == "+CDSI":
+            LOGGER.info("status report stored: %s (left in storage)", urc.args)
         elif urc.name in BOOT_BANNERS:
             if self.lifecycle.state not in (ModemState.DISCONNECTED, ModemState.PROBING):
-                LOGGER.warning("boot banner %r: the modem restarted; re-initialising", urc.name)
-                self._reset_seen = True
-                self._wake.set()
+                LOGGER.warning("boot banner %r: the modem restarted", urc.name)
+                self._restart_needed(f"boot banner {urc.name}")
         else:
             LOGGER.debug("unsolicited %r ignored", urc.text)
 
@@ -373,9 +448,16 @@ class Agent:
 
     async def _commit_and_delete(self, modem: Modem, message: StoredSms | UndecodableSms) -> None:
         """Journal first, delete from the modem second: nothing is lost in between."""
+        self._check_restart()
         if isinstance(message, UndecodableSms):
+            # Before calling a message undecodable, make sure it is not our settings
+            # that changed under us (a restart without banner): then it is re-read.
+            changed = await modem.settings_intact()
+            if changed is not None:
+                self._restart_needed(f"settings lost ({changed}) while reading a message")
+                self._check_restart()
             LOGGER.error(
-                "undecodable message at %s index %d: %s",
+                "undecodable message at %s index %s: %s",
                 message.storage,
                 message.index,
                 message.reason,
@@ -411,11 +493,14 @@ class Agent:
                         message.sender,
                         row.id,
                     )
-        await modem.delete(message.storage, message.index)
+        if message.storage is not None and message.index is not None:
+            await modem.delete(message.storage, message.index)
         self.journal.mark_deleted(row.id)
         if new:
             LOGGER.info("inbox %d: %s from %r: %r", row.id, row.state.value, row.sender, row.text)
             self._notify(self.observer.received, row)
+        if message.storage is None:
+            self._restart_needed("+CMT direct delivery: indications must be set up again")
 
     # -- execution -----------------------------------------------------------
 
@@ -478,27 +563,45 @@ class Agent:
         for row in self.journal.pending_outbox():
             if self._stop.is_set():
                 return
+            self._check_restart()
             try:
                 mr = await modem.send_text(
                     row.destination, row.text, timeout=self.config.send_timeout
                 )
             except CommandError as exc:
-                final = row.attempts + 1 >= MAX_SEND_ATTEMPTS
-                self.journal.mark_send_failed(row.id, str(exc), final=final)
-                self.counters.send_failures += 1
-                LOGGER.error(
-                    "outbox %d: send to %s failed (attempt %d%s): %s",
-                    row.id,
-                    row.destination,
-                    row.attempts + 1,
-                    ", giving up" if final else "",
-                    exc,
-                )
+                uncertain = isinstance(exc, CmsError) and exc.code in UNCERTAIN_CMS
+                self._send_failed(row, str(exc), uncertain=uncertain)
                 continue
+            except ResponseError as exc:
+                self._send_failed(row, str(exc), uncertain=True)
+                continue
+            except ModemError as exc:
+                # Timed out or the port went away in the middle: it may have gone out.
+                self._send_failed(row, str(exc), uncertain=True)
+                raise
             sent = self.journal.mark_sent(row.id, mr)
             self.counters.sent += 1
             LOGGER.info("outbox %d: sent to %s (reference %d)", row.id, row.destination, mr)
             self._notify(self.observer.sent, sent)
+
+    def _send_failed(self, row: OutboxRow, error: str, *, uncertain: bool) -> None:
+        limit = MAX_UNCERTAIN_ATTEMPTS if uncertain else MAX_SEND_ATTEMPTS
+        attempt = row.attempts + 1
+        final = attempt >= limit
+        if uncertain:
+            error = f"outcome unknown: {error}"
+        failed = self.journal.mark_send_failed(row.id, error, final=final)
+        self.counters.send_failures += 1
+        LOGGER.error(
+            "outbox %d: send to %s failed (attempt %d of %d%s): %s",
+            row.id,
+            row.destination,
+            attempt,
+            limit,
+            ", giving up" if final else "",
+            error,
+        )
+        self._notify(self.observer.send_failed, failed)
 
     @staticmethod
     def _notify(hook: Callable[..., None], *args: object) -> None:
@@ -510,11 +613,3 @@ class Agent:
 
     def _state_changed(self, before: ModemState, after: ModemState) -> None:
         self._notify(self.observer.state_changed, before, after)
-
-
-def uptime_since(started: float) -> float:
-    return time.monotonic() - started
-
-
-def now() -> datetime:
-    return datetime.now().astimezone()

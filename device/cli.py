@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     journal = sub.add_parser("journal", help="show received commands and their replies")
     common(journal)
     journal.add_argument("--json", action="store_true", help="print a JSON array")
-    journal.add_argument("--limit", type=int, default=100, metavar="N", help="rows (default 100)")
+    journal.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="only the last N rows (default all)"
+    )
 
     demo = sub.add_parser("demo", help="run the agent against an in-process hostsim modem")
     demo.add_argument("--journal", metavar="FILE", help="keep the demo journal in FILE")
@@ -159,7 +161,7 @@ def _stopper(agent: Agent, signum: int) -> Callable[[], None]:
     return stop
 
 
-def cmd_journal(config: Config, *, as_json: bool, limit: int) -> int:
+def cmd_journal(config: Config, *, as_json: bool, limit: int | None) -> int:
     if not config.journal.exists():
         raise JournalError(f"{config.journal} does not exist (has the agent run yet?)")
     with Journal.open(config.journal) as journal:

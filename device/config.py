@@ -19,6 +19,7 @@ Every key is optional; a missing key takes the default shown. Example::
     command = 10.0               # one AT command without its own timeout
     send = 60.0                  # one AT+CMGS (the network may be slow)
     health_interval = 60.0       # period of the health check (AT, registration, signal)
+    handler = 30.0               # longest a command handler may run
     reconnect_initial = 0.5      # first delay before reopening a lost port; doubles
     reconnect_max = 30.0         # ... up to this cap (>= reconnect_initial)
 
@@ -64,6 +65,7 @@ class Config:
     command_timeout: float = 10.0
     send_timeout: float = 60.0
     health_interval: float = 60.0
+    handler_timeout: float = 30.0
     reconnect_initial: float = 0.5
     reconnect_max: float = 30.0
     log_level: str = "INFO"
@@ -151,6 +153,7 @@ _KEYS: dict[str, dict[str, tuple[str, Callable[[object], Any]]]] = {
         "command": ("command_timeout", _seconds),
         "send": ("send_timeout", _seconds),
         "health_interval": ("health_interval", _seconds),
+        "handler": ("handler_timeout", _seconds),
         "reconnect_initial": ("reconnect_initial", _seconds),
         "reconnect_max": ("reconnect_max", _seconds),
     },

@@ -565,8 +565,13 @@ class Journal:
         )
         return [_inbox_row(r) for r in rows]
 
-    def inbox(self, limit: int = 100) -> list[InboxRow]:
-        """The most recent ``limit`` inbox rows, oldest first (``limit=0`` → empty)."""
+    def inbox(self, limit: int | None = 100) -> list[InboxRow]:
+        """The most recent ``limit`` inbox rows (all with None), oldest first (0 → empty)."""
+        if limit is None:
+            return [
+                _inbox_row(r)
+                for r in self._query(f"SELECT {_INBOX_COLUMNS} FROM inbox ORDER BY id")
+            ]
         if limit < 0:
             raise ValueError("limit must be >= 0")
         rows = self._query(

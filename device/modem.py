@@ -143,10 +143,10 @@ class ModuleIdentity:
 
 @dataclass(frozen=True, slots=True)
 class StoredSms:
-    """A received SMS read from the modem's storage."""
+    """A received SMS: read from storage, or delivered directly (``+CMT``, no index)."""
 
-    storage: str
-    index: int
+    storage: str | None
+    index: int | None
     status: textmode.MessageStatus
     sender: str
     timestamp: datetime | None
@@ -155,10 +155,10 @@ class StoredSms:
 
 @dataclass(frozen=True, slots=True)
 class UndecodableSms:
-    """A stored message whose header or body could not be decoded (kept for the journal)."""
+    """A message whose header or body could not be decoded (kept for the journal)."""
 
-    storage: str
-    index: int
+    storage: str | None
+    index: int | None
     raw_header: str
     raw_body: str
     reason: str
@@ -217,10 +217,9 @@ class Modem:
         await self.at("ATE0", timeout=timeout)
 
     async def configure(self) -> None:
-        """Settings that do not need the SIM: errors, text mode, charset, header detail."""
+        """Settings that do not need the SIM: verbose errors, text mode, header detail."""
         await self.at("AT+CMEE=2")
         await self.at("AT+CMGF=1")
-        await self.at('AT+CSCS="UCS2"')
         await self.at("AT+CSDH=1")
         await self.identify()
 
@@ -244,23 +243,56 @@ class Modem:
                 return text[len(prefix) :].strip() if text.upper().startswith(prefix) else text
         return ""
 
-    async def sim_ready(self) -> bool:
-        """True when ``AT+CPIN?`` says READY; False while it says anything else."""
-        response = await self.at("AT+CPIN?")
+    async def sim_status(self) -> tuple[bool, str]:
+        """``(ready, detail)`` from ``AT+CPIN?``.
+
+        A SIM that is busy, missing or locked is *not ready* (with the
+        module's words as the detail), not an error: the caller keeps waiting.
+        """
+        try:
+            response = await self.at("AT+CPIN?")
+        except CommandError as exc:
+            return False, exc.meaning
         values = response.prefixed("+CPIN")
-        return bool(values) and values[0].upper() == "READY"
+        if values and values[0].strip('"').upper() == "READY":
+            return True, "READY"
+        return False, values[0] if values else "no +CPIN line"
 
     async def setup_sms(self) -> None:
-        """Storage and new-message indications (needs the SIM's SMS service)."""
+        """Storage, character set and indications (needs the SIM's SMS service).
+
+        ``AT+CPMS`` goes before ``AT+CSCS="UCS2"`` so that the memory names
+        are still plain text for modules that apply the TE character set to them.
+        """
         storage = self.settings.storage
         await self.at(f'AT+CPMS="{storage}","{storage}","{storage}"')
         self.read_storage = storage
+        await self.at(f'AT+CSCS="{self.charset.value}"')
         # fo=17 (SMS-SUBMIT, relative validity), vp=167 (24 h), pid 0, dcs 0:
         # replies go out as GSM 7-bit whatever the TE character set.
         await self.at("AT+CSMP=17,167,0,0")
         # mode 2: buffer indications while a command runs, flush after;
         # mt 1: store and indicate with +CMTI; no cell broadcast; status reports off.
         await self.at("AT+CNMI=2,1,0,0,0")
+
+    async def settings_intact(self) -> str | None:
+        """None when text mode, UCS2 and ``+CMTI`` indications are still in force.
+
+        Otherwise the name of the setting that changed: a module that restarted
+        without a banner (or another program on the port) shows itself this way.
+        """
+        cmgf = (await self.at("AT+CMGF?")).prefixed("+CMGF")
+        if not cmgf or cmgf[0].strip() != "1":
+            return f"AT+CMGF is {cmgf[0] if cmgf else '?'}"
+        cscs = (await self.at("AT+CSCS?")).prefixed("+CSCS")
+        value = cscs[0].strip().strip('"').upper() if cscs else "?"
+        if value not in (self.charset.value, to_wire(self.charset.value, self.charset)):
+            return f"AT+CSCS is {value}"
+        cnmi = (await self.at("AT+CNMI?")).prefixed("+CNMI")
+        fields = [f.strip() for f in cnmi[0].split(",")] if cnmi else []
+        if len(fields) < 2 or fields[1] != "1":
+            return f"AT+CNMI is {cnmi[0] if cnmi else '?'}"
+        return None
 
     async def refresh_registration(self) -> int | None:
         """Read +CREG and +CEREG; the better of the two is kept (LTE-M reports via CEREG)."""
@@ -297,9 +329,15 @@ class Modem:
     # -- SMS operations ------------------------------------------------------
 
     async def _select_read_storage(self, storage: str) -> None:
-        if storage != self.read_storage:
+        """Point ``<mem1>`` (read/delete) at ``storage``; the name in hex if plain is refused."""
+        if storage == self.read_storage:
+            return
+        try:
             await self.at(f'AT+CPMS="{storage}"')
-            self.read_storage = storage
+        except CommandError as exc:
+            LOGGER.info("plain AT+CPMS refused (%s); trying the UCS2 form", exc)
+            await self.at(f'AT+CPMS="{to_wire(storage, self.charset)}"')
+        self.read_storage = storage
 
     async def read(self, storage: str, index: int) -> StoredSms | UndecodableSms | None:
         """Read one message; None when the index holds no received message.
@@ -379,7 +417,7 @@ class Modem:
                     text,
                 )
             )
-        found.sort(key=lambda m: m.index)
+        found.sort(key=lambda m: -1 if m.index is None else m.index)
         return found
 
     async def delete(self, storage: str, index: int) -> None:
@@ -399,6 +437,16 @@ class Modem:
             if match:
                 return int(match.group(1))
         raise ResponseError(f"{command}: OK without a +CMGS reference: {response.lines!r}")
+
+
+def decode_direct(charset: Charset, args: str, body: str) -> StoredSms | UndecodableSms:
+    """A ``+CMT:`` indication (header ``args`` and ``body``) as a message with no index."""
+    try:
+        header = textmode.parse_cmt_header(args, charset)
+        text = textmode.decode_body(body, header, charset)
+    except SmsFormatError as exc:
+        return UndecodableSms(None, None, f"+CMT: {args}", body, str(exc))
+    return StoredSms(None, None, header.stat, header.address, header.timestamp, text)
 
 
 def _leading_int(text: str) -> int | None:

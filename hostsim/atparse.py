@@ -137,6 +137,26 @@ def parse_commands(line: str) -> list[Invocation]:
             result.append(Invocation(name, form, params))
             i = j
             continue
+        if ch in "Ss":
+            # S-parameter (V.250 §5.3): Sn? reads, Sn=v sets.
+            j = i + 1
+            while j < len(line) and line[j].isdigit():
+                j += 1
+            if j == i + 1:
+                raise SyntaxFailure("S without a register number")
+            register = Param(line[i + 1 : j])
+            if line[j : j + 1] == "?":
+                result.append(Invocation("S", Form.READ, (register,)))
+                i = j + 1
+                continue
+            if line[j : j + 1] == "=":
+                k = j + 1
+                while k < len(line) and line[k].isdigit():
+                    k += 1
+                result.append(Invocation("S", Form.SET, (register, Param(line[j + 1 : k]))))
+                i = k
+                continue
+            raise SyntaxFailure("S register without ? or =")
         # Basic command: [&]letter[digits], e.g. E0, Z, I, &F.
         j = i + 1 if ch != "&" else i + 2
         if j > len(line) or not line[j - 1].isascii() or not line[j - 1].isalpha():

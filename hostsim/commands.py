@@ -164,7 +164,29 @@ def _cmee(modem: EmulatedModem, invocation: Invocation) -> list[str]:
     return []
 
 
+def _s_register(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``ATSn?`` / ``ATSn=v`` (V.250): values 0–255 kept per register."""
+    register = int_value(invocation.params[0], 0, 255, CommandFailed.plain())
+    if invocation.form is Form.READ:
+        return [f"{modem.s_registers.get(register, 0):03d}"]
+    if len(invocation.params) < 2 or invocation.params[1] is None:
+        raise CommandFailed.plain()
+    modem.s_registers[register] = int_value(invocation.params[1], 0, 255, CommandFailed.plain())
+    return []
+
+
+def _accept(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """V.250 circuit and storage commands with no meaning on a pty (``&C``, ``&D``, ``&W``…)."""
+    return []
+
+
 HANDLERS: dict[str, Handler] = {
+    "S": _s_register,
+    "&C": _accept,
+    "&D": _accept,
+    "&K": _accept,
+    "&W": _accept,
+    "X": _accept,
     "E": _echo,
     "Z": _reset,
     "&F": _reset,

@@ -124,6 +124,11 @@ class EmulatedModem:
         self._out = bytearray()
         self._held: list[bytes] = []
         self._next_mr = 0
+        #: V.250 S-registers (S3 line end, S4 response formatting, S5 backspace …).
+        self.s_registers: dict[int, int] = {0: 0, 3: 13, 4: 10, 5: 8, 7: 60, 10: 14}
+        #: While True the module is hung: input is swallowed, nothing is answered.
+        self.hung = False
+        self._send_faults: list[tuple[int, bool]] = []
         self._handlers: dict[str, Handler] = {**commands.HANDLERS, **smscommands.HANDLERS}
 
     # ------------------------------------------------------------------ public API
@@ -137,6 +142,9 @@ class EmulatedModem:
         """Process bytes from the TE; never raises. Output accumulates for :meth:`data_to_send`."""
         if data:
             LOGGER.debug("TE -> modem %r", data)
+        if self.hung:
+            LOGGER.debug("hung: %d bytes ignored", len(data))
+            return
         for byte in data:
             if self._state is InputState.SMS_PROMPT:
                 self._prompt_byte(byte)
@@ -355,11 +363,24 @@ class EmulatedModem:
         reference = self._next_mr
         self._next_mr = (self._next_mr + 1) % 256
         when = datetime.now(UTC).replace(microsecond=0)
-        self.sent.append(SentSms(destination, text, reference, when, dcs))
-        LOGGER.info("SMS to %s sent (mr=%d): %r", destination, reference, text)
-        self._info([f"+CMGS: {reference}"])
-        self._final("OK")
+        fault = self._send_faults.pop(0) if self._send_faults else None
+        if fault is None or fault[1]:
+            self.sent.append(SentSms(destination, text, reference, when, dcs))
+            LOGGER.info("SMS to %s sent (mr=%d): %r", destination, reference, text)
+        if fault is not None:
+            self._final(render_error(CommandFailed.cms(fault[0]), self.settings.cmee))
+        else:
+            self._info([f"+CMGS: {reference}"])
+            self._final("OK")
         self._after_prompt()
+
+    def fail_next_send(self, code: int = 500, *, sent_anyway: bool = False) -> None:
+        """Answer the next ``AT+CMGS`` with ``+CMS ERROR: <code>``.
+
+        With ``sent_anyway`` the SMS is recorded as sent all the same, as some
+        modules (SIMCom SIM7080G with 500) do. Calls queue up.
+        """
+        self._send_faults.append((code, sent_anyway))
 
     def _decode_body(self, body: bytes) -> tuple[str, int]:
         """Text and DCS of a prompt body; CMS 305 when it cannot be sent.

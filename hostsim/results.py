@@ -79,8 +79,16 @@ class CommandFailed(Exception):
 
 
 def render_error(failure: CommandFailed, cmee: int) -> str:
-    """The final result line (without framing) for ``failure`` under ``AT+CMEE=<cmee>``."""
-    if failure.kind is ErrorKind.PLAIN or failure.code is None or cmee == 0:
+    """The final result line (without framing) for ``failure`` under ``AT+CMEE=<cmee>``.
+
+    ``AT+CMEE`` governs ``+CME ERROR`` only (TS 27.007 §9.1): with 0 it becomes
+    plain ``ERROR``. ``+CMS ERROR`` is a final result code of its own
+    (TS 27.005 §3.2.5) and is always reported, numerically unless ``AT+CMEE=2``
+    asks for text, as real modules do.
+    """
+    if failure.kind is ErrorKind.PLAIN or failure.code is None:
+        return "ERROR"
+    if cmee == 0 and failure.kind is ErrorKind.CME:
         return "ERROR"
     if cmee == 2:
         table = CME_TEXT if failure.kind is ErrorKind.CME else CMS_TEXT

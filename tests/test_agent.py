@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import dataclasses
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run_async
@@ -15,9 +17,10 @@ from conftest import run_async
 from device.agent import Agent, AgentObserver
 from device.commands import CommandContext, Handler, Registry, default_registry
 from device.config import Config
-from device.journal import InboxRow, InboxState, Journal
+from device.journal import InboxRow, InboxState, Journal, OutboxRow, OutboxState
 from device.modem import STATES, TRANSITIONS, Lifecycle, ModemState, parse_cmti
 from device.sms.charset import Charset
+from hostsim.settings import Cnmi
 from hostsim.sim import HostSim, SimulatedModem
 from hostsim.storage import Status, StoredMessage
 
@@ -25,11 +28,32 @@ WAIT = 10.0
 
 
 class Recorder(AgentObserver):
+    """Records what the agent reports; tests wait on it without polling."""
+
     def __init__(self) -> None:
         self.states: list[ModemState] = []
         self.ready = asyncio.Event()
         self.rows: list[InboxRow] = []
         self.got_row = asyncio.Event()
+        self.sent_rows: list[OutboxRow] = []
+        self.failed_rows: list[OutboxRow] = []
+        self._changed = asyncio.Condition()
+
+    def _poke(self) -> None:
+        asyncio.get_running_loop().create_task(self._notify_all())
+
+    async def _notify_all(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def until(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds; re-checked after every reported event."""
+        async with self._changed:
+            await self._changed.wait_for(predicate)
+
+    async def reached(self, state: ModemState, count: int = 1) -> None:
+        """Wait until ``state`` has been entered ``count`` times in all."""
+        await self.until(lambda: self.states.count(state) >= count)
 
     def state_changed(self, before: ModemState, after: ModemState) -> None:
         self.states.append(after)
@@ -37,10 +61,20 @@ class Recorder(AgentObserver):
             self.ready.set()
         else:
             self.ready.clear()
+        self._poke()
 
     def received(self, row: InboxRow) -> None:
         self.rows.append(row)
         self.got_row.set()
+        self._poke()
+
+    def sent(self, outbox: OutboxRow) -> None:
+        self.sent_rows.append(outbox)
+        self._poke()
+
+    def send_failed(self, outbox: OutboxRow) -> None:
+        self.failed_rows.append(outbox)
+        self._poke()
 
 
 @dataclass
@@ -52,22 +86,34 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(tmp: Path, registry: Registry | None = None) -> AsyncIterator[Rig]:
+async def rig(
+    tmp: Path,
+    registry: Registry | None = None,
+    *,
+    before_start: Callable[[SimulatedModem], None] | None = None,
+    wait_ready: bool = True,
+    **overrides: Any,
+) -> AsyncIterator[Rig]:
     async with HostSim() as sim:
         gw = sim.modems[0]
-        config = Config(
-            port=gw.path,
-            journal=tmp / "journal.sqlite3",
-            reconnect_initial=0.05,
-            reconnect_max=0.2,
-            command_timeout=2.0,
-        )
+        if before_start is not None:
+            before_start(gw)
+        settings: dict[str, Any] = {
+            "port": gw.path,
+            "journal": tmp / "journal.sqlite3",
+            "reconnect_initial": 0.05,
+            "reconnect_max": 0.2,
+            "command_timeout": 2.0,
+        }
+        settings.update(overrides)
+        config = Config(**settings)
         with Journal.open(config.journal) as journal:
             recorder = Recorder()
             agent = Agent(config, journal, registry or default_registry(), observer=recorder)
             task = asyncio.create_task(agent.run())
             try:
-                await asyncio.wait_for(recorder.ready.wait(), WAIT)
+                if wait_ready:
+                    await asyncio.wait_for(recorder.ready.wait(), WAIT)
                 yield Rig(gw, agent, journal, recorder)
             finally:
                 agent.stop()
@@ -246,3 +292,137 @@ def test_reconnects_with_backoff_and_stops_while_port_is_missing(tmp_path: Path)
 def test_agent_requires_a_port(tmp_path: Path) -> None:
     with Journal.open(tmp_path / "j.sqlite3") as journal, pytest.raises(ValueError):
         Agent(Config(port=None), journal, default_registry())
+
+
+WHEN = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def test_crash_between_commit_and_delete_runs_once(tmp_path: Path) -> None:
+    """The journal has the message (still on the modem); the agent deletes it, runs it once."""
+    with Journal.open(tmp_path / "journal.sqlite3") as journal:
+        journal.record_incoming(sender="000", timestamp=WHEN, text="ping: once", storage="SM",
+                                index=0)  # fmt: skip
+
+    def store(gw: SimulatedModem) -> None:
+        gw.modem.storages["SM"].store(StoredMessage(Status.REC_READ, "000", "ping: once", WHEN))
+
+    async def scenario() -> None:
+        async with rig(tmp_path, before_start=store) as r:
+            await r.gw.wait_until(lambda m: len(m.sent) >= 1 and m.storages["SM"].used == 0, WAIT)
+            r.gw.deliver("000", "ping: next")
+            await r.gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
+            assert [s.text for s in r.gw.sent] == ["pong: once", "pong: next"]
+            assert [row.text for row in r.journal.inbox()] == ["ping: once", "ping: next"]
+
+    run_async(scenario())
+
+
+def test_interrupted_idempotent_command_runs_again(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "journal.sqlite3") as journal:
+        row, _ = journal.record_incoming(sender="000", timestamp=WHEN, text="ping: again",
+                                         storage="SM", index=0)  # fmt: skip
+        journal.mark_deleted(row.id)
+        journal.start(row.id, "ping", "again")
+
+    async def scenario() -> None:
+        async with rig(tmp_path) as r:
+            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            assert r.gw.sent[0].text == "pong: again"
+
+    run_async(scenario())
+
+
+def test_definite_send_failure_is_retried(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(tmp_path, health_interval=0.2) as r:
+            r.gw.modem.fail_next_send(331)  # no network service
+            r.gw.deliver("000", "ping: retry")
+            await asyncio.wait_for(r.recorder.until(lambda: len(r.recorder.sent_rows) == 1), WAIT)
+            assert [s.text for s in r.gw.sent] == ["pong: retry"]
+            assert [f.state for f in r.recorder.failed_rows] == [OutboxState.QUEUED]
+            (out,) = r.journal.outbox()
+            assert out.state is OutboxState.SENT and out.attempts == 2
+
+    run_async(scenario())
+
+
+def test_uncertain_send_is_not_repeated_forever(tmp_path: Path) -> None:
+    """+CMS ERROR: 500 although the SMS went out: one retry at most, then failed."""
+
+    async def scenario() -> None:
+        async with rig(tmp_path, health_interval=0.1) as r:
+            for _ in range(3):
+                r.gw.modem.fail_next_send(500, sent_anyway=True)
+            r.gw.deliver("000", "ping: dup")
+            await asyncio.wait_for(
+                r.recorder.until(
+                    lambda: any(f.state is OutboxState.FAILED for f in r.recorder.failed_rows)
+                ),
+                WAIT,
+            )
+            # Failed for good: a later wake-up (another command) does not resend it.
+            r.gw.deliver("000", "ping: next")
+            await asyncio.wait_for(r.recorder.until(lambda: len(r.recorder.failed_rows) == 3), WAIT)
+            assert [s.text for s in r.gw.sent] == ["pong: dup", "pong: dup", "pong: next"]
+            first = r.journal.outbox()[0]
+            assert first.state is OutboxState.FAILED and first.attempts == 2
+            assert "outcome unknown" in (first.last_error or "")
+
+    run_async(scenario())
+
+
+def test_hung_modem_goes_back_to_probing_and_recovers(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(tmp_path, health_interval=0.1, command_timeout=0.3) as r:
+            r.gw.modem.hung = True
+            await asyncio.wait_for(r.recorder.reached(ModemState.PROBING, 2), WAIT)
+            r.gw.modem.hung = False
+            await asyncio.wait_for(r.recorder.reached(ModemState.READY, 2), WAIT)
+            r.gw.deliver("000", "ping: back")
+            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            assert r.gw.sent[0].text == "pong: back"
+
+    run_async(scenario())
+
+
+def test_sim_busy_at_start_is_waited_out(tmp_path: Path) -> None:
+    def busy(gw: SimulatedModem) -> None:
+        gw.modem.sim_ready = False
+
+    async def scenario() -> None:
+        async with rig(tmp_path, before_start=busy, wait_ready=False) as r:
+            await asyncio.wait_for(r.recorder.reached(ModemState.WAITING_FOR_SIM), WAIT)
+            r.gw.modem.sim_ready = True
+            await asyncio.wait_for(r.recorder.ready.wait(), WAIT)
+            assert r.recorder.states.count(ModemState.PROBING) == 1
+
+    run_async(scenario())
+
+
+def test_reset_without_banner_is_noticed(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(tmp_path, health_interval=0.1) as r:
+            r.gw.modem.reset_settings()  # settings gone, no RDY
+            await asyncio.wait_for(r.recorder.reached(ModemState.READY, 2), WAIT)
+            assert r.gw.modem.settings.cscs is Charset.UCS2
+            r.gw.deliver("000", "ping: after silent reset")
+            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            assert r.gw.sent[0].text == "pong: after silent reset"
+            assert [row.state for row in r.journal.inbox()] == [InboxState.DONE]
+
+    run_async(scenario())
+
+
+def test_direct_delivery_is_journaled_and_indications_restored(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(tmp_path) as r:
+            m = r.gw.modem
+            m.settings = dataclasses.replace(m.settings, cnmi=Cnmi(2, 2, 0, 0, 0))
+            r.gw.deliver("000", "ping: direct")
+            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            assert r.gw.sent[0].text == "pong: direct"
+            await r.gw.wait_until(lambda m: m.settings.cnmi.mt == 1, WAIT)
+            (row,) = r.journal.inbox()
+            assert row.storage is None and row.state is InboxState.DONE
+
+    run_async(scenario())

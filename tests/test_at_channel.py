@@ -112,7 +112,7 @@ def test_error_results_are_typed() -> None:
 def test_timeout_then_recovery() -> None:
     async def scenario() -> None:
         async with connected(timeout=0.2) as (peer, channel):
-            channel.quiet_period = 0.1
+            channel.quiet_period = 0.3
             with pytest.raises(CommandTimeout):
                 await channel.command("AT")
             # The late answer is stray and must not satisfy the next command.

@@ -213,6 +213,37 @@ def test_fuzzed_input_never_raises_and_stays_bounded(data: bytes) -> None:
     assert len(codec._buf) <= 128
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(min_value=4, max_value=40),
+    st.binary(max_size=300),
+    st.lists(st.integers(min_value=1, max_value=50), max_size=30),
+)
+def test_overflow_is_chunking_invariant(max_line: int, data: bytes, chunks: list[int]) -> None:
+    def feed(pieces: list[bytes]) -> list[Event]:
+        codec = AtCodec(max_line=max_line)
+        codec.begin("AT+CMGR=1")
+        return [e for piece in pieces for e in codec.feed(piece)]
+
+    pieces, pos = [], 0
+    for size in chunks:
+        pieces.append(data[pos : pos + size])
+        pos += size
+    pieces.append(data[pos:])
+    assert feed(pieces) == feed([data])
+
+
+def test_cmti_in_a_body_slot_is_not_swallowed() -> None:
+    stream = (
+        b'\r\n+CMGR: "REC UNREAD","003000300030",,"26/11/25,10:00:00+04"\r\n'
+        b'+CMTI: "SM",4\r\n00700069006E0067\r\n\r\nOK\r\n'
+    )
+    events = run(stream, "AT+CMGR=3")
+    assert events[1] == Urc("+CMTI", '"SM",4', '+CMTI: "SM",4')
+    assert events[2] == Info("00700069006E0067")
+    assert isinstance(events[3], Final)
+
+
 def test_byte_by_byte_transcript() -> None:
     assert run(TRANSCRIPT, 'AT+CMGL="ALL"', [1] * len(TRANSCRIPT)) == run(
         TRANSCRIPT, 'AT+CMGL="ALL"'

@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,8 @@ def test_receive_handle_reply(tmp_path: Path) -> None:
         async with HostSim() as sim, agent(tmp_path, sim.modems[0].path) as proc:
             gw = sim.modems[0]
             await ready_for_sms(gw)
-            gw.deliver("000", "ping: 42")
+            stamp = datetime(2026, 11, 25, 9, 30, 5, tzinfo=timezone(timedelta(hours=1)))
+            gw.deliver("000", "ping: 42", timestamp=stamp)
             await gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
             gw.deliver("000", "PING")
             await gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
@@ -112,8 +114,9 @@ def test_receive_handle_reply(tmp_path: Path) -> None:
                 ("000", "ping: 42", "done", "pong: 42"),
                 ("000", "PING", "done", "pong"),
             ]
-            # The SMSC time stamp, ISO 8601 with its offset.
-            assert rows[0]["timestamp"][-6:] in ("+00:00",) or rows[0]["timestamp"][-6] in "+-"
+            # The SMSC time stamp, ISO 8601 with its offset, exactly as delivered.
+            assert rows[0]["timestamp"] == "2026-11-25T09:30:05+01:00"
+            assert datetime.fromisoformat(rows[0]["timestamp"]) == stamp
 
     run_async(scenario())
 

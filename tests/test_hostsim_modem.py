@@ -137,7 +137,8 @@ def test_cme_errors_per_cmee(cmee: bytes, expected: bytes) -> None:
 @pytest.mark.parametrize(
     ("cmee", "expected"),
     [
-        (b"0", b"\r\nERROR\r\n"),
+        # +CMS ERROR is not governed by AT+CMEE (TS 27.005 §3.2.5, TS 27.007 §9.1).
+        (b"0", b"\r\n+CMS ERROR: 321\r\n"),
         (b"1", b"\r\n+CMS ERROR: 321\r\n"),
         (b"2", b"\r\n+CMS ERROR: invalid memory index\r\n"),
     ],
@@ -574,3 +575,31 @@ def test_command_like_fuzz_never_raises(tokens: list[bytes]) -> None:
     modem.deliver_sms("000", "x", timestamp=WHEN)
     modem.feed(b"".join(tokens))
     modem.data_to_send()
+
+
+def test_s_registers_and_v250_basics() -> None:
+    modem = text_modem()
+    run(modem, b"ATE0\r")
+    assert run(modem, b"ATS3?\r") == b"\r\n013\r\n\r\nOK\r\n"
+    assert run(modem, b"ATS0=2\r") == b"\r\nOK\r\n"
+    assert run(modem, b"ATS0?\r") == b"\r\n002\r\n\r\nOK\r\n"
+    assert run(modem, b"AT&C1&D2\r") == b"\r\nOK\r\n"
+    assert run(modem, b"ATS=1\r") == b"\r\nERROR\r\n"
+
+
+def test_send_faults_and_hang() -> None:
+    modem = text_modem()
+    run(modem, b"ATE0\r")
+    modem.fail_next_send(500, sent_anyway=True)
+    modem.fail_next_send(331)
+    assert run(modem, b'AT+CMGS="000"\r') == b"\r\n> "
+    assert run(modem, b"one\x1a") == b"\r\n+CMS ERROR: 500\r\n"
+    run(modem, b'AT+CMGS="000"\r')
+    assert run(modem, b"two\x1a") == b"\r\n+CMS ERROR: 331\r\n"
+    run(modem, b'AT+CMGS="000"\r')
+    assert run(modem, b"three\x1a").endswith(b"\r\nOK\r\n")
+    assert [s.text for s in modem.sent] == ["one", "three"]
+    modem.hung = True
+    assert run(modem, b"AT\r") == b""
+    modem.hung = False
+    assert run(modem, b"AT\r") == b"\r\nOK\r\n"

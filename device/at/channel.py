@@ -120,6 +120,8 @@ class AtChannel:
         self._listeners: list[UrcListener] = []
         self.closed = asyncio.Event()
         self.garbage_count = 0
+        #: Echoed lines seen so far; more after ``ATE0`` means the module reset.
+        self.echo_count = 0
         self.port = ""
 
     @classmethod
@@ -320,6 +322,7 @@ class AtChannel:
             self.garbage_count += 1
             LOGGER.warning("%s: %s: %r", self.port, event.reason, event.data)
         elif isinstance(event, Echo):
+            self.echo_count += 1
             LOGGER.debug("%s: echo %r", self.port, event.text)
 
     def _connection_lost(self, exc: Exception | None) -> None:

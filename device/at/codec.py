@@ -79,6 +79,9 @@ BARE_URCS = frozenset(
 #: Indications followed by one body line.
 TWO_LINE_URCS = frozenset({"+CMT", "+CDS", "+CBM"})
 
+#: One-line indications recognised even where a body line is due.
+SLOT_SAFE_URCS = ("+CMTI:", "+CDSI:")
+
 #: Response prefixes whose line is followed by one body line.
 BODY_PREFIXES = frozenset({"+CMGR", "+CMGL"})
 
@@ -211,8 +214,8 @@ class AtCodec:
     """Incremental framer for the modem → host direction. See the module docstring."""
 
     def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
-        if max_line < 8:
-            raise ValueError("max_line must be at least 8 bytes")
+        if max_line < 4:
+            raise ValueError("max_line must be at least 4 bytes")
         self.max_line = max_line
         self._buf = bytearray()
         self._skip_lf = False
@@ -315,7 +318,8 @@ class AtCodec:
         return Prompt()
 
     def _overflow(self) -> Garbage:
-        head = bytes(self._buf[:32])
+        # However the stream was chunked, at least max_line + 1 bytes are buffered.
+        head = bytes(self._buf[: min(32, self.max_line + 1)])
         self._buf.clear()
         # A body slot that overflowed is spent: the next line is framed afresh.
         self._body_due = None
@@ -323,6 +327,11 @@ class AtCodec:
         return Garbage(head, f"line longer than {self.max_line} bytes dropped")
 
     def _classify(self, line: str) -> Event | None:
+        if self._body_due is not None and line.startswith(SLOT_SAFE_URCS):
+            # An indication that landed between a header and its body line: a
+            # hex or PDU body never starts with "+", so it cannot be the body.
+            name, _, args = line.partition(":")
+            return Urc(name.upper(), args.strip(), line)
         if self._body_due == "urc":
             header = self._urc_header
             self._body_due = None
