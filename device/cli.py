@@ -67,7 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(journal)
     journal.add_argument("--json", action="store_true", help="print a JSON array")
     journal.add_argument(
-        "--limit", type=int, default=None, metavar="N", help="only the last N rows (default all)"
+        "--limit",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="only the last N rows (default all)",
     )
 
     demo = sub.add_parser("demo", help="run the agent against an in-process hostsim modem")
@@ -81,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="agent log level on stderr (default WARNING)",
     )
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def setup_logging(level: str) -> None:
