@@ -21,6 +21,9 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from device.errors import SmsFormatError
+from device.sms.textmode import format_scts
+
 
 class Status(enum.Enum):
     """Message status with its text-mode name and its PDU-mode number (27.005 §3.1)."""
@@ -79,8 +82,12 @@ class StoredMessage:
     dcs: int = 0
 
     def __post_init__(self) -> None:
-        if self.timestamp.tzinfo is None or self.timestamp.utcoffset() is None:
-            raise ValueError("StoredMessage.timestamp must be timezone-aware")
+        # The time stamp must be printable as an SCTS (aware, 2000-2099, whole
+        # quarter hours): refuse it here rather than fail when it is read.
+        try:
+            format_scts(self.timestamp)
+        except SmsFormatError as exc:
+            raise ValueError(f"StoredMessage.timestamp: {exc}") from exc
 
     def with_status(self, status: Status) -> StoredMessage:
         """A copy with another status."""

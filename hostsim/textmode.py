@@ -21,10 +21,10 @@ Rules (27.005 §3.1, §4.1, §3.4.1):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from device.sms import gsm7
 from device.sms.charset import Charset, ucs2_encode
+from device.sms.textmode import format_scts
 from hostsim.storage import Status, StoredMessage
 
 #: TP-FO of an SMS-DELIVER as modules print it (TP-MMS set: no more messages).
@@ -40,14 +40,6 @@ class TextFormat:
     smsc: str
     submit_fo: int = 17
     submit_vp: int = 167
-
-
-def format_scts(timestamp: datetime) -> str:
-    """``yy/MM/dd,hh:mm:ss±zz`` for an aware datetime (no quotes)."""
-    offset = timestamp.utcoffset()
-    quarters = int(offset.total_seconds() / 900) if offset is not None else 0
-    sign = "-" if quarters < 0 else "+"
-    return f"{timestamp:%y/%m/%d,%H:%M:%S}{sign}{abs(quarters):02d}"
 
 
 def type_of_address(address: str) -> int:
