@@ -129,6 +129,9 @@ class EmulatedModem:
         #: While True the module is hung: input is swallowed, nothing is answered.
         self.hung = False
         self._send_faults: list[tuple[int, bool]] = []
+        #: The network's say on each SMS sent: None accepts it, a number refuses
+        #: it with that +CMS ERROR code (set by hostsim.network).
+        self.submit_hook: Callable[[str, str], int | None] | None = None
         self._handlers: dict[str, Handler] = {**commands.HANDLERS, **smscommands.HANDLERS}
 
     # ------------------------------------------------------------------ public API
@@ -198,6 +201,11 @@ class EmulatedModem:
         if self.settings.cereg:
             self._urc([f"+CEREG: {int(stat)}"])
         self._changed()
+
+    @property
+    def registered(self) -> bool:
+        """Registered to a network (home or roaming): SMS can be delivered."""
+        return self.reg_stat in (RegStat.HOME, RegStat.ROAMING)
 
     def reset_settings(self) -> None:
         """Restore the configured defaults (``ATZ``); stored messages survive."""
@@ -364,6 +372,11 @@ class EmulatedModem:
         self._next_mr = (self._next_mr + 1) % 256
         when = datetime.now(UTC).replace(microsecond=0)
         fault = self._send_faults.pop(0) if self._send_faults else None
+        if fault is None and self.submit_hook is not None:
+            refusal = self.submit_hook(destination, text)
+            if refusal is not None:
+                LOGGER.info("SMS to %s refused by the network (CMS %d)", destination, refusal)
+                fault = (refusal, False)
         if fault is None or fault[1]:
             self.sent.append(SentSms(destination, text, reference, when, dcs))
             LOGGER.info("SMS to %s sent (mr=%d): %r", destination, reference, text)

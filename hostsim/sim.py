@@ -22,10 +22,21 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from hostsim.modem import EmulatedModem, SentSms
+from hostsim.network import (
+    DEFAULT_RETRY_INITIAL,
+    DEFAULT_RETRY_WINDOW,
+    Network,
+    SidFactory,
+    Sim,
+)
 from hostsim.pty import PtyEndpoint
 from hostsim.settings import ModemConfig
+
+if TYPE_CHECKING:
+    from hostsim.api import ApiServer
 
 LOGGER = logging.getLogger(__name__)
 
@@ -42,7 +53,17 @@ class SimulatedModem:
     ) -> None:
         self.modem = EmulatedModem(config, on_change=self._changed)
         self._waiters: set[asyncio.Future[None]] = set()
+        self._listeners: list[Callable[[], None]] = []
         self._pty = PtyEndpoint(loop, self._received, link=link)
+
+    def add_change_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every change of the modem (exceptions logged)."""
+        self._listeners.append(listener)
+
+    @property
+    def attached(self) -> bool:
+        """The modem is on its port (False once closed or unplugged)."""
+        return not self._pty.closed
 
     @property
     def path(self) -> str:
@@ -105,6 +126,11 @@ class SimulatedModem:
 
     def _changed(self) -> None:
         self._pump()
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:
+                LOGGER.exception("change listener %r failed", listener)
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -112,10 +138,15 @@ class SimulatedModem:
 
 
 class HostSim:
-    """``count`` emulated modems, each on its own pty (async context manager).
+    """A simulated fleet: ``count`` gateways, each an emulated modem on its own pty
+    holding one Super SIM (``sim0``, ``sim1`` …), the emulated network between
+    them and, when ``api`` is given, the SmsCommands HTTP API (async context
+    manager).
 
-    ``link`` names the symlink: ``link`` itself for one modem, ``link0``,
-    ``link1``… for several.
+    ``link`` names the symlinks: ``link`` itself for one modem, ``link0``,
+    ``link1``… for several. ``seed`` makes every sid (account, Sims, commands)
+    and the auth token reproducible. ``api`` is ``"HOST:PORT"`` (port 0 picks a
+    free one); :attr:`api_url` is set once started.
     """
 
     def __init__(
@@ -124,13 +155,40 @@ class HostSim:
         *,
         link: str | os.PathLike[str] | None = None,
         config: ModemConfig | None = None,
+        seed: int | None = None,
+        account_sid: str | None = None,
+        auth_token: str | None = None,
+        api: str | None = None,
+        retry_window: float = DEFAULT_RETRY_WINDOW,
+        retry_initial: float = DEFAULT_RETRY_INITIAL,
+        commands_webhook: str | None = None,
+        commands_webhook_method: str = "POST",
     ) -> None:
         if count < 1:
             raise ValueError("count must be at least 1")
         self._count = count
         self._link = link
         self._config = config
+        self.sids = SidFactory(seed)
+        self.account_sid = account_sid or self.sids.sid("AC")
+        self.auth_token = auth_token or self.sids.hex32()
+        self._api = api
+        self._commands_webhook = commands_webhook
+        self._commands_webhook_method = commands_webhook_method
+        self.network = Network(
+            self.account_sid,
+            self.sids,
+            retry_window=retry_window,
+            retry_initial=retry_initial,
+        )
         self.modems: list[SimulatedModem] = []
+        self.api_url: str | None = None
+        self._server: ApiServer | None = None
+
+    @property
+    def sims(self) -> list[Sim]:
+        """The Sims, in the order of :attr:`modems`."""
+        return self.network.sims
 
     def __getitem__(self, index: int) -> SimulatedModem:
         return self.modems[index]
@@ -142,20 +200,55 @@ class HostSim:
         return base if self._count == 1 else f"{base}{index}"
 
     async def start(self) -> None:
-        """Open the ptys; on failure closes whatever was opened."""
+        """Open the ptys and start the API; on failure closes whatever was opened."""
         loop = asyncio.get_running_loop()
         try:
             for i in range(self._count):
-                self.modems.append(SimulatedModem(loop, self._config, link=self._link_for(i)))
-        except BaseException:
-            self.close()
-            raise
-        LOGGER.info("hostsim started %d modem(s)", self._count)
+                gateway = SimulatedModem(loop, self._config, link=self._link_for(i))
+                self.modems.append(gateway)
+                self.network.add_sim(gateway, f"sim{i}")
+            if self._api is not None:
+                from hostsim.api import ApiServer
 
-    def close(self) -> None:
-        """Close every modem; idempotent."""
+                self._server = ApiServer(
+                    self.network,
+                    self.auth_token,
+                    commands_webhook=self._commands_webhook,
+                    commands_webhook_method=self._commands_webhook_method,
+                )
+                self.api_url = await self._server.start(self._api)
+        except BaseException:
+            await self.close()
+            raise
+        LOGGER.info("hostsim started %d modem(s)%s", self._count,
+                    f", API on {self.api_url}" if self.api_url else "")  # fmt: skip
+
+    async def close(self) -> None:
+        """Stop the API (finishing callbacks in flight), the network and every modem; idempotent."""
+        if self._server is not None:
+            server, self._server = self._server, None
+            await server.close()
+        self.network.close()
         for modem in self.modems:
             modem.close()
+
+    def ready_info(self) -> dict[str, object]:
+        """What ``hostsim run`` prints first: API, credentials, Sims and their ptys."""
+        return {
+            "event": "ready",
+            "api": self.api_url,
+            "account_sid": self.account_sid,
+            "auth_token": self.auth_token,
+            "sims": [
+                {
+                    "sid": sim.sid,
+                    "unique_name": sim.unique_name,
+                    "pty": sim.gateway.path,
+                    "link": str(sim.gateway.link) if sim.gateway.link is not None else None,
+                }
+                for sim in self.sims
+            ],
+        }
 
     async def __aenter__(self) -> HostSim:
         await self.start()
@@ -167,4 +260,4 @@ class HostSim:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        await self.close()

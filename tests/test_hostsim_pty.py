@@ -118,8 +118,8 @@ def test_no_fd_leak_and_close_is_idempotent(tmp_path: Path) -> None:
         sim = HostSim(link=tmp_path / "modem")
         await sim.start()
         await asyncio.to_thread(exchange, sim[0].path, b"AT\r")
-        sim.close()
-        sim.close()
+        await sim.close()
+        await sim.close()
         sim[0].modem.feed(b"AT\r")  # output after close is dropped, not raised
         sim[0].deliver("000", "late")
 

@@ -1,0 +1,355 @@
+"""The emulated Super SIM network: SmsCommands between the API and the modems.
+
+One :class:`Network` per hostsim. It owns the Sims (each with its emulated
+modem), the SmsCommand records and their status lifecycle, following Twilio's
+public description of the SmsCommand resource:
+
+* ``to_sim`` (mobile terminated): created ``queued``; ``sent`` at the first
+  delivery attempt; ``delivered`` once the modem stored the SMS (or passed it
+  to the TE with ``+CMT``). While the modem cannot take it — not registered,
+  storage full, unplugged — the command stays ``sent`` and the network tries
+  again: at once whenever the modem changes (a message deleted, registration
+  back), and otherwise on a timer with capped exponential backoff. A command
+  not delivered within the *retry window* (24 h by default, like Twilio)
+  becomes ``failed``; so does every undelivered command of a hostsim that shuts
+  down. Commands for one Sim are delivered in the order they were created.
+* ``from_sim`` (mobile originated): an SMS the modem sends to ``000`` becomes a
+  command with status ``received``. SMS to any other destination are refused:
+  the modem answers ``+CMS ERROR: 21`` (short message transfer rejected) —
+  a Super SIM reaches only ``000``.
+
+Observers (the HTTP layer's callbacks and the fleet webhook) get every status
+change through :attr:`Network.listeners`; they must not block.
+
+Time comes from the event loop (``loop.time()`` for timers) and from
+:attr:`Network.clock` for resource dates, so tests can control both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import logging
+import random
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hostsim.sim import SimulatedModem
+
+LOGGER = logging.getLogger(__name__)
+
+#: The only number a Super SIM can send SMS to.
+COMMANDS_NUMBER = "000"
+#: RP-cause 21 (3GPP TS 24.011 Annex E-2), reported as +CMS ERROR: 21.
+REFUSED_DESTINATION_CMS = 21
+#: Super SIM retries delivery for up to 24 hours.
+DEFAULT_RETRY_WINDOW = 24 * 3600.0
+DEFAULT_RETRY_INITIAL = 1.0
+DEFAULT_RETRY_MAX = 300.0
+
+
+class Status(enum.Enum):
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    RECEIVED = "received"
+    FAILED = "failed"
+
+
+class Direction(enum.Enum):
+    TO_SIM = "to_sim"
+    FROM_SIM = "from_sim"
+
+
+class CallbackMethod(enum.Enum):
+    GET = "GET"
+    POST = "POST"
+
+
+@dataclass(frozen=True, slots=True)
+class SmsCommand:
+    """One SmsCommand resource (immutable: a status change makes a new record)."""
+
+    sid: str
+    account_sid: str
+    sim_sid: str
+    payload: str
+    status: Status
+    direction: Direction
+    date_created: datetime
+    date_updated: datetime
+    callback_url: str | None = None
+    callback_method: CallbackMethod = CallbackMethod.POST
+    #: Creation order, for a stable newest-first order within one second.
+    seq: int = 0
+
+
+@dataclass
+class Sim:
+    """A Super SIM in the fleet, inside one emulated gateway modem."""
+
+    sid: str
+    unique_name: str
+    gateway: SimulatedModem
+    #: to_sim commands not delivered yet, oldest first.
+    pending: list[str] = field(default_factory=list)
+
+
+class SidFactory:
+    """Twilio-style sids: a two-letter prefix and 32 lower-case hex digits.
+
+    Seeded for stable sids across runs (``--seed``), else cryptographically random.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._rng = random.Random(seed) if seed is not None else None
+
+    def hex32(self) -> str:
+        if self._rng is None:
+            return secrets.token_hex(16)
+        return f"{self._rng.getrandbits(128):032x}"
+
+    def sid(self, prefix: str) -> str:
+        return prefix + self.hex32()
+
+
+Listener = Callable[[SmsCommand], None]
+
+
+class Network:
+    """Routes SmsCommands between the API and the emulated modems."""
+
+    def __init__(
+        self,
+        account_sid: str,
+        sids: SidFactory,
+        *,
+        retry_window: float = DEFAULT_RETRY_WINDOW,
+        retry_initial: float = DEFAULT_RETRY_INITIAL,
+        retry_max: float = DEFAULT_RETRY_MAX,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if retry_window <= 0 or retry_initial <= 0 or retry_max < retry_initial:
+            raise ValueError("retry window and intervals must be > 0, max >= initial")
+        self.account_sid = account_sid
+        self.sids = sids
+        self.retry_window = retry_window
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.clock = clock or (lambda: datetime.now(UTC).replace(microsecond=0))
+        self.sims: list[Sim] = []
+        self.listeners: list[Listener] = []
+        self._commands: dict[str, SmsCommand] = {}
+        self._seq = 0
+        self._deadline: dict[str, float] = {}
+        self._next_try: dict[str, float] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._closed = False
+
+    # -- fleet -------------------------------------------------------------
+
+    def add_sim(self, gateway: SimulatedModem, unique_name: str) -> Sim:
+        """Put a Sim (with a new ``HS`` sid) into ``gateway`` and route its traffic."""
+        if self.find_sim(unique_name) is not None:
+            raise ValueError(f"a Sim named {unique_name!r} exists already")
+        sim = Sim(self.sids.sid("HS"), unique_name, gateway)
+        self.sims.append(sim)
+        gateway.modem.submit_hook = functools.partial(self._submitted, sim)
+        gateway.add_change_listener(functools.partial(self._modem_changed, sim))
+        return sim
+
+    def find_sim(self, key: str) -> Sim | None:
+        """The Sim whose sid or unique name is ``key``."""
+        for sim in self.sims:
+            if key in (sim.sid, sim.unique_name):
+                return sim
+        return None
+
+    # -- commands ------------------------------------------------------------
+
+    def get(self, sid: str) -> SmsCommand | None:
+        return self._commands.get(sid)
+
+    def commands(
+        self,
+        *,
+        sim_sid: str | None = None,
+        status: Status | None = None,
+        direction: Direction | None = None,
+    ) -> list[SmsCommand]:
+        """Matching commands, newest first."""
+        found = [
+            c
+            for c in self._commands.values()
+            if (sim_sid is None or c.sim_sid == sim_sid)
+            and (status is None or c.status is status)
+            and (direction is None or c.direction is direction)
+        ]
+        found.sort(key=lambda c: (c.date_created, c.seq), reverse=True)
+        return found
+
+    def create(
+        self,
+        sim: Sim,
+        payload: str,
+        *,
+        callback_url: str | None = None,
+        callback_method: CallbackMethod = CallbackMethod.POST,
+    ) -> SmsCommand:
+        """A new ``to_sim`` command, ``queued``; delivery is attempted right after."""
+        now = self.clock()
+        command = self._store(
+            SmsCommand(
+                sid=self.sids.sid("HC"),
+                account_sid=self.account_sid,
+                sim_sid=sim.sid,
+                payload=payload,
+                status=Status.QUEUED,
+                direction=Direction.TO_SIM,
+                date_created=now,
+                date_updated=now,
+                callback_url=callback_url,
+                callback_method=callback_method,
+            )
+        )
+        sim.pending.append(command.sid)
+        loop = asyncio.get_running_loop()
+        self._deadline[command.sid] = loop.time() + self.retry_window
+        loop.call_soon(self._deliver_pending, sim)
+        return command
+
+    def close(self) -> None:
+        """Stop retrying; undelivered ``to_sim`` commands become ``failed``."""
+        if self._closed:
+            return
+        self._closed = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for sim in self.sims:
+            for sid in list(sim.pending):
+                self._set_status(sid, Status.FAILED)
+            sim.pending.clear()
+
+    def __iter__(self) -> Iterator[SmsCommand]:
+        return iter(self.commands())
+
+    # -- internals -----------------------------------------------------------
+
+    def _store(self, command: SmsCommand) -> SmsCommand:
+        self._seq += 1
+        command = replace(command, seq=self._seq)
+        self._commands[command.sid] = command
+        return command
+
+    def _set_status(self, sid: str, status: Status) -> SmsCommand:
+        command = self._commands[sid]
+        if command.status is status:
+            return command
+        updated = replace(command, status=status, date_updated=self.clock())
+        self._commands[sid] = updated
+        LOGGER.info("SmsCommand %s: %s -> %s", sid, command.status.value, status.value)
+        self._announce(updated)
+        return updated
+
+    def _announce(self, command: SmsCommand) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(command)
+            except Exception:
+                LOGGER.exception("network listener failed on %s", command.sid)
+
+    def _modem_changed(self, sim: Sim) -> None:
+        if sim.pending and not self._closed:
+            # Storage freed or registration back: try now rather than at the timer.
+            asyncio.get_running_loop().call_soon(self._deliver_pending, sim)
+
+    def _deliver_pending(self, sim: Sim) -> None:
+        """Deliver ``sim``'s pending commands in order until one cannot be delivered."""
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        while sim.pending:
+            sid = sim.pending[0]
+            command = self._commands[sid]
+            if loop.time() >= self._deadline.get(sid, float("inf")):
+                LOGGER.warning("SmsCommand %s not delivered within the retry window", sid)
+                sim.pending.pop(0)
+                self._forget_timer(sid)
+                self._set_status(sid, Status.FAILED)
+                continue
+            if command.status is Status.QUEUED:
+                self._set_status(sid, Status.SENT)
+            if not self._try_deliver(sim, command):
+                self._schedule_retry(sim, sid)
+                return
+            sim.pending.pop(0)
+            self._forget_timer(sid)
+            self._set_status(sid, Status.DELIVERED)
+
+    def _try_deliver(self, sim: Sim, command: SmsCommand) -> bool:
+        modem = sim.gateway.modem
+        if not modem.registered:
+            LOGGER.info("Sim %s not registered: %s held", sim.unique_name, command.sid)
+            return False
+        if not sim.gateway.attached:
+            LOGGER.info("Sim %s's modem is unplugged: %s held", sim.unique_name, command.sid)
+            return False
+        index = sim.gateway.deliver(COMMANDS_NUMBER, command.payload)
+        if index is None:
+            LOGGER.info("Sim %s storage full: %s held", sim.unique_name, command.sid)
+            return False
+        return True
+
+    def _schedule_retry(self, sim: Sim, sid: str) -> None:
+        if sid in self._timers:
+            return  # a retry is already due; modem changes also retry at once
+        loop = asyncio.get_running_loop()
+        delay = self._next_try.get(sid, self.retry_initial)
+        self._next_try[sid] = min(delay * 2, self.retry_max)
+        delay = min(delay, max(0.0, self._deadline[sid] - loop.time()))
+
+        def fire() -> None:
+            self._timers.pop(sid, None)
+            self._deliver_pending(sim)
+
+        self._timers[sid] = loop.call_later(delay, fire)
+
+    def _forget_timer(self, sid: str) -> None:
+        timer = self._timers.pop(sid, None)
+        if timer is not None:
+            timer.cancel()
+        self._next_try.pop(sid, None)
+        self._deadline.pop(sid, None)
+
+    def _submitted(self, sim: Sim, destination: str, text: str) -> int | None:
+        """The modem's ``AT+CMGS``: refused unless to 000, else a ``from_sim`` command."""
+        if destination != COMMANDS_NUMBER:
+            LOGGER.warning(
+                "Sim %s: SMS to %r refused (a Super SIM reaches only %s)",
+                sim.unique_name,
+                destination,
+                COMMANDS_NUMBER,
+            )
+            return REFUSED_DESTINATION_CMS
+        now = self.clock()
+        command = self._store(
+            SmsCommand(
+                sid=self.sids.sid("HC"),
+                account_sid=self.account_sid,
+                sim_sid=sim.sid,
+                payload=text,
+                status=Status.RECEIVED,
+                direction=Direction.FROM_SIM,
+                date_created=now,
+                date_updated=now,
+            )
+        )
+        LOGGER.info("SmsCommand %s from Sim %s: %r", command.sid, sim.unique_name, text)
+        self._announce(command)
+        return None
