@@ -15,7 +15,6 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -26,7 +25,7 @@ from device.journal import InboxRow, Journal, OutboxRow
 from device.modem import ModemState
 
 if TYPE_CHECKING:
-    from hostsim.modem import EmulatedModem
+    from hostsim.sim import HostSim
 
 PAYLOADS = (
     "checkin: firmware update",
@@ -55,13 +54,6 @@ async def report_location(ctx: CommandContext) -> str:
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         return "error: coordinates out of range"
     return f"location ok: {lat:.6f},{lon:.6f}"
-
-
-def _sent_at_least(count: int) -> Callable[[EmulatedModem], bool]:
-    def check(modem: EmulatedModem) -> bool:
-        return len(modem.sent) >= count
-
-    return check
 
 
 def demo_registry() -> Registry:
@@ -101,14 +93,18 @@ class PrintingObserver(AgentObserver):
 
 
 async def run_demo(journal: str | None = None, out: TextIO = sys.stdout) -> int:
+    """The whole path: cloud POST → network → modem → agent → reply → from_sim → cloud GET."""
     from hostsim.sim import HostSim
 
     observer = PrintingObserver(out)
     with tempfile.TemporaryDirectory(prefix="smscmd-demo-") as tmp:
         journal_path = Path(journal) if journal else Path(tmp) / "journal.sqlite3"
-        async with HostSim() as sim:
-            gateway = sim.modems[0]
-            observer._print(f"hostsim: emulated modem on {gateway.path}")
+        async with HostSim(api="127.0.0.1:0") as sim:
+            gateway, sim0 = sim.modems[0], sim.sims[0]
+            observer._print(
+                f"hostsim: Super SIM API on {sim.api_url}; Sim {sim0.unique_name} ({sim0.sid}) "
+                f"in a modem on {gateway.path}"
+            )
             config = Config(
                 port=gateway.path,
                 journal=journal_path,
@@ -119,32 +115,58 @@ async def run_demo(journal: str | None = None, out: TextIO = sys.stdout) -> int:
                 agent = Agent(config, jnl, demo_registry(), observer=observer)
                 task = asyncio.create_task(agent.run())
                 try:
-                    try:
-                        await asyncio.wait_for(observer.ready.wait(), DEMO_TIMEOUT)
-                    except TimeoutError:
-                        print(
-                            f"smscmd demo: the agent was not ready within {DEMO_TIMEOUT:g} s "
-                            f"(state {agent.state.value})",
-                            file=sys.stderr,
-                        )
-                        return 1
-                    for n, payload in enumerate(PAYLOADS, start=1):
-                        observer._print(f"network: SMS from 000 to the gateway: {payload!r}")
-                        gateway.deliver("000", payload)
-                        try:
-                            await gateway.wait_until(_sent_at_least(n), DEMO_TIMEOUT)
-                        except TimeoutError:
-                            print(
-                                f"smscmd demo: no reply to {payload!r} within {DEMO_TIMEOUT:g} s",
-                                file=sys.stderr,
-                            )
-                            return 1
-                        sms = gateway.sent[n - 1]
-                        observer._print(
-                            f"network: SMS from the gateway to {sms.destination}: {sms.text!r}"
-                        )
+                    return await _converse(sim, observer, agent)
                 finally:
                     agent.stop()
                     await asyncio.wait_for(task, DEMO_TIMEOUT)
-            observer._print(f"journal: {journal_path}" if journal else "done")
+                    observer._print(f"journal: {journal_path}" if journal else "done")
+
+
+async def _converse(sim: HostSim, observer: PrintingObserver, agent: Agent) -> int:
+    """Send each payload through the HTTP API and show the reply coming back."""
+    import aiohttp
+
+    from hostsim.network import Direction, SmsCommand
+
+    replies: asyncio.Queue[SmsCommand] = asyncio.Queue()
+
+    def on_command(command: SmsCommand) -> None:
+        if command.direction is Direction.FROM_SIM:
+            replies.put_nowait(command)
+
+    sim.network.listeners.append(on_command)
+    try:
+        await asyncio.wait_for(observer.ready.wait(), DEMO_TIMEOUT)
+    except TimeoutError:
+        print(f"smscmd demo: the agent was not ready within {DEMO_TIMEOUT:g} s "
+              f"(state {agent.state.value})", file=sys.stderr)  # fmt: skip
+        return 1
+    auth = aiohttp.BasicAuth(sim.account_sid, sim.auth_token)
+    base = f"{sim.api_url}/v1/SmsCommands"
+    async with aiohttp.ClientSession(auth=auth) as http:
+        for payload in PAYLOADS:
+            async with http.post(base, data={"Sim": "sim0", "Payload": payload}) as response:
+                created = await response.json()
+            observer._print(
+                f"cloud: POST /v1/SmsCommands Sim=sim0 Payload={payload!r} -> "
+                f"{response.status} {created['sid']} ({created['status']})"
+            )
+            try:
+                reply = await asyncio.wait_for(replies.get(), DEMO_TIMEOUT)
+            except TimeoutError:
+                print(f"smscmd demo: no reply to {payload!r} within {DEMO_TIMEOUT:g} s",
+                      file=sys.stderr)  # fmt: skip
+                return 1
+            async with http.get(f"{base}/{created['sid']}") as response:
+                command = await response.json()
+            observer._print(f"cloud: GET /v1/SmsCommands/{command['sid']} -> {command['status']}")
+            async with http.get(base, params={"Direction": "from_sim", "PageSize": "1"}) as resp:
+                newest = (await resp.json())["sms_commands"][0]
+            observer._print(
+                f"cloud: GET /v1/SmsCommands?Direction=from_sim -> {newest['sid']} "
+                f"{newest['payload']!r} ({newest['status']})"
+            )
+            if newest["sid"] != reply.sid:
+                print("smscmd demo: the newest from_sim command is not the reply", file=sys.stderr)
+                return 1
     return 0

@@ -1,12 +1,21 @@
-"""``hostsim`` command line: ``hostsim run [--link PATH] [--log-level LEVEL]``.
+"""``hostsim`` command line: a simulated Super SIM fleet.
 
-The first stdout line is one JSON object announcing the ptys::
+``hostsim run [--api HOST:PORT] [--sims N] [--link PATH] [--seed N] …`` starts N
+emulated gateway modems (each on its own pty, each holding one Sim ``simK``),
+the emulated network and the SmsCommands API, and prints as its first stdout
+line one JSON object::
 
-    {"event": "ready", "modems": [{"pty": "/dev/pts/N", "link": "PATH-or-null"}]}
+    {"event": "ready", "api": "http://127.0.0.1:8088", "account_sid": "AC…",
+     "auth_token": "…", "sims": [{"sid": "HS…", "unique_name": "sim0",
+     "pty": "/dev/pts/N", "link": "PATH-or-null"}]}
 
-Logs go to stderr. The simulator runs until SIGINT or SIGTERM, then removes
-its symlink and exits 0. Exit 2 for usage errors (argparse), 1 when the pty
-or the link cannot be created.
+Logs go to stderr. It runs until SIGINT or SIGTERM, then fails the commands it
+could not deliver, removes its symlinks and exits 0. Exit 2 for usage errors,
+1 when a pty, a link or the API address cannot be set up.
+
+Credentials: ``--account-sid`` / ``--auth-token``, else the environment
+variables ``HOSTSIM_ACCOUNT_SID`` / ``HOSTSIM_AUTH_TOKEN``, else generated
+(stable with ``--seed``).
 """
 
 from __future__ import annotations
@@ -15,45 +24,132 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import re
 import signal
 import sys
+from collections.abc import Callable
 
+from hostsim.network import DEFAULT_RETRY_WINDOW
 from hostsim.sim import HostSim
 
 LOGGER = logging.getLogger(__name__)
 
+DEFAULT_API = "127.0.0.1:8088"
+_ACCOUNT_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_ADDRESS_RE = re.compile(r"^(?P<host>\[[^\]]+\]|[^:]+):(?P<port>\d{1,5})$")
+
+
+def _address(text: str) -> str:
+    match = _ADDRESS_RE.match(text)
+    if match is None or int(match.group("port")) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return text
+
+
+def _account_sid(text: str) -> str:
+    if not _ACCOUNT_RE.match(text):
+        raise argparse.ArgumentTypeError("an account SID is AC followed by 32 hex digits")
+    return text
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError("must be greater than 0")
+        return value
+
+    return parse
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hostsim", description="Emulated cellular modem on a pty")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run one emulated modem until SIGINT/SIGTERM")
-    run.add_argument("--link", help="stable symlink to create for the pty")
-    run.add_argument(
-        "--log-level",
-        default="INFO",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        type=str.upper,
-        help="stderr log level (DEBUG shows raw traffic)",
+    parser = argparse.ArgumentParser(
+        prog="hostsim",
+        description="A simulated Super SIM fleet: emulated modems on ptys and the SmsCommands API",
     )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the fleet until SIGINT/SIGTERM")
+    run.add_argument(
+        "--api",
+        type=_address,
+        default=DEFAULT_API,
+        metavar="HOST:PORT",
+        help=f"where the SmsCommands API listens (default {DEFAULT_API}; port 0: any)",
+    )
+    run.add_argument(
+        "--sims",
+        type=_positive(int),
+        default=1,
+        metavar="N",
+        help="number of gateways, each with its own Sim and pty (default 1)",
+    )
+    run.add_argument(
+        "--link",
+        metavar="PATH",
+        help="stable symlink to the pty (PATH0, PATH1 … with several Sims)",
+    )
+    run.add_argument("--seed", type=int, metavar="N", help="reproducible sids and auth token")
+    run.add_argument(
+        "--account-sid",
+        type=_account_sid,
+        metavar="AC…",
+        default=os.environ.get("HOSTSIM_ACCOUNT_SID") or None,
+        help="account SID for Basic auth (env HOSTSIM_ACCOUNT_SID)",
+    )
+    run.add_argument(
+        "--auth-token",
+        metavar="TOKEN",
+        default=os.environ.get("HOSTSIM_AUTH_TOKEN") or None,
+        help="auth token for Basic auth and signatures (env HOSTSIM_AUTH_TOKEN)",
+    )
+    run.add_argument(
+        "--commands-webhook",
+        metavar="URL",
+        help="fleet webhook: every from_sim command is sent here",
+    )
+    run.add_argument(
+        "--commands-webhook-method",
+        choices=["GET", "POST"],
+        default="POST",
+        type=str.upper,
+        help="method for the fleet webhook (default POST)",
+    )
+    run.add_argument(
+        "--retry-window",
+        type=_positive(float),
+        default=DEFAULT_RETRY_WINDOW,
+        metavar="SECONDS",
+        help="how long undelivered to_sim commands are retried (default 86400)",
+    )
+    run.add_argument("--log-level", default="INFO", type=str.upper,
+                     choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                     help="stderr log level (DEBUG shows raw AT traffic)")  # fmt: skip
     return parser
 
 
-async def _run(link: str | None) -> int:
+async def _run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = (signal.SIGINT, signal.SIGTERM)
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with HostSim(link=link) as sim:
-            ready = {
-                "event": "ready",
-                "modems": [
-                    {"pty": m.path, "link": str(m.link) if m.link is not None else None}
-                    for m in sim.modems
-                ],
-            }
-            sys.stdout.write(json.dumps(ready) + "\n")
+        async with HostSim(
+            args.sims,
+            link=args.link,
+            seed=args.seed,
+            account_sid=args.account_sid,
+            auth_token=args.auth_token,
+            api=args.api,
+            retry_window=args.retry_window,
+            commands_webhook=args.commands_webhook,
+            commands_webhook_method=args.commands_webhook_method,
+        ) as sim:
+            sys.stdout.write(json.dumps(sim.ready_info()) + "\n")
             sys.stdout.flush()
             await stop.wait()
             LOGGER.info("signal received, shutting down")
@@ -72,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return asyncio.run(_run(args.link))
+        return asyncio.run(_run(args))
     except OSError as exc:
         LOGGER.error("cannot start: %s", exc)
         return 1

@@ -224,7 +224,8 @@ class HostSim:
                     f", API on {self.api_url}" if self.api_url else "")  # fmt: skip
 
     async def close(self) -> None:
-        """Stop the API (finishing callbacks in flight), the network and every modem; idempotent."""
+        """Stop the API (callbacks still queued are dropped, with a log line), the network
+        (undelivered commands become failed) and every modem; idempotent."""
         if self._server is not None:
             server, self._server = self._server, None
             await server.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -42,7 +43,20 @@ def test_run_ready_line_at_and_signal(tmp_path: Path, signum: signal.Signals) ->
     link = tmp_path / "modem"
     with (tmp_path / "stderr.log").open("wb") as errlog:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hostsim", "run", "--link", str(link), "--log-level", "debug"],
+            [
+                sys.executable,
+                "-m",
+                "hostsim",
+                "run",
+                "--link",
+                str(link),
+                "--log-level",
+                "debug",
+                "--api",
+                "127.0.0.1:0",
+                "--seed",
+                "7",
+            ],
             stdout=subprocess.PIPE,
             stderr=errlog,
         )
@@ -50,7 +64,12 @@ def test_run_ready_line_at_and_signal(tmp_path: Path, signum: signal.Signals) ->
             assert proc.stdout is not None
             ready = json.loads(read_line(proc.stdout.fileno(), READY_TIMEOUT))
             assert ready["event"] == "ready"
-            [entry] = ready["modems"]
+            assert re.fullmatch(r"http://127\.0\.0\.1:\d+", ready["api"])
+            assert re.fullmatch(r"AC[0-9a-f]{32}", ready["account_sid"])
+            assert re.fullmatch(r"[0-9a-f]{32}", ready["auth_token"])
+            [entry] = ready["sims"]
+            assert re.fullmatch(r"HS[0-9a-f]{32}", entry["sid"])
+            assert entry["unique_name"] == "sim0"
             assert entry["link"] == str(link)
             assert entry["pty"].startswith("/dev/pts/")
             assert os.path.realpath(link) == entry["pty"]
@@ -88,3 +107,46 @@ def test_unwritable_link_exits_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stdout == b""
     assert b"cannot start" in result.stderr
+
+
+def test_several_sims_stable_sids_and_env_credentials(tmp_path: Path) -> None:
+    link = tmp_path / "gw"
+    env = dict(os.environ, HOSTSIM_ACCOUNT_SID="AC" + "ab" * 16, HOSTSIM_AUTH_TOKEN="s3cret")
+
+    def start() -> dict[str, object]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hostsim", "run", "--sims", "2", "--link", str(link),
+             "--api", "127.0.0.1:0", "--seed", "42"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            ready: dict[str, object] = json.loads(read_line(proc.stdout.fileno(), READY_TIMEOUT))
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=READY_TIMEOUT) == 0
+            return ready
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=READY_TIMEOUT)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+    first, second = start(), start()
+    assert first["account_sid"] == "AC" + "ab" * 16 and first["auth_token"] == "s3cret"
+    sims = first["sims"]
+    assert isinstance(sims, list)
+    assert [s["unique_name"] for s in sims] == ["sim0", "sim1"]
+    assert [s["link"] for s in sims] == [f"{link}0", f"{link}1"]
+    assert [s["sid"] for s in sims] == [s["sid"] for s in second["sims"]]  # type: ignore[attr-defined]
+
+
+def test_bad_api_address_and_account() -> None:
+    for argv in (
+        ["run", "--api", "nowhere"],
+        ["run", "--account-sid", "XX1"],
+        ["run", "--sims", "0"],
+    ):
+        with pytest.raises(SystemExit) as excinfo:
+            main(argv)
+        assert excinfo.value.code == 2
