@@ -104,6 +104,8 @@ def setup_logging(level: str) -> None:
         stream=sys.stderr,
         force=True,
     )
+    # transitions logs every callback at INFO; our own lifecycle line says it once.
+    logging.getLogger("transitions").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _load(args: argparse.Namespace) -> Config:
