@@ -147,6 +147,9 @@ async def _converse(sim: HostSim, observer: PrintingObserver, agent: Agent) -> i
         for payload in PAYLOADS:
             async with http.post(base, data={"Sim": "sim0", "Payload": payload}) as response:
                 created = await response.json()
+            if response.status != 201:
+                print(f"smscmd demo: the API refused {payload!r}: {created}", file=sys.stderr)
+                return 1
             observer._print(
                 f"cloud: POST /v1/SmsCommands Sim=sim0 Payload={payload!r} -> "
                 f"{response.status} {created['sid']} ({created['status']})"

@@ -5,7 +5,8 @@ Routes (HTTP Basic auth ``AccountSid:AuthToken`` on everything under ``/v1``):
 * ``POST /v1/SmsCommands`` — form fields ``Sim`` (sid or unique name),
   ``Payload``, ``CallbackUrl``, ``CallbackMethod`` → 201 and the resource.
 * ``GET /v1/SmsCommands`` — filters ``Sim``, ``Status``, ``Direction``; paging
-  ``PageSize`` (1–1000, default 50), ``Page`` (0-based) and ``PageToken`` →
+  ``PageSize`` (default 50; above 1000 served as 1000), ``Page`` (0-based),
+  ``PageToken`` →
   ``{"sms_commands": [...], "meta": {...}}``, newest first.
 * ``GET /v1/SmsCommands/{Sid}`` → the bare resource.
 
@@ -314,7 +315,9 @@ async def list_commands(request: web.Request) -> web.Response:
         except ValueError:
             _invalid(f"Direction must be to_sim or from_sim, not {text!r}")
         filters.append(("Direction", text))
-    page_size = _int_param(query, "PageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    # Above the maximum the page is cut to it rather than refused: the SDK asks for
+    # PageSize=<limit> when a list is given only a limit.
+    page_size = min(_int_param(query, "PageSize", DEFAULT_PAGE_SIZE, 1, 10**9), MAX_PAGE_SIZE)
     page = _int_param(query, "Page", 0, 0, 10**9)
     token = query.get("PageToken") or None
     after, before = _anchor(network, token) if token else (None, None)

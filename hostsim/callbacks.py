@@ -2,7 +2,8 @@
 
 :class:`CallbackSender` is fire-and-forget: :meth:`CallbackSender.submit` only
 enqueues (it is safe to call from a :class:`hostsim.network.Network` listener,
-which runs synchronously on the event loop) and a few worker tasks do the HTTP.
+which runs synchronously on the event loop); one task per SmsCommand does the
+HTTP, at most ``per_host`` at a time for one target (scheme, host and port) and ``workers`` in all.
 
 Edge cases:
 
@@ -14,8 +15,11 @@ Edge cases:
 * A target that does not answer within the timeout, refuses the connection or
   answers non-2xx is logged at WARNING; there are no retries (Twilio retries
   only on request, with ``#rc=`` URL fragments, which hostsim does not emulate).
-* :meth:`CallbackSender.close` cancels the workers, so requests still queued or
-  in flight are abandoned; it leaves no task behind and is idempotent.
+* A slow target holds at most ``per_host`` requests in flight: callbacks to
+  other targets are not delayed by it.
+* A ``#fragment`` in the URL is not sent (nor signed).
+* :meth:`CallbackSender.close` gives pending requests a short grace, then
+  abandons them; it leaves no task behind and is idempotent.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from yarl import URL
 LOGGER = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 5.0
-DEFAULT_WORKERS = 4
+DEFAULT_WORKERS = 64
+DEFAULT_PER_HOST = 8
+DEFAULT_GRACE = 2.0
 DEFAULT_MAX_PENDING = 1000
 SIGNATURE_HEADER = "X-Twilio-Signature"
 USER_AGENT = "hostsim-callbacks/1.0"
@@ -64,7 +70,13 @@ class Callback:
 
 
 class CallbackSender:
-    """Sends signed webhooks from a bounded queue with a few workers and one session."""
+    """Sends signed webhooks: one task per SmsCommand, bounded per target host and in all.
+
+    ``workers`` caps the requests in flight in all; ``per_host`` caps them for one
+    target host, so a slow or dead target can hold at most that many while
+    callbacks to every other target go on. Requests waiting for their command's
+    previous request, or for a slot, count as pending (at most ``max_pending``).
+    """
 
     def __init__(
         self,
@@ -72,38 +84,36 @@ class CallbackSender:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         workers: int = DEFAULT_WORKERS,
+        per_host: int = DEFAULT_PER_HOST,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
-        if timeout <= 0 or workers < 1 or max_pending < 1:
-            raise ValueError("timeout must be > 0, workers and max_pending >= 1")
+        if timeout <= 0 or workers < 1 or per_host < 1 or max_pending < 1:
+            raise ValueError("timeout must be > 0, workers, per_host and max_pending >= 1")
         self._auth_token = auth_token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._worker_count = workers
+        self._slots = asyncio.Semaphore(workers)
+        self._per_host = per_host
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._max_pending = max_pending
-        self._queue: asyncio.Queue[Callback] = asyncio.Queue()
-        #: key -> callbacks waiting behind the one a worker is sending for that key.
+        #: key -> callbacks not sent yet, in order; the key's task sends them one by one.
         self._backlog: dict[str, collections.deque[Callback]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._pending = 0
         self._session: aiohttp.ClientSession | None = None
-        self._workers: list[asyncio.Task[None]] = []
         self._closed = False
 
     @property
     def pending(self) -> int:
-        """Requests accepted and not finished yet (queued, waiting behind their key, in flight)."""
+        """Requests accepted and not finished yet (waiting or in flight)."""
         return self._pending
 
     def start(self) -> None:
-        """Open the session and start the workers (needs a running loop); idempotent."""
+        """Open the session (needs a running loop); idempotent."""
         if self._session is not None or self._closed:
             return
         self._session = aiohttp.ClientSession(
             timeout=self._timeout, headers={"User-Agent": USER_AGENT}
         )
-        self._workers = [
-            asyncio.create_task(self._work(), name=f"hostsim-callbacks-{i}")
-            for i in range(self._worker_count)
-        ]
 
     def submit(self, callback: Callback) -> bool:
         """Enqueue ``callback``; False (and a warning) when full, closed or not started."""
@@ -121,38 +131,48 @@ class CallbackSender:
             )
             return False
         self._pending += 1
-        self._queue.put_nowait(callback)
+        backlog = self._backlog.get(callback.key)
+        if backlog is not None:
+            backlog.append(callback)  # the key's task sends it after the ones before
+            return True
+        self._backlog[callback.key] = collections.deque([callback])
+        task = asyncio.get_running_loop().create_task(
+            self._drain(callback.key), name=f"hostsim-callback-{callback.key}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return True
 
-    async def close(self) -> None:
-        """Cancel the workers (abandoning pending requests) and close the session; idempotent."""
+    async def close(self, grace: float = DEFAULT_GRACE) -> None:
+        """Give pending requests up to ``grace`` seconds, then abandon them; idempotent."""
         self._closed = True
-        workers, self._workers = self._workers, []
-        for task in workers:
+        tasks = set(self._tasks)
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
+        for task in tasks:
             task.cancel()
-        if workers:
-            await asyncio.gather(*workers, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         if self._pending:
             LOGGER.info("callback sender closed: %d request(s) abandoned", self._pending)
         session, self._session = self._session, None
         if session is not None:
             await session.close()
 
-    async def _work(self) -> None:
-        while True:
-            callback = await self._queue.get()
-            backlog = self._backlog.get(callback.key)
-            if backlog is not None:
-                backlog.append(callback)  # the worker holding this key sends it next
-                continue
-            backlog = self._backlog[callback.key] = collections.deque([callback])
-            try:
-                while backlog:
-                    await self._send(backlog[0])
-                    backlog.popleft()
-                    self._pending -= 1
-            finally:
-                del self._backlog[callback.key]
+    async def _drain(self, key: str) -> None:
+        backlog = self._backlog[key]
+        try:
+            while backlog:
+                callback = backlog[0]
+                target = _origin(callback.url)
+                host_slots = self._host_slots.setdefault(target, asyncio.Semaphore(self._per_host))
+                async with host_slots, self._slots:
+                    await self._send(callback)
+                backlog.popleft()
+                self._pending -= 1
+        finally:
+            self._pending -= len(backlog)
+            del self._backlog[key]
 
     async def _send(self, callback: Callback) -> None:
         """One request; every failure is logged, none is raised (except cancellation)."""
@@ -160,7 +180,8 @@ class CallbackSender:
         if session is None:
             return
         params = dict(callback.params)
-        url = callback.url
+        # A #fragment (Twilio's #rc= retry options) is not part of the request.
+        url = str(URL(callback.url, encoded=True).with_fragment(None))
         data: dict[str, str] | None = params
         if callback.method == "GET":
             if params:
@@ -185,5 +206,13 @@ class CallbackSender:
             LOGGER.warning("callback %s %s timed out", callback.method, callback.url)
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             LOGGER.warning("callback %s %s failed: %s", callback.method, callback.url, exc)
-        except Exception:  # a worker must survive anything a target does
+        except Exception:  # a request must survive anything a target does
             LOGGER.exception("callback %s %s failed", callback.method, callback.url)
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of ``url``: the unit a slow target may hold slots of."""
+    try:
+        return str(URL(url).origin())
+    except ValueError:
+        return url

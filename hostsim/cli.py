@@ -47,6 +47,14 @@ def _address(text: str) -> str:
     return text
 
 
+def _webhook(text: str) -> str:
+    from hostsim.api import valid_callback_url
+
+    if not valid_callback_url(text):
+        raise argparse.ArgumentTypeError(f"expected an absolute http(s) URL, got {text!r}")
+    return text
+
+
 def _account_sid(text: str) -> str:
     if not _ACCOUNT_RE.match(text):
         raise argparse.ArgumentTypeError("an account SID is AC followed by 32 hex digits")

@@ -187,8 +187,9 @@ class EmulatedModem:
         mem = self.settings.cpms[2]
         index = self.storages[mem].store(message)
         if index is None:
-            LOGGER.info("memory %s full: message from %s not stored", mem, sender)
-        elif cnmi.mt in (1, 3):
+            LOGGER.debug("memory %s full: message from %s not stored", mem, sender)
+            return None  # nothing changed: no change notification
+        if cnmi.mt in (1, 3):
             self._urc([f"+CMTI: {quoted(mem)},{index}"])
         self._changed()
         return index
@@ -372,7 +373,9 @@ class EmulatedModem:
         self._next_mr = (self._next_mr + 1) % 256
         when = datetime.now(UTC).replace(microsecond=0)
         fault = self._send_faults.pop(0) if self._send_faults else None
-        if fault is None and self.submit_hook is not None:
+        if (fault is None or fault[1]) and self.submit_hook is not None:
+            # The SMS reaches the network (also when the module then reports an
+            # error although it went out): the network may still refuse it.
             refusal = self.submit_hook(destination, text)
             if refusal is not None:
                 LOGGER.info("SMS to %s refused by the network (CMS %d)", destination, refusal)

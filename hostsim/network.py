@@ -150,6 +150,8 @@ class Network:
         self._next_try: dict[str, float] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._closed = False
+        self._delivering = False
+        self._held: dict[str, str] = {}
 
     # -- fleet -------------------------------------------------------------
 
@@ -265,7 +267,7 @@ class Network:
                 LOGGER.exception("network listener failed on %s", command.sid)
 
     def _modem_changed(self, sim: Sim) -> None:
-        if sim.pending and not self._closed:
+        if sim.pending and not self._closed and not self._delivering:
             # Storage freed or registration back: try now rather than at the timer.
             asyncio.get_running_loop().call_soon(self._deliver_pending, sim)
 
@@ -293,18 +295,27 @@ class Network:
             self._set_status(sid, Status.DELIVERED)
 
     def _try_deliver(self, sim: Sim, command: SmsCommand) -> bool:
+        """Hand ``command`` to the modem; False (logged once per reason) when it cannot take it."""
         modem = sim.gateway.modem
-        if not modem.registered:
-            LOGGER.info("Sim %s not registered: %s held", sim.unique_name, command.sid)
-            return False
+        reason: str | None = None
         if not sim.gateway.attached:
-            LOGGER.info("Sim %s's modem is unplugged: %s held", sim.unique_name, command.sid)
-            return False
-        index = sim.gateway.deliver(COMMANDS_NUMBER, command.payload)
-        if index is None:
-            LOGGER.info("Sim %s storage full: %s held", sim.unique_name, command.sid)
-            return False
-        return True
+            reason = "modem unplugged"
+        elif not modem.registered:
+            reason = "not registered"
+        else:
+            self._delivering = True  # our own delivery's change notice is no reason to retry
+            try:
+                index = sim.gateway.deliver(COMMANDS_NUMBER, command.payload)
+            finally:
+                self._delivering = False
+            if index is not None:
+                self._held.pop(command.sid, None)
+                return True
+            reason = "storage full"
+        if self._held.get(command.sid) != reason:
+            self._held[command.sid] = reason
+            LOGGER.info("Sim %s: %s held (%s); retrying", sim.unique_name, command.sid, reason)
+        return False
 
     def _schedule_retry(self, sim: Sim, sid: str) -> None:
         if sid in self._timers:
@@ -326,6 +337,7 @@ class Network:
             timer.cancel()
         self._next_try.pop(sid, None)
         self._deadline.pop(sid, None)
+        self._held.pop(sid, None)
 
     def _submitted(self, sim: Sim, destination: str, text: str) -> int | None:
         """The modem's ``AT+CMGS``: refused unless to 000, else a ``from_sim`` command."""

@@ -54,11 +54,34 @@ class SimulatedModem:
         self.modem = EmulatedModem(config, on_change=self._changed)
         self._waiters: set[asyncio.Future[None]] = set()
         self._listeners: list[Callable[[], None]] = []
+        self._loop = loop
+        self._link_path = link
         self._pty = PtyEndpoint(loop, self._received, link=link)
 
     def add_change_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every change of the modem (exceptions logged)."""
         self._listeners.append(listener)
+
+    def unplug(self) -> None:
+        """USB unplug: the pty (and its symlink) disappears; the TE's port fails.
+
+        The network holds SMS for this Sim until :meth:`replug`.
+        """
+        if self._pty.closed:
+            return
+        LOGGER.info("modem on %s unplugged", self._pty.path)
+        self._pty.close()
+        self._changed()
+
+    def replug(self) -> None:
+        """USB replug: a new pty (often another /dev/pts/N) behind the same symlink,
+        and the module boots again (settings at defaults, boot banner). Stored
+        messages survive, as on a SIM."""
+        if not self._pty.closed:
+            return
+        self._pty = PtyEndpoint(self._loop, self._received, link=self._link_path)
+        LOGGER.info("modem replugged on %s", self._pty.path)
+        self.modem.reboot()
 
     @property
     def attached(self) -> bool:
@@ -224,12 +247,12 @@ class HostSim:
                     f", API on {self.api_url}" if self.api_url else "")  # fmt: skip
 
     async def close(self) -> None:
-        """Stop the API (callbacks still queued are dropped, with a log line), the network
-        (undelivered commands become failed) and every modem; idempotent."""
+        """Shut down; idempotent. Undelivered commands become ``failed`` first, so their
+        callbacks still go out (within a short grace), then the API, then the modems."""
+        self.network.close()
         if self._server is not None:
             server, self._server = self._server, None
             await server.close()
-        self.network.close()
         for modem in self.modems:
             modem.close()
 
