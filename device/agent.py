@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from device.at.channel import AtChannel
 from device.at.codec import Urc
@@ -177,6 +179,34 @@ class Agent:
         return StatusSnapshot(
             modem.identity.describe(), modem.registration_text, signal_text(modem.rssi)
         )
+
+    def status_report(self) -> dict[str, Any]:
+        """Everything ``smscmd status`` shows, JSON-ready."""
+        modem = self.modem
+        identity = modem.identity if modem is not None else None
+        return {
+            "state": self.lifecycle.state.value,
+            "state_since": self.lifecycle.since.isoformat(timespec="seconds"),
+            "port": self.port,
+            "module": {
+                "manufacturer": identity.manufacturer if identity else None,
+                "model": identity.model if identity else None,
+                "revision": identity.revision if identity else None,
+                "imei": identity.imei if identity else None,
+            },
+            "registration": modem.registration_text if modem is not None else "unknown",
+            "signal": signal_text(modem.rssi if modem is not None else None),
+            "uptime_seconds": round(time.monotonic() - self.started, 1),
+            "counters": dataclasses.asdict(self.counters),
+            "journal": self.journal.counts(),
+        }
+
+    def queue_send(self, text: str, destination: str | None = None) -> dict[str, Any]:
+        """Commit an originated message to the outbox and wake the sender."""
+        row = self.journal.queue_outgoing(destination or self.config.reply_to, text)
+        LOGGER.info("outbox %d: queued for %s: %r", row.id, row.destination, text)
+        self._wake.set()
+        return row.as_dict()
 
     # -- main loop --------------------------------------------------------
 

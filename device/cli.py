@@ -6,6 +6,9 @@ Commands:
   until SIGINT or SIGTERM.
 * ``smscmd journal [--journal FILE] [--config FILE] [--json] [--limit N]`` —
   the inbox, newest last.
+* ``smscmd send TEXT [--to NUMBER]`` — an SMS to 000 through the running
+  agent's outbox (control socket), or directly on ``--port`` when none runs.
+* ``smscmd status [--json]`` — the running agent's state and counters.
 * ``smscmd demo`` — hostsim and the agent in one process: a first look.
 
 Exit status: 0 success, 1 runtime failure (journal unusable, demo failed),
@@ -28,7 +31,7 @@ from device import __version__
 from device.commands import default_registry
 from device.config import Config, load_config
 from device.errors import ConfigError, JournalError, SmscmdError
-from device.journal import Journal
+from device.journal import InboxRow, Journal, OutboxRow
 
 if TYPE_CHECKING:
     from device.agent import Agent
@@ -59,13 +62,39 @@ def build_parser() -> argparse.ArgumentParser:
             help="DEBUG shows raw AT traffic (overrides config)",
         )
 
+    def socket_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--socket", metavar="PATH", help="control socket (overrides agent.control_socket)"
+        )
+
     run = sub.add_parser("run", help="run the agent on a serial port until stopped")
     common(run)
+    socket_flag(run)
     run.add_argument("--port", metavar="PATH", help="the modem's AT port, e.g. /dev/ttyUSB2")
+
+    send = sub.add_parser(
+        "send",
+        help="send an SMS to 000 through the running agent (or directly on --port)",
+    )
+    common(send)
+    socket_flag(send)
+    send.add_argument("text", help="the message: GSM 03.38 characters, at most 160 septets")
+    send.add_argument("--to", metavar="NUMBER", help="destination (default agent.reply_to)")
+    send.add_argument(
+        "--port", metavar="PATH", help="when no agent runs, send directly on this modem port"
+    )
+
+    status = sub.add_parser("status", help="show the running agent's state and counters")
+    common(status)
+    socket_flag(status)
+    status.add_argument("--json", action="store_true", help="print one JSON object")
 
     journal = sub.add_parser("journal", help="show received commands and their replies")
     common(journal)
     journal.add_argument("--json", action="store_true", help="print a JSON array")
+    journal.add_argument(
+        "--outbox", action="store_true", help="list the outbox (replies, sent messages)"
+    )
     journal.add_argument(
         "--limit",
         type=_positive_int,
@@ -116,6 +145,8 @@ def _load(args: argparse.Namespace) -> Config:
         overrides["journal"] = Path(args.journal)
     if getattr(args, "log_level", None):
         overrides["log_level"] = args.log_level
+    if getattr(args, "socket", None):
+        overrides["control_socket"] = Path(args.socket)
     return load_config(args.config, **overrides)
 
 
@@ -132,7 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(config.log_level)
         if args.command == "run":
             return cmd_run(config)
-        return cmd_journal(config, as_json=args.json, limit=args.limit)
+        if args.command == "send":
+            return asyncio.run(cmd_send(config, args.text, args.to))
+        if args.command == "status":
+            return asyncio.run(cmd_status(config, as_json=args.json))
+        return cmd_journal(config, as_json=args.json, limit=args.limit, outbox=args.outbox)
     except ConfigError as exc:
         print(f"smscmd: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -154,9 +189,16 @@ def cmd_run(config: Config) -> int:
 
 async def _run_agent(config: Config) -> int:
     from device.agent import Agent
+    from device.control import ControlError, ControlServer
 
     with Journal.open(config.journal) as journal:
         agent = Agent(config, journal, default_registry())
+        control = ControlServer(agent, config.control_socket)
+        try:
+            await control.start()
+        except ControlError as exc:
+            # Commands still work without it; only `smscmd send/status` cannot reach us.
+            LOGGER.error("%s; running without a control socket", exc)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, _stopper(agent, signum))
@@ -166,6 +208,75 @@ async def _run_agent(config: Config) -> int:
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+            await control.close()
+    return EXIT_OK
+
+
+async def cmd_send(config: Config, text: str, to: str | None) -> int:
+    """Through the running agent's outbox; when none runs, straight to the modem."""
+    from device.control import AgentNotRunning, check_sms_text, request
+
+    check_sms_text(text)
+    message: dict[str, object] = {"op": "send", "text": text}
+    if to is not None:
+        message["to"] = to
+    try:
+        answer = await request(config.control_socket, message)
+    except AgentNotRunning:
+        if config.port is None:
+            raise
+        return await _send_direct(config, text, to or config.reply_to)
+    if not answer.get("ok"):
+        print(f"smscmd: the agent refused: {answer.get('error')}", file=sys.stderr)
+        return EXIT_FAILURE
+    outbox = answer["outbox"]
+    print(f"queued as outbox #{outbox['id']} for {outbox['destination']}")
+    return EXIT_OK
+
+
+async def _send_direct(config: Config, text: str, destination: str) -> int:
+    from device.at.channel import AtChannel
+    from device.modem import Modem, SmsSettings
+
+    assert config.port is not None
+    LOGGER.info("no agent running; sending directly on %s", config.port)
+    channel = await AtChannel.open(
+        config.port, baudrate=config.baudrate, default_timeout=config.command_timeout
+    )
+    try:
+        modem = Modem(channel, SmsSettings(storage=config.storage))
+        await modem.prepare_send()
+        mr = await modem.send_text(destination, text, timeout=config.send_timeout)
+    finally:
+        await channel.close()
+    print(f"sent directly to {destination} (message reference {mr})")
+    return EXIT_OK
+
+
+async def cmd_status(config: Config, *, as_json: bool) -> int:
+    from device.control import request
+
+    answer = await request(config.control_socket, {"op": "status"})
+    if not answer.get("ok"):
+        print(f"smscmd: {answer.get('error')}", file=sys.stderr)
+        return EXIT_FAILURE
+    status = answer["status"]
+    if as_json:
+        json.dump(status, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    module = status["module"]
+    print(f"state         {status['state']} (since {status['state_since']})")
+    print(f"port          {status['port']}")
+    print(f"module        {module['manufacturer']} {module['model']} {module['revision']}")
+    print(f"imei          {module['imei']}")
+    print(f"registration  {status['registration']}")
+    print(f"signal        {status['signal']}")
+    print(f"uptime        {status['uptime_seconds']} s")
+    for name, value in status["counters"].items():
+        print(f"{name:<13} {value}")
+    for name, value in status["journal"].items():
+        print(f"{name:<13} {value}")
     return EXIT_OK
 
 
@@ -177,16 +288,27 @@ def _stopper(agent: Agent, signum: int) -> Callable[[], None]:
     return stop
 
 
-def cmd_journal(config: Config, *, as_json: bool, limit: int | None) -> int:
+def cmd_journal(config: Config, *, as_json: bool, limit: int | None, outbox: bool = False) -> int:
     if not config.journal.exists():
         raise JournalError(f"{config.journal} does not exist (has the agent run yet?)")
     with Journal.open(config.journal) as journal:
-        rows = journal.inbox(limit=limit)
+        rows: Sequence[InboxRow | OutboxRow] = (
+            journal.outbox(limit=limit if limit is not None else 1_000_000)
+            if outbox
+            else journal.inbox(limit=limit)
+        )
     if as_json:
         json.dump([row.as_dict() for row in rows], sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
     for row in rows:
+        if isinstance(row, OutboxRow):
+            mr = "-" if row.mr is None else str(row.mr)
+            print(
+                f"{row.id:>6} {row.created_at:%Y-%m-%dT%H:%M:%S} {row.destination:>8} "
+                f"{row.state.value:<7} attempts={row.attempts} mr={mr} {row.text!r}"
+            )
+            continue
         stamp = row.timestamp.isoformat() if row.timestamp else "-"
         reply = "" if row.reply is None else f" -> {row.reply!r}"
         print(

@@ -14,12 +14,25 @@ Every key is optional; a missing key takes the default shown. Example::
     storage = "SM"               # modem message storage: two upper-case letters
                                  # (SM, ME, MT, SR, ...)
     log_level = "INFO"           # DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)
+    control_socket = "/run/smscmd/control.sock"
+                                 # UNIX socket for `smscmd send/status` (mode 0660)
 
     [timeouts]                   # all in seconds, numbers > 0
     command = 10.0               # one AT command without its own timeout
     send = 60.0                  # one AT+CMGS (the network may be slow)
     health_interval = 60.0       # period of the health check (AT, registration, signal)
     handler = 30.0               # longest a command handler may run
+    sweep_interval = 300.0       # safety sweep of the modem storage (AT+CMGL), for
+                                 # messages whose +CMTI never came
+
+    [outbox]
+    max_attempts = 5             # sends of one reply before it is failed (integer >= 1)
+    retry_initial = 10.0         # seconds before the first retry; doubles ...
+    retry_max = 600.0            # ... up to this (>= retry_initial)
+
+    [journal]
+    retention_days = 30.0        # finished rows older than this are pruned (number > 0)
+    keep_last = 1000             # ... but the most recent N inbox rows are always kept
     reconnect_initial = 0.5      # first delay before reopening a lost port; doubles
     reconnect_max = 30.0         # ... up to this cap (>= reconnect_initial)
 
@@ -46,6 +59,7 @@ from device.errors import ConfigError
 LOGGER = logging.getLogger(__name__)
 
 DEFAULT_JOURNAL = Path("/var/lib/smscmd/journal.sqlite3")
+DEFAULT_CONTROL_SOCKET = Path("/run/smscmd/control.sock")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _STORAGE_RE = re.compile(r"[A-Z]{2}")
@@ -69,6 +83,13 @@ class Config:
     reconnect_initial: float = 0.5
     reconnect_max: float = 30.0
     log_level: str = "INFO"
+    control_socket: Path = DEFAULT_CONTROL_SOCKET
+    sweep_interval: float = 300.0
+    send_max_attempts: int = 5
+    send_retry_initial: float = 10.0
+    send_retry_max: float = 600.0
+    retention_days: float = 30.0
+    keep_last: int = 1000
 
 
 # --------------------------------------------------------------------------- validators
@@ -132,6 +153,15 @@ def _seconds(value: object) -> float:
     return seconds
 
 
+def _count(minimum: int) -> Callable[[object], int]:
+    def check(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"expected an integer >= {minimum}")
+        return value
+
+    return check
+
+
 def _log_level(value: object) -> str:
     if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
         raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
@@ -148,6 +178,7 @@ _KEYS: dict[str, dict[str, tuple[str, Callable[[object], Any]]]] = {
         "reply_to": ("reply_to", _number),
         "storage": ("storage", _storage),
         "log_level": ("log_level", _log_level),
+        "control_socket": ("control_socket", _path),
     },
     "timeouts": {
         "command": ("command_timeout", _seconds),
@@ -156,6 +187,16 @@ _KEYS: dict[str, dict[str, tuple[str, Callable[[object], Any]]]] = {
         "handler": ("handler_timeout", _seconds),
         "reconnect_initial": ("reconnect_initial", _seconds),
         "reconnect_max": ("reconnect_max", _seconds),
+        "sweep_interval": ("sweep_interval", _seconds),
+    },
+    "outbox": {
+        "max_attempts": ("send_max_attempts", _count(1)),
+        "retry_initial": ("send_retry_initial", _seconds),
+        "retry_max": ("send_retry_max", _seconds),
+    },
+    "journal": {
+        "retention_days": ("retention_days", _seconds),
+        "keep_last": ("keep_last", _count(0)),
     },
 }
 
@@ -203,9 +244,10 @@ def _from_document(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
                 values[field] = validator(raw)
             except ValueError as exc:
                 raise ConfigError(f"{exc}; got {raw!r}", path=str(path), key=dotted) from exc
-    journal = values.get("journal")
-    if isinstance(journal, Path) and not journal.is_absolute():
-        values["journal"] = path.parent / journal
+    for name in ("journal", "control_socket"):
+        value = values.get(name)
+        if isinstance(value, Path) and not value.is_absolute():
+            values[name] = path.parent / value
     return values
 
 
@@ -234,12 +276,16 @@ def load_config(path: str | Path | None, **overrides: Any) -> Config:
         except ValueError as exc:
             raise ConfigError(f"{exc}; got {raw!r}", key=f"{name} (override)") from exc
     config = replace(Config(), **values)
-    if config.reconnect_max < config.reconnect_initial:
-        raise ConfigError(
-            f"must be >= timeouts.reconnect_initial ({config.reconnect_initial} s)",
-            path=where,
-            key=_FIELD_KEYS["reconnect_max"],
-        )
+    for upper, lower in (
+        ("reconnect_max", "reconnect_initial"),
+        ("send_retry_max", "send_retry_initial"),
+    ):
+        if getattr(config, upper) < getattr(config, lower):
+            raise ConfigError(
+                f"must be >= {_FIELD_KEYS[lower]} ({getattr(config, lower)} s)",
+                path=where,
+                key=_FIELD_KEYS[upper],
+            )
     LOGGER.debug("configuration %s: %s", where or "(defaults)", config)
     return config
 

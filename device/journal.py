@@ -1,26 +1,66 @@
 """The SQLite journal: inbox and outbox, each row with an explicit processing state.
 
-The promise is *nothing lost, nothing run twice*:
+The promise is *nothing lost, nothing run twice*. What this module guarantees, exactly:
 
-* A received SMS is committed here (:meth:`Journal.record_incoming`) before the agent
-  deletes it from the modem (then :meth:`Journal.mark_deleted`). A crash between the two
-  leaves the message on the modem *and* in the journal; when it is read again,
-  ``record_incoming`` recognises it by its dedupe key and returns the existing row
-  with ``is_new=False``, so it is not executed a second time.
-* An inbox row goes ``received → running → done | failed`` (or is ``refused`` /
-  ``undecodable`` from the start). A row still ``running`` after a restart is resolved by
-  the agent according to the handler's declared idempotency.
-* A reply is queued in the outbox in the same transaction that finishes its inbox row
-  (:meth:`Journal.finish`) and stays ``queued`` until the modem confirms it with a
-  message reference (:meth:`Journal.mark_sent`).
+**What is committed when.** Every method that writes is one ``BEGIN IMMEDIATE``
+transaction. When it returns, everything it did is committed and on disk; when it
+raises, none of it was written. That needs WAL mode with ``synchronous=FULL``: with
+NORMAL, WAL commits are not synced one by one and a power loss may roll back the last
+ones -- and a lost commit can be an SMS already deleted from the modem, gone for good
+(see :meth:`Journal.open`). Nothing is ever half-done: a finished command and its queued reply, or a
+send outcome and its attempt record, are committed together or not at all.
+
+**Inbox.**
+
+* :meth:`Journal.record_incoming` commits a received SMS before anything else happens to
+  it. The caller must delete the message from the modem only *after* that call returned
+  -- never before, never concurrently -- and then record the deletion with
+  :meth:`Journal.mark_deleted`. A crash between the commit and the delete leaves the
+  message on the modem *and* in the journal.
+* Dedupe rule: a message is the one already journaled when a row with the same
+  ``(sender, timestamp, text, concat, storage, index)`` exists (None matches None) and
+  that row is still marked ``on_modem``. Then nothing is inserted and the existing row is
+  returned, in whatever state it has reached, with ``is_new=False``: a message read again
+  after the crash above is never executed a second time. Once the deletion is recorded, an
+  identical message is a new one (the modem reuses indexes; a sender may repeat itself).
+* States: ``received → running → done | failed``; ``refused``, ``undecodable`` and
+  ``incomplete`` (a concatenated message whose parts never all arrived) are given at
+  insert and are final. Only ``received`` and ``running`` rows are pending work.
+  :meth:`Journal.start` is committed before the handler runs and :meth:`Journal.finish`
+  after it; a crash in between leaves the row ``running``, and the agent resolves it by
+  the handler's declared idempotency (run again, or fail it with ``error: interrupted``).
+  A finished row is never started or finished again.
+
+**Outbox.**
+
+* A reply is queued by :meth:`Journal.finish` in the transaction that finishes its inbox
+  row; an originated message by :meth:`Journal.queue_outgoing`. A row stays ``queued``
+  until :meth:`Journal.mark_sent` (the modem returned a message reference) or a final
+  :meth:`Journal.mark_send_failed`. A crash after the modem accepted a message but before
+  ``mark_sent`` committed leaves it queued, so it is sent again: the one unavoidable window
+  in which a reply may go out twice.
+* Every attempt is recorded in ``outbox_attempt`` (sent, failed or uncertain), in the
+  transaction that updates the row. A non-final failure keeps the row queued with a
+  ``next_attempt_at`` (capped exponential :func:`backoff` is the caller's policy);
+  :meth:`Journal.pending_outbox` returns only rows that are due, and
+  :meth:`Journal.next_outbox_due` says when the next one will be.
+
+**Retention.** :meth:`Journal.prune` deletes only finished rows older than a cut-off:
+never a ``received``/``running`` row, a row still on the modem (it would defeat the
+dedupe rule) or a ``queued`` outbox row.
 
 All SQL of the project lives in this module. The schema version is kept in
 ``PRAGMA user_version``; :data:`MIGRATIONS` lists forward migrations, applied in order,
 one transaction each. A journal written by a newer smscmd is refused, never touched.
+The times the journal takes from its clock (``received_at``, ``updated_at``,
+``next_attempt_at``, ``attempted_at``) are stored as UTC ISO 8601 text, which sorts in
+time order (the optional fraction starts with ``.``, which sorts after the ``+`` of the
+offset), so SQL compares them directly. The SMSC time stamp keeps its own offset and is
+only ever compared for equality.
 
 Every :class:`sqlite3.Error` is translated into :class:`~device.errors.JournalError`.
 Arguments that are programming errors (a naive datetime, a finish state other than
-DONE/FAILED, a negative limit) raise :class:`ValueError`.
+DONE/FAILED, a negative limit or delay) raise :class:`ValueError`.
 
 The API is synchronous: the agent calls it from its event loop, and each call is one short
 transaction on a local file. Calls are serialised by a lock, so the object may also be
@@ -32,12 +72,13 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import math
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -53,6 +94,9 @@ BUSY_TIMEOUT_MS = 5000
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
+#: After a prune that deleted at least this many rows, the WAL file is truncated.
+PRUNE_CHECKPOINT_ROWS = 1000
+
 
 class InboxState(enum.Enum):
     """Processing state of a received SMS."""
@@ -63,6 +107,8 @@ class InboxState(enum.Enum):
     FAILED = "failed"
     REFUSED = "refused"
     UNDECODABLE = "undecodable"
+    #: A concatenated message whose parts never all arrived.
+    INCOMPLETE = "incomplete"
 
 
 class OutboxState(enum.Enum):
@@ -73,8 +119,54 @@ class OutboxState(enum.Enum):
     FAILED = "failed"
 
 
+class AttemptOutcome(enum.Enum):
+    """How one send attempt ended; UNCERTAIN: it may have gone out (timeout, lost port)."""
+
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+
+#: Inbox states that are final: such a row is never started or finished again.
+FINISHED_INBOX_STATES = frozenset(
+    {
+        InboxState.DONE,
+        InboxState.FAILED,
+        InboxState.REFUSED,
+        InboxState.UNDECODABLE,
+        InboxState.INCOMPLETE,
+    }
+)
+#: Outbox states that are final.
+FINISHED_OUTBOX_STATES = frozenset({OutboxState.SENT, OutboxState.FAILED})
+
+
+def backoff(attempt: int, initial: float, maximum: float) -> float:
+    """Seconds to wait after the ``attempt``-th failed try: ``initial * 2**(attempt-1)``, capped.
+
+    ``attempt`` counts from 1; ``initial`` and ``maximum`` are finite and >= 0
+    (ValueError otherwise). A ``maximum`` below ``initial`` wins: every delay is
+    ``maximum``. Any ``attempt``, however large, gives ``maximum`` rather than overflowing.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt counts from 1, not {attempt}")
+    if not (math.isfinite(initial) and math.isfinite(maximum)) or initial < 0 or maximum < 0:
+        raise ValueError(f"backoff needs finite delays >= 0, not {initial!r}, {maximum!r}")
+    exponent = attempt - 1
+    if exponent >= 1024:  # 2.0 ** 1024 overflows; the cap has long been reached
+        return float(maximum) if initial > 0 else 0.0
+    return float(min(initial * 2.0**exponent, maximum))  # the product may be inf: capped
+
+
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def _utc_iso(value: datetime, what: str) -> str:
+    """``value`` as the UTC ISO 8601 text the journal stores and compares."""
+    if value.tzinfo is None:
+        raise ValueError(f"{what} must be a tz-aware datetime")
+    return value.astimezone(UTC).isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +175,8 @@ class InboxRow:
 
     ``timestamp`` is the SMSC time stamp with its own offset (None when the modem gave
     none); ``received_at`` and ``updated_at`` are UTC. ``storage``/``index`` say where the
-    message lay on the modem (None for a directly delivered ``+CMT`` message).
+    message lay on the modem (None for a directly delivered ``+CMT`` message). ``concat``
+    is last and defaulted so that positional construction written before it still works.
     """
 
     id: int
@@ -100,6 +193,8 @@ class InboxRow:
     reply: str | None
     error: str | None
     updated_at: datetime
+    #: Concatenation info of a multipart message (e.g. ``"ref/total/seq"``), else None.
+    concat: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: datetimes as ISO 8601 with offset, the state as its value."""
@@ -111,6 +206,7 @@ class InboxRow:
             "text": self.text,
             "storage": self.storage,
             "index": self.index,
+            "concat": self.concat,
             "state": self.state.value,
             "on_modem": self.on_modem,
             "command": self.command,
@@ -123,7 +219,11 @@ class InboxRow:
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    """One SMS to send; ``inbox_id`` is None for a message the agent originated."""
+    """One SMS to send; ``inbox_id`` is None for a message the agent originated.
+
+    ``next_attempt_at`` (UTC) is when a QUEUED row is due again after a failed attempt;
+    None means due now (never tried, or retried at once) and is the value of finished rows.
+    """
 
     id: int
     inbox_id: int | None
@@ -135,6 +235,7 @@ class OutboxRow:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    next_attempt_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: datetimes as ISO 8601 with offset, the state as its value."""
@@ -149,6 +250,26 @@ class OutboxRow:
             "last_error": self.last_error,
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
+            "next_attempt_at": _iso(self.next_attempt_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxAttempt:
+    """One try to send an outbox row; ``mr`` is the message reference when SENT."""
+
+    attempted_at: datetime
+    outcome: AttemptOutcome
+    error: str | None
+    mr: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the time as ISO 8601 with offset, the outcome as its value."""
+        return {
+            "attempted_at": _iso(self.attempted_at),
+            "outcome": self.outcome.value,
+            "error": self.error,
+            "mr": self.mr,
         }
 
 
@@ -159,8 +280,24 @@ def to_json(row: InboxRow | OutboxRow) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- schema
 
-_INBOX_STATES = ", ".join(f"'{s.value}'" for s in InboxState)
-_OUTBOX_STATES = ", ".join(f"'{s.value}'" for s in OutboxState)
+
+def _sql_list(values: Iterable[str]) -> str:
+    """Trusted constants as an SQL list: ``'a', 'b'``."""
+    return ", ".join(f"'{v}'" for v in values)
+
+
+# Each migration spells out the states it allows: a migration derived from the enums would
+# change whenever a state is added, and a released migration must never change.
+_V1_INBOX_STATES = _sql_list(("received", "running", "done", "failed", "refused", "undecodable"))
+_V1_OUTBOX_STATES = _sql_list(("queued", "sent", "failed"))
+_V3_INBOX_STATES = _sql_list(
+    ("received", "running", "done", "failed", "refused", "undecodable", "incomplete")
+)
+_V3_ATTEMPT_OUTCOMES = _sql_list(("sent", "failed", "uncertain"))
+_V2_INBOX_COLUMNS = (
+    "id, received_at, sender, timestamp, text, storage, modem_index, state, on_modem,"
+    " command, argument, reply, error, updated_at"
+)
 
 #: Forward migrations: ``MIGRATIONS[n]`` takes the schema from version n to n + 1.
 #: Never edit a released entry; append a new one.
@@ -176,7 +313,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             text        TEXT    NOT NULL,
             storage     TEXT,
             modem_index INTEGER,
-            state       TEXT    NOT NULL CHECK (state IN ({_INBOX_STATES})),
+            state       TEXT    NOT NULL CHECK (state IN ({_V1_INBOX_STATES})),
             on_modem    INTEGER NOT NULL CHECK (on_modem IN (0, 1)),
             command     TEXT,
             argument    TEXT,
@@ -191,7 +328,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             inbox_id    INTEGER REFERENCES inbox (id),
             destination TEXT    NOT NULL,
             text        TEXT    NOT NULL,
-            state       TEXT    NOT NULL CHECK (state IN ({_OUTBOX_STATES})),
+            state       TEXT    NOT NULL CHECK (state IN ({_V1_OUTBOX_STATES})),
             attempts    INTEGER NOT NULL DEFAULT 0,
             mr          INTEGER,
             last_error  TEXT,
@@ -207,18 +344,70 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX inbox_state ON inbox (state)",
         "CREATE INDEX outbox_state ON outbox (state)",
     ),
+    # 2 → 3: inbox state 'incomplete' and column concat (SQLite cannot alter a CHECK
+    # constraint, so the inbox is rebuilt: ids, and the AUTOINCREMENT sequence with them,
+    # are kept); outbox retry schedule and one row per send attempt. Runs with foreign
+    # keys off (see _migrate): dropping the old inbox must not touch outbox.inbox_id.
+    (
+        f"""
+        CREATE TABLE inbox_v3 (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at TEXT    NOT NULL,
+            sender      TEXT    NOT NULL,
+            timestamp   TEXT,
+            text        TEXT    NOT NULL,
+            concat      TEXT,
+            storage     TEXT,
+            modem_index INTEGER,
+            state       TEXT    NOT NULL CHECK (state IN ({_V3_INBOX_STATES})),
+            on_modem    INTEGER NOT NULL CHECK (on_modem IN (0, 1)),
+            command     TEXT,
+            argument    TEXT,
+            reply       TEXT,
+            error       TEXT,
+            updated_at  TEXT    NOT NULL
+        )
+        """,
+        f"INSERT INTO inbox_v3 ({_V2_INBOX_COLUMNS}) SELECT {_V2_INBOX_COLUMNS} FROM inbox",
+        # Hand the old table's sequence to the new one, so that the id of a row deleted
+        # before the migration is never given out again.
+        "DELETE FROM sqlite_sequence WHERE name = 'inbox_v3'",
+        "UPDATE sqlite_sequence SET name = 'inbox_v3' WHERE name = 'inbox'",
+        "DROP TABLE inbox",  # drops its indexes too
+        "ALTER TABLE inbox_v3 RENAME TO inbox",
+        "CREATE INDEX inbox_on_modem ON inbox (sender, timestamp, storage, modem_index)"
+        " WHERE on_modem = 1",
+        "CREATE INDEX inbox_state ON inbox (state)",
+        "ALTER TABLE outbox ADD COLUMN next_attempt_at TEXT",
+        "CREATE INDEX outbox_inbox ON outbox (inbox_id)",
+        f"""
+        CREATE TABLE outbox_attempt (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            outbox_id    INTEGER NOT NULL REFERENCES outbox (id),
+            attempted_at TEXT    NOT NULL,
+            outcome      TEXT    NOT NULL CHECK (outcome IN ({_V3_ATTEMPT_OUTCOMES})),
+            error        TEXT,
+            mr           INTEGER
+        )
+        """,
+        "CREATE INDEX outbox_attempt_outbox ON outbox_attempt (outbox_id)",
+    ),
 )
 
 #: The schema version this code writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _INBOX_COLUMNS = (
-    "id, received_at, sender, timestamp, text, storage, modem_index, state, on_modem,"
+    "id, received_at, sender, timestamp, text, concat, storage, modem_index, state, on_modem,"
     " command, argument, reply, error, updated_at"
 )
 _OUTBOX_COLUMNS = (
-    "id, inbox_id, destination, text, state, attempts, mr, last_error, created_at, updated_at"
+    "id, inbox_id, destination, text, state, attempts, mr, last_error, created_at, updated_at,"
+    " next_attempt_at"
 )
+_ATTEMPT_COLUMNS = "attempted_at, outcome, error, mr"
+_FINISHED_INBOX = _sql_list(sorted(s.value for s in FINISHED_INBOX_STATES))
+_FINISHED_OUTBOX = _sql_list(sorted(s.value for s in FINISHED_OUTBOX_STATES))
 
 
 def _utcnow() -> datetime:
@@ -249,6 +438,7 @@ def _inbox_row(r: sqlite3.Row) -> InboxRow:
         reply=r["reply"],
         error=r["error"],
         updated_at=updated_at,
+        concat=r["concat"],
     )
 
 
@@ -268,6 +458,19 @@ def _outbox_row(r: sqlite3.Row) -> OutboxRow:
         last_error=r["last_error"],
         created_at=created_at,
         updated_at=updated_at,
+        next_attempt_at=_parse_dt(r["next_attempt_at"]),
+    )
+
+
+def _attempt_row(r: sqlite3.Row) -> OutboxAttempt:
+    attempted_at = _parse_dt(r["attempted_at"])
+    if attempted_at is None:
+        raise JournalError("outbox attempt has no time stamp")
+    return OutboxAttempt(
+        attempted_at=attempted_at,
+        outcome=AttemptOutcome(r["outcome"]),
+        error=r["error"],
+        mr=r["mr"],
     )
 
 
@@ -418,11 +621,19 @@ class Journal:
             except sqlite3.Error as exc:
                 raise JournalError(f"journal {self._path}: {exc}") from exc
 
-    def _now(self) -> str:
+    def _clock_now(self) -> datetime:
+        """The journal clock's current time, in UTC."""
         now = self._clock()
         if now.tzinfo is None:
             raise ValueError("journal clock returned a naive datetime")
-        return now.astimezone(UTC).isoformat()
+        return now.astimezone(UTC)
+
+    def _now(self) -> str:
+        return self._clock_now().isoformat()
+
+    def _at(self, now: datetime | None) -> str:
+        """``now`` (default: the journal clock) as stored text."""
+        return self._now() if now is None else _utc_iso(now, "now")
 
     @staticmethod
     def _fetch_inbox(conn: sqlite3.Connection, inbox_id: int) -> InboxRow:
@@ -454,19 +665,27 @@ class Journal:
         index: int | None,
         state: InboxState = InboxState.RECEIVED,
         error: str | None = None,
+        concat: str | None = None,
     ) -> tuple[InboxRow, bool]:
-        """Commit a received SMS; returns ``(row, is_new)``.
+        """Commit a received SMS; returns ``(row, is_new)``. Delete it from the modem after.
 
-        If a row with the same dedupe key ``(sender, timestamp, text, storage, index)``
-        is still marked ``on_modem`` (None matches None), nothing is inserted and that
-        row is returned with ``False``: the same message read again after a crash
+        If a row with the same dedupe key ``(sender, timestamp, text, concat, storage,
+        index)`` is still marked ``on_modem`` (None matches None), nothing is inserted and
+        that row is returned with ``False``: the same message read again after a crash
         between this commit and the modem delete. After :meth:`mark_deleted`, an
         identical message is a new one and gets its own row.
 
-        ``state`` may be RECEIVED, REFUSED or UNDECODABLE (``error`` says why); a
-        ``timestamp`` must be tz-aware.
+        ``concat`` is the concatenation info of one part of a multipart message (e.g.
+        ``"ref/total/seq"``), None for a single message. ``state`` may be RECEIVED,
+        REFUSED, UNDECODABLE or INCOMPLETE (``error`` says why); a ``timestamp`` must be
+        tz-aware.
         """
-        if state not in (InboxState.RECEIVED, InboxState.REFUSED, InboxState.UNDECODABLE):
+        if state not in (
+            InboxState.RECEIVED,
+            InboxState.REFUSED,
+            InboxState.UNDECODABLE,
+            InboxState.INCOMPLETE,
+        ):
             raise ValueError(f"an incoming message cannot start in state {state.value}")
         if timestamp is not None and timestamp.tzinfo is None:
             raise ValueError("the SMSC time stamp must be tz-aware")
@@ -476,17 +695,18 @@ class Journal:
             existing = conn.execute(
                 f"SELECT {_INBOX_COLUMNS} FROM inbox"
                 " WHERE on_modem = 1 AND sender = ? AND timestamp IS ? AND text = ?"
-                " AND storage IS ? AND modem_index IS ? ORDER BY id LIMIT 1",
-                (sender, ts, text, storage, index),
+                " AND concat IS ? AND storage IS ? AND modem_index IS ? ORDER BY id LIMIT 1",
+                (sender, ts, text, concat, storage, index),
             ).fetchone()
             if existing is not None:
                 row = _inbox_row(existing)
                 LOGGER.info("inbox %d: message read again from the modem, not new", row.id)
                 return row, False
             cursor = conn.execute(
-                "INSERT INTO inbox (received_at, sender, timestamp, text, storage, modem_index,"
-                " state, on_modem, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-                (now, sender, ts, text, storage, index, state.value, error, now),
+                "INSERT INTO inbox (received_at, sender, timestamp, text, concat, storage,"
+                " modem_index, state, on_modem, error, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                (now, sender, ts, text, concat, storage, index, state.value, error, now),
             )
             inbox_id = cursor.lastrowid
             if inbox_id is None:
@@ -612,47 +832,119 @@ class Journal:
         with self._transaction() as conn:
             return self._insert_outbox(conn, None, destination, text, now)
 
+    @staticmethod
+    def _insert_attempt(
+        conn: sqlite3.Connection,
+        outbox_id: int,
+        at: str,
+        *,
+        outcome: AttemptOutcome,
+        error: str | None,
+        mr: int | None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO outbox_attempt (outbox_id, attempted_at, outcome, error, mr)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (outbox_id, at, outcome.value, error, mr),
+        )
+
+    def _fetch_queued(self, conn: sqlite3.Connection, outbox_id: int) -> OutboxRow:
+        row = self._fetch_outbox(conn, outbox_id)
+        if row.state is not OutboxState.QUEUED:
+            raise JournalError(f"outbox row {outbox_id} is {row.state.value}, not queued")
+        return row
+
     def mark_sent(self, outbox_id: int, mr: int) -> OutboxRow:
         """The modem accepted the message with reference ``mr``: SENT, attempts + 1.
 
-        Only a QUEUED row can be marked (JournalError otherwise).
+        Records a SENT attempt in the same transaction. Only a QUEUED row can be marked
+        (JournalError otherwise), so a row is marked sent at most once.
         """
+        now = self._now()
         with self._transaction() as conn:
-            row = self._fetch_outbox(conn, outbox_id)
-            if row.state is not OutboxState.QUEUED:
-                raise JournalError(f"outbox row {outbox_id} is {row.state.value}, not queued")
+            self._fetch_queued(conn, outbox_id)
             conn.execute(
-                "UPDATE outbox SET state = ?, mr = ?, attempts = attempts + 1, updated_at = ?"
-                " WHERE id = ?",
-                (OutboxState.SENT.value, mr, self._now(), outbox_id),
+                "UPDATE outbox SET state = ?, mr = ?, attempts = attempts + 1,"
+                " next_attempt_at = NULL, updated_at = ? WHERE id = ?",
+                (OutboxState.SENT.value, mr, now, outbox_id),
+            )
+            self._insert_attempt(
+                conn, outbox_id, now, outcome=AttemptOutcome.SENT, error=None, mr=mr
             )
             return self._fetch_outbox(conn, outbox_id)
 
-    def mark_send_failed(self, outbox_id: int, error: str, *, final: bool) -> OutboxRow:
-        """A send attempt failed: attempts + 1, ``last_error`` set.
+    def mark_send_failed(
+        self,
+        outbox_id: int,
+        error: str,
+        *,
+        final: bool,
+        retry_in: float | None = None,
+        uncertain: bool = False,
+    ) -> OutboxRow:
+        """A send attempt failed: attempts + 1, ``last_error`` set, the attempt recorded.
 
-        ``final`` → FAILED (no more attempts); otherwise the row stays QUEUED. Only a
-        QUEUED row can be marked (JournalError otherwise).
+        The attempt is recorded UNCERTAIN when ``uncertain`` (the message may have gone
+        out), else FAILED. ``final`` → FAILED (no more attempts; ``retry_in`` is ignored).
+        Otherwise the row stays QUEUED and is due again ``retry_in`` seconds from now
+        (None → due at once). Only a QUEUED row can be marked (JournalError otherwise);
+        a negative or non-finite ``retry_in`` is a ValueError.
         """
+        if retry_in is not None and not (math.isfinite(retry_in) and retry_in >= 0):
+            raise ValueError(f"retry_in must be a finite number >= 0, not {retry_in!r}")
+        now = self._clock_now()
+        next_attempt_at: str | None = None
+        if not final and retry_in is not None:
+            try:
+                next_attempt_at = (now + timedelta(seconds=retry_in)).isoformat()
+            except OverflowError as exc:
+                raise ValueError(f"retry_in {retry_in!r} is too far in the future") from exc
         state = OutboxState.FAILED if final else OutboxState.QUEUED
+        outcome = AttemptOutcome.UNCERTAIN if uncertain else AttemptOutcome.FAILED
         with self._transaction() as conn:
-            row = self._fetch_outbox(conn, outbox_id)
-            if row.state is not OutboxState.QUEUED:
-                raise JournalError(f"outbox row {outbox_id} is {row.state.value}, not queued")
+            self._fetch_queued(conn, outbox_id)
             conn.execute(
                 "UPDATE outbox SET state = ?, last_error = ?, attempts = attempts + 1,"
-                " updated_at = ? WHERE id = ?",
-                (state.value, error, self._now(), outbox_id),
+                " next_attempt_at = ?, updated_at = ? WHERE id = ?",
+                (state.value, error, next_attempt_at, now.isoformat(), outbox_id),
+            )
+            self._insert_attempt(
+                conn, outbox_id, now.isoformat(), outcome=outcome, error=error, mr=None
             )
             return self._fetch_outbox(conn, outbox_id)
 
-    def pending_outbox(self) -> list[OutboxRow]:
-        """Rows still QUEUED, oldest first."""
+    def pending_outbox(self, now: datetime | None = None) -> list[OutboxRow]:
+        """QUEUED rows that are due at ``now`` (default: the journal clock), oldest first.
+
+        Due: never failed, retried at once, or ``next_attempt_at <= now``.
+        """
         rows = self._query(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state = ? ORDER BY id",
-            (OutboxState.QUEUED.value,),
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state = ?"
+            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id",
+            (OutboxState.QUEUED.value, self._at(now)),
         )
         return [_outbox_row(r) for r in rows]
+
+    def next_outbox_due(self, now: datetime | None = None) -> datetime | None:
+        """When the earliest QUEUED row that is not yet due at ``now`` becomes due (UTC).
+
+        None when no queued row waits for its retry time (rows already due are what
+        :meth:`pending_outbox` returns). Pass the same ``now`` to both so that no row
+        falls between them.
+        """
+        rows = self._query(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = ? AND next_attempt_at > ?",
+            (OutboxState.QUEUED.value, self._at(now)),
+        )
+        return _parse_dt(rows[0][0]) if rows else None
+
+    def attempts_of(self, outbox_id: int) -> list[OutboxAttempt]:
+        """Every send attempt of outbox row ``outbox_id``, oldest first ([] when none)."""
+        rows = self._query(
+            f"SELECT {_ATTEMPT_COLUMNS} FROM outbox_attempt WHERE outbox_id = ? ORDER BY id",
+            (outbox_id,),
+        )
+        return [_attempt_row(r) for r in rows]
 
     def outbox(self, limit: int = 100) -> list[OutboxRow]:
         """The most recent ``limit`` outbox rows, oldest first (``limit=0`` → empty)."""
@@ -670,6 +962,74 @@ class Journal:
         rows = self._query(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (outbox_id,))
         return _outbox_row(rows[0]) if rows else None
 
+    # ------------------------------------------------------------------ retention
+
+    def prune(self, *, older_than: datetime, keep_last: int = 0) -> int:
+        """Delete finished rows last changed before ``older_than``; returns rows deleted.
+
+        An inbox row goes when it is finished (done, failed, refused, undecodable,
+        incomplete), no longer on the modem, updated before ``older_than``, not among the
+        ``keep_last`` most recent inbox rows (whatever their state), and every outbox row
+        of it is finished (sent or failed) and updated before ``older_than`` too; its
+        outbox rows and their attempts go with it. An originated outbox row (no inbox
+        row) goes when finished and updated before ``older_than``, with its attempts.
+        Nothing else is touched: no pending or on-modem inbox row, no queued outbox row.
+
+        The count is of all rows deleted (inbox, outbox and attempts), in one
+        transaction. ValueError for a naive ``older_than`` or a negative ``keep_last``.
+        """
+        if keep_last < 0:
+            raise ValueError("keep_last must be >= 0")
+        cutoff = _utc_iso(older_than, "older_than")
+        with self._transaction() as conn:
+            inbox_ids = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT i.id FROM inbox AS i WHERE i.state IN ({_FINISHED_INBOX})"
+                    " AND i.on_modem = 0 AND i.updated_at < :cutoff"
+                    " AND i.id NOT IN (SELECT id FROM inbox ORDER BY id DESC LIMIT :keep)"
+                    " AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.inbox_id = i.id"
+                    f" AND (o.state NOT IN ({_FINISHED_OUTBOX}) OR o.updated_at >= :cutoff))"
+                    " ORDER BY i.id",
+                    {"cutoff": cutoff, "keep": keep_last},
+                )
+            ]
+            outbox_ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM outbox WHERE inbox_id IS NULL"
+                    f" AND state IN ({_FINISHED_OUTBOX}) AND updated_at < ?",
+                    (cutoff,),
+                )
+            ]
+            for inbox_id in inbox_ids:
+                outbox_ids.extend(
+                    r[0]
+                    for r in conn.execute("SELECT id FROM outbox WHERE inbox_id = ?", (inbox_id,))
+                )
+            attempts = conn.executemany(
+                "DELETE FROM outbox_attempt WHERE outbox_id = ?", [(i,) for i in outbox_ids]
+            ).rowcount
+            conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in outbox_ids])
+            conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in inbox_ids])
+        total = len(inbox_ids) + len(outbox_ids) + attempts
+        if total:
+            LOGGER.info(
+                "journal %s: pruned %d inbox, %d outbox and %d attempt rows older than %s",
+                self._path,
+                len(inbox_ids),
+                len(outbox_ids),
+                attempts,
+                cutoff,
+            )
+        if total >= PRUNE_CHECKPOINT_ROWS:
+            # Give the WAL file back: it grew to hold the whole delete. Waits (up to the
+            # busy timeout) for readers; if they stay, the WAL is reused instead.
+            busy = self._query("PRAGMA wal_checkpoint(TRUNCATE)")[0][0]
+            if busy:
+                LOGGER.debug("journal %s: WAL not truncated, a reader is active", self._path)
+        return total
+
     # ------------------------------------------------------------------ status
 
     def counts(self) -> dict[str, int]:
@@ -685,9 +1045,48 @@ class Journal:
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     """Bring the schema to :data:`SCHEMA_VERSION`, one transaction per migration.
 
+    Foreign keys are off while migrating (the pragma cannot change inside a transaction):
+    a table rebuild drops the old table, which with them on would first delete its rows
+    and fail on the rows pointing at them. Instead each migration must pass
+    ``PRAGMA foreign_key_check`` before it commits. Another process may migrate at the
+    same time: the version is read again under the write lock, and a step already done
+    is skipped.
+
     Raises JournalError for a journal newer than this code; sqlite3 errors propagate
     to :meth:`Journal.open`, which translates them.
     """
+    version = _check_version(conn, path)
+    if version == SCHEMA_VERSION:
+        return
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if _check_version(conn, path) >= target:
+                    conn.execute("COMMIT")
+                    continue
+                for statement in MIGRATIONS[target - 1]:
+                    conn.execute(statement)
+                broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise JournalError(
+                        f"journal {path}: migration to version {target} would leave "
+                        f"{len(broken)} dangling references (first: {tuple(broken[0])})"
+                    )
+                conn.execute(f"PRAGMA user_version = {target}")
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            LOGGER.info("journal %s: migrated schema to version %d", path, target)
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_version(conn: sqlite3.Connection, path: Path) -> int:
+    """The file's schema version; JournalError when this code cannot handle it."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
         raise JournalError(
@@ -696,15 +1095,4 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         )
     if version < 0:
         raise JournalError(f"journal {path} has an invalid schema version {version}")
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in MIGRATIONS[target - 1]:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {target}")
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-        LOGGER.info("journal %s: migrated schema to version %d", path, target)
+    return version

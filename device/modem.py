@@ -94,9 +94,11 @@ REGISTRATION = {
 }
 REGISTERED = frozenset({1, 5})
 
-#: Per-command timeouts in seconds, by command prefix; others use the default.
-#: Sends wait for the network, listings for a full storage.
-COMMAND_TIMEOUTS: dict[str, float] = {"+CMGS": 60.0, "+CMGL": 30.0, "+CPMS": 15.0}
+#: Per-command timeouts as multiples of the configured command timeout, by command
+#: prefix (others: 1). Listing a full storage takes a module several seconds.
+#: ``AT+CMGS`` has its own configured timeout (``timeouts.send``).
+COMMAND_TIMEOUT_FACTORS: dict[str, float] = {"+CMGL": 3.0, "+CPMS": 1.5}
+DEFAULT_SEND_TIMEOUT = 60.0
 
 
 class Lifecycle:
@@ -201,13 +203,13 @@ class Modem:
         self.read_storage = settings.storage
 
     async def at(self, command: str, **kwargs: Any) -> Response:
-        """Run one command with its timeout from :data:`COMMAND_TIMEOUTS`."""
+        """Run one command with its timeout from :data:`COMMAND_TIMEOUT_FACTORS`."""
         timeout = kwargs.pop("timeout", None)
         if timeout is None:
             timeout = self.command_timeout
-            for prefix, value in COMMAND_TIMEOUTS.items():
+            for prefix, factor in COMMAND_TIMEOUT_FACTORS.items():
                 if command.upper().startswith("AT" + prefix):
-                    timeout = max(timeout, value)
+                    timeout = self.command_timeout * factor
         return await self.channel.command(command, timeout=timeout, **kwargs)
 
     # -- bring-up steps (each raises ModemError when it cannot complete) -----
@@ -274,6 +276,14 @@ class Modem:
         # mode 2: buffer indications while a command runs, flush after;
         # mt 1: store and indicate with +CMTI; no cell broadcast; status reports off.
         await self.at("AT+CNMI=2,1,0,0,0")
+
+    async def prepare_send(self) -> None:
+        """Just enough set-up to send one SMS (for ``smscmd send`` without an agent)."""
+        await self.probe(self.command_timeout)
+        await self.at("AT+CMEE=2")
+        await self.at("AT+CMGF=1")
+        await self.at(f'AT+CSCS="{self.charset.value}"')
+        await self.at("AT+CSMP=17,167,0,0")
 
     async def settings_intact(self) -> str | None:
         """None when text mode, UCS2 and ``+CMTI`` indications are still in force.
@@ -428,7 +438,7 @@ class Modem:
     async def send_text(self, destination: str, text: str, *, timeout: float | None = None) -> int:
         """Send GSM-only ``text`` (≤160 septets) to ``destination``; returns the reference."""
         command = f'AT+CMGS="{to_wire(destination, self.charset)}"'
-        limit = timeout if timeout is not None else COMMAND_TIMEOUTS["+CMGS"]
+        limit = timeout if timeout is not None else DEFAULT_SEND_TIMEOUT
         response = await self.channel.command_with_body(
             command, to_wire(text, self.charset), timeout=limit
         )

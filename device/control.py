@@ -1,0 +1,185 @@
+"""The local control socket: ``smscmd send`` and ``smscmd status`` talk to a running agent.
+
+A UNIX-domain stream socket (path from ``agent.control_socket``, mode 0660 so
+that members of the service's group may use it). One request per connection:
+the client writes one JSON object on one line, the agent answers one JSON
+object on one line and closes. Requests:
+
+* ``{"op": "status"}`` → ``{"ok": true, "status": {...}}`` — lifecycle state,
+  module identity, registration, signal, uptime, counters, journal counts;
+* ``{"op": "send", "text": "...", "to": "000"}`` → ``{"ok": true, "outbox":
+  {...}}`` — the message is committed to the outbox and sent by the agent (``to``
+  is optional and defaults to ``agent.reply_to``). Text that does not fit one
+  GSM 7-bit SMS is refused, not cut: ``{"ok": false, "error": "..."}``.
+
+Malformed requests get ``{"ok": false, "error": ...}``; a request line is at
+most :data:`MAX_REQUEST` bytes and must arrive within :data:`REQUEST_TIMEOUT`
+seconds. A stale socket file left by a killed agent is replaced; a live one
+(another agent answering) is an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import socket
+import stat
+from pathlib import Path
+from typing import Any, Protocol
+
+from device.errors import SmscmdError, SmsFormatError
+from device.sms import gsm7
+
+LOGGER = logging.getLogger(__name__)
+
+SOCKET_MODE = 0o660
+MAX_REQUEST = 64 * 1024
+REQUEST_TIMEOUT = 5.0
+_NUMBER_RE = re.compile(r"^\+?[0-9]{1,20}$")
+
+
+class ControlError(SmscmdError):
+    """The control socket cannot be served, reached or understood."""
+
+
+class AgentNotRunning(ControlError):
+    """No agent answers on the control socket."""
+
+
+class ControlTarget(Protocol):
+    """What the server needs from the agent."""
+
+    def status_report(self) -> dict[str, Any]: ...
+
+    def queue_send(self, text: str, destination: str | None) -> dict[str, Any]: ...
+
+
+def check_sms_text(text: str) -> None:
+    """Refuse text that one GSM 7-bit SMS cannot carry exactly (SmsFormatError says why)."""
+    if not text:
+        raise SmsFormatError("the text is empty")
+    septets = gsm7.septet_length(text)  # raises for characters outside GSM 03.38
+    if septets > gsm7.SMS_SEPTETS:
+        raise SmsFormatError(f"the text is {septets} septets; one SMS holds {gsm7.SMS_SEPTETS}")
+
+
+class ControlServer:
+    """Serves :class:`ControlTarget` on a UNIX socket."""
+
+    def __init__(self, target: ControlTarget, path: Path) -> None:
+        self.target = target
+        self.path = path
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        """Listen on :attr:`path` (creating its directory); ControlError when impossible."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _remove_stale(self.path)
+            self._server = await asyncio.start_unix_server(
+                self._serve, path=str(self.path), limit=MAX_REQUEST
+            )
+            os.chmod(self.path, SOCKET_MODE)
+        except OSError as exc:
+            raise ControlError(f"cannot serve the control socket {self.path}: {exc}") from exc
+        LOGGER.info("control socket %s", self.path)
+
+    async def close(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        await server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            try:
+                line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT)
+                answer = self._answer(line)
+            except (TimeoutError, ValueError, asyncio.LimitOverrunError) as exc:
+                answer = {"ok": False, "error": f"bad request: {exc or 'timed out'}"}
+            writer.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, OSError) as exc:
+            LOGGER.info("control client went away: %s", exc)
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    def _answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return {"ok": False, "error": f"not a JSON request: {exc}"}
+        if not isinstance(request, dict):
+            return {"ok": False, "error": "a request is a JSON object"}
+        op = request.get("op")
+        try:
+            if op == "status":
+                return {"ok": True, "status": self.target.status_report()}
+            if op == "send":
+                text, to = request.get("text"), request.get("to")
+                if not isinstance(text, str):
+                    return {"ok": False, "error": "send needs a text string"}
+                if to is not None and (not isinstance(to, str) or not _NUMBER_RE.match(to)):
+                    return {"ok": False, "error": "to must be a phone number"}
+                check_sms_text(text)
+                return {"ok": True, "outbox": self.target.queue_send(text, to)}
+        except SmscmdError as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": False, "error": f"unknown op {op!r} (status, send)"}
+
+
+def _remove_stale(path: Path) -> None:
+    """Unlink a socket file nobody listens on; refuse when an agent answers there."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise OSError(f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink()
+        return
+    finally:
+        probe.close()
+    raise OSError(f"another agent is serving {path}")
+
+
+async def request(path: Path, message: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    """Send one request to the agent at ``path``; AgentNotRunning when nobody answers."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(str(path), limit=MAX_REQUEST), timeout
+        )
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        raise AgentNotRunning(f"no agent is running (nothing answers on {path})") from exc
+    except (OSError, TimeoutError) as exc:
+        raise ControlError(f"cannot reach the agent on {path}: {exc}") from exc
+    try:
+        writer.write(json.dumps(message).encode() + b"\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), timeout)
+    except (OSError, TimeoutError) as exc:
+        raise ControlError(f"the agent on {path} did not answer: {exc}") from exc
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    try:
+        answer = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ControlError(f"the agent answered something that is not JSON: {line!r}") from exc
+    if not isinstance(answer, dict):
+        raise ControlError(f"unexpected answer from the agent: {answer!r}")
+    return answer
