@@ -11,9 +11,12 @@ one command in flight and no locking beyond the channel's own:
 4. wait for ``+CMTI`` indications; each index is read, committed to the
    journal, and only then deleted from the modem; then pending commands run and
    the outbox is flushed;
-5. when idle for ``health_interval`` seconds, check the module (signal,
-   registration, and that its settings are still ours); a timeout sends the
-   machine back to probing, a closed port back to disconnected.
+5. when idle, sleep until woken or until the next timer: every
+   ``health_interval`` a health check (signal, registration, and that the
+   settings are still ours; a timeout sends the machine back to probing, a
+   closed port back to disconnected), every ``sweep_interval`` a safety sweep
+   of the storage for messages whose ``+CMTI`` never came (and pruning of old
+   journal rows), and whenever a failed reply is due for another attempt.
 
 A module that restarts forgets its settings, and reading with the wrong
 character set would garble messages. A restart is recognised by its boot
@@ -23,8 +26,9 @@ journaled as undecodable. Whenever one is seen the agent stops what it is
 doing — before journaling, deleting or sending anything more — and
 re-initialises; messages stay in the modem's storage until then.
 
-Sending: a reply whose send failed with a definite error is retried, at most
-:data:`MAX_SEND_ATTEMPTS` times in all. A send whose outcome is unknown (the
+Sending: a reply whose send failed with a definite error is retried with capped
+exponential backoff (``outbox.retry_initial`` … ``outbox.retry_max``), at most
+``outbox.max_attempts`` times in all. A send whose outcome is unknown (the
 module timed out, answered ``+CMS ERROR: 500`` — which some modules do
 although the SMS went out — or ``OK`` without a reference) is tried at most
 :data:`MAX_UNCERTAIN_ATTEMPTS` times, because each retry may duplicate it.
@@ -39,6 +43,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from device.at.channel import AtChannel
@@ -61,7 +66,7 @@ from device.commands import (
 )
 from device.config import Config
 from device.errors import JournalError
-from device.journal import InboxRow, InboxState, Journal, OutboxRow
+from device.journal import InboxRow, InboxState, Journal, OutboxRow, backoff
 from device.modem import (
     Lifecycle,
     Modem,
@@ -80,8 +85,6 @@ LOGGER = logging.getLogger(__name__)
 #: Indications that a module prints when it (re)boots.
 BOOT_BANNERS = frozenset({"RDY", "SMS DONE", "SMS READY", "PB DONE", "CALL READY", "+PBREADY"})
 
-#: Send attempts before a reply is marked failed for good (definite errors).
-MAX_SEND_ATTEMPTS = 5
 #: Attempts when the outcome of a send is unknown: each retry may duplicate it.
 MAX_UNCERTAIN_ATTEMPTS = 2
 #: ``+CMS ERROR`` codes after which the SMS may nevertheless have gone out.
@@ -213,6 +216,7 @@ class Agent:
     async def run(self) -> None:
         """Serve until stopped. Modem and journal trouble is recovered from, not raised."""
         self._recover_interrupted()
+        self._prune()
         backoff = self.config.reconnect_initial
         try:
             while not self._stop.is_set():
@@ -360,6 +364,9 @@ class Agent:
         return True
 
     async def _ready_loop(self, modem: Modem, channel: AtChannel) -> None:
+        loop = asyncio.get_running_loop()
+        next_health = loop.time() + self.config.health_interval
+        next_sweep = loop.time() + self.config.sweep_interval
         while not self._stop.is_set():
             if channel.closed.is_set():
                 raise ConnectionLost(f"{self.port} closed")
@@ -367,6 +374,7 @@ class Agent:
             if self._drain_needed:
                 self._drain_needed = False
                 await self._drain(modem)
+                next_sweep = loop.time() + self.config.sweep_interval
             while self._indications and not self._stop.is_set():
                 storage, index = self._indications.pop(0)
                 await self._take(modem, storage, index)
@@ -382,9 +390,34 @@ class Agent:
             self._wake.clear()
             if self._work_waiting():
                 continue
-            woke = await self._wait_wake(channel, self.config.health_interval)
-            if not woke:
+            # Idle: sleep until woken, or until the next timer (health check, safety
+            # sweep, a reply due for another attempt). No polling.
+            now = loop.time()
+            deadline = min(next_health, next_sweep, now + self._outbox_wait())
+            if await self._wait_wake(channel, max(0.0, deadline - now)):
+                continue
+            now = loop.time()
+            if now >= next_sweep:
+                LOGGER.debug("safety sweep of the modem storage")
+                self._drain_needed = True
+                self._prune()
+            if now >= next_health:
                 await self._health_check(modem)
+                next_health = loop.time() + self.config.health_interval
+
+    def _outbox_wait(self) -> float:
+        """Seconds until a queued reply is due again (infinity when none waits)."""
+        due = self.journal.next_outbox_due()
+        if due is None:
+            return float("inf")
+        return max(0.0, (due - datetime.now(UTC)).total_seconds())
+
+    def _prune(self) -> None:
+        """Bounded growth: drop finished rows older than the retention time."""
+        cutoff = datetime.now(UTC) - timedelta(days=self.config.retention_days)
+        removed = self.journal.prune(older_than=cutoff, keep_last=self.config.keep_last)
+        if removed:
+            LOGGER.info("journal: pruned %d finished row(s) older than %s", removed, cutoff)
 
     def _work_waiting(self) -> bool:
         return bool(
@@ -615,12 +648,17 @@ class Agent:
             self._notify(self.observer.sent, sent)
 
     def _send_failed(self, row: OutboxRow, error: str, *, uncertain: bool) -> None:
-        limit = MAX_UNCERTAIN_ATTEMPTS if uncertain else MAX_SEND_ATTEMPTS
+        limit = self.config.send_max_attempts
+        if uncertain:
+            limit = min(limit, MAX_UNCERTAIN_ATTEMPTS)
         attempt = row.attempts + 1
         final = attempt >= limit
         if uncertain:
             error = f"outcome unknown: {error}"
-        failed = self.journal.mark_send_failed(row.id, error, final=final)
+        retry_in = backoff(attempt, self.config.send_retry_initial, self.config.send_retry_max)
+        failed = self.journal.mark_send_failed(
+            row.id, error, final=final, retry_in=retry_in, uncertain=uncertain
+        )
         self.counters.send_failures += 1
         LOGGER.error(
             "outbox %d: send to %s failed (attempt %d of %d%s): %s",
@@ -628,7 +666,7 @@ class Agent:
             row.destination,
             attempt,
             limit,
-            ", giving up" if final else "",
+            ", giving up" if final else f", next in {retry_in:g} s",
             error,
         )
         self._notify(self.observer.send_failed, failed)

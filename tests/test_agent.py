@@ -334,7 +334,7 @@ def test_interrupted_idempotent_command_runs_again(tmp_path: Path) -> None:
 
 def test_definite_send_failure_is_retried(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with rig(tmp_path, health_interval=0.2) as r:
+        async with rig(tmp_path, send_retry_initial=0.05) as r:
             r.gw.modem.fail_next_send(331)  # no network service
             r.gw.deliver("000", "ping: retry")
             await asyncio.wait_for(r.recorder.until(lambda: len(r.recorder.sent_rows) == 1), WAIT)
@@ -342,6 +342,8 @@ def test_definite_send_failure_is_retried(tmp_path: Path) -> None:
             assert [f.state for f in r.recorder.failed_rows] == [OutboxState.QUEUED]
             (out,) = r.journal.outbox()
             assert out.state is OutboxState.SENT and out.attempts == 2
+            outcomes = [a.outcome.value for a in r.journal.attempts_of(out.id)]
+            assert outcomes == ["failed", "sent"]
 
     run_async(scenario())
 
@@ -350,7 +352,7 @@ def test_uncertain_send_is_not_repeated_forever(tmp_path: Path) -> None:
     """+CMS ERROR: 500 although the SMS went out: one retry at most, then failed."""
 
     async def scenario() -> None:
-        async with rig(tmp_path, health_interval=0.1) as r:
+        async with rig(tmp_path, send_retry_initial=0.05) as r:
             for _ in range(3):
                 r.gw.modem.fail_next_send(500, sent_anyway=True)
             r.gw.deliver("000", "ping: dup")
@@ -424,5 +426,35 @@ def test_direct_delivery_is_journaled_and_indications_restored(tmp_path: Path) -
             await r.gw.wait_until(lambda m: m.settings.cnmi.mt == 1, WAIT)
             (row,) = r.journal.inbox()
             assert row.storage is None and row.state is InboxState.DONE
+
+    run_async(scenario())
+
+
+def test_safety_sweep_finds_a_message_whose_indication_never_came(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(tmp_path, sweep_interval=0.2) as r:
+            # Stored with no +CMTI (as when indications go to another port).
+            message = StoredMessage(Status.REC_UNREAD, "000", "ping: swept", WHEN)
+            r.gw.modem.storages["SM"].store(message)
+            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            assert r.gw.sent[0].text == "pong: swept"
+
+    run_async(scenario())
+
+
+def test_old_finished_rows_are_pruned_at_start(tmp_path: Path) -> None:
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    with Journal.open(tmp_path / "journal.sqlite3", clock=lambda: long_ago) as journal:
+        for n in range(3):
+            row, _ = journal.record_incoming(sender="000", timestamp=WHEN, text=f"old {n}",
+                                             storage="SM", index=n)  # fmt: skip
+            journal.mark_deleted(row.id)
+            out = journal.finish(row.id, reply="pong", state=InboxState.DONE, reply_to="000")
+            assert out is not None
+            journal.mark_sent(out.id, n)
+
+    async def scenario() -> None:
+        async with rig(tmp_path, keep_last=1) as r:
+            assert [row.text for row in r.journal.inbox()] == ["old 2"]
 
     run_async(scenario())
