@@ -55,6 +55,7 @@ from device.at.errors import (
     ConnectionLost,
     ModemError,
     ResponseError,
+    SmsInputCancelled,
 )
 from device.commands import (
     CommandContext,
@@ -315,8 +316,11 @@ class Agent:
             try:
                 await modem.probe(PROBE_TIMEOUT)
                 break
-            except CommandTimeout:
-                LOGGER.info("no answer to AT (attempt %d of %d)", attempt, PROBE_ATTEMPTS)
+            except (CommandTimeout, SmsInputCancelled) as exc:
+                LOGGER.info("no answer to AT (attempt %d of %d): %s", attempt, PROBE_ATTEMPTS, exc)
+                # A module left in SMS text entry by a crashed sender answers nothing
+                # (some do not even re-prompt): ESC leaves it without sending.
+                modem.channel.cancel_sms_input()
             except CommandError as exc:
                 LOGGER.info("probe answered with an error: %s", exc)
                 break

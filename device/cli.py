@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from device import __version__
-from device.commands import default_registry
+from device.commands import default_registry, load_plugins
 from device.config import Config, load_config
 from device.errors import ConfigError, JournalError, SmscmdError
 from device.journal import InboxRow, Journal, OutboxRow
@@ -192,7 +192,9 @@ async def _run_agent(config: Config) -> int:
     from device.control import ControlError, ControlServer
 
     with Journal.open(config.journal) as journal:
-        agent = Agent(config, journal, default_registry())
+        registry = default_registry()
+        load_plugins(registry)
+        agent = Agent(config, journal, registry)
         control = ControlServer(agent, config.control_socket)
         try:
             await control.start()

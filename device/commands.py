@@ -17,8 +17,9 @@ None for no reply. The payload is data: no handler here hands it to a shell.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -187,6 +188,46 @@ def default_registry() -> Registry:
         Handler("status", _status, idempotent=True, summary="module, registration, signal")
     )
     return registry
+
+
+#: Entry-point group through which installed packages add handlers.
+ENTRY_POINT_GROUP = "smscmd.handlers"
+
+
+def load_plugins(registry: Registry, group: str = ENTRY_POINT_GROUP) -> list[str]:
+    """Register the handlers that installed packages declare in the ``smscmd.handlers``
+    entry-point group; returns the names added.
+
+    An entry point names a :class:`Handler`, an iterable of them, or a callable
+    returning either. One that fails to load, returns something else, or clashes
+    with a registered name is logged and skipped: a broken plug-in never stops
+    the agent.
+    """
+    added: list[str] = []
+    for entry in importlib.metadata.entry_points(group=group):
+        try:
+            loaded: object = entry.load()
+            if callable(loaded) and not isinstance(loaded, Handler):
+                loaded = loaded()
+        except Exception:
+            LOGGER.exception("handler plug-in %r (%s) failed to load", entry.name, entry.value)
+            continue
+        candidates = [loaded] if isinstance(loaded, Handler) else loaded
+        if not isinstance(candidates, Iterable):
+            LOGGER.error("handler plug-in %r gave %r, not a Handler", entry.name, loaded)
+            continue
+        for handler in candidates:
+            if not isinstance(handler, Handler):
+                LOGGER.error("handler plug-in %r gave %r, not a Handler", entry.name, handler)
+                continue
+            try:
+                registry.register(handler)
+            except CommandError as exc:
+                LOGGER.error("handler plug-in %r: %s", entry.name, exc)
+                continue
+            LOGGER.info("handler %r from plug-in %r", handler.name, entry.name)
+            added.append(handler.name)
+    return added
 
 
 # --------------------------------------------------------------------------- dispatch

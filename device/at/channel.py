@@ -37,6 +37,7 @@ from device.at.errors import (
     CommandTimeout,
     ConnectionLost,
     ModemError,
+    SmsInputCancelled,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class _Exchange:
         self.lines: list[str] = []
         self.done: asyncio.Future[Final] = loop.create_future()
         self.prompt: asyncio.Future[None] = loop.create_future()
+        self.expects_prompt = False
 
 
 class _Protocol(asyncio.Protocol):
@@ -196,6 +198,7 @@ class AtChannel:
         async with self._lock:
             await self._resynchronise()
             exchange = self._start(command, None, None)
+            exchange.expects_prompt = True
             try:
                 self._write(command + "\r")
                 waiting: list[asyncio.Future[Any]] = [exchange.prompt, exchange.done]
@@ -242,6 +245,15 @@ class AtChannel:
         except TimeoutError:
             self._abandon(cancel_with)
             raise CommandTimeout(command, limit) from None
+
+    def cancel_sms_input(self) -> None:
+        """Write ESC, which ends an SMS text entry without sending it (harmless in
+        command mode), and let the line settle before the next command."""
+        self._codec.abandon()
+        self._resync = True
+        if not self.closed.is_set():
+            with contextlib.suppress(ModemError):
+                self._write(ESC)
 
     async def _resynchronise(self) -> None:
         """After a timeout: let late answers arrive and be discarded as stray.
@@ -314,10 +326,21 @@ class AtChannel:
             else:
                 LOGGER.warning("%s: stray final result %r", self.port, event.text)
         elif isinstance(event, Prompt):
-            if exchange is not None and not exchange.prompt.done():
-                exchange.prompt.set_result(None)
-            else:
-                LOGGER.warning("%s: SMS prompt with no SMS being sent", self.port)
+            if exchange is not None and exchange.expects_prompt:
+                if not exchange.prompt.done():
+                    exchange.prompt.set_result(None)
+                return
+            # The module is waiting for SMS text: an earlier process died between
+            # AT+CMGS and Ctrl-Z, and our command became part of that text.
+            # ESC cancels the SMS (never Ctrl-Z, which would send it).
+            LOGGER.warning("%s: unexpected SMS prompt; cancelling the pending SMS with ESC",
+                           self.port)  # fmt: skip
+            self.cancel_sms_input()
+            if exchange is not None and not exchange.done.done():
+                exchange.done.set_exception(
+                    SmsInputCancelled(f"{exchange.command!r} was taken as SMS text; cancelled")
+                )
+                exchange.done.exception()  # retrieved by the waiter; mark it seen
         elif isinstance(event, Garbage):
             self.garbage_count += 1
             LOGGER.warning("%s: %s: %r", self.port, event.reason, event.data)

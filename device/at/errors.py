@@ -155,6 +155,11 @@ class CommandTimeout(ModemError):
         super().__init__(f"{command!r}: no final result within {timeout:g} s")
 
 
+class SmsInputCancelled(ModemError):
+    """The module was waiting for SMS text (a send interrupted by a crash); the
+    command in flight went into that text, and the SMS was cancelled with ESC."""
+
+
 class ConnectionLost(ModemError):
     """The serial port closed or failed (unplugged, removed, I/O error)."""
 
