@@ -14,6 +14,7 @@ several repetitions; the machine is noisy, so compare medians and ratios.
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
 import statistics
 import sys
@@ -55,9 +56,9 @@ def median_of(fn: Callable[[], float]) -> float:
 def codec_rate(chunk: int | None, copies: int) -> tuple[float, int]:
     """Bytes per second and events per pass."""
     stream = TRANSCRIPT * copies
-    pieces = [stream] if chunk is None else [
-        stream[i : i + chunk] for i in range(0, len(stream), chunk)
-    ]
+    pieces = (
+        [stream] if chunk is None else [stream[i : i + chunk] for i in range(0, len(stream), chunk)]
+    )
     events = 0
 
     def once() -> float:
@@ -134,6 +135,45 @@ async def round_trips(count: int) -> tuple[list[float], float]:
     return latencies, wall
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def idle_cpu(seconds: float) -> tuple[float, float]:
+    """CPU seconds used by an idle ``smscmd run`` (default timers) over ``seconds``,
+    and its resident memory in MiB."""
+    with tempfile.TemporaryDirectory() as tmp:
+        async with HostSim() as sim:
+            gw = sim.modems[0]
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "device.cli", "run", "--port", gw.path,
+                "--journal", f"{tmp}/j.sqlite3", "--socket", f"{tmp}/c.sock",
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            try:
+                await gw.wait_until(lambda m: m.settings.cnmi.mt == 1, 20)
+                gw.deliver("000", "ping")
+                await gw.wait_until(lambda m: len(m.sent) == 1, 20)
+                start = _cpu_seconds(proc.pid)
+                await asyncio.sleep(seconds)  # the measurement window
+                used = _cpu_seconds(proc.pid) - start
+                rss_kib = _rss_kib(proc.pid)
+            finally:
+                proc.terminate()
+                await proc.wait()
+    return used, rss_kib / 1024
+
+
 def main() -> None:
     lines = [
         "# Benchmarks",
@@ -175,6 +215,21 @@ def main() -> None:
         f"p95 {q[18]:.2f} ms, max {max(ms):.2f} ms",
         f"- burst of 25 back to back: {wall * 1000:.0f} ms in all, "
         f"{25 / wall:.0f} commands/s, none lost",
+        "",
+    ]
+    idle_window = 30.0
+    used, rss = asyncio.run(idle_cpu(idle_window))
+    lines += [
+        "## The idle agent",
+        "",
+        f"`smscmd run` against hostsim, default timers, after one command, idle for "
+        f"{idle_window:.0f} s: "
+        + (
+            f"{used * 1000:.0f} ms of CPU ({used / idle_window * 100:.3f} % of one core)"
+            if used > 0
+            else f"no CPU tick counted (under {1000 / os.sysconf('SC_CLK_TCK'):.0f} ms)"
+        )
+        + f"; resident memory {rss:.1f} MiB.",
         "",
     ]
     text = "\n".join(lines)
