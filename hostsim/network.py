@@ -204,20 +204,13 @@ class Network:
         callback_method: CallbackMethod = CallbackMethod.POST,
     ) -> SmsCommand:
         """A new ``to_sim`` command, ``queued``; delivery is attempted right after."""
-        now = self.clock()
-        command = self._store(
-            SmsCommand(
-                sid=self.sids.sid("HC"),
-                account_sid=self.account_sid,
-                sim_sid=sim.sid,
-                payload=payload,
-                status=Status.QUEUED,
-                direction=Direction.TO_SIM,
-                date_created=now,
-                date_updated=now,
-                callback_url=callback_url,
-                callback_method=callback_method,
-            )
+        command = self._new_command(
+            sim,
+            payload,
+            Status.QUEUED,
+            Direction.TO_SIM,
+            callback_url=callback_url,
+            callback_method=callback_method,
         )
         sim.pending.append(command.sid)
         loop = asyncio.get_running_loop()
@@ -242,6 +235,32 @@ class Network:
         return iter(self.commands())
 
     # -- internals -----------------------------------------------------------
+
+    def _new_command(
+        self,
+        sim: Sim,
+        payload: str,
+        status: Status,
+        direction: Direction,
+        *,
+        callback_url: str | None = None,
+        callback_method: CallbackMethod = CallbackMethod.POST,
+    ) -> SmsCommand:
+        now = self.clock()
+        return self._store(
+            SmsCommand(
+                sid=self.sids.sid("HC"),
+                account_sid=self.account_sid,
+                sim_sid=sim.sid,
+                payload=payload,
+                status=status,
+                direction=direction,
+                date_created=now,
+                date_updated=now,
+                callback_url=callback_url,
+                callback_method=callback_method,
+            )
+        )
 
     def _store(self, command: SmsCommand) -> SmsCommand:
         self._seq += 1
@@ -349,19 +368,7 @@ class Network:
                 COMMANDS_NUMBER,
             )
             return REFUSED_DESTINATION_CMS
-        now = self.clock()
-        command = self._store(
-            SmsCommand(
-                sid=self.sids.sid("HC"),
-                account_sid=self.account_sid,
-                sim_sid=sim.sid,
-                payload=text,
-                status=Status.RECEIVED,
-                direction=Direction.FROM_SIM,
-                date_created=now,
-                date_updated=now,
-            )
-        )
+        command = self._new_command(sim, text, Status.RECEIVED, Direction.FROM_SIM)
         LOGGER.info("SmsCommand %s from Sim %s: %r", command.sid, sim.unique_name, text)
         self._announce(command)
         return None
