@@ -40,6 +40,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +92,21 @@ BOOT_BANNERS = frozenset({"RDY", "SMS DONE", "SMS READY", "PB DONE", "CALL READY
 MAX_UNCERTAIN_ATTEMPTS = 2
 #: ``+CMS ERROR`` codes after which the SMS may nevertheless have gone out.
 UNCERTAIN_CMS = frozenset({500})
+#: ``+CMS ERROR`` codes that say the network is not there (SMSC unknown, no network
+#: service, network timeout): retried for as long as the reply is valid.
+NETWORK_CMS = frozenset({330, 331, 332})
+REPLY_VALIDITY = timedelta(hours=24)
+
+#: Test hook: the name of a step at which the process kills itself (see _crash_point).
+CRASH_ENV = "SMSCMD_CRASH_AT"
+CRASH_POINTS = (
+    "after_read",
+    "after_commit",
+    "after_delete",
+    "after_start",
+    "after_handler",
+    "after_send",
+)
 
 PROBE_TIMEOUT = 2.0
 PROBE_ATTEMPTS = 5
@@ -164,6 +181,8 @@ class Agent:
         self._restart_reason: str | None = None
         self._echo_baseline = 0
         self._drain_needed = True
+        self._error_streak = 0
+        self._crash_at = os.environ.get(CRASH_ENV) or None
 
     # -- control ----------------------------------------------------------
 
@@ -284,9 +303,13 @@ class Agent:
                     LOGGER.warning("modem stopped answering: %s", exc)
                     self.lifecycle.fire("unresponsive")
                 else:
-                    LOGGER.error("modem error, re-initialising: %s", exc)
+                    self._error_streak += 1
+                    pause = backoff(
+                        self._error_streak, self.config.reconnect_initial, self.config.reconnect_max
+                    )
+                    LOGGER.error("modem error, re-initialising in %.1f s: %s", pause, exc)
                     self.lifecycle.fire("unresponsive")
-                    await self._pause(self.config.reconnect_initial)
+                    await self._pause(pause)
             except JournalError as exc:
                 # Nothing was deleted from the modem without a commit: back off and
                 # start over; the messages are still in storage.
@@ -334,12 +357,15 @@ class Agent:
         ):
             return False
         self.lifecycle.fire("configured")
+        waits = 0
         while True:
             ready, detail = await modem.sim_status()
             if ready:
                 break
-            LOGGER.info("SIM not ready (%s); checking again in %.1f s", detail, delay)
-            if await self._pause(delay):
+            waits += 1
+            pause = backoff(waits, delay, self.config.health_interval)
+            LOGGER.info("SIM not ready (%s); checking again in %.1f s", detail, pause)
+            if await self._pause(pause):
                 return False
         self.lifecycle.fire("sim_ready")
         if not await retry_while_busy(
@@ -347,16 +373,20 @@ class Agent:
         ):
             return False
         self.lifecycle.fire("sms_ready")
+        waits = 0
         while (await modem.refresh_registration()) not in (1, 5):
+            waits += 1
+            pause = backoff(waits, delay, self.config.health_interval)
             LOGGER.info(
-                "not registered (%s); checking again in %.1f s", modem.registration_text, delay
+                "not registered (%s); checking again in %.1f s", modem.registration_text, pause
             )
-            if await self._pause(delay):
+            if await self._pause(pause):
                 return False
         await modem.refresh_signal()
         if self._restart_reason is not None:
             raise _Restart(self._restart_reason)
         self._echo_baseline = modem.channel.echo_count
+        self._error_streak = 0
         self.lifecycle.fire("registered")
         LOGGER.info(
             "ready: %s, %s, signal %s",
@@ -410,11 +440,23 @@ class Agent:
                 next_health = loop.time() + self.config.health_interval
 
     def _outbox_wait(self) -> float:
-        """Seconds until a queued reply is due again (infinity when none waits)."""
+        """Seconds until a queued reply is due again (infinity when none waits).
+
+        A retry never waits longer than ``outbox.retry_max``: when the wall clock
+        jumped backwards, the schedule is pulled in rather than waited out.
+        """
         due = self.journal.next_outbox_due()
         if due is None:
             return float("inf")
-        return max(0.0, (due - datetime.now(UTC)).total_seconds())
+        now = datetime.now(UTC)
+        wait = (due - now).total_seconds()
+        if wait > self.config.send_retry_max:
+            latest = now + timedelta(seconds=self.config.send_retry_max)
+            moved = self.journal.reschedule_outbox(latest)
+            LOGGER.warning("outbox: %d retry(ies) scheduled past the maximum delay (clock "
+                           "moved back?); due now", moved)  # fmt: skip
+            return 0.0
+        return max(0.0, wait)
 
     def _prune(self) -> None:
         """Bounded growth: drop finished rows older than the retention time."""
@@ -498,6 +540,12 @@ class Agent:
         messages = await modem.list_received()
         if messages:
             LOGGER.info("%d message(s) waiting in storage", len(messages))
+        cleared = self.journal.forget_absent(
+            modem.read_storage, (m.index for m in messages if m.index is not None)
+        )
+        if cleared:
+            LOGGER.info("journal: %d row(s) no longer on the modem (deleted before a crash)",
+                        cleared)  # fmt: skip
         for message in messages:
             await self._commit_and_delete(modem, message)
 
@@ -516,6 +564,7 @@ class Agent:
     async def _commit_and_delete(self, modem: Modem, message: StoredSms | UndecodableSms) -> None:
         """Journal first, delete from the modem second: nothing is lost in between."""
         self._check_restart()
+        self._crash_point("after_read")
         if isinstance(message, UndecodableSms):
             # Before calling a message undecodable, make sure it is not our settings
             # that changed under us (a restart without banner): then it is re-read.
@@ -560,8 +609,10 @@ class Agent:
                         message.sender,
                         row.id,
                     )
+        self._crash_point("after_commit")
         if message.storage is not None and message.index is not None:
             await modem.delete(message.storage, message.index)
+            self._crash_point("after_delete")
         self.journal.mark_deleted(row.id)
         if new:
             LOGGER.info("inbox %d: %s from %r: %r", row.id, row.state.value, row.sender, row.text)
@@ -593,6 +644,9 @@ class Agent:
             self._notify(self.observer.replied, row, outbox)
 
     async def _run_pending(self) -> None:
+        # A row still RUNNING here was interrupted (a crash, or a journal error after its
+        # handler ran): the idempotency rule decides, never a blind re-run.
+        self._recover_interrupted()
         for row in self.journal.pending_inbox():
             if self._stop.is_set():
                 return
@@ -601,6 +655,7 @@ class Agent:
     async def _execute(self, row: InboxRow) -> None:
         parsed = parse_payload(row.text)
         row = self.journal.start(row.id, parsed.name, parsed.argument)
+        self._crash_point("after_start")
         ctx = CommandContext(
             name=parsed.name,
             argument=parsed.argument,
@@ -610,6 +665,7 @@ class Agent:
             status=self.status,
         )
         outcome = await self.dispatcher.dispatch(ctx)
+        self._crash_point("after_handler")
         reply = outcome.reply
         if reply is not None:
             reply, warnings = format_reply(reply)
@@ -637,7 +693,8 @@ class Agent:
                 )
             except CommandError as exc:
                 uncertain = isinstance(exc, CmsError) and exc.code in UNCERTAIN_CMS
-                self._send_failed(row, str(exc), uncertain=uncertain)
+                network = isinstance(exc, CmsError) and exc.code in NETWORK_CMS
+                self._send_failed(row, str(exc), uncertain=uncertain, network=network)
                 continue
             except ResponseError as exc:
                 self._send_failed(row, str(exc), uncertain=True)
@@ -646,17 +703,26 @@ class Agent:
                 # Timed out or the port went away in the middle: it may have gone out.
                 self._send_failed(row, str(exc), uncertain=True)
                 raise
+            self._crash_point("after_send")
             sent = self.journal.mark_sent(row.id, mr)
             self.counters.sent += 1
             LOGGER.info("outbox %d: sent to %s (reference %d)", row.id, row.destination, mr)
             self._notify(self.observer.sent, sent)
 
-    def _send_failed(self, row: OutboxRow, error: str, *, uncertain: bool) -> None:
+    def _send_failed(
+        self, row: OutboxRow, error: str, *, uncertain: bool, network: bool = False
+    ) -> None:
         limit = self.config.send_max_attempts
         if uncertain:
             limit = min(limit, MAX_UNCERTAIN_ATTEMPTS)
         attempt = row.attempts + 1
         final = attempt >= limit
+        if network:
+            # No service is not the message's fault: keep trying while the reply is
+            # still valid (the validity period set with AT+CSMP is 24 h).
+            age = datetime.now(UTC) - row.created_at
+            final = age > REPLY_VALIDITY
+            limit = max(limit, attempt + (0 if final else 1))
         if uncertain:
             error = f"outcome unknown: {error}"
         retry_in = backoff(attempt, self.config.send_retry_initial, self.config.send_retry_max)
@@ -674,6 +740,15 @@ class Agent:
             error,
         )
         self._notify(self.observer.send_failed, failed)
+
+    def _crash_point(self, name: str) -> None:
+        """Test hook: with ``SMSCMD_CRASH_AT=<name>`` in the environment the process
+        kills itself (SIGKILL) the first time it reaches that step, so that the chaos
+        tests can prove what happens after a crash at every step of the cycle."""
+        if self._crash_at == name:
+            LOGGER.critical("crash point %s reached: SIGKILL (SMSCMD_CRASH_AT)", name)
+            logging.shutdown()
+            os.kill(os.getpid(), signal.SIGKILL)
 
     @staticmethod
     def _notify(hook: Callable[..., None], *args: object) -> None:

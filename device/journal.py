@@ -726,6 +726,33 @@ class Journal:
             if cursor.rowcount == 0:
                 raise JournalError(f"no inbox row {inbox_id}")
 
+    def forget_absent(self, storage: str, present: Iterable[int]) -> int:
+        """After a full listing of ``storage``: rows still marked on the modem whose index
+        was not listed are not there any more (the agent died between the delete and
+        :meth:`mark_deleted`). Clearing them keeps the dedupe rule from taking a later,
+        identical message at the same index for a re-read. Returns the rows changed."""
+        listed = sorted(set(present))
+        marks = ",".join("?" * len(listed))
+        where = f" AND modem_index NOT IN ({marks})" if listed else ""
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE inbox SET on_modem = 0, updated_at = ?"
+                f" WHERE on_modem = 1 AND storage = ?{where}",
+                (self._now(), storage, *listed),
+            )
+            return cursor.rowcount
+
+    def reschedule_outbox(self, latest: datetime) -> int:
+        """Make every queued row due later than ``latest`` due now (after the wall clock
+        jumped backwards, a retry must not wait for the clock to catch up)."""
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE outbox SET next_attempt_at = NULL, updated_at = ?"
+                " WHERE state = ? AND next_attempt_at > ?",
+                (self._now(), OutboxState.QUEUED.value, self._at(latest)),
+            )
+            return cursor.rowcount
+
     def start(self, inbox_id: int, command: str, argument: str | None) -> InboxRow:
         """Mark the row RUNNING with its parsed command.
 

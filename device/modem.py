@@ -469,7 +469,20 @@ def parse_cmti(args: str) -> tuple[str, int] | None:
     match = re.match(r'^\s*"?([A-Za-z0-9]+)"?\s*,\s*(\d+)\s*$', args)
     if match is None:
         return None
-    return match.group(1).upper(), int(match.group(2))
+    return normalise_storage(match.group(1)), int(match.group(2))
+
+
+def normalise_storage(name: str) -> str:
+    """A memory name as the journal keys it: upper case, and decoded when a module
+    printed it in UCS2 hex (``"0053004D"`` → ``"SM"``) under ``AT+CSCS="UCS2"``."""
+    if len(name) == 8 and re.fullmatch(r"[0-9A-Fa-f]{8}", name):
+        try:
+            decoded = bytes.fromhex(name).decode("utf-16-be")
+        except UnicodeDecodeError:
+            decoded = ""
+        if re.fullmatch(r"[A-Za-z]{2}", decoded):
+            return decoded.upper()
+    return name.upper()
 
 
 async def retry_while_busy(

@@ -33,6 +33,7 @@ import random
 import signal
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ from conftest import run_async
 
 from device.journal import InboxState, Journal, OutboxState
 from hostsim.network import Direction, SmsCommand
+from hostsim.settings import ModemConfig
 from hostsim.sim import HostSim
 
 COMMANDS = 200
@@ -136,6 +138,14 @@ class Replies:
             self._changed.clear()
             await self._changed.wait()
 
+    async def until(self, predicate: Callable[[], bool]) -> None:
+        while not predicate():
+            self._changed.clear()
+            await self._changed.wait()
+
+    def distinct_counted(self) -> int:
+        return len({p for p in self.payloads if p.startswith("counted: c")})
+
     async def heard(self, payload: str) -> None:
         while payload not in self.payloads:
             self._changed.clear()
@@ -150,25 +160,41 @@ def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(tmp_path: Path) -> N
     figures: dict[str, object] = {}
 
     async def scenario() -> None:
-        async with HostSim(seed=SEED, retry_initial=0.2) as sim:
+        # A small storage (4 messages) keeps batches short, so that kills land in every
+        # phase; the network holds the rest and retries as space frees.
+        config = ModemConfig(storages=(("SM", 4), ("ME", 100)))
+        async with HostSim(seed=SEED, retry_initial=0.2, config=config) as sim:
             gw, sim0 = sim.modems[0], sim.sims[0]
             replies = Replies(sim)
             runner = AgentRunner(tmp_path, gw.path)
             for n in range(COMMANDS):
                 sim.network.create(sim0, f"count: c{n:03d}")
-            # Kill points: reply counts at which to kill, plus a random extra delay
-            # (0–30 ms) so that kills land anywhere in the read/journal/run/send cycle.
-            thresholds = sorted(rng.sample(range(1, COMMANDS - 10), MIN_KILLS + 4))
+            # Each kill comes after the running agent has itself sent 1–6 new replies
+            # (so it is up and working, never still importing), plus 0–10 ms, so that
+            # kills land anywhere in the read/journal/run/send cycle.
             kills = 0
             await runner.start()
             try:
-                for threshold in thresholds:
-                    await asyncio.wait_for(replies.at_least(threshold), WAIT)
-                    await asyncio.sleep(rng.uniform(0.0, 0.03))  # chaos timing, not a wait
+                for _ in range(MIN_KILLS + 4):
+                    target = len(replies.payloads) + rng.randint(1, 2)
+                    await asyncio.wait_for(
+                        replies.until(
+                            lambda t=target: (
+                                len(replies.payloads) >= t  # type: ignore[misc]
+                                or replies.distinct_counted() >= COMMANDS
+                            )
+                        ),
+                        WAIT,
+                    )
+                    if replies.distinct_counted() >= COMMANDS:
+                        break
+                    await asyncio.sleep(rng.uniform(0.0, 0.01))  # chaos timing, not a wait
                     await runner.kill()
                     kills += 1
                     await runner.start()
-                await asyncio.wait_for(replies.at_least(COMMANDS), WAIT)
+                await asyncio.wait_for(
+                    replies.until(lambda: replies.distinct_counted() >= COMMANDS), WAIT
+                )
                 # A last command proves the last agent is up and working before the clean stop.
                 sim.network.create(sim0, "count: final")
                 await asyncio.wait_for(replies.heard("counted: final"), WAIT)
@@ -207,12 +233,15 @@ def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(tmp_path: Path) -> N
     received = collections.Counter(figures["replies"])  # type: ignore[arg-type]
     for row in inbox:
         assert received[row.reply] >= 1, f"reply {row.reply!r} never reached hostsim"
+    assert received["error: interrupted"] >= len(interrupted)
     counted_replies = {k: v for k, v in received.items() if k != "error: interrupted"}
     duplicates = sum(v - 1 for v in counted_replies.values()) + max(
         0, received["error: interrupted"] - len(interrupted)
     )
     kills = figures["kills"]
     assert isinstance(kills, int) and kills >= MIN_KILLS
+    # A duplicate needs a kill between the modem accepting a reply and its commit.
+    assert duplicates <= kills, f"{duplicates} duplicate replies for {kills} kills"
     print(
         f"CHAOS commands={COMMANDS} kills={kills} starts={figures['starts']} "
         f"interrupted={len(interrupted)} "
@@ -251,3 +280,57 @@ def test_sigterm_in_the_middle_of_work_loses_nothing(tmp_path: Path) -> None:
     runs = collections.Counter((tmp_path / "counts.txt").read_text().split())
     assert sorted(runs) == [f"t{n:02d}" for n in range(total)]
     assert set(runs.values()) == {1}
+
+
+# What a crash at each step must lead to, after a restart: handler runs, the reply
+# that reaches the network, and how many times it does.
+CRASH_OUTCOMES = {
+    "after_read": (1, "counted: x", 1),  # not journaled yet: read again
+    "after_commit": (1, "counted: x", 1),  # journaled, still on the modem: deduplicated
+    "after_delete": (1, "counted: x", 1),  # deleted before mark_deleted: run from the journal
+    "after_start": (0, "error: interrupted", 1),  # running, handler not reached
+    "after_handler": (1, "error: interrupted", 1),  # ran, outcome not committed
+    "after_send": (1, "counted: x", 2),  # the documented window: the reply goes out twice
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("point", sorted(CRASH_OUTCOMES))
+def test_crash_at_each_step(tmp_path: Path, point: str) -> None:
+    from device.agent import CRASH_POINTS
+
+    assert set(CRASH_POINTS) == set(CRASH_OUTCOMES)
+    (tmp_path / "plugin").mkdir()
+    install_plugin(tmp_path / "plugin")
+    runs_expected, reply_expected, copies_expected = CRASH_OUTCOMES[point]
+
+    async def scenario() -> None:
+        async with HostSim(seed=2, retry_initial=0.2) as sim:
+            gw, sim0 = sim.modems[0], sim.sims[0]
+            replies = Replies(sim)
+            runner = AgentRunner(tmp_path, gw.path)
+            runner.env["SMSCMD_CRASH_AT"] = point
+            await runner.start()
+            try:
+                sim.network.create(sim0, "count: x")
+                assert runner.proc is not None
+                assert await asyncio.wait_for(runner.proc.wait(), WAIT) == -signal.SIGKILL
+                del runner.env["SMSCMD_CRASH_AT"]
+                await runner.start()
+                await asyncio.wait_for(replies.heard(reply_expected), WAIT)
+                # One more command proves the agent went past the recovery.
+                sim.network.create(sim0, "count: y")
+                await asyncio.wait_for(replies.heard("counted: y"), WAIT)
+                assert await runner.terminate() == 0
+            finally:
+                if runner.proc is not None and runner.proc.returncode is None:
+                    await runner.kill()
+            assert replies.payloads.count(reply_expected) == copies_expected, replies.payloads
+
+    run_async(scenario(), timeout=100)
+    counts = tmp_path / "counts.txt"
+    runs = collections.Counter(counts.read_text().split() if counts.exists() else [])
+    assert runs["x"] == runs_expected
+    with Journal.open(tmp_path / "journal.sqlite3") as journal:
+        texts = [row.text for row in journal.inbox(limit=None)]
+    assert texts == ["count: x", "count: y"]
