@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import fcntl
 import json
 import logging
+import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -191,7 +194,7 @@ async def _run_agent(config: Config) -> int:
     from device.agent import Agent
     from device.control import ControlError, ControlServer
 
-    with Journal.open(config.journal) as journal:
+    with _exclusive(config.journal), Journal.open(config.journal) as journal:
         registry = default_registry()
         load_plugins(registry)
         agent = Agent(config, journal, registry)
@@ -212,6 +215,31 @@ async def _run_agent(config: Config) -> int:
                 loop.remove_signal_handler(signum)
             await control.close()
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _exclusive(journal: Path) -> Iterator[None]:
+    """One agent per journal: an exclusive lock on ``<journal>.lock`` for the run.
+
+    A second agent on the same journal (and so, normally, the same modem) would run
+    the same commands twice; it stops here instead.
+    """
+    lock_path = journal.with_name(journal.name + ".lock")
+    try:
+        lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise JournalError(f"cannot create {lock_path}: {exc}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise JournalError(
+                f"another smscmd agent is using {journal} (lock {lock_path} is held)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 async def cmd_send(config: Config, text: str, to: str | None) -> int:
@@ -291,9 +319,7 @@ def _stopper(agent: Agent, signum: int) -> Callable[[], None]:
 
 
 def cmd_journal(config: Config, *, as_json: bool, limit: int | None, outbox: bool = False) -> int:
-    if not config.journal.exists():
-        raise JournalError(f"{config.journal} does not exist (has the agent run yet?)")
-    with Journal.open(config.journal) as journal:
+    with Journal.open(config.journal, readonly=True) as journal:
         rows: Sequence[InboxRow | OutboxRow] = (
             journal.outbox(limit=limit if limit is not None else 1_000_000)
             if outbox

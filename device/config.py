@@ -24,6 +24,8 @@ Every key is optional; a missing key takes the default shown. Example::
     handler = 30.0               # longest a command handler may run
     sweep_interval = 300.0       # safety sweep of the modem storage (AT+CMGL), for
                                  # messages whose +CMTI never came
+    reconnect_initial = 0.5      # first delay before reopening a lost port; doubles
+    reconnect_max = 30.0         # ... up to this cap (>= reconnect_initial)
 
     [outbox]
     max_attempts = 5             # sends of one reply before it is failed (integer >= 1)
@@ -33,8 +35,6 @@ Every key is optional; a missing key takes the default shown. Example::
     [journal]
     retention_days = 30.0        # finished rows older than this are pruned (number > 0)
     keep_last = 1000             # ... but the most recent N inbox rows are always kept
-    reconnect_initial = 0.5      # first delay before reopening a lost port; doubles
-    reconnect_max = 30.0         # ... up to this cap (>= reconnect_initial)
 
 Edge cases: an unknown table or key, a wrong type (``true`` for a number, ``"9600"`` for
 an integer) or a value out of range is a :class:`~device.errors.ConfigError` naming the file

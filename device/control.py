@@ -38,7 +38,10 @@ LOGGER = logging.getLogger(__name__)
 
 SOCKET_MODE = 0o660
 MAX_REQUEST = 64 * 1024
-REQUEST_TIMEOUT = 5.0
+REQUEST_TIMEOUT = 2.0
+#: Clients served at once; more are answered "busy" and closed, so idle clients
+#: cannot use up the agent's file descriptors.
+MAX_CLIENTS = 8
 _NUMBER_RE = re.compile(r"^\+?[0-9]{1,20}$")
 
 
@@ -74,15 +77,21 @@ class ControlServer:
         self.target = target
         self.path = path
         self._server: asyncio.Server | None = None
+        self._clients = 0
 
     async def start(self) -> None:
         """Listen on :attr:`path` (creating its directory); ControlError when impossible."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
             _remove_stale(self.path)
-            self._server = await asyncio.start_unix_server(
-                self._serve, path=str(self.path), limit=MAX_REQUEST
-            )
+            # Bind under a umask that already gives 0660, so the socket is never wider.
+            old = os.umask(0o117)
+            try:
+                self._server = await asyncio.start_unix_server(
+                    self._serve, path=str(self.path), limit=MAX_REQUEST
+                )
+            finally:
+                os.umask(old)
             os.chmod(self.path, SOCKET_MODE)
         except OSError as exc:
             raise ControlError(f"cannot serve the control socket {self.path}: {exc}") from exc
@@ -98,8 +107,11 @@ class ControlServer:
             self.path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients += 1
         try:
             try:
+                if self._clients > MAX_CLIENTS:
+                    raise ValueError("busy: too many clients")
                 line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT)
                 answer = self._answer(line)
             except (TimeoutError, ValueError, asyncio.LimitOverrunError) as exc:
@@ -109,6 +121,7 @@ class ControlServer:
         except (ConnectionError, OSError) as exc:
             LOGGER.info("control client went away: %s", exc)
         finally:
+            self._clients -= 1
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
@@ -146,11 +159,14 @@ def _remove_stale(path: Path) -> None:
     if not stat.S_ISSOCK(mode):
         raise OSError(f"{path} exists and is not a socket")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
     try:
         probe.connect(str(path))
-    except OSError:
-        path.unlink()
+    except ConnectionRefusedError:
+        path.unlink()  # nobody listens: left behind by a killed agent
         return
+    except TimeoutError:
+        raise OSError(f"an agent is serving {path} (busy)") from None
     finally:
         probe.close()
     raise OSError(f"another agent is serving {path}")

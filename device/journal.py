@@ -514,8 +514,13 @@ class Journal:
         path: str | Path,
         *,
         clock: Callable[[], datetime] | None = None,
+        readonly: bool = False,
     ) -> Journal:
         """Open (or create) the journal at ``path`` and migrate it to :data:`SCHEMA_VERSION`.
+
+        With ``readonly`` (``smscmd journal`` beside a running agent) nothing is created,
+        migrated or written: a missing file, or one at another schema version, is a
+        JournalError.
 
         Creates the parent directory (mode 0700) and the file (mode 0600) if missing.
         Raises JournalError when the file cannot be opened, is not an SQLite database,
@@ -523,6 +528,8 @@ class Journal:
         the current time (tz-aware); tests use it to make time stamps predictable.
         """
         path = Path(path)
+        if readonly:
+            return cls._open_readonly(path, clock)
         try:
             path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):
@@ -556,6 +563,33 @@ class Journal:
             if conn is not None:
                 conn.close()
             raise
+        return cls(conn, path, clock or _utcnow)
+
+    @classmethod
+    def _open_readonly(cls, path: Path, clock: Callable[[], datetime] | None) -> Journal:
+        if not path.exists():
+            raise JournalError(f"{path} does not exist (has the agent run yet?)")
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.row_factory = sqlite3.Row
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise JournalError(f"cannot read journal {path}: {exc}") from exc
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise JournalError(
+                f"{path} has schema version {version}, this smscmd reads {SCHEMA_VERSION}"
+                " (the agent migrates it when it starts)"
+            )
         return cls(conn, path, clock or _utcnow)
 
     @property

@@ -30,3 +30,15 @@ def run_async(coro: Coroutine[Any, Any, T], timeout: float = ASYNC_TEST_TIMEOUT)
         return result
 
     return asyncio.run(bounded())
+
+
+async def communicate(proc: asyncio.subprocess.Process, timeout: float) -> tuple[bytes, bytes]:
+    """``proc.communicate()`` bounded by ``timeout``; on expiry the process is killed
+    (and reaped) before TimeoutError propagates, so no test leaves a process behind."""
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return out, err

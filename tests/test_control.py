@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_async
+from conftest import communicate, run_async
 
 from device.agent import Agent
 from device.commands import default_registry
@@ -28,7 +28,7 @@ async def cli(*argv: str) -> tuple[int, str, str]:
         sys.executable, "-m", "device.cli", *argv,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), WAIT)
+    out, err = await communicate(proc, WAIT)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -47,7 +47,7 @@ def test_status_and_send_through_a_running_agent(tmp_path: Path) -> None:
                 task = asyncio.create_task(agent.run())
                 try:
                     assert stat.S_IMODE(sock.stat().st_mode) == 0o660
-                    await gw.wait_until(lambda m: m.settings.cnmi.mt == 1, WAIT)
+                    await gw.wait_until(lambda m: m.settings.csdh, WAIT)
                     code, out, err = await cli(
                         "send", "hello from the gateway", "--socket", str(sock)
                     )
@@ -180,12 +180,12 @@ def test_control_socket_unavailable_does_not_stop_the_agent(tmp_path: Path) -> N
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
             try:
-                await gw.wait_until(lambda m: m.settings.cnmi.mt == 1, WAIT)
+                await gw.wait_until(lambda m: m.settings.csdh, WAIT)
                 gw.deliver("000", "ping")
                 await gw.wait_until(lambda m: len(m.sent) == 1, WAIT)
             finally:
                 proc.terminate()
-                _, err = await asyncio.wait_for(proc.communicate(), WAIT)
+                _, err = await communicate(proc, WAIT)
             assert proc.returncode == 0
             assert b"running without a control socket" in err
 
@@ -215,3 +215,38 @@ def test_socket_file_mode_survives_umask(tmp_path: Path) -> None:
             await server.close()
 
     run_async(scenario())
+
+
+def test_a_second_agent_on_the_same_journal_or_port_is_refused(tmp_path: Path) -> None:
+    journal = tmp_path / "j.sqlite3"
+
+    async def scenario() -> None:
+        async with HostSim() as sim:
+            gw = sim.modems[0]
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "device.cli", "run", "--port", gw.path,
+                "--journal", str(journal), "--socket", str(tmp_path / "a.sock"),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            try:
+                # Configured by the agent (the default CNMI would not prove it is up).
+                await gw.wait_until(lambda m: m.settings.csdh, WAIT)
+                code, _, err = await cli(
+                    "run", "--port", gw.path, "--journal", str(journal),
+                    "--socket", str(tmp_path / "b.sock"),
+                )  # fmt: skip
+                assert code == 1 and "another smscmd agent is using" in err
+                # The port is held exclusively: a direct send cannot interleave with it.
+                code, _, err = await cli(
+                    "send", "x", "--socket", str(tmp_path / "none.sock"), "--port", gw.path
+                )
+                assert code == 1 and "cannot open" in err
+                # Reading the journal beside the running agent is fine (read-only).
+                code, out, err = await cli("journal", "--journal", str(journal), "--json")
+                assert code == 0 and json.loads(out) == []
+            finally:
+                proc.terminate()
+                await asyncio.wait_for(proc.wait(), WAIT)
+            assert proc.returncode == 0
+
+    run_async(scenario(), timeout=40)

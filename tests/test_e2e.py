@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_async
+from conftest import communicate, run_async
 
 from device.sms import gsm7
 from device.sms.charset import Charset
@@ -74,7 +74,7 @@ async def journal_rows(path: Path) -> list[dict[str, Any]]:
         sys.executable, "-m", "device.cli", "journal", "--journal", str(path), "--json",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), WAIT)
+    out, err = await communicate(proc, WAIT)
     assert proc.returncode == 0, err.decode()
     rows: list[dict[str, Any]] = json.loads(out)
     return rows
@@ -246,7 +246,7 @@ def test_bad_config_exits_2(tmp_path: Path) -> None:
             sys.executable, "-m", "device.cli", "run", "--config", str(bad),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
-        _, err = await asyncio.wait_for(proc.communicate(), WAIT)
+        _, err = await communicate(proc, WAIT)
         assert proc.returncode == 2
         assert str(bad) in err.decode() and "frobnicate" in err.decode()
 
@@ -261,7 +261,7 @@ def test_demo_runs_and_exits_0() -> None:
             sys.executable, "-m", "device.cli", "demo",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        out, err = await communicate(proc, 60)
         text = out.decode()
         assert proc.returncode == 0, text + err.decode()
         assert "received from 000: 'checkin: firmware update'" in text

@@ -140,8 +140,9 @@ class AtChannel:
         channel.port = port
         loop = asyncio.get_running_loop()
         try:
+            # exclusive: a second program on the same AT port would interleave commands.
             transport, _ = await serial_asyncio.create_serial_connection(
-                loop, lambda: _Protocol(channel), port, baudrate=baudrate
+                loop, lambda: _Protocol(channel), port, baudrate=baudrate, exclusive=True
             )
         except (OSError, serial.SerialException) as exc:
             raise ConnectionLost(f"cannot open {port}: {exc}") from exc
