@@ -236,6 +236,7 @@ class Agent:
     async def run(self) -> None:
         """Serve until stopped. Modem and journal trouble is recovered from, not raised."""
         self._recover_interrupted()
+        self._expire_parts()
         self._prune()
         backoff = self.config.reconnect_initial
         try:
@@ -274,7 +275,11 @@ class Agent:
         self._channel = channel
         self.modem = Modem(
             channel,
-            SmsSettings(storage=self.config.storage, retry_delay=self.config.reconnect_initial),
+            SmsSettings(
+                storage=self.config.storage,
+                retry_delay=self.config.reconnect_initial,
+                mode=self.config.mode,
+            ),
             command_timeout=self.config.command_timeout,
         )
         self.lifecycle.fire("connected")
@@ -415,7 +420,7 @@ class Agent:
             while self._direct and not self._stop.is_set():
                 urc = self._direct.pop(0)
                 await self._commit_and_delete(
-                    modem, decode_direct(modem.charset, urc.args, urc.body or "")
+                    modem, decode_direct(modem.charset, urc.args, urc.body or "", pdu=modem.pdu)
                 )
             await self._run_pending()
             await self._flush_outbox(modem)
@@ -434,6 +439,7 @@ class Agent:
             if now >= next_sweep:
                 LOGGER.debug("safety sweep of the modem storage")
                 self._drain_needed = True
+                self._expire_parts()
                 self._prune()
             if now >= next_health:
                 await self._health_check(modem)
@@ -457,6 +463,14 @@ class Agent:
                            "moved back?); due now", moved)  # fmt: skip
             return 0.0
         return max(0.0, wait)
+
+    def _expire_parts(self) -> None:
+        """Multipart messages whose parts stopped coming: journaled incomplete, answered."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.config.concat_timeout)
+        for row in self.journal.expire_parts(cutoff):
+            LOGGER.warning("inbox %d: incomplete message from %r: %s", row.id, row.sender,
+                           row.error)  # fmt: skip
+            self._notify(self.observer.received, row)
 
     def _prune(self) -> None:
         """Bounded growth: drop finished rows older than the retention time."""
@@ -565,6 +579,9 @@ class Agent:
         """Journal first, delete from the modem second: nothing is lost in between."""
         self._check_restart()
         self._crash_point("after_read")
+        if isinstance(message, StoredSms) and message.concat is not None:
+            await self._commit_part(modem, message)
+            return
         if isinstance(message, UndecodableSms):
             # Before calling a message undecodable, make sure it is not our settings
             # that changed under us (a restart without banner): then it is re-read.
@@ -619,6 +636,38 @@ class Agent:
             self._notify(self.observer.received, row)
         if message.storage is None:
             self._restart_needed("+CMT direct delivery: indications must be set up again")
+
+    async def _commit_part(self, modem: Modem, message: StoredSms) -> None:
+        """One part of a concatenated message: held in the journal (committed before the
+        modem delete, like any message); the whole message is journaled once its last
+        part is in, whatever order the parts came in."""
+        concat = message.concat
+        assert concat is not None
+        new = self.journal.add_part(
+            sender=message.sender,
+            reference=concat.reference,
+            total=concat.total,
+            sequence=concat.sequence,
+            text=message.text,
+            timestamp=message.timestamp,
+        )
+        if message.storage is not None and message.index is not None:
+            await modem.delete(message.storage, message.index)
+        LOGGER.info("part %d/%d (reference %d) from %r%s", concat.sequence, concat.total,
+                    concat.reference, message.sender, "" if new else " again: ignored")  # fmt: skip
+        allowed = message.sender in self.config.allowed_senders
+        row = self.journal.complete_multipart(
+            sender=message.sender,
+            reference=concat.reference,
+            total=concat.total,
+            state=InboxState.RECEIVED if allowed else InboxState.REFUSED,
+            error=None if allowed else f"sender {message.sender!r} is not allowed",
+        )
+        if row is not None:
+            self.counters.received += 1
+            LOGGER.info("inbox %d: %d-part message from %r: %r", row.id, concat.total,
+                        row.sender, row.text)  # fmt: skip
+            self._notify(self.observer.received, row)
 
     # -- execution -----------------------------------------------------------
 

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(run)
     socket_flag(run)
     run.add_argument("--port", metavar="PATH", help="the modem's AT port, e.g. /dev/ttyUSB2")
+    run.add_argument(
+        "--mode", choices=["text", "pdu"], help="SMS mode of the modem (overrides agent.mode)"
+    )
 
     send = sub.add_parser(
         "send",
@@ -148,6 +151,8 @@ def _load(args: argparse.Namespace) -> Config:
         overrides["journal"] = Path(args.journal)
     if getattr(args, "log_level", None):
         overrides["log_level"] = args.log_level
+    if getattr(args, "mode", None):
+        overrides["mode"] = args.mode
     if getattr(args, "socket", None):
         overrides["control_socket"] = Path(args.socket)
     return load_config(args.config, **overrides)

@@ -16,6 +16,9 @@ Every key is optional; a missing key takes the default shown. Example::
     log_level = "INFO"           # DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)
     control_socket = "/run/smscmd/control.sock"
                                  # UNIX socket for `smscmd send/status` (mode 0660)
+    mode = "text"                # "text" (AT+CMGF=1) or "pdu" (AT+CMGF=0, multipart)
+    concat_timeout = 3600.0      # seconds a multipart message may wait for its parts
+                                 # before it is journaled as incomplete
 
     [timeouts]                   # all in seconds, numbers > 0
     command = 10.0               # one AT command without its own timeout
@@ -84,6 +87,8 @@ class Config:
     reconnect_max: float = 30.0
     log_level: str = "INFO"
     control_socket: Path = DEFAULT_CONTROL_SOCKET
+    mode: str = "text"
+    concat_timeout: float = 3600.0
     sweep_interval: float = 300.0
     send_max_attempts: int = 5
     send_retry_initial: float = 10.0
@@ -162,6 +167,12 @@ def _count(minimum: int) -> Callable[[object], int]:
     return check
 
 
+def _mode(value: object) -> str:
+    if not isinstance(value, str) or value.lower() not in ("text", "pdu"):
+        raise ValueError('expected "text" or "pdu"')
+    return value.lower()
+
+
 def _log_level(value: object) -> str:
     if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
         raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
@@ -179,6 +190,8 @@ _KEYS: dict[str, dict[str, tuple[str, Callable[[object], Any]]]] = {
         "storage": ("storage", _storage),
         "log_level": ("log_level", _log_level),
         "control_socket": ("control_socket", _path),
+        "mode": ("mode", _mode),
+        "concat_timeout": ("concat_timeout", _seconds),
     },
     "timeouts": {
         "command": ("command_timeout", _seconds),

@@ -392,6 +392,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX outbox_attempt_outbox ON outbox_attempt (outbox_id)",
     ),
+    # 3 → 4: parts of concatenated messages, kept until the message is whole (or expires).
+    (
+        """
+        CREATE TABLE part (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at TEXT    NOT NULL,
+            sender      TEXT    NOT NULL,
+            reference   INTEGER NOT NULL,
+            total       INTEGER NOT NULL,
+            sequence    INTEGER NOT NULL,
+            text        TEXT    NOT NULL,
+            timestamp   TEXT,
+            UNIQUE (sender, reference, total, sequence)
+        )
+        """,
+    ),
 )
 
 #: The schema version this code writes.
@@ -759,6 +775,131 @@ class Journal:
             )
             if cursor.rowcount == 0:
                 raise JournalError(f"no inbox row {inbox_id}")
+
+    # ------------------------------------------------------------------ multipart
+
+    def add_part(
+        self,
+        *,
+        sender: str,
+        reference: int,
+        total: int,
+        sequence: int,
+        text: str,
+        timestamp: datetime | None,
+    ) -> bool:
+        """Commit one part of a concatenated message; False for a part already held.
+
+        Parts are keyed by (sender, reference, total, sequence): interleaved messages
+        from one sender stay apart, and a part delivered or read twice counts once.
+        """
+        if not 1 <= sequence <= total:
+            raise ValueError(f"part {sequence} of {total}")
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO part (received_at, sender, reference, total, sequence,"
+                " text, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self._now(), sender, reference, total, sequence, text, _iso(timestamp)),
+            )
+            return cursor.rowcount == 1
+
+    def complete_multipart(
+        self,
+        *,
+        sender: str,
+        reference: int,
+        total: int,
+        state: InboxState = InboxState.RECEIVED,
+        error: str | None = None,
+    ) -> InboxRow | None:
+        """When every part is held: one inbox row with the whole text (the parts are
+        deleted in the same transaction); None while parts are missing."""
+        with self._transaction() as conn:
+            parts = conn.execute(
+                "SELECT sequence, text, timestamp FROM part"
+                " WHERE sender = ? AND reference = ? AND total = ? ORDER BY sequence",
+                (sender, reference, total),
+            ).fetchall()
+            if len(parts) < total:
+                return None
+            text = "".join(p["text"] for p in parts)
+            return self._insert_multipart(
+                conn,
+                sender=sender,
+                reference=reference,
+                total=total,
+                timestamp=parts[0]["timestamp"],
+                text=text,
+                state=state,
+                error=error,
+            )
+
+    def expire_parts(self, older_than: datetime) -> list[InboxRow]:
+        """Messages whose first part arrived before ``older_than`` and are still not
+        whole: journaled as INCOMPLETE (the parts held, with a visible marker for each
+        missing one), never dropped silently."""
+        rows: list[InboxRow] = []
+        with self._transaction() as conn:
+            groups = conn.execute(
+                "SELECT sender, reference, total FROM part GROUP BY sender, reference, total"
+                " HAVING MIN(received_at) < ?",
+                (_utc_iso(older_than, "older_than"),),
+            ).fetchall()
+            for g in groups:
+                parts = {
+                    p["sequence"]: p
+                    for p in conn.execute(
+                        "SELECT sequence, text, timestamp FROM part"
+                        " WHERE sender = ? AND reference = ? AND total = ?",
+                        (g["sender"], g["reference"], g["total"]),
+                    )
+                }
+                text = "".join(
+                    parts[n]["text"] if n in parts else f"[part {n} missing]"
+                    for n in range(1, g["total"] + 1)
+                )
+                first = min(parts)
+                missing = g["total"] - len(parts)
+                rows.append(
+                    self._insert_multipart(
+                        conn,
+                        sender=g["sender"],
+                        reference=g["reference"],
+                        total=g["total"],
+                        timestamp=parts[first]["timestamp"],
+                        text=text,
+                        state=InboxState.INCOMPLETE,
+                        error=f"{missing} of {g['total']} parts never arrived",
+                    )
+                )
+        return rows
+
+    def _insert_multipart(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        sender: str,
+        reference: int,
+        total: int,
+        timestamp: str | None,
+        text: str,
+        state: InboxState,
+        error: str | None,
+    ) -> InboxRow:
+        now = self._now()
+        cursor = conn.execute(
+            "INSERT INTO inbox (received_at, sender, timestamp, text, concat, storage,"
+            " modem_index, state, on_modem, error, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, 0, ?, ?)",
+            (now, sender, timestamp, text, f"{reference}/{total}", state.value, error, now),
+        )
+        conn.execute(
+            "DELETE FROM part WHERE sender = ? AND reference = ? AND total = ?",
+            (sender, reference, total),
+        )
+        if cursor.lastrowid is None:
+            raise JournalError("insert into inbox returned no row id")
+        return self._fetch_inbox(conn, cursor.lastrowid)
 
     def forget_absent(self, storage: str, present: Iterable[int]) -> int:
         """After a full listing of ``storage``: rows still marked on the modem whose index

@@ -40,6 +40,7 @@ from device.at.errors import CmsError, CommandError, ModemError, ResponseError
 from device.errors import SmsFormatError
 from device.sms import textmode
 from device.sms.charset import Charset, to_wire
+from device.sms.pdu import Concat, PduError, PduKind, decode_pdu, encode_submit
 
 LOGGER = logging.getLogger(__name__)
 
@@ -153,6 +154,8 @@ class StoredSms:
     sender: str
     timestamp: datetime | None
     text: str
+    #: For one part of a concatenated message (PDU mode): reference, total, sequence.
+    concat: Concat | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +175,8 @@ class SmsSettings:
 
     storage: str = "SM"
     retry_delay: float = 1.0
+    #: "text" (AT+CMGF=1, UCS2 strings) or "pdu" (AT+CMGF=0, TPDUs decoded here).
+    mode: str = "text"
 
 
 _CREG_RE = re.compile(r"^\s*(?:\d+\s*,\s*)?(\d+)")
@@ -201,6 +206,8 @@ class Modem:
         self.registration: int | None = None
         self.rssi: int | None = None
         self.read_storage = settings.storage
+        self.pdu = settings.mode == "pdu"
+        self.cmgf = 0 if self.pdu else 1
 
     async def at(self, command: str, **kwargs: Any) -> Response:
         """Run one command with its timeout from :data:`COMMAND_TIMEOUT_FACTORS`."""
@@ -221,7 +228,7 @@ class Modem:
     async def configure(self) -> None:
         """Settings that do not need the SIM: verbose errors, text mode, header detail."""
         await self.at("AT+CMEE=2")
-        await self.at("AT+CMGF=1")
+        await self.at(f"AT+CMGF={self.cmgf}")
         await self.at("AT+CSDH=1")
         await self.identify()
 
@@ -281,7 +288,7 @@ class Modem:
         """Just enough set-up to send one SMS (for ``smscmd send`` without an agent)."""
         await self.probe(self.command_timeout)
         await self.at("AT+CMEE=2")
-        await self.at("AT+CMGF=1")
+        await self.at(f"AT+CMGF={self.cmgf}")
         await self.at(f'AT+CSCS="{self.charset.value}"')
         await self.at("AT+CSMP=17,167,0,0")
 
@@ -292,7 +299,7 @@ class Modem:
         without a banner (or another program on the port) shows itself this way.
         """
         cmgf = (await self.at("AT+CMGF?")).prefixed("+CMGF")
-        if not cmgf or cmgf[0].strip() != "1":
+        if not cmgf or cmgf[0].strip() != str(self.cmgf):
             return f"AT+CMGF is {cmgf[0] if cmgf else '?'}"
         cscs = (await self.at("AT+CSCS?")).prefixed("+CSCS")
         value = cscs[0].strip().strip('"').upper() if cscs else "?"
@@ -367,6 +374,8 @@ class Modem:
         header_line = response.lines[0]
         body = response.lines[1] if len(response.lines) > 1 else ""
         fields = header_line.partition(":")[2].strip()
+        if self.pdu:
+            return from_pdu(storage, index, header_line, _pdu_stat(fields), body)
         try:
             header = textmode.parse_cmgr_header(fields, self.charset)
             if header.stat not in (
@@ -386,6 +395,8 @@ class Modem:
         plain form is refused the hex form is tried.
         """
         await self._select_read_storage(self.settings.storage)
+        if self.pdu:
+            return await self._list_pdu()
         try:
             response = await self.at('AT+CMGL="ALL"')
         except CommandError as exc:
@@ -430,6 +441,26 @@ class Modem:
         found.sort(key=lambda m: -1 if m.index is None else m.index)
         return found
 
+    async def _list_pdu(self) -> list[StoredSms | UndecodableSms]:
+        response = await self.at("AT+CMGL=4")  # 4: all messages
+        found: list[StoredSms | UndecodableSms] = []
+        lines = list(response.lines)
+        for i, line in enumerate(lines):
+            if not line.startswith("+CMGL:"):
+                continue
+            fields = line.partition(":")[2].strip()
+            index = _leading_int(fields)
+            if index is None:
+                LOGGER.error("unparseable +CMGL line without an index: %r", line)
+                continue
+            stat = _pdu_stat(fields.split(",", 1)[1] if "," in fields else "")
+            body = lines[i + 1] if i + 1 < len(lines) else ""
+            message = from_pdu(self.read_storage, index, line, stat, body)
+            if message is not None:
+                found.append(message)
+        found.sort(key=lambda m: -1 if m.index is None else m.index)
+        return found
+
     async def delete(self, storage: str, index: int) -> None:
         """Delete exactly one index (delflag 0) — never a bulk delete."""
         await self._select_read_storage(storage)
@@ -437,11 +468,15 @@ class Modem:
 
     async def send_text(self, destination: str, text: str, *, timeout: float | None = None) -> int:
         """Send GSM-only ``text`` (≤160 septets) to ``destination``; returns the reference."""
-        command = f'AT+CMGS="{to_wire(destination, self.charset)}"'
         limit = timeout if timeout is not None else DEFAULT_SEND_TIMEOUT
-        response = await self.channel.command_with_body(
-            command, to_wire(text, self.charset), timeout=limit
-        )
+        if self.pdu:
+            hex_pdu, length = encode_submit(destination, text, encoding="gsm7")
+            command = f"AT+CMGS={length}"
+            body = hex_pdu
+        else:
+            command = f'AT+CMGS="{to_wire(destination, self.charset)}"'
+            body = to_wire(text, self.charset)
+        response = await self.channel.command_with_body(command, body, timeout=limit)
         for value in response.prefixed("+CMGS"):
             match = _CMGS_RE.match(value)
             if match:
@@ -449,14 +484,49 @@ class Modem:
         raise ResponseError(f"{command}: OK without a +CMGS reference: {response.lines!r}")
 
 
-def decode_direct(charset: Charset, args: str, body: str) -> StoredSms | UndecodableSms:
+def decode_direct(
+    charset: Charset, args: str, body: str, *, pdu: bool = False
+) -> StoredSms | UndecodableSms:
     """A ``+CMT:`` indication (header ``args`` and ``body``) as a message with no index."""
+    if pdu:
+        message = from_pdu(None, None, f"+CMT: {args}", textmode.MessageStatus.REC_UNREAD, body)
+        if message is None:
+            return UndecodableSms(None, None, f"+CMT: {args}", body, "not an SMS-DELIVER")
+        return message
     try:
         header = textmode.parse_cmt_header(args, charset)
         text = textmode.decode_body(body, header, charset)
     except SmsFormatError as exc:
         return UndecodableSms(None, None, f"+CMT: {args}", body, str(exc))
     return StoredSms(None, None, header.stat, header.address, header.timestamp, text)
+
+
+def _pdu_stat(fields: str) -> textmode.MessageStatus:
+    """The numeric ``<stat>`` that starts ``fields`` (PDU mode): 0 unread, 1 read …"""
+    value = _leading_int(fields)
+    by_code = {s.code: s for s in textmode.MessageStatus}
+    return by_code.get(value if value is not None else -1, textmode.MessageStatus.REC_READ)
+
+
+def from_pdu(
+    storage: str | None,
+    index: int | None,
+    header: str,
+    stat: textmode.MessageStatus,
+    pdu_hex: str,
+) -> StoredSms | UndecodableSms | None:
+    """A stored PDU as a received message; None for what is not an SMS-DELIVER
+    (stored outgoing messages, status reports), which stays in storage untouched."""
+    if stat not in (textmode.MessageStatus.REC_UNREAD, textmode.MessageStatus.REC_READ):
+        return None
+    try:
+        sms = decode_pdu(pdu_hex)
+    except PduError as exc:
+        return UndecodableSms(storage, index, header, pdu_hex, str(exc))
+    if sms.kind is not PduKind.DELIVER:
+        return None
+    concat = sms.concat if sms.concat is not None and sms.concat.total > 1 else None
+    return StoredSms(storage, index, stat, sms.sender or "", sms.timestamp, sms.text, concat)
 
 
 def _leading_int(text: str) -> int | None:

@@ -1077,3 +1077,35 @@ def test_stored_times_sort_as_text_in_time_order(a: datetime, b: datetime) -> No
     """The journal compares stored times in SQL as text: that must be time order."""
     assert (_utc_iso(a, "a") < _utc_iso(b, "b")) == (a < b)
     assert (_utc_iso(a, "a") == _utc_iso(b, "b")) == (a == b)
+
+
+def test_multipart_parts_in_any_order_with_duplicates(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite3") as journal:
+        stamp = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+        for seq, text in ((3, "C"), (1, "A"), (1, "A")):
+            journal.add_part(sender="000", reference=7, total=3, sequence=seq, text=text,
+                             timestamp=stamp)  # fmt: skip
+        assert journal.complete_multipart(sender="000", reference=7, total=3) is None
+        # Another message from the same sender, same reference but another total, stays apart.
+        journal.add_part(sender="000", reference=7, total=2, sequence=1, text="x", timestamp=None)
+        assert not journal.add_part(sender="000", reference=7, total=3, sequence=3, text="C",
+                                    timestamp=stamp)  # fmt: skip
+        journal.add_part(sender="000", reference=7, total=3, sequence=2, text="B", timestamp=stamp)
+        row = journal.complete_multipart(sender="000", reference=7, total=3)
+        assert row is not None
+        assert (row.text, row.concat, row.on_modem) == ("ABC", "7/3", False)
+        assert row.state is InboxState.RECEIVED
+        assert row.timestamp == stamp
+        assert journal.complete_multipart(sender="000", reference=7, total=3) is None
+
+
+def test_multipart_expiry_is_journaled_incomplete(tmp_path: Path) -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    with Journal.open(tmp_path / "j.sqlite3", clock=lambda: now[0]) as journal:
+        journal.add_part(sender="000", reference=1, total=3, sequence=2, text="B", timestamp=None)
+        assert journal.expire_parts(datetime(2025, 12, 31, tzinfo=UTC)) == []
+        (row,) = journal.expire_parts(datetime(2026, 1, 2, tzinfo=UTC))
+        assert row.state is InboxState.INCOMPLETE
+        assert row.text == "[part 1 missing]B[part 3 missing]"
+        assert row.error == "2 of 3 parts never arrived"
+        assert journal.expire_parts(datetime(2026, 1, 2, tzinfo=UTC)) == []
