@@ -9,7 +9,6 @@ is a markdown snippet for BENCHMARKS.md (merged by hand, not written here).
 
 from __future__ import annotations
 
-import platform
 import random
 import statistics
 import sys
@@ -71,7 +70,8 @@ def rate(decode: Callable[[str], object], pdus: list[str]) -> float:
     return statistics.median(rates)
 
 
-def main() -> None:
+def markdown() -> str:
+    """The PDU figures as a Markdown section (bench/run.py puts it in BENCHMARKS.md)."""
     pdus = generate(COUNT, SEED)
     ours = rate(decode_pdu, pdus)
     rows = [("smscmd `decode_pdu` (construct 2.10, not compiled)", ours)]
@@ -81,16 +81,20 @@ def main() -> None:
         print("smspdudecoder not installed: pip install -e '.[test]'", file=sys.stderr)
     else:
         rows.append(("smspdudecoder `read_incoming_sms` 2.2", rate(read_incoming_sms, pdus)))
-    print(
-        f"### PDU decoding ({COUNT} generated SMS-DELIVER PDUs, median of {REPEATS}; "
-        f"Python {platform.python_version()}, {platform.machine()})\n"
-    )
-    print("| decoder | decodes/s | µs/decode |")
-    print("|---|---:|---:|")
-    for name, value in rows:
-        print(f"| {name} | {value:,.0f} | {1e6 / value:.1f} |")
+    lines = [
+        f"## PDU decoding ({COUNT} generated SMS-DELIVER PDUs, median of {REPEATS})",
+        "",
+        "| decoder | decodes/s | µs/decode |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {name} | {value:,.0f} | {1e6 / value:.1f} |" for name, value in rows]
     if len(rows) == 2:
-        print(f"\nRatio smscmd / smspdudecoder: {rows[0][1] / rows[1][1]:.2f}×")
+        lines += ["", f"Ratio smscmd / smspdudecoder: {rows[0][1] / rows[1][1]:.2f}×"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    print(markdown())
 
 
 if __name__ == "__main__":

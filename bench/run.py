@@ -232,6 +232,9 @@ def main() -> None:
         + f"; resident memory {rss:.1f} MiB.",
         "",
     ]
+    from bench_pdu import markdown as pdu_markdown
+
+    lines.append(pdu_markdown())
     text = "\n".join(lines)
     (ROOT / "BENCHMARKS.md").write_text(text)
     print(text)

@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transitions import Machine
 
@@ -40,7 +40,10 @@ from device.at.errors import CmsError, CommandError, ModemError, ResponseError
 from device.errors import SmsFormatError
 from device.sms import textmode
 from device.sms.charset import Charset, to_wire
-from device.sms.pdu import Concat, PduError, PduKind, decode_pdu, encode_submit
+
+if TYPE_CHECKING:
+    # construct is imported only in PDU mode: a text-mode agent stays small.
+    from device.sms.pdu import Concat
 
 LOGGER = logging.getLogger(__name__)
 
@@ -470,6 +473,8 @@ class Modem:
         """Send GSM-only ``text`` (≤160 septets) to ``destination``; returns the reference."""
         limit = timeout if timeout is not None else DEFAULT_SEND_TIMEOUT
         if self.pdu:
+            from device.sms.pdu import encode_submit
+
             hex_pdu, length = encode_submit(destination, text, encoding="gsm7")
             command = f"AT+CMGS={length}"
             body = hex_pdu
@@ -517,6 +522,8 @@ def from_pdu(
 ) -> StoredSms | UndecodableSms | None:
     """A stored PDU as a received message; None for what is not an SMS-DELIVER
     (stored outgoing messages, status reports), which stays in storage untouched."""
+    from device.sms.pdu import PduError, PduKind, decode_pdu
+
     if stat not in (textmode.MessageStatus.REC_UNREAD, textmode.MessageStatus.REC_READ):
         return None
     try:
