@@ -10,6 +10,22 @@ Routes (HTTP Basic auth ``AccountSid:AuthToken`` on everything under ``/v1``):
   ``{"sms_commands": [...], "meta": {...}}``, newest first.
 * ``GET /v1/SmsCommands/{Sid}`` → the bare resource.
 
+And one hostsim-only route (same auth), no part of Twilio's API:
+
+* ``POST /_hostsim/sims/{Sim}/sms`` (``{Sim}``: sid or unique name) — form
+  fields ``Body`` (required), ``From`` (default ``000``), ``Parts`` (optional,
+  e.g. ``2,0,1``) → 201 ``{"indexes": [...]}``. An SMS from ``From`` reaches
+  the Sim's modem at once, bypassing the SmsCommands network (no command
+  record, registration ignored). Without ``Parts`` a ``Body`` that fits one
+  SMS is one message, a longer one is delivered as concatenated parts in
+  order; with ``Parts`` it is always concatenated and the parts (0-based, a
+  repeat is a duplicate part) arrive in that order. ``indexes`` holds each
+  delivery's storage index, ``-1`` for a ``+CMT`` direct delivery, ``null``
+  when the memory was full (the message is lost). 400/20001 for a missing
+  ``Body``, malformed ``Parts`` or a part that does not exist, or a ``From``
+  that cannot be an SMS originator; 404/20404 for an unknown Sim; 409/20409
+  when its modem is unplugged.
+
 Paging is by key (:func:`select_page`): ``PageToken=PA<sid>`` is the page
 right after (older than) command ``<sid>``, ``PB<sid>`` the page right before
 it (newer), so pages stay consistent while commands arrive. Without a token
@@ -48,12 +64,24 @@ from aiohttp.typedefs import Handler
 from yarl import URL
 
 from device.sms import gsm7
+from device.sms.pdu import encode_deliver
 from hostsim.callbacks import DEFAULT_TIMEOUT, Callback, CallbackSender
-from hostsim.network import CallbackMethod, Direction, Network, SmsCommand, Status
+from hostsim.network import (
+    COMMANDS_NUMBER,
+    CallbackMethod,
+    Direction,
+    Network,
+    SmsCommand,
+    Status,
+)
+from hostsim.pdumode import fits_one_sms
 
 LOGGER = logging.getLogger(__name__)
 
 COLLECTION_PATH = "/v1/SmsCommands"
+#: Routes of hostsim's own (non-Twilio) controls live under this prefix.
+HOSTSIM_PREFIX = "/_hostsim"
+HOSTSIM_SMS_PATH = HOSTSIM_PREFIX + "/sims/{sim}/sms"
 LIST_KEY = "sms_commands"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -75,7 +103,7 @@ CALLBACK_FIELDS = (
     "DateUpdated",
 )
 _COMMAND_SID = re.compile(r"HC[0-9a-fA-F]{32}")
-_CODE_BY_STATUS = {401: 20003, 403: 20403, 404: 20404, 405: 20004, 429: 20429}
+_CODE_BY_STATUS = {401: 20003, 403: 20403, 404: 20404, 405: 20004, 409: 20409, 429: 20429}
 
 NETWORK_KEY = web.AppKey("network", Network)
 TOKEN_KEY = web.AppKey("auth_token", str)
@@ -356,6 +384,52 @@ async def fetch_command(request: web.Request) -> web.Response:
     return web.json_response(resource(command, _base(request)))
 
 
+def parse_parts(text: str) -> list[int]:
+    """``Parts`` of the hostsim SMS route: comma-separated 0-based part numbers; ValueError."""
+    numbers: list[int] = []
+    for raw in text.split(","):
+        item = raw.strip()
+        if not item.isdigit() or len(item) > 3:
+            raise ValueError(f"Parts must be comma-separated part numbers, not {text!r}")
+        numbers.append(int(item))
+    return numbers
+
+
+async def hostsim_deliver_sms(request: web.Request) -> web.Response:
+    """``POST /_hostsim/sims/{sim}/sms``: an SMS straight into a modem (module docstring)."""
+    network = request.app[NETWORK_KEY]
+    try:
+        form = await request.post()
+    except ValueError as exc:
+        _invalid(f"Unreadable post body: {exc}")
+    body = _required(form, "Body")
+    sender = _form_value(form, "From") or COMMANDS_NUMBER
+    parts_text = _form_value(form, "Parts")
+    order: list[int] | None = None
+    if parts_text is not None:
+        try:
+            order = parse_parts(parts_text)
+        except ValueError as exc:
+            _invalid(str(exc))
+    sim_key = request.match_info["sim"]
+    sim = network.find_sim(sim_key)
+    if sim is None:
+        raise ApiError(404, 20404, f"The requested resource /Sims/{sim_key} was not found")
+    gateway = sim.gateway
+    if not gateway.attached:
+        raise ApiError(409, 20409, f"The modem of Sim {sim.unique_name} is unplugged")
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        if order is None and fits_one_sms(body):
+            encode_deliver(sender, body, timestamp=now)  # ValueError when it is no SMS
+            indexes = [gateway.deliver(sender, body, timestamp=now)]
+        else:
+            indexes = gateway.deliver_concatenated(sender, body, order=order, timestamp=now)
+    except ValueError as exc:
+        _invalid(f"Cannot deliver this SMS: {exc}")
+    return web.json_response({"indexes": indexes}, status=201)
+
+
 # -- middleware and app ---------------------------------------------------------
 
 
@@ -382,10 +456,13 @@ def _authorized(request: web.Request) -> bool:
 
 @web.middleware
 async def twilio_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Auth on ``/v1``, and every error (ours or aiohttp's) as Twilio JSON."""
+    """Auth on ``/v1`` and ``/_hostsim``, and every error (ours or aiohttp's) as Twilio JSON."""
     challenge = {"WWW-Authenticate": REALM}
     try:
-        protected = request.path == "/v1" or request.path.startswith("/v1/")
+        protected = any(
+            request.path == prefix or request.path.startswith(prefix + "/")
+            for prefix in ("/v1", HOSTSIM_PREFIX)
+        )
         if protected and not _authorized(request):
             raise ApiError(401, 20003, "Authenticate: the AccountSid or AuthToken is incorrect")
         return await handler(request)
@@ -417,6 +494,7 @@ def create_app(network: Network, auth_token: str) -> web.Application:
     app.router.add_post(COLLECTION_PATH, create_command)
     app.router.add_get(COLLECTION_PATH, list_commands)
     app.router.add_get(COLLECTION_PATH + "/{sid}", fetch_command)
+    app.router.add_post(HOSTSIM_SMS_PATH, hostsim_deliver_sms)
     return app
 
 

@@ -1,4 +1,4 @@
-"""A sans-IO emulated cellular modem: bytes in, bytes out (27.005 / 27.007 text mode).
+"""A sans-IO emulated cellular modem: bytes in, bytes out (27.005 / 27.007, text and PDU mode).
 
 :class:`EmulatedModem` owns no file, socket or event loop. The caller feeds the
 bytes the TE wrote (:meth:`EmulatedModem.feed`) and writes back what
@@ -16,10 +16,13 @@ Framing (V.250 / 27.007):
   then ``\\r\\nOK\\r\\n`` or an error per ``AT+CMEE`` (:mod:`hostsim.results`).
   Commands of one line run in order; the first failure ends the line.
 * ``AT+CMGS`` enters the SMS prompt (``\\r\\n> ``); commands after it on the
-  same line are discarded. In the prompt, Ctrl-Z sends, ESC cancels (``OK``),
-  ``\\r`` is part of the text and re-prompts, a ``\\n`` right after the prompt is
-  dropped (it is the tail of a ``\\r\\n``-terminated command line), other bytes
-  are echoed when echo is on.
+  same line are discarded. In PDU mode (``AT+CMGS=<length>``) the body is the
+  hex PDU (see :mod:`hostsim.pdumode`); a malformed one, one that is not an
+  SMS-SUBMIT or whose TPDU is not ``<length>`` octets is ``+CMS ERROR: 304``.
+  In the prompt, Ctrl-Z sends, ESC cancels (``OK``), ``\\r`` is part of the
+  text and re-prompts, a ``\\n`` right after the prompt is dropped (it is the
+  tail of a ``\\r\\n``-terminated command line), other bytes are echoed when
+  echo is on.
 * Unsolicited result codes are emitted at once, except while in the SMS
   prompt or with ``AT+CNMI`` mode 0: then they are held (at most
   :data:`MAX_HELD_URCS`, oldest dropped) and flushed after the final result /
@@ -33,14 +36,15 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from device.errors import SmsFormatError
 from device.sms import gsm7
 from device.sms.charset import Charset, from_wire
-from hostsim import commands, smscommands
+from device.sms.pdu import Concat, Encoding, PduError, split_for_concat
+from hostsim import commands, pdumode, smscommands
 from hostsim.atparse import Invocation, SyntaxFailure, parse_commands
 from hostsim.results import CommandFailed, render_error
 from hostsim.settings import MessageMode, ModemConfig, RegStat, Settings
@@ -79,11 +83,15 @@ class SentSms:
     reference: int
     timestamp: datetime
     dcs: int = 0
+    #: The concatenation header of a PDU-mode submit, None otherwise.
+    concat: Concat | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class _PendingSubmit:
     destination: str
+    #: ``<length>`` of a PDU-mode ``AT+CMGS`` (then ``destination`` is empty).
+    pdu_length: int | None = None
 
 
 Handler = Callable[["EmulatedModem", Invocation], list[str]]
@@ -124,6 +132,7 @@ class EmulatedModem:
         self._out = bytearray()
         self._held: list[bytes] = []
         self._next_mr = 0
+        self._next_concat_reference = 0
         #: V.250 S-registers (S3 line end, S4 response formatting, S5 backspace …).
         self.s_registers: dict[int, int] = {0: 0, 3: 13, 4: 10, 5: 8, 7: 60, 10: 14}
         #: While True the module is hung: input is swallowed, nothing is answered.
@@ -169,30 +178,92 @@ class EmulatedModem:
 
         Stored in the CPMS ``<mem3>`` memory with status REC UNREAD and announced
         per ``AT+CNMI`` ``<mt>``: 0 silently, 1 and 3 ``+CMTI: "<mem>",<index>``.
-        With ``<mt>`` 2 in text mode it is shown as ``+CMT:`` and not stored:
-        returns :data:`DIRECT_DELIVERY`. (In PDU mode ``+CMT`` is not supported
-        yet, so it is stored and announced with ``+CMTI`` instead.) Returns
-        None, with no indication, when the memory is full (the network would
-        retry later). A text outside GSM 03.38 is stored with DCS 8 (UCS2). The
-        default timestamp is now, in UTC, to the second.
+        With ``<mt>`` 2 it is shown as ``+CMT:`` (text or PDU per ``AT+CMGF``)
+        and not stored: returns :data:`DIRECT_DELIVERY`. Returns None, with no
+        indication, when the memory is full (the network would retry later). A
+        text outside GSM 03.38 is stored with DCS 8 (UCS2). The default
+        timestamp is now, in UTC, to the second.
+
+        The text is not checked against one SMS: a longer one reads fine in text
+        mode, but in PDU mode reading it fails (``+CMS ERROR: 300``) as it has
+        no PDU; use :meth:`deliver_concatenated` for long texts.
         """
         when = timestamp if timestamp is not None else datetime.now(UTC).replace(microsecond=0)
-        dcs = 0 if all(gsm7.is_gsm(ch) for ch in text) else 8
-        message = StoredMessage(Status.REC_UNREAD, sender, text, when, dcs)
+        message = StoredMessage(Status.REC_UNREAD, sender, text, when, _dcs_for(text))
+        return self._deliver(message)
+
+    def deliver_concatenated(
+        self,
+        sender: str,
+        text: str,
+        *,
+        order: Sequence[int] | None = None,
+        reference: int | None = None,
+        timestamp: datetime | None = None,
+    ) -> list[int | None]:
+        """A long message arrives as concatenated parts (TS 23.040 §9.2.3.24.1).
+
+        ``text`` is cut with :func:`device.sms.pdu.split_for_concat` (GSM 7-bit
+        when every character is in GSM 03.38, else UCS2); each part is then
+        delivered like :meth:`deliver_sms` (stored and announced with its own
+        ``+CMTI``, or shown with ``+CMT``) in ``order``: 0-based part numbers,
+        e.g. ``[2, 0, 1]``, which may repeat a part (a duplicate) or leave one
+        out (default: every part in order). Even a short text gets a header
+        (one part of one). ``reference`` (0–65535; above 255 selects the 16-bit
+        element) defaults to a per-modem counter. Returns each delivery's
+        result in delivery order.
+
+        ValueError, before anything is delivered, for an order naming a part
+        that does not exist, a bad reference, or a sender or text that cannot be
+        a PDU (e.g. an alphanumeric sender over 11 characters).
+        """
+        when = timestamp if timestamp is not None else datetime.now(UTC).replace(microsecond=0)
+        if reference is None:
+            reference = self._next_concat_reference
+            self._next_concat_reference = (reference + 1) % 256
+        if not 0 <= reference <= 0xFFFF:
+            raise ValueError(f"concat reference {reference} is out of range 0-65535")
+        dcs = _dcs_for(text)
+        encoding = Encoding.GSM7 if dcs == 0 else Encoding.UCS2
+        messages: list[StoredMessage] = []
+        for part, concat in split_for_concat(text, reference, encoding=encoding):
+            assert isinstance(part, str)  # a str is cut into str parts
+            message = StoredMessage(Status.REC_UNREAD, sender, part, when, dcs, concat)
+            pdumode.render(message, self.config.smsc)  # PduError (a ValueError) now, not later
+            messages.append(message)
+        sequence = list(range(len(messages))) if order is None else list(order)
+        for number in sequence:
+            if not 0 <= number < len(messages):
+                raise ValueError(f"order names part {number}; the text has {len(messages)} parts")
+        return [self._deliver(messages[number]) for number in sequence]
+
+    def _deliver(self, message: StoredMessage) -> int | None:
         cnmi = self.settings.cnmi
-        if cnmi.mt == 2 and self.settings.cmgf is MessageMode.TEXT:
-            self._urc(cmt_lines(message, self.text_format()))
-            self._changed()
-            return DIRECT_DELIVERY
+        if cnmi.mt == 2:
+            lines = self._cmt_lines(message)
+            if lines is not None:
+                self._urc(lines)
+                self._changed()
+                return DIRECT_DELIVERY
         mem = self.settings.cpms[2]
         index = self.storages[mem].store(message)
         if index is None:
-            LOGGER.debug("memory %s full: message from %s not stored", mem, sender)
+            LOGGER.debug("memory %s full: message from %s not stored", mem, message.address)
             return None  # nothing changed: no change notification
         if cnmi.mt in (1, 3):
             self._urc([f"+CMTI: {quoted(mem)},{index}"])
         self._changed()
         return index
+
+    def _cmt_lines(self, message: StoredMessage) -> list[str] | None:
+        """``+CMT`` lines in the current mode; None when there is no PDU for it (stored instead)."""
+        if self.settings.cmgf is MessageMode.TEXT:
+            return cmt_lines(message, self.text_format())
+        try:
+            return pdumode.cmt_lines(message, self.config.smsc)
+        except PduError as exc:
+            LOGGER.warning("no PDU for the message from %s (%s): stored", message.address, exc)
+            return None
 
     def set_registration(self, stat: RegStat) -> None:
         """Change the network registration; emits ``+CREG``/``+CEREG`` URCs per their ``<n>``."""
@@ -244,9 +315,10 @@ class EmulatedModem:
             submit_vp=self.settings.csmp.vp,
         )
 
-    def begin_submit(self, destination: str) -> None:
-        """Enter the SMS prompt for ``destination`` (called by the ``AT+CMGS`` handler)."""
-        self._submit = _PendingSubmit(destination)
+    def begin_submit(self, destination: str, *, pdu_length: int | None = None) -> None:
+        """Enter the SMS prompt (called by the ``AT+CMGS`` handler): for ``destination``
+        in text mode, for a PDU of ``pdu_length`` TPDU octets in PDU mode."""
+        self._submit = _PendingSubmit(destination, pdu_length)
         self._body.clear()
         self._body_overflow = False
         self._state = InputState.SMS_PROMPT
@@ -345,26 +417,35 @@ class EmulatedModem:
         else:
             self._body_overflow = True
 
-    def _leave_prompt(self) -> tuple[str, bytes, bool]:
-        destination = self._submit.destination if self._submit else ""
+    def _leave_prompt(self) -> tuple[_PendingSubmit, bytes, bool]:
+        pending = self._submit if self._submit is not None else _PendingSubmit("")
         body = bytes(self._body)
         overflow = self._body_overflow
         self._submit = None
         self._body.clear()
         self._body_overflow = False
         self._state = InputState.COMMAND
-        return destination, body, overflow
+        return pending, body, overflow
 
     def _after_prompt(self) -> None:
         self._flush_held()
         self._changed()
 
     def _finish_submit(self) -> None:
-        destination, body, overflow = self._leave_prompt()
+        pending, body, overflow = self._leave_prompt()
+        destination = pending.destination
+        concat: Concat | None = None
         try:
-            if overflow:
-                raise CommandFailed.cms(305)
-            text, dcs = self._decode_body(body)
+            if pending.pdu_length is not None:
+                if overflow:
+                    raise CommandFailed.cms(304)
+                submitted = self._decode_pdu_body(body, pending.pdu_length)
+                destination, text, dcs = submitted.destination, submitted.text, submitted.dcs
+                concat = submitted.concat
+            else:
+                if overflow:
+                    raise CommandFailed.cms(305)
+                text, dcs = self._decode_body(body)
         except CommandFailed as failure:
             self._final(render_error(failure, self.settings.cmee))
             self._after_prompt()
@@ -381,7 +462,7 @@ class EmulatedModem:
                 LOGGER.info("SMS to %s refused by the network (CMS %d)", destination, refusal)
                 fault = (refusal, False)
         if fault is None or fault[1]:
-            self.sent.append(SentSms(destination, text, reference, when, dcs))
+            self.sent.append(SentSms(destination, text, reference, when, dcs, concat))
             LOGGER.info("SMS to %s sent (mr=%d): %r", destination, reference, text)
         if fault is not None:
             self._final(render_error(CommandFailed.cms(fault[0]), self.settings.cmee))
@@ -397,6 +478,15 @@ class EmulatedModem:
         modules (SIMCom SIM7080G with 500) do. Calls queue up.
         """
         self._send_faults.append((code, sent_anyway))
+
+    @staticmethod
+    def _decode_pdu_body(body: bytes, length: int) -> pdumode.Submitted:
+        """The SMS-SUBMIT of a PDU-mode prompt body; CMS 304 when it cannot be sent."""
+        try:
+            return pdumode.decode_submit(body, length)
+        except PduError as exc:
+            LOGGER.info("SMS PDU refused: %s", exc)
+            raise CommandFailed.cms(304) from exc
 
     def _decode_body(self, body: bytes) -> tuple[str, int]:
         """Text and DCS of a prompt body; CMS 305 when it cannot be sent.
@@ -458,3 +548,8 @@ class EmulatedModem:
             self.on_change()
         except Exception:
             LOGGER.exception("on_change callback failed")
+
+
+def _dcs_for(text: str) -> int:
+    """0 (GSM 7-bit) when every character is in GSM 03.38, else 8 (UCS2)."""
+    return 0 if all(gsm7.is_gsm(ch) for ch in text) else 8

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -108,6 +108,23 @@ class SimulatedModem:
         index = self.modem.deliver_sms(sender, text, timestamp=timestamp)
         self._pump()
         return index
+
+    def deliver_concatenated(
+        self,
+        sender: str,
+        text: str,
+        *,
+        order: Sequence[int] | None = None,
+        reference: int | None = None,
+        timestamp: datetime | None = None,
+    ) -> list[int | None]:
+        """A long message as concatenated parts, in ``order`` (see
+        :meth:`EmulatedModem.deliver_concatenated`); URCs flushed."""
+        indexes = self.modem.deliver_concatenated(
+            sender, text, order=order, reference=reference, timestamp=timestamp
+        )
+        self._pump()
+        return indexes
 
     def reboot(self) -> None:
         """Restart the module silently (see :meth:`EmulatedModem.reboot`)."""

@@ -1,4 +1,4 @@
-"""27.005 SMS command handlers (text mode) and the 27.007 ``AT+CSCS`` they depend on.
+"""27.005 SMS command handlers (text and PDU mode) and the 27.007 ``AT+CSCS`` they depend on.
 
 Error conventions (see also :mod:`hostsim.commands`): malformed values are
 plain ``ERROR``; a well-formed setting out of range is ``+CMS ERROR: 302``
@@ -6,27 +6,44 @@ plain ``ERROR``; a well-formed setting out of range is ``+CMS ERROR: 302``
 value (``<stat>``, ``<da>``, ``<toda>``) is 305; an invalid or empty index for
 ``AT+CMGR`` is 321; SMS commands while the SIM is not ready are 314.
 
-PDU mode (``AT+CMGF=0``) is accepted as a setting, but ``AT+CMGR``,
-``AT+CMGL`` and ``AT+CMGS`` answer ``+CMS ERROR: 303`` (operation not
-supported) in it until PDU support lands in a later issue.
+PDU mode (``AT+CMGF=0``, rendering in :mod:`hostsim.pdumode`):
+
+* ``AT+CMGR=<index>`` → ``+CMGR: <stat>,,<length>`` and the PDU line;
+  ``AT+CMGL[=<stat>]`` (numeric 0–3, 4 for all; default 0) →
+  ``+CMGL: <index>,<stat>,,<length>`` and the PDU line per message;
+  ``AT+CMGL=?`` → ``+CMGL: (0-4)``.
+* ``AT+CMGS=<length>`` (TPDU octets, 1–164) shows the prompt for the hex PDU.
+* A parameter of the other mode's kind is refused with the code for an invalid
+  parameter *of the current mode* (27.005 §3.2.5): a quoted or string
+  ``<stat>``, a ``<stat>`` above 4, a quoted or out-of-range ``<length>``, or
+  ``AT+CMGS="<da>"`` in PDU mode is 304; a numeric ``<stat>`` in text mode
+  stays 305 (like any unknown status). Not 302: the operation itself is allowed.
+* A stored message that has no PDU (a text longer than one SMS delivered with
+  :meth:`EmulatedModem.deliver_sms`) makes ``AT+CMGR``/``AT+CMGL`` answer
+  ``+CMS ERROR: 300`` (ME failure); nothing is marked read then.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING
 
 from device.errors import SmsFormatError
 from device.sms.charset import Charset, address_from_wire, from_wire
+from device.sms.pdu import PduError
+from hostsim import pdumode
 from hostsim.atparse import Form, Invocation, Param
 from hostsim.commands import Handler, int_value, max_params, only_forms
 from hostsim.results import CommandFailed
 from hostsim.settings import Cnmi, Csmp, MessageMode
-from hostsim.storage import Status
+from hostsim.storage import Status, StoredMessage
 from hostsim.textmode import cmgl_lines, cmgr_lines, quoted, status_from_cmgl
 
 if TYPE_CHECKING:
     from hostsim.modem import EmulatedModem
+
+LOGGER = logging.getLogger(__name__)
 
 #: ``AT+CSCS`` character sets offered (``"HEX"`` is not).
 CHARSETS = (Charset.GSM, Charset.IRA, Charset.UCS2)
@@ -42,10 +59,33 @@ def _require_sim(modem: EmulatedModem) -> None:
         raise CommandFailed.cms(314)
 
 
-def _require_text_mode(modem: EmulatedModem) -> None:
-    # PDU mode is not emulated yet (a later issue): SMS I/O answers "operation not supported".
-    if modem.settings.cmgf is not MessageMode.TEXT:
-        raise CommandFailed.cms(303)
+def _pdu_mode(modem: EmulatedModem) -> bool:
+    return modem.settings.cmgf is MessageMode.PDU
+
+
+def _pdu_stat(param: Param | None) -> Status | None:
+    """``<stat>`` of ``AT+CMGL`` in PDU mode: 0..3, None for 4 (all); else CMS 304."""
+    if param is None or param.quoted or not param.text.isdigit() or len(param.text) > 3:
+        raise CommandFailed.cms(304)
+    value = int(param.text)
+    if value == 4:
+        return None
+    try:
+        return Status.from_number(value)
+    except ValueError:
+        raise CommandFailed.cms(304) from None
+
+
+def _pdu_lines(modem: EmulatedModem, index: int | None, message: StoredMessage) -> list[str]:
+    """The PDU-mode ``+CMGR`` (index None) or ``+CMGL`` lines; CMS 300 without a PDU."""
+    smsc, vp = modem.config.smsc, modem.settings.csmp.vp
+    try:
+        if index is None:
+            return pdumode.cmgr_lines(message, smsc, vp)
+        return pdumode.cmgl_lines(index, message, smsc, vp)
+    except PduError as exc:
+        LOGGER.warning("message to/from %s has no PDU: %s", message.address, exc)
+        raise CommandFailed.cms(300) from exc
 
 
 def _cmgf(modem: EmulatedModem, invocation: Invocation) -> list[str]:
@@ -188,9 +228,11 @@ def _string_param(modem: EmulatedModem, param: Param) -> str:
 
 
 def _cmgl(modem: EmulatedModem, invocation: Invocation) -> list[str]:
-    """``AT+CMGL[=<stat>]`` (default ``"REC UNREAD"``); listed unread messages become read."""
-    _require_text_mode(modem)
+    """``AT+CMGL[=<stat>]`` (default ``"REC UNREAD"`` / 0); listed unread messages become read."""
+    pdu = _pdu_mode(modem)
     if invocation.form is Form.TEST:
+        if pdu:
+            return ["+CMGL: (0-4)"]
         names = [s.text for s in Status] + ["ALL"]
         return ["+CMGL: (" + ",".join(quoted(n) for n in names) + ")"]
     only_forms(invocation, Form.EXEC, Form.SET)
@@ -199,17 +241,22 @@ def _cmgl(modem: EmulatedModem, invocation: Invocation) -> list[str]:
     if invocation.form is Form.SET:
         max_params(invocation, 1)
         param = invocation.params[0]
-        if param is None:
-            raise CommandFailed.cms(305)
-        try:
-            wanted = status_from_cmgl(_string_param(modem, param))
-        except ValueError:
-            raise CommandFailed.cms(305) from None
+        if pdu:
+            wanted = _pdu_stat(param)
+        else:
+            if param is None:
+                raise CommandFailed.cms(305)
+            try:
+                wanted = status_from_cmgl(_string_param(modem, param))
+            except ValueError:
+                raise CommandFailed.cms(305) from None
     store = modem.storages[modem.settings.cpms[0]]
     fmt = modem.text_format()
+    listed = store.list(wanted)
     lines: list[str] = []
-    for index, message in store.list(wanted):
-        lines += cmgl_lines(index, message, fmt)
+    for index, message in listed:  # everything rendered before anything is marked read
+        lines += _pdu_lines(modem, index, message) if pdu else cmgl_lines(index, message, fmt)
+    for index, message in listed:
         if message.status is Status.REC_UNREAD:
             store.set_status(index, Status.REC_READ)
     return lines
@@ -217,7 +264,6 @@ def _cmgl(modem: EmulatedModem, invocation: Invocation) -> list[str]:
 
 def _cmgr(modem: EmulatedModem, invocation: Invocation) -> list[str]:
     """``AT+CMGR=<index>``: an empty slot or an index out of range is CMS 321."""
-    _require_text_mode(modem)
     if invocation.form is Form.TEST:
         return []
     only_forms(invocation, Form.SET)
@@ -228,9 +274,13 @@ def _cmgr(modem: EmulatedModem, invocation: Invocation) -> list[str]:
     message = store.get(index)
     if message is None:
         raise CommandFailed.cms(321)
+    if _pdu_mode(modem):
+        lines = _pdu_lines(modem, None, message)
+    else:
+        lines = cmgr_lines(message, modem.text_format())
     if message.status is Status.REC_UNREAD:
         store.set_status(index, Status.REC_READ)
-    return cmgr_lines(message, modem.text_format())
+    return lines
 
 
 def _cmgd(modem: EmulatedModem, invocation: Invocation) -> list[str]:
@@ -263,11 +313,22 @@ def _cmgd(modem: EmulatedModem, invocation: Invocation) -> list[str]:
 
 
 def _cmgs(modem: EmulatedModem, invocation: Invocation) -> list[str]:
-    """``AT+CMGS="<da>"[,<toda>]``: checks the address, then the modem shows the prompt."""
-    _require_text_mode(modem)
+    """``AT+CMGS="<da>"[,<toda>]`` (text) or ``AT+CMGS=<length>`` (PDU): checks the
+    parameters, then the modem shows the prompt."""
     if invocation.form is Form.TEST:
         return []
     only_forms(invocation, Form.SET)
+    if _pdu_mode(modem):
+        max_params(invocation, 1)
+        _require_sim(modem)
+        param = invocation.params[0]
+        if param is None or param.quoted or not param.text.isdigit() or len(param.text) > 3:
+            raise CommandFailed.cms(304)
+        length = int(param.text)
+        if not 1 <= length <= pdumode.MAX_TPDU:
+            raise CommandFailed.cms(304)
+        modem.begin_submit("", pdu_length=length)
+        return []
     max_params(invocation, 2)
     _require_sim(modem)
     param = invocation.params[0]

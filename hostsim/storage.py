@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from device.errors import SmsFormatError
+from device.sms.pdu import Concat
 from device.sms.textmode import format_scts
 
 
@@ -72,7 +73,10 @@ class StoredMessage:
 
     ``address`` is the originator (received) or destination (stored MO);
     ``timestamp`` must be timezone-aware (the SCTS carries a zone);
-    ``dcs`` is the TP-DCS byte: 0 for GSM 7-bit, 8 for UCS2.
+    ``dcs`` is the TP-DCS byte: 0 for GSM 7-bit, 8 for UCS2, 4 for 8-bit data
+    (``text`` then holds one latin-1 character per octet). ``concat`` marks one
+    part of a concatenated message: ``text`` is then this part's text only, and
+    the part carries a user-data header when rendered (see :mod:`hostsim.pdumode`).
     """
 
     status: Status
@@ -80,6 +84,7 @@ class StoredMessage:
     text: str
     timestamp: datetime
     dcs: int = 0
+    concat: Concat | None = None
 
     def __post_init__(self) -> None:
         # The time stamp must be printable as an SCTS (aware, 2000-2099, whole

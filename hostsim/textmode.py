@@ -16,6 +16,9 @@ Rules (27.005 §3.1, §4.1, §3.4.1):
   8-bit messages hex, whatever ``AT+CSCS`` says.
 * ``<length>`` counts characters for GSM 7-bit bodies and octets for 8-bit and
   UCS2 bodies.
+* A part of a concatenated message has TP-UDHI set in ``<fo>`` (68 received,
+  ``AT+CSMP`` fo + 64 stored MO) and its body is the whole TP-UD, header
+  included, as hex; ``<length>`` counts those octets (27.005 §3.1 ``<data>``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from dataclasses import dataclass
 
 from device.sms import gsm7
 from device.sms.charset import Charset, ucs2_encode
+from device.sms.pdu import PduError
 from device.sms.textmode import format_scts
+from hostsim import pdumode
 from hostsim.storage import Status, StoredMessage
 
 #: TP-FO of an SMS-DELIVER as modules print it (TP-MMS set: no more messages).
@@ -70,8 +75,18 @@ def dcs_alphabet(dcs: int) -> int:
     return 0 if alphabet == 3 else alphabet
 
 
+def _udh_body(message: StoredMessage) -> tuple[str, int] | None:
+    try:
+        return pdumode.text_body(message)
+    except PduError:
+        return None  # not renderable with a header: shown as plain text
+
+
 def body_to_wire(message: StoredMessage, charset: Charset) -> str:
     """The body line of ``message`` as the modem prints it (see the module rules)."""
+    udh_body = _udh_body(message)
+    if udh_body is not None:
+        return udh_body[0]
     alphabet = dcs_alphabet(message.dcs)
     if alphabet == 2:
         return ucs2_encode(message.text)
@@ -81,7 +96,10 @@ def body_to_wire(message: StoredMessage, charset: Charset) -> str:
 
 
 def body_length(message: StoredMessage) -> int:
-    """``<length>``: characters (GSM 7-bit) or octets (8-bit, UCS2)."""
+    """``<length>``: characters (GSM 7-bit) or octets (8-bit, UCS2, a concatenated part)."""
+    udh_body = _udh_body(message)
+    if udh_body is not None:
+        return udh_body[1]
     alphabet = dcs_alphabet(message.dcs)
     if alphabet == 2:
         return len(ucs2_encode(message.text)) // 2
@@ -92,10 +110,15 @@ def _address(message: StoredMessage, fmt: TextFormat) -> str:
     return quoted(string_to_wire(message.address, fmt.charset))
 
 
+def _fo(fo: int, message: StoredMessage) -> int:
+    """``<fo>`` with TP-UDHI set for a concatenated part."""
+    return fo | pdumode.UDHI if _udh_body(message) is not None else fo
+
+
 def _deliver_details(message: StoredMessage, fmt: TextFormat) -> str:
     """``,<tooa>,<fo>,<pid>,<dcs>,<sca>,<tosca>,<length>`` of a received message."""
     return (
-        f",{type_of_address(message.address)},{DELIVER_FO},0,{message.dcs},"
+        f",{type_of_address(message.address)},{_fo(DELIVER_FO, message)},0,{message.dcs},"
         f"{quoted(string_to_wire(fmt.smsc, fmt.charset))},{type_of_address(fmt.smsc)},"
         f"{body_length(message)}"
     )
@@ -104,7 +127,7 @@ def _deliver_details(message: StoredMessage, fmt: TextFormat) -> str:
 def _submit_details(message: StoredMessage, fmt: TextFormat) -> str:
     """``,<toda>,<fo>,<pid>,<dcs>,[<vp>],<sca>,<tosca>,<length>`` of a stored MO message."""
     return (
-        f",{type_of_address(message.address)},{fmt.submit_fo},0,{message.dcs},"
+        f",{type_of_address(message.address)},{_fo(fmt.submit_fo, message)},0,{message.dcs},"
         f"{fmt.submit_vp},{quoted(string_to_wire(fmt.smsc, fmt.charset))},"
         f"{type_of_address(fmt.smsc)},{body_length(message)}"
     )

@@ -935,3 +935,101 @@ def test_unplugged_modem_holds_commands_until_replugged(tmp_path: Any) -> None:
         assert first_pty  # the new pty may or may not reuse the number; the link is stable
 
     run_async(with_api(1, scenario, link=tmp_path / "gw"))
+
+
+# -- the hostsim-only SMS route -------------------------------------------------------
+
+LONG_BODY = "The quick brown fox jumps over the lazy dog. " * 9  # 3 GSM 7-bit parts
+
+
+def hostsim_sms_url(api: Api, sim_key: str) -> str:
+    return f"{api.base}/_hostsim/sims/{sim_key}/sms"
+
+
+def test_hostsim_sms_route_delivers_one_message() -> None:
+    async def scenario(sim: HostSim, api: Api) -> None:
+        reply = await api.request("POST", hostsim_sms_url(api, "sim1"), data={"Body": "hi"})
+        assert reply.status == 201 and reply.body == {"indexes": [0]}
+        message = sim.modems[1].modem.storages["SM"].get(0)
+        assert message is not None and (message.address, message.text) == ("000", "hi")
+        assert message.concat is None and sim.modems[0].modem.storages["SM"].used == 0
+        url = hostsim_sms_url(api, sim.sims[1].sid)
+        reply = await api.request("POST", url, data={"Body": "yo", "From": "+447700900123"})
+        assert reply.status == 201 and reply.body == {"indexes": [1]}
+        message = sim.modems[1].modem.storages["SM"].get(1)
+        assert message is not None and message.address == "+447700900123"
+        assert sim.network.commands() == []  # no SmsCommand: it bypassed the network
+
+    run_async(with_api(2, scenario))
+
+
+def test_hostsim_sms_route_delivers_parts_in_the_given_order() -> None:
+    async def scenario(sim: HostSim, api: Api) -> None:
+        modem = sim.modems[0].modem
+        data = {"Body": LONG_BODY, "Parts": "2, 0,1,1"}
+        reply = await api.request("POST", hostsim_sms_url(api, "sim0"), data=data)
+        assert reply.status == 201 and reply.body == {"indexes": [0, 1, 2, 3]}
+        parts = [modem.storages["SM"].get(i) for i in range(4)]
+        concats = [p.concat for p in parts if p is not None and p.concat is not None]
+        assert [c.sequence for c in concats] == [3, 1, 2, 2]
+        assert len({c.reference for c in concats}) == 1 and {c.total for c in concats} == {3}
+        by_sequence = {p.concat.sequence: p.text for p in parts if p and p.concat}
+        assert "".join(by_sequence[n] for n in (1, 2, 3)) == LONG_BODY
+        # Too long for one SMS and no Parts: concatenated, in order.
+        reply = await api.request("POST", hostsim_sms_url(api, "sim0"), data={"Body": LONG_BODY})
+        assert reply.status == 201 and reply.body == {"indexes": [4, 5, 6]}
+
+    run_async(with_api(1, scenario))
+
+
+def test_hostsim_sms_route_reaches_the_te_as_cmti() -> None:
+    async def scenario(sim: HostSim, api: Api) -> None:
+        with serial.Serial(sim.modems[0].path, 115200, timeout=IO_TIMEOUT) as ser:
+            data = {"Body": LONG_BODY, "Parts": "1,0"}
+            reply = await api.request("POST", hostsim_sms_url(api, "sim0"), data=data)
+            assert reply.status == 201 and reply.body == {"indexes": [0, 1]}
+            out = await asyncio.to_thread(ser.read_until, b'+CMTI: "SM",1\r\n')
+            assert out == b'\r\n+CMTI: "SM",0\r\n\r\n+CMTI: "SM",1\r\n'
+
+    run_async(with_api(1, scenario))
+
+
+@pytest.mark.parametrize(
+    ("sim_key", "data", "status", "code"),
+    [
+        ("sim0", {}, 400, 20001),
+        ("sim0", {"Body": ""}, 400, 20001),
+        ("sim0", {"Body": "x", "Parts": "a,b"}, 400, 20001),
+        ("sim0", {"Body": "x", "Parts": "0,"}, 400, 20001),
+        ("sim0", {"Body": LONG_BODY, "Parts": "0,3"}, 400, 20001),
+        ("sim0", {"Body": "x", "From": "Far too long a sender"}, 400, 20001),
+        ("sim0", {"Body": LONG_BODY, "From": "Far too long a sender"}, 400, 20001),
+        ("sim9", {"Body": "x"}, 404, 20404),
+        ("HS" + "0" * 32, {"Body": "x"}, 404, 20404),
+    ],
+)
+def test_hostsim_sms_route_errors(
+    sim_key: str, data: dict[str, str], status: int, code: int
+) -> None:
+    async def scenario(sim: HostSim, api: Api) -> None:
+        check_error(
+            await api.request("POST", hostsim_sms_url(api, sim_key), data=data), status, code
+        )
+        assert sim.modems[0].modem.storages["SM"].used == 0
+
+    run_async(with_api(1, scenario))
+
+
+def test_hostsim_sms_route_auth_method_and_unplugged() -> None:
+    async def scenario(sim: HostSim, api: Api) -> None:
+        url = hostsim_sms_url(api, "sim0")
+        for auth in (None, aiohttp.encode_basic_auth(sim.account_sid, "wrong")):
+            reply = await api.request("POST", url, data={"Body": "x"}, auth=auth)
+            check_error(reply, 401, 20003)
+        check_error(await api.request("GET", url), 405, 20004)
+        check_error(await api.request("GET", api.base + "/_hostsim/other"), 404, 20404)
+        sim.modems[0].unplug()
+        check_error(await api.request("POST", url, data={"Body": "x"}), 409, 20409)
+        assert sim.modems[0].modem.storages["SM"].used == 0
+
+    run_async(with_api(1, scenario))

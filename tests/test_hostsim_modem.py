@@ -204,12 +204,13 @@ def test_cpms() -> None:
     assert modem.data_to_send() == b'\r\n+CMTI: "ME",0\r\n'
 
 
-def test_pdu_mode_sms_commands_not_supported_yet() -> None:
+def test_pdu_mode_sms_commands_are_supported() -> None:
+    # Details (exact PDUs, errors) are in test_hostsim_pdu.py.
     modem = text_modem()
     run(modem, b"AT+CMGF=0\r")
-    assert run(modem, b"AT+CMGR=0\r") == b"\r\n+CMS ERROR: 303\r\n"
-    assert run(modem, b"AT+CMGL=4\r") == b"\r\n+CMS ERROR: 303\r\n"
-    assert run(modem, b'AT+CMGS="000"\r') == b"\r\n+CMS ERROR: 303\r\n"
+    assert run(modem, b"AT+CMGR=0\r") == b"\r\n+CMS ERROR: 321\r\n"
+    assert run(modem, b"AT+CMGL=4\r") == b"\r\nOK\r\n"
+    assert run(modem, b'AT+CMGS="000"\r') == b"\r\n+CMS ERROR: 304\r\n"
     assert modem.state is InputState.COMMAND
 
 
