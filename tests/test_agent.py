@@ -458,3 +458,73 @@ def test_old_finished_rows_are_pruned_at_start(tmp_path: Path) -> None:
             assert [row.text for row in r.journal.inbox()] == ["old 2"]
 
     run_async(scenario())
+
+
+def test_pdu_mode_multipart_in_any_order_runs_once(tmp_path: Path) -> None:
+    argument = "".join(f"{n:03d}," for n in range(60))  # 240 characters: two parts
+    text = "ping: " + argument
+
+    async def scenario() -> None:
+        async with rig(tmp_path, mode="pdu") as r:
+            assert r.gw.modem.settings.cmgf.value == 0
+            # Parts out of order, one of them twice.
+            r.gw.deliver_concatenated("000", text, order=[1, 0, 1], reference=42)
+            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            await r.gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
+            reply = r.gw.sent[0].text
+            assert reply.startswith("pong: 000,001,") and reply.endswith("...")
+            (row,) = r.journal.inbox()
+            assert (row.text, row.concat, row.state) == (text, "42/2", InboxState.DONE)
+            r.gw.deliver("000", "ping: single")
+            await r.gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
+            assert r.gw.sent[1].text == "pong: single"
+
+    run_async(scenario())
+
+
+def test_pdu_mode_interleaved_messages_from_one_sender(tmp_path: Path) -> None:
+    first, second = "ping: " + "a" * 200, "ping: " + "b" * 200
+
+    async def scenario() -> None:
+        async with rig(tmp_path, mode="pdu") as r:
+            r.gw.deliver_concatenated("000", first, order=[0], reference=1)
+            r.gw.deliver_concatenated("000", second, order=[0, 1], reference=2)
+            r.gw.deliver_concatenated("000", first, order=[1], reference=1)
+            await r.gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
+            texts = sorted(row.text for row in r.journal.inbox())
+            assert texts == [first, second]
+
+    run_async(scenario())
+
+
+def test_pdu_mode_incomplete_message_expires_into_the_journal(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(tmp_path, mode="pdu", concat_timeout=0.2, sweep_interval=0.3) as r:
+            r.gw.deliver_concatenated("000", "ping: " + "q" * 400, order=[0, 2], reference=9)
+            await asyncio.wait_for(
+                r.recorder.until(
+                    lambda: any(x.state is InboxState.INCOMPLETE for x in r.recorder.rows)
+                ),
+                WAIT,
+            )
+            (row,) = r.journal.inbox()
+            assert row.state is InboxState.INCOMPLETE and "[part 2 missing]" in row.text
+            assert r.gw.sent == []  # never executed, never answered
+
+    run_async(scenario())
+
+
+def test_pdu_mode_parts_survive_a_restart(tmp_path: Path) -> None:
+    text = "ping: " + "r" * 200
+
+    async def scenario() -> None:
+        async with rig(tmp_path, mode="pdu") as r:
+            r.gw.deliver_concatenated("000", text, order=[0], reference=5)
+            await r.gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
+            assert r.journal.inbox() == []  # held as a part, not a message yet
+        async with rig(tmp_path, mode="pdu") as r:  # a new agent process on the same journal
+            r.gw.deliver_concatenated("000", text, order=[1], reference=5)
+            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+            assert [row.text for row in r.journal.inbox()] == [text]
+
+    run_async(scenario())

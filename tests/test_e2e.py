@@ -28,6 +28,9 @@ from hostsim.sim import HostSim, SimulatedModem
 
 WAIT = 15.0
 
+#: Both SMS modes of the agent pass the same end-to-end tests.
+MODES = pytest.mark.parametrize("mode", ["text", "pdu"])
+
 
 class AgentProcess:
     def __init__(self, proc: asyncio.subprocess.Process, log: Path, journal: Path) -> None:
@@ -40,14 +43,16 @@ class AgentProcess:
 
 
 @asynccontextmanager
-async def agent(tmp: Path, port: str, *extra: str) -> AsyncIterator[AgentProcess]:
+async def agent(
+    tmp: Path, port: str, *extra: str, mode: str = "text"
+) -> AsyncIterator[AgentProcess]:
     """``smscmd run`` on ``port``; on exit SIGTERM and require a clean exit 0."""
     journal = tmp / "journal.sqlite3"
     log = tmp / "agent.log"
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "device.cli", "run", "--port", port,
-            "--journal", str(journal), "--log-level", "DEBUG", *extra,
+            "--journal", str(journal), "--log-level", "DEBUG", "--mode", mode, *extra,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=err,
         )  # fmt: skip
     handle = AgentProcess(proc, log, journal)
@@ -97,9 +102,10 @@ async def ready_for_sms(gw: SimulatedModem) -> None:
     await gw.wait_until(lambda m: m.settings.cscs is Charset.UCS2 and m.settings.csdh, WAIT)
 
 
-def test_receive_handle_reply(tmp_path: Path) -> None:
+@MODES
+def test_receive_handle_reply(tmp_path: Path, mode: str) -> None:
     async def scenario() -> None:
-        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path) as proc:
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path, mode=mode) as proc:
             gw = sim.modems[0]
             await ready_for_sms(gw)
             stamp = datetime(2026, 11, 25, 9, 30, 5, tzinfo=timezone(timedelta(hours=1)))
@@ -121,7 +127,8 @@ def test_receive_handle_reply(tmp_path: Path) -> None:
     run_async(scenario())
 
 
-def test_whole_gsm_repertoire_arrives_exactly(tmp_path: Path) -> None:
+@MODES
+def test_whole_gsm_repertoire_arrives_exactly(tmp_path: Path, mode: str) -> None:
     # Every basic-table and extension-table character, padded to 160 septets.
     payload = gsm7.REPERTOIRE
     payload += "x" * (gsm7.SMS_SEPTETS - gsm7.septet_length(payload))
@@ -129,7 +136,7 @@ def test_whole_gsm_repertoire_arrives_exactly(tmp_path: Path) -> None:
     assert "@" in payload and "€" in payload and "\n" in payload
 
     async def scenario() -> None:
-        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path) as proc:
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path, mode=mode) as proc:
             gw = sim.modems[0]
             await ready_for_sms(gw)
             gw.deliver("000", payload)
@@ -144,13 +151,14 @@ def test_whole_gsm_repertoire_arrives_exactly(tmp_path: Path) -> None:
     run_async(scenario())
 
 
-def test_messages_stored_before_start_are_handled(tmp_path: Path) -> None:
+@MODES
+def test_messages_stored_before_start_are_handled(tmp_path: Path, mode: str) -> None:
     async def scenario() -> None:
         async with HostSim() as sim:
             gw = sim.modems[0]
             for n in range(3):
                 assert gw.deliver("000", f"ping: {n}") is not None
-            async with agent(tmp_path, gw.path) as proc:
+            async with agent(tmp_path, gw.path, mode=mode) as proc:
                 await gw.wait_until(lambda m: len(m.sent) >= 3, WAIT)
                 await gw.wait_until(storage_empty, WAIT)
                 assert sorted(t for _, t in sent_texts(gw)) == ["pong: 0", "pong: 1", "pong: 2"]
@@ -160,9 +168,10 @@ def test_messages_stored_before_start_are_handled(tmp_path: Path) -> None:
     run_async(scenario())
 
 
-def test_refused_sender_is_journaled_deleted_not_answered(tmp_path: Path) -> None:
+@MODES
+def test_refused_sender_is_journaled_deleted_not_answered(tmp_path: Path, mode: str) -> None:
     async def scenario() -> None:
-        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path) as proc:
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path, mode=mode) as proc:
             gw = sim.modems[0]
             await ready_for_sms(gw)
             gw.deliver("+447700900123", "ping: from a stranger")
@@ -179,9 +188,10 @@ def test_refused_sender_is_journaled_deleted_not_answered(tmp_path: Path) -> Non
     run_async(scenario())
 
 
-def test_unknown_command(tmp_path: Path) -> None:
+@MODES
+def test_unknown_command(tmp_path: Path, mode: str) -> None:
     async def scenario() -> None:
-        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path):
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path, mode=mode):
             gw = sim.modems[0]
             await ready_for_sms(gw)
             gw.deliver("000", "Frobnicate: the widget")
@@ -191,9 +201,10 @@ def test_unknown_command(tmp_path: Path) -> None:
     run_async(scenario())
 
 
-def test_status_and_help(tmp_path: Path) -> None:
+@MODES
+def test_status_and_help(tmp_path: Path, mode: str) -> None:
     async def scenario() -> None:
-        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path):
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path, mode=mode):
             gw = sim.modems[0]
             await ready_for_sms(gw)
             gw.deliver("000", "help")
@@ -208,9 +219,10 @@ def test_status_and_help(tmp_path: Path) -> None:
     run_async(scenario())
 
 
-def test_garbage_on_the_line_does_not_stop_the_agent(tmp_path: Path) -> None:
+@MODES
+def test_garbage_on_the_line_does_not_stop_the_agent(tmp_path: Path, mode: str) -> None:
     async def scenario() -> None:
-        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path) as proc:
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path, mode=mode) as proc:
             gw = sim.modems[0]
             await ready_for_sms(gw)
             gw.inject(b"\r\n\x00\xff\xfe#garbage#\r\n\r\n+WEIRD: 1\r\n" + b"z" * 9000 + b"\r\n")
@@ -222,12 +234,13 @@ def test_garbage_on_the_line_does_not_stop_the_agent(tmp_path: Path) -> None:
     run_async(scenario())
 
 
-def test_long_reply_is_cut_visibly(tmp_path: Path) -> None:
+@MODES
+def test_long_reply_is_cut_visibly(tmp_path: Path, mode: str) -> None:
     async def scenario() -> None:
-        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path) as proc:
+        async with HostSim() as sim, agent(tmp_path, sim.modems[0].path, mode=mode) as proc:
             gw = sim.modems[0]
             await ready_for_sms(gw)
-            gw.deliver("000", "ping: " + "€" * 78)  # 6 + 156 septets in; reply is longer
+            gw.deliver("000", "z" * 150)  # the error reply quotes the name: over 160 septets
             await gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
             reply = gw.sent[0].text
             assert reply.endswith("...")
