@@ -1,0 +1,317 @@
+"""Reliability suite: the agent rides through the failures gateways see in the field.
+
+Each fault alone, then a mixed storm, then random fault schedules (a hypothesis
+``RuleBasedStateMachine`` builds them). Commands go through the emulated
+network (``to_sim``), replies come back as ``from_sim`` commands; every command
+must be executed exactly once and answered, and no exception may escape the
+agent. Recovery time (fault → first reply to a command sent after it) is
+measured; ``pytest -s`` prints a line per fault (RELIABILITY.md records them).
+
+The agent runs in-process against hostsim on a real pty, reaching it through the
+stable symlink (so an unplugged modem comes back as a new pty behind it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run_async
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, rule
+
+from device.agent import Agent
+from device.commands import default_registry
+from device.config import Config
+from device.journal import InboxState, Journal
+from hostsim.network import Direction, SmsCommand
+from hostsim.settings import ModemConfig, RegStat
+from hostsim.sim import HostSim, SimulatedModem
+
+WAIT = 30.0
+
+FAULT_FIGURES: list[str] = []
+
+
+@dataclass
+class Fleet:
+    sim: HostSim
+    gw: SimulatedModem
+    agent: Agent
+    journal: Journal
+    replies: list[SmsCommand] = field(default_factory=list)
+    reply_times: list[float] = field(default_factory=list)
+    sent_payloads: list[str] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def send(self, payload: str) -> None:
+        self.sent_payloads.append(payload)
+        self.sim.network.create(self.sim.sims[0], payload)
+
+    def heard(self, command: SmsCommand) -> None:
+        if command.direction is Direction.FROM_SIM:
+            self.replies.append(command)
+            self.reply_times.append(time.monotonic())
+            self.changed.set()
+
+    async def replies_for(self, payloads: list[str]) -> None:
+        wanted = {"pong: " + p.removeprefix("ping: ") for p in payloads}
+        while not wanted <= {r.payload for r in self.replies}:
+            self.changed.clear()
+            await self.changed.wait()
+
+
+async def start_fleet(tmp: Path, config: ModemConfig | None = None) -> tuple[Fleet, Any]:
+    sim = HostSim(link=tmp / "modem", seed=6, retry_initial=0.05, config=config)
+    await sim.start()
+    gw = sim.modems[0]
+    agent_config = Config(
+        port=str(tmp / "modem"),
+        journal=tmp / "journal.sqlite3",
+        command_timeout=0.5,
+        health_interval=0.3,
+        sweep_interval=1.0,
+        reconnect_initial=0.05,
+        reconnect_max=0.3,
+        send_retry_initial=0.05,
+        send_retry_max=0.3,
+    )
+    journal = Journal.open(agent_config.journal)
+    agent = Agent(agent_config, journal, default_registry())
+    fleet = Fleet(sim, gw, agent, journal)
+    sim.network.listeners.append(fleet.heard)
+    task = asyncio.create_task(agent.run())
+    return fleet, task
+
+
+async def stop_fleet(fleet: Fleet, task: Any) -> None:
+    fleet.agent.stop()
+    try:
+        await asyncio.wait_for(task, WAIT)  # re-raises anything that escaped the agent
+    finally:
+        await fleet.sim.close()
+
+
+def check_exactly_once(fleet: Fleet) -> int:
+    """Every command journaled once, done, answered; returns the duplicate replies."""
+    try:
+        rows = fleet.journal.inbox(limit=None)
+    finally:
+        fleet.journal.close()
+    texts = collections.Counter(r.text for r in rows)
+    assert set(texts) == set(fleet.sent_payloads), "a command is missing from the journal"
+    assert max(texts.values()) == 1, "a command was journaled twice"
+    assert all(r.state is InboxState.DONE for r in rows), [
+        r for r in rows if r.state.value != "done"
+    ]
+    replies = collections.Counter(r.payload for r in fleet.replies)
+    for payload in fleet.sent_payloads:
+        assert replies["pong: " + payload.removeprefix("ping: ")] >= 1
+    return sum(v - 1 for v in replies.values())
+
+
+Fault = Callable[[Fleet], Awaitable[None]]
+
+
+async def _garbage(f: Fleet) -> None:
+    f.gw.inject(bytes(random.Random(1).randrange(256) for _ in range(300)) + b"\r\n")
+
+
+async def _reboot(f: Fleet) -> None:
+    f.gw.reboot()
+
+
+async def _silent_reset(f: Fleet) -> None:
+    f.gw.modem.reset_settings()
+
+
+async def _sim_busy_reboot(f: Fleet) -> None:
+    f.gw.modem.sim_ready = False
+    f.gw.reboot()
+    await asyncio.sleep(0.3)  # the fault's own duration: SIM busy for 0.3 s after boot
+    f.gw.modem.sim_ready = True
+
+
+async def _unplug(f: Fleet) -> None:
+    f.gw.unplug()
+    await asyncio.sleep(0.3)  # the fault's duration: unplugged for 0.3 s
+    f.gw.replug()
+
+
+async def _hang(f: Fleet) -> None:
+    f.gw.modem.hung = True
+    await asyncio.sleep(1.0)  # the fault's duration: no answer for 1 s
+    f.gw.modem.hung = False
+
+
+async def _echo_on(f: Fleet) -> None:
+    f.gw.modem.feed(b"")  # nothing pending; then echo silently back on, as after a reset
+    import dataclasses
+
+    f.gw.modem.settings = dataclasses.replace(f.gw.modem.settings, echo=True)
+
+
+async def _deregistered(f: Fleet) -> None:
+    f.gw.modem.set_registration(RegStat.NOT_REGISTERED)
+    await asyncio.sleep(0.5)  # the fault's duration: out of coverage for 0.5 s
+    f.gw.modem.set_registration(RegStat.ROAMING)
+
+
+async def _cms_on_send(f: Fleet) -> None:
+    f.gw.modem.fail_next_send(331)
+    f.gw.modem.fail_next_send(500, sent_anyway=True)
+
+
+async def _invalid_cmti(f: Fleet) -> None:
+    f.gw.inject(b'\r\n+CMTI: "SM",-1\r\n\r\n+CMTI: "ME",7\r\n\r\n+CMTI: "SM",29\r\n')
+
+
+async def _urc_flood(f: Fleet) -> None:
+    f.gw.inject(b"".join(b'\r\n+QIND: "csq",20,99\r\n' for _ in range(200)))
+
+
+FAULTS: dict[str, Fault] = {
+    "garbage bytes": _garbage,
+    "reboot with banner": _reboot,
+    "silent reset (no banner)": _silent_reset,
+    "reboot, SIM busy 0.3 s": _sim_busy_reboot,
+    "USB unplug 0.3 s, new pty": _unplug,
+    "hung module 1 s": _hang,
+    "echo back on": _echo_on,
+    "no network 0.5 s": _deregistered,
+    "+CMS ERROR on send (331, 500 sent anyway)": _cms_on_send,
+    "invalid +CMTI indexes": _invalid_cmti,
+    "URC flood (200)": _urc_flood,
+}
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_each_fault_alone(tmp_path: Path, name: str) -> None:
+    async def scenario() -> None:
+        fleet, task = await start_fleet(tmp_path)
+        try:
+            before = [f"ping: b{n}" for n in range(3)]
+            for p in before:
+                fleet.send(p)
+            await asyncio.wait_for(fleet.replies_for(before), WAIT)
+            t0 = time.monotonic()
+            await FAULTS[name](fleet)
+            after = [f"ping: a{n}" for n in range(5)]
+            for p in after:
+                fleet.send(p)
+            await asyncio.wait_for(fleet.replies_for(after), WAIT)
+            first = min(
+                t
+                for r, t in zip(fleet.replies, fleet.reply_times, strict=True)
+                if r.payload.startswith("pong: a")
+            )
+        finally:
+            await stop_fleet(fleet, task)
+        duplicates = check_exactly_once(fleet)
+        FAULT_FIGURES.append(
+            f"FAULT {name}: commands=8 lost=0 duplicates={duplicates} "
+            f"recovery={(first - t0) * 1000:.0f} ms"
+        )
+        print(f"\n{FAULT_FIGURES[-1]}")
+
+    run_async(scenario(), timeout=80)
+
+
+@pytest.mark.timeout(120)
+def test_burst_of_100_back_to_back(tmp_path: Path) -> None:
+    """Each +CMTI lands while the agent still reads the previous one; storage holds 30."""
+
+    async def scenario() -> None:
+        fleet, task = await start_fleet(tmp_path)
+        try:
+            burst = [f"ping: {n:03d}" for n in range(100)]
+            for p in burst:
+                fleet.send(p)
+            await asyncio.wait_for(fleet.replies_for(burst), WAIT * 2)
+        finally:
+            await stop_fleet(fleet, task)
+        assert check_exactly_once(fleet) == 0
+        print("\nFAULT burst of 100: commands=100 lost=0 duplicates=0")
+
+    run_async(scenario(), timeout=110)
+
+
+@pytest.mark.timeout(150)
+def test_mixed_storm(tmp_path: Path) -> None:
+    rng = random.Random(20261125)
+
+    async def scenario() -> None:
+        fleet, task = await start_fleet(tmp_path)
+        try:
+            sent: list[str] = []
+            for wave in range(12):
+                batch = [f"ping: w{wave}-{n}" for n in range(rng.randint(2, 6))]
+                for p in batch:
+                    fleet.send(p)
+                sent += batch
+                await FAULTS[rng.choice(list(FAULTS))](fleet)
+            await asyncio.wait_for(fleet.replies_for(sent), WAIT * 3)
+        finally:
+            await stop_fleet(fleet, task)
+        duplicates = check_exactly_once(fleet)
+        print(f"\nFAULT mixed storm: commands={len(fleet.sent_payloads)} lost=0 "
+              f"duplicates={duplicates}")  # fmt: skip
+
+    run_async(scenario(), timeout=140)
+
+
+class FaultSchedules(RuleBasedStateMachine):
+    """Rules build a schedule of commands and faults; teardown runs it against the real
+    agent and hostsim and checks that every command ran once and was answered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[tuple[str, str]] = []
+
+    @rule(n=st.integers(min_value=1, max_value=4))
+    def commands(self, n: int) -> None:
+        start = sum(1 for kind, _ in self.steps if kind == "cmd")
+        self.steps += [("cmd", f"ping: s{start + i}") for i in range(n)]
+
+    @rule(fault=st.sampled_from(sorted(FAULTS)))
+    def fault(self, fault: str) -> None:
+        self.steps.append(("fault", fault))
+
+    def teardown(self) -> None:
+        steps = [*self.steps, ("cmd", "ping: last")]
+
+        async def scenario(tmp: Path) -> None:
+            fleet, task = await start_fleet(tmp)
+            try:
+                for kind, value in steps:
+                    if kind == "cmd":
+                        fleet.send(value)
+                    else:
+                        await FAULTS[value](fleet)
+                await asyncio.wait_for(fleet.replies_for(fleet.sent_payloads), WAIT * 2)
+            finally:
+                await stop_fleet(fleet, task)
+            check_exactly_once(fleet)
+
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            run_async(scenario(Path(tmp)), timeout=100)
+
+
+FaultSchedules.TestCase.settings = settings(
+    max_examples=4,
+    stateful_step_count=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_random_fault_schedules = pytest.mark.timeout(400)(FaultSchedules.TestCase)
