@@ -198,10 +198,12 @@ def cmd_run(config: Config) -> int:
 async def _run_agent(config: Config) -> int:
     from device.agent import Agent
     from device.control import ControlError, ControlServer
+    from device.handlers import apply_config
 
     with _exclusive(config.journal), Journal.open(config.journal) as journal:
         registry = default_registry()
         load_plugins(registry)
+        apply_config(registry, config.handlers)
         agent = Agent(config, journal, registry)
         control = ControlServer(agent, config.control_socket)
         try:

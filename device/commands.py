@@ -17,8 +17,10 @@ None for no reply. The payload is data: no handler here hands it to a shell.
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib.metadata
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,6 +112,9 @@ class Handler:
     idempotent: bool
     summary: str
     enabled: bool = True
+    #: At most ``count`` runs per ``seconds`` (None: unlimited); more are answered
+    #: ``error: <name> rate limited`` and not run.
+    rate_limit: tuple[int, float] | None = None
 
 
 class Registry:
@@ -251,6 +256,7 @@ class Dispatcher:
             raise ValueError("timeout must be > 0")
         self.registry = registry
         self.timeout = timeout
+        self._runs: dict[str, collections.deque[float]] = {}
 
     async def dispatch(self, ctx: CommandContext) -> Outcome:
         """Run ``ctx.name``'s handler; never raises except on cancellation.
@@ -273,6 +279,16 @@ class Dispatcher:
             return Outcome(
                 f"error: command '{name}' is disabled", ok=False, error="disabled command"
             )
+        if handler.rate_limit is not None:
+            count, seconds = handler.rate_limit
+            now = time.monotonic()
+            runs = self._runs.setdefault(name, collections.deque())
+            while runs and now - runs[0] >= seconds:
+                runs.popleft()
+            if len(runs) >= count:
+                LOGGER.warning("command %r rate limited (%d per %g s)", name, count, seconds)
+                return Outcome(f"error: {name} rate limited", ok=False, error="rate limited")
+            runs.append(now)
         try:
             async with asyncio.timeout(self.timeout):
                 reply = await handler.func(ctx)

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from device.errors import ConfigError
+from device.handlers import HandlerConfig
 
 LOGGER = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class Config:
     send_retry_max: float = 600.0
     retention_days: float = 30.0
     keep_last: int = 1000
+    handlers: tuple[HandlerConfig, ...] = ()
 
 
 # --------------------------------------------------------------------------- validators
@@ -236,6 +238,9 @@ def _read(path: Path) -> dict[str, Any]:
 def _from_document(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for table, content in doc.items():
+        if table == "handlers":
+            values["handlers"] = _handlers(content, path)
+            continue
         spec = _KEYS.get(table)
         if spec is None:
             known = ", ".join(f"[{t}]" for t in _KEYS)
@@ -262,6 +267,91 @@ def _from_document(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
         if isinstance(value, Path) and not value.is_absolute():
             values[name] = path.parent / value
     return values
+
+
+_HANDLER_KEYS = frozenset(
+    {"argv", "argument", "cwd", "env", "timeout", "output_limit", "idempotent", "enabled",
+     "rate", "per", "summary"}
+)  # fmt: skip
+
+
+def _handlers(content: object, path: Path) -> tuple[HandlerConfig, ...]:
+    """``[handlers."<name>"]`` tables → HandlerConfig, with file and dotted key in errors."""
+    if not isinstance(content, dict):
+        raise ConfigError('expected tables [handlers."<name>"]', path=str(path), key="handlers")
+    out: list[HandlerConfig] = []
+    for raw_name, table in content.items():
+        name = " ".join(raw_name.split()).lower()
+        where = f'handlers."{raw_name}"'
+
+        def bad(message: str, key: str | None = None, where: str = where) -> ConfigError:
+            return ConfigError(message, path=str(path), key=f"{where}.{key}" if key else where)
+
+        if not name or ":" in name:
+            raise bad("a command name is non-empty and has no ':'")
+        if not isinstance(table, dict):
+            raise bad("expected a table")
+        unknown = set(table) - _HANDLER_KEYS
+        if unknown:
+            raise bad(f"unknown key (known: {', '.join(sorted(_HANDLER_KEYS))})", min(unknown))
+        fields: dict[str, Any] = {"name": name}
+        if "argv" in table:
+            argv = table["argv"]
+            if (
+                not isinstance(argv, list)
+                or not argv
+                or not all(isinstance(a, str) and a for a in argv)
+            ):
+                raise bad("expected a non-empty list of strings (no shell is used)", "argv")
+            fields["argv"] = tuple(argv)
+        if "argument" in table:
+            if table["argument"] not in ("argv", "stdin"):
+                raise bad('expected "argv" or "stdin"', "argument")
+            fields["argument"] = table["argument"]
+        if "cwd" in table:
+            fields["cwd"] = _path_value(table["cwd"], bad)
+        if "env" in table:
+            env = table["env"]
+            if not isinstance(env, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+            ):
+                raise bad("expected a table of strings", "env")
+            fields["env"] = tuple(sorted(env.items()))
+        for key, check in (("timeout", _seconds), ("per", _seconds)):
+            if key in table:
+                try:
+                    fields[key] = check(table[key])
+                except ValueError as exc:
+                    raise bad(f"{exc}; got {table[key]!r}", key) from exc
+        for key, minimum in (("output_limit", 1), ("rate", 1)):
+            if key in table:
+                try:
+                    fields[key] = _count(minimum)(table[key])
+                except ValueError as exc:
+                    raise bad(f"{exc}; got {table[key]!r}", key) from exc
+        for key in ("idempotent", "enabled"):
+            if key in table:
+                if not isinstance(table[key], bool):
+                    raise bad("expected true or false", key)
+                fields[key] = table[key]
+        if "summary" in table:
+            if not isinstance(table["summary"], str):
+                raise bad("expected a string", "summary")
+            fields["summary"] = table["summary"]
+        if "argv" not in fields and set(fields) - {"name", "enabled", "idempotent", "rate", "per"}:
+            raise bad("argv is required for a program (without it only enabled, idempotent, "
+                      "rate and per adjust an existing handler)")  # fmt: skip
+        if "cwd" in fields and not fields["cwd"].is_absolute():
+            fields["cwd"] = path.parent / fields["cwd"]
+        out.append(HandlerConfig(**fields))
+    return tuple(out)
+
+
+def _path_value(value: object, bad: Callable[[str, str | None], ConfigError]) -> Path:
+    try:
+        return _path(value)
+    except ValueError as exc:
+        raise bad(str(exc), "cwd") from exc
 
 
 def load_config(path: str | Path | None, **overrides: Any) -> Config:

@@ -1,0 +1,182 @@
+"""Handlers from the configuration: external programs, and settings for any handler.
+
+A ``[handlers."<name>"]`` table with ``argv`` runs a program for the command
+``<name>``; without ``argv`` it adjusts a handler that exists already (a
+built-in or a plug-in): ``enabled``, ``idempotent``, ``rate``/``per``.
+
+The program:
+
+* is started with ``argv`` as given — **never through a shell**; the command's
+  argument is one more argv element (``argument = "argv"``, the default) or
+  its standard input (``argument = "stdin"``); the payload is data, never code;
+* runs in ``cwd`` with an environment of only ``PATH``, the table's ``env`` and
+  the command's metadata: ``SMSCMD_COMMAND``, ``SMSCMD_ARGUMENT``,
+  ``SMSCMD_SENDER``, ``SMSCMD_TIMESTAMP`` (ISO 8601, empty when unknown),
+  ``SMSCMD_JOURNAL_ID``;
+* is killed (its whole process group) after ``timeout`` seconds;
+* answers with its standard output, of which at most ``output_limit`` bytes are
+  read (the reply is then cut to one SMS as every reply is); a non-zero exit
+  status gives ``error: <name> exited with status N``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from device.commands import CommandContext, Handler, Registry
+from device.errors import ConfigError
+
+LOGGER = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerConfig:
+    """One ``[handlers."<name>"]`` table, validated (see :mod:`device.config`)."""
+
+    name: str
+    argv: tuple[str, ...] | None = None
+    argument: str = "argv"
+    cwd: Path | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    timeout: float = 10.0
+    output_limit: int = 4096
+    idempotent: bool | None = None
+    enabled: bool | None = None
+    rate: int | None = None
+    per: float = 60.0
+    summary: str | None = None
+
+
+class HandlerFailed(Exception):
+    """The program could not be run, timed out or failed: the message is the reply."""
+
+
+def exec_handler(cfg: HandlerConfig) -> Handler:
+    """A :class:`Handler` that runs ``cfg.argv`` (see the module docstring)."""
+    if not cfg.argv:
+        raise ConfigError("needs argv", key=f'handlers."{cfg.name}".argv')
+    argv = cfg.argv
+
+    async def run(ctx: CommandContext) -> str | None:
+        args = list(argv)
+        if cfg.argument == "argv" and ctx.argument is not None:
+            args.append(ctx.argument)
+        stdin_data = (ctx.argument or "").encode() if cfg.argument == "stdin" else None
+        env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), **dict(cfg.env)}
+        env.update(
+            SMSCMD_COMMAND=ctx.name,
+            SMSCMD_ARGUMENT=ctx.argument or "",
+            SMSCMD_SENDER=ctx.sender,
+            SMSCMD_TIMESTAMP=ctx.timestamp.isoformat() if ctx.timestamp else "",
+            SMSCMD_JOURNAL_ID=str(ctx.journal_id),
+        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *args,
+                stdin=asyncio.subprocess.PIPE
+                if stdin_data is not None
+                else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=cfg.cwd,
+                env=env,
+                start_new_session=True,  # its own process group: a timeout kills all of it
+            )
+        except OSError as exc:
+            LOGGER.error("handler %r: cannot start %s: %s", cfg.name, argv[0], exc)
+            return f"error: {cfg.name} cannot start"
+        try:
+            out, err = await asyncio.wait_for(
+                _communicate(proc, stdin_data, cfg.output_limit), cfg.timeout
+            )
+        except TimeoutError:
+            _kill_group(proc)
+            await proc.wait()
+            LOGGER.error("handler %r: killed after %g s", cfg.name, cfg.timeout)
+            return f"error: {cfg.name} timed out"
+        except asyncio.CancelledError:
+            _kill_group(proc)
+            with contextlib.suppress(ProcessLookupError):
+                await proc.wait()
+            raise
+        if err:
+            LOGGER.info("handler %r stderr: %s", cfg.name, err[-500:].decode(errors="replace"))
+        if proc.returncode != 0:
+            LOGGER.warning("handler %r exited with status %s", cfg.name, proc.returncode)
+            return f"error: {cfg.name} exited with status {proc.returncode}"
+        text = out.decode("utf-8", errors="replace").strip()
+        return text or None
+
+    return Handler(
+        cfg.name,
+        run,
+        idempotent=bool(cfg.idempotent),
+        summary=cfg.summary or f"runs {argv[0]}",
+        enabled=cfg.enabled if cfg.enabled is not None else True,
+        rate_limit=(cfg.rate, cfg.per) if cfg.rate is not None else None,
+    )
+
+
+async def _communicate(
+    proc: asyncio.subprocess.Process, stdin_data: bytes | None, limit: int
+) -> tuple[bytes, bytes]:
+    """Feed stdin, read at most ``limit`` bytes of each output (draining the rest), wait."""
+    if stdin_data is not None and proc.stdin is not None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proc.stdin.write(stdin_data)
+            await proc.stdin.drain()
+        proc.stdin.close()
+
+    async def bounded(stream: asyncio.StreamReader | None) -> bytes:
+        if stream is None:
+            return b""
+        kept = bytearray()
+        while chunk := await stream.read(65536):
+            if len(kept) < limit:
+                kept += chunk[: limit - len(kept)]
+        return bytes(kept)
+
+    out, err = await asyncio.gather(bounded(proc.stdout), bounded(proc.stderr))
+    await proc.wait()
+    return out, err
+
+
+def _kill_group(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def apply_config(registry: Registry, configs: tuple[HandlerConfig, ...]) -> None:
+    """Register exec handlers and apply settings to existing ones; ConfigError names
+    the handler when a table cannot apply (no such handler, or a clash)."""
+    for cfg in configs:
+        key = f'handlers."{cfg.name}"'
+        if cfg.argv:
+            if cfg.name in registry:
+                raise ConfigError(
+                    "a handler of that name exists already (built-in or plug-in); "
+                    "disable it with enabled = false under another table or choose another name",
+                    key=key,
+                )
+            registry.register(exec_handler(cfg))
+            continue
+        existing = registry.get(cfg.name)
+        if existing is None:
+            raise ConfigError("no such handler, and no argv to run", key=key)
+        changed = dataclasses.replace(
+            existing,
+            enabled=existing.enabled if cfg.enabled is None else cfg.enabled,
+            idempotent=existing.idempotent if cfg.idempotent is None else cfg.idempotent,
+            rate_limit=(cfg.rate, cfg.per) if cfg.rate is not None else existing.rate_limit,
+        )
+        registry.unregister(cfg.name)
+        registry.register(changed)

@@ -1,0 +1,133 @@
+"""Handlers from the configuration: programs run without a shell, and per-handler settings."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import run_async
+
+from device.commands import CommandContext, Dispatcher, StatusSnapshot, default_registry
+from device.config import load_config
+from device.errors import ConfigError
+from device.handlers import HandlerConfig, apply_config, exec_handler
+
+PY = sys.executable
+
+
+def ctx(name: str, argument: str | None) -> CommandContext:
+    return CommandContext(
+        name=name,
+        argument=argument,
+        sender="000",
+        timestamp=datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
+        journal_id=42,
+        status=lambda: StatusSnapshot("m", "r", "s"),
+    )
+
+
+def run_handler(cfg: HandlerConfig, argument: str | None) -> str | None:
+    handler = exec_handler(cfg)
+    return run_async(handler.func(ctx(cfg.name, argument)))
+
+
+def test_argument_is_one_argv_element_never_a_shell(tmp_path: Path) -> None:
+    script = "import sys; print(repr(sys.argv[1:]))"
+    cfg = HandlerConfig("echo", argv=(PY, "-c", script))
+    evil = "x; touch " + str(tmp_path / "pwned") + " && $(id)"
+    assert run_handler(cfg, evil) == repr([evil])
+    assert not (tmp_path / "pwned").exists()
+    assert run_handler(cfg, None) == "[]"
+
+
+def test_argument_on_stdin_and_metadata_in_the_environment(tmp_path: Path) -> None:
+    script = (
+        "import os, sys; data = sys.stdin.read(); "
+        "print(data, os.environ['SMSCMD_SENDER'], os.environ['SMSCMD_JOURNAL_ID'], "
+        "os.environ['SMSCMD_TIMESTAMP'], os.environ['GREETING'], os.getcwd())"
+    )
+    cfg = HandlerConfig(
+        "meta", argv=(PY, "-c", script), argument="stdin", env=(("GREETING", "hi"),), cwd=tmp_path
+    )
+    assert run_handler(cfg, "firmware update") == (
+        f"firmware update 000 42 2026-11-25T10:00:00+00:00 hi {tmp_path}"
+    )
+
+
+def test_failures_become_error_replies() -> None:
+    assert run_handler(HandlerConfig("f", argv=(PY, "-c", "raise SystemExit(3)")), None) == (
+        "error: f exited with status 3"
+    )
+    slow = HandlerConfig("slow", argv=(PY, "-c", "import time; time.sleep(30)"), timeout=0.3)
+    assert run_handler(slow, None) == "error: slow timed out"
+    missing = HandlerConfig("gone", argv=("/nonexistent/program",))
+    assert run_handler(missing, None) == "error: gone cannot start"
+    chatty = HandlerConfig("chatty", argv=(PY, "-c", "print('y' * 100000)"), output_limit=10)
+    assert run_handler(chatty, None) == "y" * 10
+
+
+def test_rate_limit_and_disabling_a_builtin() -> None:
+    registry = default_registry()
+    apply_config(
+        registry,
+        (
+            HandlerConfig("ping", rate=2, per=3600.0),
+            HandlerConfig("status", enabled=False),
+            HandlerConfig("hello", argv=(PY, "-c", "print('hi')"), idempotent=True),
+        ),
+    )
+    dispatcher = Dispatcher(registry)
+
+    async def go() -> list[str | None]:
+        out = []
+        for name in ("ping", "ping", "ping", "status", "hello", "help"):
+            out.append((await dispatcher.dispatch(ctx(name, None))).reply)
+        return out
+
+    assert run_async(go()) == [
+        "pong",
+        "pong",
+        "error: ping rate limited",
+        "error: command 'status' is disabled",
+        "hi",
+        "commands: hello, help, ping",
+    ]
+    handler = registry.get("hello")
+    assert handler is not None and handler.idempotent
+
+
+def test_apply_config_errors() -> None:
+    with pytest.raises(ConfigError, match="no such handler"):
+        apply_config(default_registry(), (HandlerConfig("nope", enabled=False),))
+    with pytest.raises(ConfigError, match="exists already"):
+        apply_config(default_registry(), (HandlerConfig("ping", argv=("/bin/true",)),))
+
+
+def test_handler_tables_in_the_config_file(tmp_path: Path) -> None:
+    good = tmp_path / "ok.toml"
+    good.write_text(
+        '[handlers."Report Location"]\nargv = ["/usr/local/bin/report", "--json"]\n'
+        'argument = "stdin"\ncwd = "work"\ntimeout = 5\nrate = 3\nper = 60\n'
+        'env = { MODE = "live" }\n\n[handlers.ping]\nenabled = false\n'
+    )
+    config = load_config(good)
+    report, ping = config.handlers
+    assert report.name == "report location" and report.argv == ("/usr/local/bin/report", "--json")
+    assert report.cwd == tmp_path / "work" and report.env == (("MODE", "live"),)
+    assert (report.timeout, report.rate, report.per) == (5.0, 3, 60.0)
+    assert ping.enabled is False and ping.argv is None
+    for text, key in (
+        ('[handlers.x]\nargv = "echo hi"\n', 'handlers."x".argv'),
+        ("[handlers.x]\nargv = []\n", 'handlers."x".argv'),
+        ('[handlers.x]\nargv = ["a"]\nargument = "shell"\n', 'handlers."x".argument'),
+        ('[handlers.x]\nargv = ["a"]\nshell = true\n', 'handlers."x".shell'),
+        ('[handlers.x]\nargv = ["a"]\ntimeout = -1\n', 'handlers."x".timeout'),
+        ("[handlers.x]\ntimeout = 3\n", 'handlers."x"'),
+    ):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text)
+        with pytest.raises(ConfigError) as info:
+            load_config(bad)
+        assert str(bad) in str(info.value) and key in str(info.value), str(info.value)
