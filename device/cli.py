@@ -38,6 +38,7 @@ from device.journal import InboxRow, Journal, OutboxRow
 
 if TYPE_CHECKING:
     from device.agent import Agent
+    from device.systemd import Notifier
 
 LOGGER = logging.getLogger("smscmd")
 
@@ -196,15 +197,25 @@ def cmd_run(config: Config) -> int:
 
 
 async def _run_agent(config: Config) -> int:
-    from device.agent import Agent
+    from device.agent import Agent, AgentObserver
     from device.control import ControlError, ControlServer
     from device.handlers import apply_config
+    from device.modem import ModemState
+    from device.systemd import Notifier, run_watchdog, watchdog_period
 
+    class SystemdStatus(AgentObserver):
+        """Every lifecycle change as the unit's STATUS= (what `systemctl status` shows)."""
+
+        def state_changed(self, before: ModemState, after: ModemState) -> None:
+            notifier.status(f"modem {after.value} on {config.port}")
+
+    wd_period = watchdog_period()  # read before from_env(unset=True) clears WATCHDOG_*
+    notifier = Notifier.from_env(unset=True)  # exec handlers do not inherit NOTIFY_SOCKET
     with _exclusive(config.journal), Journal.open(config.journal) as journal:
         registry = default_registry()
         load_plugins(registry)
         apply_config(registry, config.handlers)
-        agent = Agent(config, journal, registry)
+        agent = Agent(config, journal, registry, observer=SystemdStatus())
         control = ControlServer(agent, config.control_socket)
         try:
             await control.start()
@@ -213,14 +224,27 @@ async def _run_agent(config: Config) -> int:
             LOGGER.error("%s; running without a control socket", exc)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, _stopper(agent, signum))
+            loop.add_signal_handler(signum, _stopper(agent, signum, notifier))
         LOGGER.info("smscmd %s on %s, journal %s", __version__, config.port, config.journal)
+        # READY once the journal, the lock and the control socket are up; the modem's
+        # own progress is reported through STATUS (a gateway without its modem must
+        # still be reachable with `smscmd status`).
+        notifier.ready(f"started on {config.port}")
+        run = asyncio.create_task(agent.run())
+        wd_stop = asyncio.Event()
+        # Pings prove the event loop turns and the agent runs; a blocked loop stops them.
+        watchdog = asyncio.create_task(
+            run_watchdog(notifier, lambda: not run.done(), wd_stop, period=wd_period)
+        )
         try:
-            await agent.run()
+            await run
         finally:
+            wd_stop.set()
+            await watchdog
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
             await control.close()
+            notifier.close()
     return EXIT_OK
 
 
@@ -317,9 +341,11 @@ async def cmd_status(config: Config, *, as_json: bool) -> int:
     return EXIT_OK
 
 
-def _stopper(agent: Agent, signum: int) -> Callable[[], None]:
+def _stopper(agent: Agent, signum: int, notifier: Notifier) -> Callable[[], None]:
     def stop() -> None:
-        LOGGER.info("%s received; stopping", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        LOGGER.info("%s received; stopping", name)
+        notifier.stopping(f"stopping: {name}")
         agent.stop()
 
     return stop
