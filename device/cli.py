@@ -133,13 +133,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class JournaldFormatter(logging.Formatter):
+    """``<priority>name: message`` — systemd-journald reads the syslog priority from the
+    prefix and adds its own time stamp, so none is written here."""
+
+    PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4),
+                  (logging.INFO, 6))  # fmt: skip
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = next((p for lvl, p in self.PRIORITIES if record.levelno >= lvl), 7)
+        text = super().format(record)
+        # One journal entry per line: continuation lines (tracebacks) keep the priority.
+        return "\n".join(f"<{priority}>{line}" for line in text.splitlines())
+
+
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+    """Log to stderr; under systemd (``JOURNAL_STREAM`` set) in journald's own form."""
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(JournaldFormatter("%(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler], force=True)
     # transitions logs every callback at INFO; our own lifecycle line says it once.
     logging.getLogger("transitions").setLevel(max(logging.WARNING, logging.getLogger().level))
 

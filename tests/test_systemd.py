@@ -296,3 +296,18 @@ def test_the_agent_speaks_sd_notify(tmp_path: Path) -> None:
             receiver.close()
 
     _run_async(scenario(), timeout=60)
+
+
+def test_log_lines_carry_journald_priorities(tmp_path: Path) -> None:
+    import subprocess
+    import sys as _sys
+
+    env = {**os.environ, "JOURNAL_STREAM": "8:1234"}
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[agent]\nport = 1\n")
+    result = subprocess.run(
+        [_sys.executable, "-c", "import logging, device.cli as c; c.setup_logging('DEBUG'); "
+         "logging.getLogger('x').warning('careful'); logging.getLogger('y').debug('detail')"],
+        env=env, capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert result.stderr.splitlines() == ["<4>x: careful", "<7>y: detail"]
