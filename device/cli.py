@@ -9,6 +9,7 @@ Commands:
 * ``smscmd send TEXT [--to NUMBER]`` — an SMS to 000 through the running
   agent's outbox (control socket), or directly on ``--port`` when none runs.
 * ``smscmd status [--json]`` — the running agent's state and counters.
+* ``smscmd probe --port PATH [--json]`` — is this modem ready for SMS Commands?
 * ``smscmd demo`` — hostsim and the agent in one process: a first look.
 
 Exit status: 0 success, 1 runtime failure (journal unusable, demo failed),
@@ -110,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the last N rows (default all)",
     )
 
+    probe = sub.add_parser("probe", help="check that a modem can receive SMS Commands")
+    probe.add_argument("--port", metavar="PATH", required=True, help="the modem's AT port")
+    probe.add_argument("--json", action="store_true", help="print one JSON object")
+    probe.add_argument("--baudrate", type=_positive_int, default=115200, help="(default 115200)")
+    probe.add_argument(
+        "--log-level", metavar="LEVEL", default="WARNING", type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="DEBUG shows the AT traffic",
+    )  # fmt: skip
+
     demo = sub.add_parser("demo", help="run the agent against an in-process hostsim modem")
     demo.add_argument("--journal", metavar="FILE", help="keep the demo journal in FILE")
     demo.add_argument(
@@ -178,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "probe":
+            setup_logging(args.log_level)
+            return asyncio.run(cmd_probe(args.port, args.baudrate, as_json=args.json))
         if args.command == "demo":
             from device.demo import run_demo  # only the demo imports hostsim
 
@@ -327,6 +340,18 @@ async def _send_direct(config: Config, text: str, destination: str) -> int:
         await channel.close()
     print(f"sent directly to {destination} (message reference {mr})")
     return EXIT_OK
+
+
+async def cmd_probe(port: str, baudrate: int, *, as_json: bool) -> int:
+    """Exit 0 when the modem is ready to receive SMS Commands, 1 with the reasons otherwise."""
+    from device.probe import probe, render
+
+    report = await probe(port, baudrate=baudrate)
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(render(report))
+    return EXIT_OK if report.ready else EXIT_FAILURE
 
 
 async def cmd_status(config: Config, *, as_json: bool) -> int:
