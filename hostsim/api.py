@@ -26,6 +26,26 @@ And one hostsim-only route (same auth), no part of Twilio's API:
   that cannot be an SMS originator; 404/20404 for an unknown Sim; 409/20409
   when its modem is unplugged.
 
+Fault routes (hostsim-only, same auth; ``{Sim}`` as above; numbers come from
+the query string or form fields; JSON answers, 404/20404 for an unknown Sim,
+400/20001 for a bad value, 409/20409 where the modem must be plugged in):
+
+* ``POST /_hostsim/sims/{Sim}/reset[?not_ready_seconds=S]`` — a reboot:
+  settings to defaults, boot banner, SIM/SMS not ready for S seconds (409
+  when unplugged);
+* ``POST /_hostsim/sims/{Sim}/unplug[?seconds=N]`` — unplug now; replug (a
+  new pty behind the same link) after N seconds, or on
+  ``POST /_hostsim/sims/{Sim}/replug``;
+* ``POST /_hostsim/sims/{Sim}/garbage?bytes=N`` — N seeded random bytes on
+  the line (409 when unplugged);
+* ``POST /_hostsim/sims/{Sim}/hang[?seconds=N]`` — stop answering; resume
+  after N seconds or on ``POST /_hostsim/sims/{Sim}/resume``;
+* ``POST /_hostsim/sims/{Sim}/faults`` — form fields of
+  :class:`hostsim.faults.FaultPlan` (``chunk_size``, ``chunk_delay``,
+  ``urc_flood``, ``bare_lf``, ``echo_stuck``, ``cms_on_send``,
+  ``sent_anyway``, ``invalid_cmti``) change the persistent faults
+  (``reset=true`` starts from none); ``GET`` shows them.
+
 Paging is by key (:func:`select_page`): ``PageToken=PA<sid>`` is the page
 right after (older than) command ``<sid>``, ``PB<sid>`` the page right before
 it (newer), so pages stay consistent while commands arrive. Without a token
@@ -66,11 +86,13 @@ from yarl import URL
 from device.sms import gsm7
 from device.sms.pdu import encode_deliver
 from hostsim.callbacks import DEFAULT_TIMEOUT, Callback, CallbackSender
+from hostsim.faults import MAX_GARBAGE, FaultPlan
 from hostsim.network import (
     COMMANDS_NUMBER,
     CallbackMethod,
     Direction,
     Network,
+    Sim,
     SmsCommand,
     Status,
 )
@@ -430,6 +452,140 @@ async def hostsim_deliver_sms(request: web.Request) -> web.Response:
     return web.json_response({"indexes": indexes}, status=201)
 
 
+# -- the hostsim-only fault routes ----------------------------------------------------
+
+#: Longest delay a fault route accepts, in seconds (one day).
+MAX_FAULT_SECONDS = 86400.0
+
+
+def _find_sim(request: web.Request) -> Sim:
+    sim_key = request.match_info["sim"]
+    sim = request.app[NETWORK_KEY].find_sim(sim_key)
+    if sim is None:
+        raise ApiError(404, 20404, f"The requested resource /Sims/{sim_key} was not found")
+    return sim
+
+
+def _plugged(sim: Sim) -> None:
+    if not sim.gateway.attached:
+        raise ApiError(409, 20409, f"The modem of Sim {sim.unique_name} is unplugged")
+
+
+async def _params(request: web.Request) -> dict[str, str]:
+    """Query parameters and plain form fields (the form wins), empty ones left out."""
+    params = {name: value for name, value in request.query.items() if value != ""}
+    try:
+        form = await request.post()
+    except ValueError as exc:
+        _invalid(f"Unreadable post body: {exc}")
+    for name in form:
+        value = _form_value(form, name)
+        if value is not None:
+            params[name] = value
+    return params
+
+
+def _seconds(params: Mapping[str, str], name: str) -> float | None:
+    text = params.get(name)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        _invalid(f"{name} must be a number of seconds, got {text!r}")
+    if not 0 <= value <= MAX_FAULT_SECONDS:  # also refuses nan
+        _invalid(f"{name} must be between 0 and {MAX_FAULT_SECONDS:g}")
+    return value
+
+
+def _sim_info(sim: Sim) -> dict[str, Any]:
+    gateway = sim.gateway
+    return {
+        "sim_sid": sim.sid,
+        "unique_name": sim.unique_name,
+        "attached": gateway.attached,
+        "pty": gateway.path if gateway.attached else None,
+        "hung": gateway.modem.hung,
+        "sim_ready": gateway.modem.sim_ready,
+        "faults": gateway.faults.as_dict(),
+    }
+
+
+async def hostsim_reset(request: web.Request) -> web.Response:
+    """``POST /_hostsim/sims/{sim}/reset[?not_ready_seconds=S]``: reboot the module."""
+    sim = _find_sim(request)
+    not_ready = _seconds(await _params(request), "not_ready_seconds") or 0.0
+    _plugged(sim)
+    sim.gateway.reset(not_ready)
+    return web.json_response({**_sim_info(sim), "not_ready_seconds": not_ready})
+
+
+async def hostsim_unplug(request: web.Request) -> web.Response:
+    """``POST /_hostsim/sims/{sim}/unplug[?seconds=N]``: unplug, replug after N seconds."""
+    sim = _find_sim(request)
+    seconds = _seconds(await _params(request), "seconds")
+    sim.gateway.unplug_for(seconds)
+    return web.json_response({**_sim_info(sim), "replug_in": seconds})
+
+
+async def hostsim_replug(request: web.Request) -> web.Response:
+    """``POST /_hostsim/sims/{sim}/replug``: plug the modem back in (a new pty)."""
+    sim = _find_sim(request)
+    sim.gateway.replug()
+    return web.json_response(_sim_info(sim))
+
+
+async def hostsim_garbage(request: web.Request) -> web.Response:
+    """``POST /_hostsim/sims/{sim}/garbage?bytes=N``: N seeded random bytes on the line."""
+    sim = _find_sim(request)
+    text = (await _params(request)).get("bytes")
+    if text is None:
+        _invalid("Missing required parameter bytes")
+    try:
+        count = int(text)
+    except ValueError:
+        _invalid(f"bytes must be an integer, got {text!r}")
+    if not 1 <= count <= MAX_GARBAGE:
+        _invalid(f"bytes must be between 1 and {MAX_GARBAGE}")
+    _plugged(sim)
+    sim.gateway.garbage(count)
+    return web.json_response({**_sim_info(sim), "bytes": count})
+
+
+async def hostsim_hang(request: web.Request) -> web.Response:
+    """``POST /_hostsim/sims/{sim}/hang[?seconds=N]``: stop answering, resume after N."""
+    sim = _find_sim(request)
+    seconds = _seconds(await _params(request), "seconds")
+    sim.gateway.hang(seconds)
+    return web.json_response({**_sim_info(sim), "resume_in": seconds})
+
+
+async def hostsim_resume(request: web.Request) -> web.Response:
+    """``POST /_hostsim/sims/{sim}/resume``: answer again after a hang."""
+    sim = _find_sim(request)
+    sim.gateway.resume()
+    return web.json_response(_sim_info(sim))
+
+
+async def hostsim_set_faults(request: web.Request) -> web.Response:
+    """``POST /_hostsim/sims/{sim}/faults``: change the persistent faults (form fields)."""
+    sim = _find_sim(request)
+    params = await _params(request)
+    reset = params.pop("reset", "false").strip().lower() in ("1", "true", "yes", "on")
+    base = FaultPlan() if reset else sim.gateway.faults
+    try:
+        plan = base.updated_from_strings(params)
+    except ValueError as exc:
+        _invalid(str(exc))
+    sim.gateway.set_faults(plan)
+    return web.json_response(_sim_info(sim))
+
+
+async def hostsim_get_faults(request: web.Request) -> web.Response:
+    """``GET /_hostsim/sims/{sim}/faults``: the Sim's modem state and faults."""
+    return web.json_response(_sim_info(_find_sim(request)))
+
+
 # -- middleware and app ---------------------------------------------------------
 
 
@@ -495,6 +651,15 @@ def create_app(network: Network, auth_token: str) -> web.Application:
     app.router.add_get(COLLECTION_PATH, list_commands)
     app.router.add_get(COLLECTION_PATH + "/{sid}", fetch_command)
     app.router.add_post(HOSTSIM_SMS_PATH, hostsim_deliver_sms)
+    sim_path = HOSTSIM_PREFIX + "/sims/{sim}/"
+    app.router.add_post(sim_path + "reset", hostsim_reset)
+    app.router.add_post(sim_path + "unplug", hostsim_unplug)
+    app.router.add_post(sim_path + "replug", hostsim_replug)
+    app.router.add_post(sim_path + "garbage", hostsim_garbage)
+    app.router.add_post(sim_path + "hang", hostsim_hang)
+    app.router.add_post(sim_path + "resume", hostsim_resume)
+    app.router.add_post(sim_path + "faults", hostsim_set_faults)
+    app.router.add_get(sim_path + "faults", hostsim_get_faults)
     return app
 
 

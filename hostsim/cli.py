@@ -13,6 +13,13 @@ Logs go to stderr. It runs until SIGINT or SIGTERM, then fails the commands it
 could not deliver, removes its symlinks and exits 0. Exit 2 for usage errors,
 1 when a pty, a link or the API address cannot be set up.
 
+Faults (:mod:`hostsim.faults`, on every modem; random choices seeded by
+``--seed``): ``--fault-chunk-size N``, ``--fault-chunk-delay SECONDS``,
+``--fault-urc-flood N``, ``--fault-bare-lf``, ``--fault-echo-stuck``,
+``--fault-cms-on-send P``, ``--fault-sent-anyway P``,
+``--fault-invalid-cmti``. One-shot faults (reset, unplug, garbage, hang) are
+HTTP routes under ``/_hostsim`` (see :mod:`hostsim.api`).
+
 Credentials: ``--account-sid`` / ``--auth-token``, else the environment
 variables ``HOSTSIM_ACCOUNT_SID`` / ``HOSTSIM_AUTH_TOKEN``, else generated
 (stable with ``--seed``).
@@ -30,6 +37,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+from hostsim.faults import FaultPlan
 from hostsim.network import DEFAULT_RETRY_WINDOW
 from hostsim.sim import HostSim
 
@@ -74,6 +82,90 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     return parse
 
 
+def _non_negative(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value >= 0:
+            raise argparse.ArgumentTypeError("must not be negative")
+        return value
+
+    return parse
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("a probability is between 0 and 1")
+    return value
+
+
+def _add_fault_flags(run: argparse.ArgumentParser) -> None:
+    group = run.add_argument_group("faults", "persistent faults of every modem (seeded)")
+    group.add_argument(
+        "--fault-chunk-size",
+        type=_non_negative(int),
+        default=0,
+        metavar="N",
+        help="split every output write into chunks of at most N bytes",
+    )
+    group.add_argument(
+        "--fault-chunk-delay",
+        type=_non_negative(float),
+        default=0.0,
+        metavar="SECONDS",
+        help="delay between output chunks",
+    )
+    group.add_argument(
+        "--fault-urc-flood",
+        type=_non_negative(int),
+        default=0,
+        metavar="N",
+        help="N vendor URCs before every response line",
+    )
+    group.add_argument(
+        "--fault-bare-lf", action="store_true", help="line endings \\n instead of \\r\\n"
+    )
+    group.add_argument(
+        "--fault-echo-stuck", action="store_true", help="ATE0 answers OK but echo stays on"
+    )
+    group.add_argument(
+        "--fault-cms-on-send",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="probability of +CMS ERROR: 500 on AT+CMGS",
+    )
+    group.add_argument(
+        "--fault-sent-anyway",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="probability that such a failed send went out all the same",
+    )
+    group.add_argument("--fault-invalid-cmti", action="store_true",
+                       help="a bogus +CMTI after every real one")  # fmt: skip
+
+
+def fault_plan(args: argparse.Namespace) -> FaultPlan:
+    """The :class:`FaultPlan` the ``--fault-*`` flags ask for (ValueError when invalid)."""
+    return FaultPlan(
+        chunk_size=args.fault_chunk_size,
+        chunk_delay=args.fault_chunk_delay,
+        urc_flood=args.fault_urc_flood,
+        bare_lf=args.fault_bare_lf,
+        echo_stuck=args.fault_echo_stuck,
+        cms_on_send=args.fault_cms_on_send,
+        sent_anyway=args.fault_sent_anyway,
+        invalid_cmti=args.fault_invalid_cmti,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hostsim",
@@ -100,7 +192,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="stable symlink to the pty (PATH0, PATH1 … with several Sims)",
     )
-    run.add_argument("--seed", type=int, metavar="N", help="reproducible sids and auth token")
+    run.add_argument(
+        "--seed", type=int, metavar="N", help="reproducible sids, auth token and fault choices"
+    )
     run.add_argument(
         "--account-sid",
         type=_account_sid,
@@ -136,6 +230,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="INFO", type=str.upper,
                      choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                      help="stderr log level (DEBUG shows raw AT traffic)")  # fmt: skip
+    _add_fault_flags(run)
     return parser
 
 
@@ -156,6 +251,7 @@ async def _run(args: argparse.Namespace) -> int:
             retry_window=args.retry_window,
             commands_webhook=args.commands_webhook,
             commands_webhook_method=args.commands_webhook_method,
+            faults=fault_plan(args),
         ) as sim:
             sys.stdout.write(json.dumps(sim.ready_info()) + "\n")
             sys.stdout.flush()
@@ -169,7 +265,12 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        fault_plan(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(
         level=args.log_level,
         stream=sys.stderr,

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ from device.sms.charset import Charset, from_wire
 from device.sms.pdu import Concat, Encoding, PduError, split_for_concat
 from hostsim import commands, pdumode, smscommands
 from hostsim.atparse import Invocation, SyntaxFailure, parse_commands
+from hostsim.faults import INVALID_CMTI_KINDS, FaultPlan, flood_lines
 from hostsim.results import CommandFailed, render_error
 from hostsim.settings import MessageMode, ModemConfig, RegStat, Settings
 from hostsim.storage import MessageStorage, Status, StoredMessage
@@ -111,8 +113,15 @@ class EmulatedModem:
         config: ModemConfig | None = None,
         *,
         on_change: Callable[[], None] | None = None,
+        faults: FaultPlan | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.config: ModemConfig = config if config is not None else ModemConfig()
+        #: Persistent faults (:mod:`hostsim.faults`); replace at any time.
+        self.faults: FaultPlan = faults if faults is not None else FaultPlan()
+        #: Every random fault decision comes from here (seed it for reproducibility).
+        self.rng: random.Random = rng if rng is not None else random.Random()
+        self._announced: dict[str, set[int]] = {}
         self.on_change = on_change
         self.settings: Settings = self.config.defaults
         self.storages: dict[str, MessageStorage] = {
@@ -137,6 +146,8 @@ class EmulatedModem:
         self.s_registers: dict[int, int] = {0: 0, 3: 13, 4: 10, 5: 8, 7: 60, 10: 14}
         #: While True the module is hung: input is swallowed, nothing is answered.
         self.hung = False
+        #: Bytes from the TE ignored while hung (a change is reported for each feed).
+        self.swallowed = 0
         self._send_faults: list[tuple[int, bool]] = []
         #: The network's say on each SMS sent: None accepts it, a number refuses
         #: it with that +CMS ERROR code (set by hostsim.network).
@@ -156,6 +167,9 @@ class EmulatedModem:
             LOGGER.debug("TE -> modem %r", data)
         if self.hung:
             LOGGER.debug("hung: %d bytes ignored", len(data))
+            if data:
+                self.swallowed += len(data)
+                self._changed()
             return
         for byte in data:
             if self._state is InputState.SMS_PROMPT:
@@ -250,8 +264,11 @@ class EmulatedModem:
         if index is None:
             LOGGER.debug("memory %s full: message from %s not stored", mem, message.address)
             return None  # nothing changed: no change notification
+        self._announced.setdefault(mem, set()).add(index)
         if cnmi.mt in (1, 3):
             self._urc([f"+CMTI: {quoted(mem)},{index}"])
+            if self.faults.invalid_cmti:
+                self._urc([self._invalid_cmti(mem)])
         self._changed()
         return index
 
@@ -283,10 +300,14 @@ class EmulatedModem:
         """Restore the configured defaults (``ATZ``); stored messages survive."""
         self.settings = self.config.defaults
 
-    def reboot(self) -> None:
+    def reboot(self, *, not_ready: bool = False) -> None:
         """A silent module restart: settings back to defaults, a half-typed
         command or SMS body forgotten, held indications lost, then the boot
         banner (:attr:`ModemConfig.boot_banner`). Stored messages survive.
+
+        With ``not_ready`` only the banner's first line (``RDY``) comes now and
+        the SIM stays busy (:attr:`sim_ready` False: CME 14 / CMS 314) until
+        :meth:`become_ready` prints the rest.
         """
         self.reset_settings()
         self._state = InputState.COMMAND
@@ -296,8 +317,21 @@ class EmulatedModem:
         self._body_overflow = False
         self._submit = None
         self._held.clear()
-        for line in self.config.boot_banner:
-            self._out += f"\r\n{line}\r\n".encode("latin-1", "replace")
+        banner = self.config.boot_banner[:1] if not_ready else self.config.boot_banner
+        if not_ready:
+            self.sim_ready = False
+        for line in banner:
+            self._out += self._frame([line])
+        self._changed()
+
+    def become_ready(self) -> None:
+        """The SIM and SMS are ready again after :meth:`reboot` ``(not_ready=True)``:
+        the rest of the boot banner follows. Nothing happens when already ready."""
+        if self.sim_ready:
+            return
+        self.sim_ready = True
+        for line in self.config.boot_banner[1:]:
+            self._out += self._frame([line])
         self._changed()
 
     def inject(self, data: bytes) -> None:
@@ -330,8 +364,13 @@ class EmulatedModem:
 
     # ------------------------------------------------------------------ command mode
 
+    @property
+    def echoing(self) -> bool:
+        """Echo is on (``ATE1``, or stuck on by the ``echo_stuck`` fault)."""
+        return self.settings.echo or self.faults.echo_stuck
+
     def _command_byte(self, byte: int) -> None:
-        if self.settings.echo:
+        if self.echoing:
             self._out.append(byte)
         if byte == 0x0D:
             line = bytes(self._line)
@@ -388,7 +427,7 @@ class EmulatedModem:
                 return
             self._info(lines)
             if self._state is InputState.SMS_PROMPT:
-                self._out += b"\r\n> "
+                self._out += self._eol + b"> "
                 return
         self._final("OK")
 
@@ -403,11 +442,11 @@ class EmulatedModem:
             self._after_prompt()
         elif byte == 0x0D:
             self._append_body(byte)
-            self._out += b"\r\n> "
+            self._out += self._eol + b"> "
         elif byte == 0x0A and not self._body:
             return
         else:
-            if self.settings.echo:
+            if self.echoing:
                 self._out.append(byte)
             self._append_body(byte)
 
@@ -454,6 +493,9 @@ class EmulatedModem:
         self._next_mr = (self._next_mr + 1) % 256
         when = datetime.now(UTC).replace(microsecond=0)
         fault = self._send_faults.pop(0) if self._send_faults else None
+        if fault is None and self._send_fault_drawn():
+            fault = (500, self.rng.random() < self.faults.sent_anyway)
+            LOGGER.info("fault: AT+CMGS answered CMS 500 (sent anyway: %s)", fault[1])
         if (fault is None or fault[1]) and self.submit_hook is not None:
             # The SMS reaches the network (also when the module then reports an
             # error although it went out): the network may still refuse it.
@@ -470,6 +512,11 @@ class EmulatedModem:
             self._info([f"+CMGS: {reference}"])
             self._final("OK")
         self._after_prompt()
+
+    def _send_fault_drawn(self) -> bool:
+        """Whether the ``cms_on_send`` fault strikes this send (draws from the rng)."""
+        probability = self.faults.cms_on_send
+        return probability > 0 and self.rng.random() < probability
 
     def fail_next_send(self, code: int = 500, *, sent_anyway: bool = False) -> None:
         """Answer the next ``AT+CMGS`` with ``+CMS ERROR: <code>``.
@@ -520,15 +567,52 @@ class EmulatedModem:
 
     # ------------------------------------------------------------------ output
 
+    @property
+    def _eol(self) -> bytes:
+        return b"\n" if self.faults.bare_lf else b"\r\n"
+
+    def _frame(self, lines: list[str]) -> bytes:
+        """``<eol><line>[<eol><line>…]<eol>`` (empty for no lines)."""
+        if not lines:
+            return b""
+        eol = self._eol.decode("latin-1")
+        return (eol + eol.join(lines) + eol).encode("latin-1", "replace")
+
+    def _flood(self) -> None:
+        if self.faults.urc_flood:
+            self._out += self._frame(flood_lines(self.rng, self.faults.urc_flood))
+
     def _info(self, lines: list[str]) -> None:
-        if lines:
-            self._out += ("\r\n" + "\r\n".join(lines) + "\r\n").encode("latin-1", "replace")
+        if not self.faults.urc_flood:
+            self._out += self._frame(lines)
+            return
+        for line in lines:
+            self._flood()
+            self._out += self._frame([line])
 
     def _final(self, result: str) -> None:
-        self._out += f"\r\n{result}\r\n".encode("latin-1", "replace")
+        self._flood()
+        self._out += self._frame([result])
+
+    def _invalid_cmti(self, mem: str) -> str:
+        """A bogus ``+CMTI`` line following a real one in ``mem`` (``invalid_cmti`` fault)."""
+        storage = self.storages[mem]
+        kind = self.rng.choice(INVALID_CMTI_KINDS)
+        if kind == "other-memory":
+            others = sorted(name for name in self.storages if name != mem)
+            other = self.rng.choice(others) if others else "ME" if mem != "ME" else "SM"
+            return f"+CMTI: {quoted(other)},{storage.first_index}"
+        if kind == "deleted":
+            used = set(storage.indices())
+            deleted = sorted(self._announced.get(mem, set()) - used)
+            free = [i for i in range(storage.first_index, storage.last_index + 1) if i not in used]
+            choices = deleted or free
+            if choices:
+                return f"+CMTI: {quoted(mem)},{self.rng.choice(choices)}"
+        return f"+CMTI: {quoted(mem)},-1"
 
     def _urc(self, lines: list[str]) -> None:
-        data = ("\r\n" + "\r\n".join(lines) + "\r\n").encode("latin-1", "replace")
+        data = self._frame(lines)
         if self._state is InputState.SMS_PROMPT or self.settings.cnmi.mode == 0:
             self._held.append(data)
             del self._held[:-MAX_HELD_URCS]

@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from hostsim.faults import MAX_GARBAGE, ChunkedWriter, FaultPlan, garbage
 from hostsim.modem import EmulatedModem, SentSms
 from hostsim.network import (
     DEFAULT_RETRY_INITIAL,
@@ -50,12 +52,16 @@ class SimulatedModem:
         config: ModemConfig | None = None,
         *,
         link: str | os.PathLike[str] | None = None,
+        faults: FaultPlan | None = None,
+        rng: random.Random | None = None,
     ) -> None:
-        self.modem = EmulatedModem(config, on_change=self._changed)
+        self.modem = EmulatedModem(config, on_change=self._changed, faults=faults, rng=rng)
         self._waiters: set[asyncio.Future[None]] = set()
         self._listeners: list[Callable[[], None]] = []
         self._loop = loop
         self._link_path = link
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._writer = ChunkedWriter(loop, self._write, lambda: self.modem.faults)
         self._pty = PtyEndpoint(loop, self._received, link=link)
 
     def add_change_listener(self, listener: Callable[[], None]) -> None:
@@ -67,9 +73,11 @@ class SimulatedModem:
 
         The network holds SMS for this Sim until :meth:`replug`.
         """
+        self._cancel("replug")
         if self._pty.closed:
             return
         LOGGER.info("modem on %s unplugged", self._pty.path)
+        self._writer.clear()
         self._pty.close()
         self._changed()
 
@@ -77,6 +85,7 @@ class SimulatedModem:
         """USB replug: a new pty (often another /dev/pts/N) behind the same symlink,
         and the module boots again (settings at defaults, boot banner). Stored
         messages survive, as on a SIM."""
+        self._cancel("replug")
         if not self._pty.closed:
             return
         self._pty = PtyEndpoint(self._loop, self._received, link=self._link_path)
@@ -131,6 +140,92 @@ class SimulatedModem:
         self.modem.reboot()
         self._pump()
 
+    # ------------------------------------------------------------------ faults
+
+    @property
+    def faults(self) -> FaultPlan:
+        """The persistent faults in force (:class:`hostsim.faults.FaultPlan`)."""
+        return self.modem.faults
+
+    def set_faults(self, plan: FaultPlan | None = None, **changes: object) -> FaultPlan:
+        """Replace the fault plan (``plan``, else the current one) with ``changes``
+        applied; returns the new plan. ValueError for unknown names or bad values."""
+        base = plan if plan is not None else self.modem.faults
+        self.modem.faults = base.replace(**changes)
+        LOGGER.info("faults of %s: %s", self._pty.path, self.modem.faults)
+        return self.modem.faults
+
+    def unplug_for(self, seconds: float | None) -> None:
+        """Unplug now; with ``seconds``, replug (a new pty behind the same link) that
+        much later, else only on :meth:`replug`."""
+        if seconds is not None and seconds < 0:
+            raise ValueError("seconds must not be negative")
+        self.unplug()
+        if seconds is not None:
+            self._later("replug", seconds, self.replug)
+
+    def reset(self, not_ready_seconds: float = 0.0) -> None:
+        """A reboot (possibly mid-command): settings back to defaults, the boot banner,
+        then for ``not_ready_seconds`` the SIM and SMS are not ready (CME 14 / CMS 314)
+        and the rest of the banner comes once they are."""
+        if not_ready_seconds < 0:
+            raise ValueError("not_ready_seconds must not be negative")
+        self._cancel("ready")
+        not_ready = not_ready_seconds > 0
+        if not not_ready:
+            self.modem.sim_ready = True  # a plain reboot finds the SIM (full banner)
+        self.modem.reboot(not_ready=not_ready)
+        if not_ready:
+            self._later("ready", not_ready_seconds, self.modem.become_ready)
+        self._pump()
+
+    @property
+    def output_pending(self) -> int:
+        """Output bytes still queued by the chunking fault (not yet on the pty)."""
+        return self._writer.pending
+
+    def garbage(self, count: int) -> bytes:
+        """Put ``count`` seeded random bytes (line noise) on the line; returns them."""
+        if not 0 <= count <= MAX_GARBAGE:
+            raise ValueError(f"count must be between 0 and {MAX_GARBAGE}")
+        data = garbage(self.modem.rng, count)
+        self.inject(data)
+        return data
+
+    def hang(self, seconds: float | None = None) -> None:
+        """Stop answering (input swallowed); resume after ``seconds`` (never when None,
+        until :meth:`resume`)."""
+        if seconds is not None and seconds < 0:
+            raise ValueError("seconds must not be negative")
+        self._cancel("resume")
+        self.modem.hung = True
+        LOGGER.info("modem on %s hung", self._pty.path)
+        if seconds is not None:
+            self._later("resume", seconds, self.resume)
+        self._changed()
+
+    def resume(self) -> None:
+        """Answer again after :meth:`hang`."""
+        self._cancel("resume")
+        if self.modem.hung:
+            self.modem.hung = False
+            LOGGER.info("modem on %s answers again", self._pty.path)
+            self._changed()
+
+    def _later(self, name: str, seconds: float, action: Callable[[], None]) -> None:
+        self._cancel(name)
+
+        def fire() -> None:
+            self._timers.pop(name, None)
+            action()
+
+        self._timers[name] = self._loop.call_later(seconds, fire)
+
+    def _cancel(self, name: str) -> None:
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+
     def inject(self, data: bytes) -> None:
         """Write raw bytes to the TE as if the module had sent them."""
         self.modem.inject(data)
@@ -152,7 +247,11 @@ class SimulatedModem:
                     self._waiters.discard(waiter)
 
     def close(self) -> None:
-        """Close the pty (and its symlink); pending waiters time out. Idempotent."""
+        """Close the pty (and its symlink) and cancel pending faults; pending waiters
+        time out. Idempotent."""
+        for name in list(self._timers):
+            self._cancel(name)
+        self._writer.clear()
         self._pty.close()
 
     def _received(self, data: bytes) -> None:
@@ -162,7 +261,10 @@ class SimulatedModem:
     def _pump(self) -> None:
         out = self.modem.data_to_send()
         if out:
-            self._pty.write(out)
+            self._writer.write(out)
+
+    def _write(self, data: bytes) -> None:
+        self._pty.write(data)
 
     def _changed(self) -> None:
         self._pump()
@@ -203,12 +305,15 @@ class HostSim:
         retry_initial: float = DEFAULT_RETRY_INITIAL,
         commands_webhook: str | None = None,
         commands_webhook_method: str = "POST",
+        faults: FaultPlan | None = None,
     ) -> None:
         if count < 1:
             raise ValueError("count must be at least 1")
         self._count = count
         self._link = link
         self._config = config
+        self._seed = seed
+        self._faults = faults
         self.sids = SidFactory(seed)
         self.account_sid = account_sid or self.sids.sid("AC")
         self.auth_token = auth_token or self.sids.hex32()
@@ -233,6 +338,12 @@ class HostSim:
     def __getitem__(self, index: int) -> SimulatedModem:
         return self.modems[index]
 
+    def rng_for(self, index: int) -> random.Random:
+        """The fault rng of modem ``index``: reproducible with a seed, distinct per modem."""
+        if self._seed is None:
+            return random.Random()
+        return random.Random(f"hostsim-faults:{self._seed}:{index}")
+
     def _link_for(self, index: int) -> str | None:
         if self._link is None:
             return None
@@ -244,7 +355,13 @@ class HostSim:
         loop = asyncio.get_running_loop()
         try:
             for i in range(self._count):
-                gateway = SimulatedModem(loop, self._config, link=self._link_for(i))
+                gateway = SimulatedModem(
+                    loop,
+                    self._config,
+                    link=self._link_for(i),
+                    faults=self._faults,
+                    rng=self.rng_for(i),
+                )
                 self.modems.append(gateway)
                 self.network.add_sim(gateway, f"sim{i}")
             if self._api is not None:

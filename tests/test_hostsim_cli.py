@@ -150,3 +150,54 @@ def test_bad_api_address_and_account() -> None:
         with pytest.raises(SystemExit) as excinfo:
             main(argv)
         assert excinfo.value.code == 2
+
+
+def test_fault_flags_shape_the_modem_output(tmp_path: Path) -> None:
+    link = tmp_path / "modem"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hostsim", "run", "--link", str(link), "--api", "127.0.0.1:0",
+         "--seed", "3", "--fault-bare-lf", "--fault-urc-flood", "1", "--fault-echo-stuck",
+         "--fault-chunk-size", "4", "--fault-chunk-delay", "0.001", "--fault-invalid-cmti",
+         "--fault-cms-on-send", "0.5", "--fault-sent-anyway", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        ready = json.loads(read_line(proc.stdout.fileno(), READY_TIMEOUT))
+        assert ready["event"] == "ready"
+        with serial.Serial(str(link), 115200, timeout=IO_TIMEOUT) as ser:
+            ser.write(b"ATE0\r")
+            assert ser.read_until(b"\nOK\n").startswith(b"ATE0\r\n+QIND: ")
+            ser.write(b"AT+CGMI\r")
+            out = ser.read_until(b"\nOK\n")
+        assert out.startswith(b"AT+CGMI\r")  # echo stuck on
+        lines = out[len(b"AT+CGMI\r") :].split(b"\n")
+        assert b"\r" not in out[len(b"AT+CGMI\r") :]  # bare LF
+        assert [line.startswith(b"+QIND: ") for line in lines if line] == [
+            True, False, True, False,
+        ]  # fmt: skip
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=READY_TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=READY_TIMEOUT)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--fault-cms-on-send", "1.5"],
+        ["run", "--fault-sent-anyway", "x"],
+        ["run", "--fault-chunk-size", "-1"],
+        ["run", "--fault-chunk-delay", "-0.5"],
+        ["run", "--fault-chunk-delay", "120"],
+        ["run", "--fault-urc-flood", "5000"],
+    ],
+)
+def test_bad_fault_flags_are_usage_errors(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        main(argv)
+    assert excinfo.value.code == 2
