@@ -180,6 +180,7 @@ class Agent:
         self._direct: list[Urc] = []
         self._restart_reason: str | None = None
         self._echo_baseline = 0
+        self._echo_means_restart = True
         self._drain_needed = True
         self._error_streak = 0
         self._crash_at = os.environ.get(CRASH_ENV) or None
@@ -332,7 +333,11 @@ class Agent:
     def _check_restart(self) -> None:
         """Raise _Restart when the module was seen to restart (see the module docstring)."""
         channel = self._channel
-        if channel is not None and channel.echo_count > self._echo_baseline:
+        if (
+            channel is not None
+            and self._echo_means_restart
+            and channel.echo_count > self._echo_baseline
+        ):
             self._restart_needed("echo is back on")
         if self._restart_reason is not None:
             raise _Restart(self._restart_reason)
@@ -356,6 +361,7 @@ class Agent:
             LOGGER.warning("the modem on %s does not answer; reopening the port", self.port)
             return False
         self.lifecycle.fire("answered")
+        echoes_after_ate0 = modem.channel.echo_count
         delay = self.config.reconnect_initial
         if not await retry_while_busy(
             modem.configure, delay=delay, what="configure", stop=self._stop
@@ -390,6 +396,11 @@ class Agent:
         await modem.refresh_signal()
         if self._restart_reason is not None:
             raise _Restart(self._restart_reason)
+        # Echo that survives ATE0 is a module quirk, not a restart: stop reading it as one.
+        echo_stuck = modem.channel.echo_count > echoes_after_ate0 + 1
+        if echo_stuck and self._echo_means_restart:
+            LOGGER.warning("the module keeps echo on despite ATE0; tolerated")
+        self._echo_means_restart = not echo_stuck
         self._echo_baseline = modem.channel.echo_count
         self._error_streak = 0
         self.lifecycle.fire("registered")

@@ -20,8 +20,14 @@ from device.at.codec import (
 )
 
 
-def run(stream: bytes, command: str | None = None, chunks: list[int] | None = None) -> list[Event]:
-    codec = AtCodec()
+def run(
+    stream: bytes,
+    command: str | None = None,
+    chunks: list[int] | None = None,
+    *,
+    hex_bodies: bool = True,
+) -> list[Event]:
+    codec = AtCodec(hex_bodies=hex_bodies)
     if command is not None:
         codec.begin(command)
     events: list[Event] = []
@@ -53,7 +59,7 @@ def test_information_response() -> None:
 
 def test_cmgr_body_line_taken_verbatim_even_if_it_looks_like_a_result() -> None:
     stream = b'\r\n+CMGR: "REC UNREAD","000",,"26/11/25,10:00:00+04"\r\nOK\r\n\r\nOK\r\n'
-    events = run(stream, "AT+CMGR=0")
+    events = run(stream, "AT+CMGR=0", hex_bodies=False)
     assert events == [
         Info('+CMGR: "REC UNREAD","000",,"26/11/25,10:00:00+04"'),
         Info("OK"),
@@ -248,3 +254,23 @@ def test_byte_by_byte_transcript() -> None:
     assert run(TRANSCRIPT, 'AT+CMGL="ALL"', [1] * len(TRANSCRIPT)) == run(
         TRANSCRIPT, 'AT+CMGL="ALL"'
     )
+
+
+def test_hex_bodies_tolerate_indications_and_blank_framing_in_the_body_slot() -> None:
+    stream = (
+        b'\r\n+CMGR: "REC UNREAD","003000300030",,"26/11/25,10:00:00+04"\r\n'
+        b'\r\n+QIND: "csq",20,99\r\n\r\n+QIND: "csq",20,99\r\n0070\r\n\r\nOK\r\n'
+    )
+    events = run(stream, "AT+CMGR=0")
+    assert [type(e).__name__ for e in events] == ["Info", "Urc", "Urc", "Info", "Final"]
+    assert events[3] == Info("0070")
+    # An empty body is still an empty body.
+    empty = b'\r\n+CMGR: "REC READ","003000300030",,"26/11/25,10:00:00+04"\r\n\r\n\r\nOK\r\n'
+    assert run(empty, "AT+CMGR=0")[1:] == [Info(""), Final(ResultKind.OK, None, "OK", "OK")]
+    listing = b"\r\n+CMGL: 0,1,,0\r\n\r\n+CMGL: 1,1,,2\r\n00AB\r\n\r\nOK\r\n"
+    assert [e for e in run(listing, "AT+CMGL=4") if isinstance(e, Info)] == [
+        Info("+CMGL: 0,1,,0"),
+        Info(""),
+        Info("+CMGL: 1,1,,2"),
+        Info("00AB"),
+    ]

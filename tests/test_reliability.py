@@ -32,6 +32,7 @@ from device.agent import Agent
 from device.commands import default_registry
 from device.config import Config
 from device.journal import InboxState, Journal
+from hostsim.faults import FaultPlan
 from hostsim.network import Direction, SmsCommand
 from hostsim.settings import ModemConfig, RegStat
 from hostsim.sim import HostSim, SimulatedModem
@@ -69,14 +70,16 @@ class Fleet:
             await self.changed.wait()
 
 
-async def start_fleet(tmp: Path, config: ModemConfig | None = None) -> tuple[Fleet, Any]:
+async def start_fleet(
+    tmp: Path, config: ModemConfig | None = None, *, command_timeout: float = 0.5
+) -> tuple[Fleet, Any]:
     sim = HostSim(link=tmp / "modem", seed=6, retry_initial=0.05, config=config)
     await sim.start()
     gw = sim.modems[0]
     agent_config = Config(
         port=str(tmp / "modem"),
         journal=tmp / "journal.sqlite3",
-        command_timeout=0.5,
+        command_timeout=command_timeout,
         health_interval=0.3,
         sweep_interval=1.0,
         reconnect_initial=0.05,
@@ -178,7 +181,48 @@ async def _urc_flood(f: Fleet) -> None:
     f.gw.inject(b"".join(b'\r\n+QIND: "csq",20,99\r\n' for _ in range(200)))
 
 
+async def _reset_not_ready(f: Fleet) -> None:
+    f.gw.reset(not_ready_seconds=0.3)
+
+
+async def _slow_chunks(f: Fleet) -> None:
+    f.gw.set_faults(chunk_size=3, chunk_delay=0.002)
+
+
+async def _flood_inside(f: Fleet) -> None:
+    f.gw.set_faults(urc_flood=3)
+
+
+async def _bare_lf(f: Fleet) -> None:
+    f.gw.set_faults(bare_lf=True)
+
+
+async def _echo_stuck(f: Fleet) -> None:
+    f.gw.set_faults(echo_stuck=True)
+    f.gw.modem.reset_settings()  # echo on again, and ATE0 will not turn it off
+
+
+async def _random_cms(f: Fleet) -> None:
+    f.gw.set_faults(cms_on_send=0.3, sent_anyway=0.5)
+
+
+async def _bogus_cmti(f: Fleet) -> None:
+    f.gw.set_faults(invalid_cmti=True)
+
+
+async def _seeded_garbage(f: Fleet) -> None:
+    f.gw.garbage(2000)
+
+
 FAULTS: dict[str, Fault] = {
+    "reset mid-work, not ready 0.3 s": _reset_not_ready,
+    "output in 3-byte chunks, 2 ms apart": _slow_chunks,
+    "3 vendor URCs before every response line": _flood_inside,
+    "bare LF line endings": _bare_lf,
+    "echo stuck on": _echo_stuck,
+    "random +CMS ERROR 500 on 30 % of sends": _random_cms,
+    "bogus +CMTI after each real one": _bogus_cmti,
+    "2000 bytes of line noise": _seeded_garbage,
     "garbage bytes": _garbage,
     "reboot with banner": _reboot,
     "silent reset (no banner)": _silent_reset,
@@ -250,7 +294,9 @@ def test_mixed_storm(tmp_path: Path) -> None:
     rng = random.Random(20261125)
 
     async def scenario() -> None:
-        fleet, task = await start_fleet(tmp_path)
+        # Slow output (3-byte chunks) makes long listings take seconds: timeouts as on a
+        # real gateway, not the tight ones of the single-fault tests.
+        fleet, task = await start_fleet(tmp_path, command_timeout=2.0)
         try:
             sent: list[str] = []
             for wave in range(12):
@@ -258,6 +304,7 @@ def test_mixed_storm(tmp_path: Path) -> None:
                 for p in batch:
                     fleet.send(p)
                 sent += batch
+                fleet.gw.set_faults(FaultPlan())  # one lasting fault at a time
                 await FAULTS[rng.choice(list(FAULTS))](fleet)
             await asyncio.wait_for(fleet.replies_for(sent), WAIT * 3)
         finally:
@@ -290,12 +337,13 @@ class FaultSchedules(RuleBasedStateMachine):
         steps = [*self.steps, ("cmd", "ping: last")]
 
         async def scenario(tmp: Path) -> None:
-            fleet, task = await start_fleet(tmp)
+            fleet, task = await start_fleet(tmp, command_timeout=2.0)
             try:
                 for kind, value in steps:
                     if kind == "cmd":
                         fleet.send(value)
                     else:
+                        fleet.gw.set_faults(FaultPlan())
                         await FAULTS[value](fleet)
                 await asyncio.wait_for(fleet.replies_for(fleet.sent_payloads), WAIT * 2)
             finally:
@@ -309,7 +357,7 @@ class FaultSchedules(RuleBasedStateMachine):
 
 
 FaultSchedules.TestCase.settings = settings(
-    max_examples=4,
+    max_examples=3,
     stateful_step_count=6,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

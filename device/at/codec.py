@@ -213,10 +213,14 @@ def response_prefixes(command: str) -> tuple[tuple[str, ...], bool]:
 class AtCodec:
     """Incremental framer for the modem → host direction. See the module docstring."""
 
-    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE, *, hex_bodies: bool = True) -> None:
+        """``hex_bodies``: message bodies are hex (UCS2 text mode, PDU mode), so a line
+        of the ``+NAME:`` form in a body slot is an indication, never the body. Turn
+        it off for GSM/IRA text bodies, where only +CMTI/+CDSI are recognised there."""
         if max_line < 4:
             raise ValueError("max_line must be at least 4 bytes")
         self.max_line = max_line
+        self.hex_bodies = hex_bodies
         self._buf = bytearray()
         self._skip_lf = False
         self._discarding = False
@@ -307,9 +311,7 @@ class AtCodec:
                 continue
             line = buf.decode("latin-1")
             buf.clear()
-            event = self._classify(line)
-            if event is not None:
-                events.append(event)
+            events.extend(self._classify_all(line))
         return events
 
     def _prompt(self) -> Prompt:
@@ -326,8 +328,30 @@ class AtCodec:
         self._urc_header = None
         return Garbage(head, f"line longer than {self.max_line} bytes dropped")
 
+    def _classify_all(self, line: str) -> list[Event]:
+        """Events for one line. With hex bodies, a body slot tolerates indications and
+        their blank framing lines before the body: a blank line there is passed over,
+        and the body is empty only when a result code or the next header comes
+        first; an indication or the hex body after it shows the blank was framing."""
+        if not (self.hex_bodies and self._body_due == "info"):
+            event = self._classify(line)
+            return [] if event is None else [event]
+        stripped = line.strip()
+        if not stripped:
+            return []
+        name_match = _NAME_RE.match(stripped)
+        next_header = name_match is not None and name_match.group(1).upper() in self._prefixes
+        if parse_final(stripped) is not None or next_header:
+            self._body_due = None
+            event = self._classify(line)
+            return [Info(""), *([] if event is None else [event])]
+        event = self._classify(line)
+        return [] if event is None else [event]
+
     def _classify(self, line: str) -> Event | None:
-        if self._body_due is not None and line.startswith(SLOT_SAFE_URCS):
+        if self._body_due is not None and (
+            line.startswith(SLOT_SAFE_URCS) or (self.hex_bodies and _NAME_RE.match(line))
+        ):
             # An indication that landed between a header and its body line: a
             # hex or PDU body never starts with "+", so it cannot be the body.
             name, _, args = line.partition(":")
