@@ -394,9 +394,7 @@ def _stopper(agent: Agent, signum: int, notifier: Notifier) -> Callable[[], None
 def cmd_journal(config: Config, *, as_json: bool, limit: int | None, outbox: bool = False) -> int:
     with Journal.open(config.journal, readonly=True) as journal:
         rows: Sequence[InboxRow | OutboxRow] = (
-            journal.outbox(limit=limit if limit is not None else 1_000_000)
-            if outbox
-            else journal.inbox(limit=limit)
+            journal.outbox(limit=limit) if outbox else journal.inbox(limit=limit)
         )
     if as_json:
         json.dump([row.as_dict() for row in rows], sys.stdout, ensure_ascii=False, indent=2)

@@ -989,19 +989,19 @@ class Journal:
 
     def inbox(self, limit: int | None = 100) -> list[InboxRow]:
         """The most recent ``limit`` inbox rows (all with None), oldest first (0 → empty)."""
+        return [_inbox_row(r) for r in self._recent("inbox", _INBOX_COLUMNS, limit)]
+
+    def _recent(self, table: str, columns: str, limit: int | None) -> list[sqlite3.Row]:
+        """The last ``limit`` rows of ``table`` (every row with None), in id order."""
         if limit is None:
-            return [
-                _inbox_row(r)
-                for r in self._query(f"SELECT {_INBOX_COLUMNS} FROM inbox ORDER BY id")
-            ]
+            return self._query(f"SELECT {columns} FROM {table} ORDER BY id")
         if limit < 0:
             raise ValueError("limit must be >= 0")
-        rows = self._query(
-            f"SELECT {_INBOX_COLUMNS} FROM"
-            f" (SELECT {_INBOX_COLUMNS} FROM inbox ORDER BY id DESC LIMIT ?) ORDER BY id",
+        return self._query(
+            f"SELECT {columns} FROM"
+            f" (SELECT {columns} FROM {table} ORDER BY id DESC LIMIT ?) ORDER BY id",
             (limit,),
         )
-        return [_inbox_row(r) for r in rows]
 
     def get_inbox(self, inbox_id: int) -> InboxRow | None:
         """The inbox row ``inbox_id``, or None."""
@@ -1148,16 +1148,9 @@ class Journal:
         )
         return [_attempt_row(r) for r in rows]
 
-    def outbox(self, limit: int = 100) -> list[OutboxRow]:
-        """The most recent ``limit`` outbox rows, oldest first (``limit=0`` → empty)."""
-        if limit < 0:
-            raise ValueError("limit must be >= 0")
-        rows = self._query(
-            f"SELECT {_OUTBOX_COLUMNS} FROM"
-            f" (SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?) ORDER BY id",
-            (limit,),
-        )
-        return [_outbox_row(r) for r in rows]
+    def outbox(self, limit: int | None = 100) -> list[OutboxRow]:
+        """The most recent ``limit`` outbox rows (all with None), oldest first (0 → empty)."""
+        return [_outbox_row(r) for r in self._recent("outbox", _OUTBOX_COLUMNS, limit)]
 
     def get_outbox(self, outbox_id: int) -> OutboxRow | None:
         """The outbox row ``outbox_id``, or None."""
