@@ -82,11 +82,10 @@ from device.modem import (
     retry_while_busy,
     signal_text,
 )
+from device.profiles import PROFILES, by_name, detect, is_banner
 
 LOGGER = logging.getLogger(__name__)
 
-#: Indications that a module prints when it (re)boots.
-BOOT_BANNERS = frozenset({"RDY", "SMS DONE", "SMS READY", "PB DONE", "CALL READY", "+PBREADY"})
 
 #: Attempts when the outcome of a send is unknown: each retry may duplicate it.
 MAX_UNCERTAIN_ATTEMPTS = 2
@@ -181,6 +180,7 @@ class Agent:
         self._restart_reason: str | None = None
         self._echo_baseline = 0
         self._echo_means_restart = True
+        self.profile = PROFILES["generic"]
         self._drain_needed = True
         self._error_streak = 0
         self._crash_at = os.environ.get(CRASH_ENV) or None
@@ -218,6 +218,7 @@ class Agent:
                 "revision": identity.revision if identity else None,
                 "imei": identity.imei if identity else None,
             },
+            "profile": self.profile.name,
             "registration": modem.registration_text if modem is not None else "unknown",
             "signal": signal_text(modem.rssi if modem is not None else None),
             "uptime_seconds": round(time.monotonic() - self.started, 1),
@@ -367,6 +368,12 @@ class Agent:
             modem.configure, delay=delay, what="configure", stop=self._stop
         ):
             return False
+        self.profile = (
+            detect(modem.identity.model, modem.identity.manufacturer)
+            if self.config.profile == "auto"
+            else by_name(self.config.profile)
+        )
+        LOGGER.info("module profile: %s (%s)", self.profile.name, self.profile.description)
         self.lifecycle.fire("configured")
         waits = 0
         while True:
@@ -551,7 +558,7 @@ class Agent:
             self._wake.set()
         elif urc.name == "+CDSI":
             LOGGER.info("status report stored: %s (left in storage)", urc.args)
-        elif urc.name in BOOT_BANNERS:
+        elif is_banner(self.profile, urc.text):
             if self.lifecycle.state not in (ModemState.DISCONNECTED, ModemState.PROBING):
                 LOGGER.warning("boot banner %r: the modem restarted", urc.name)
                 self._restart_needed(f"boot banner {urc.name}")

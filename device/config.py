@@ -17,6 +17,8 @@ Every key is optional; a missing key takes the default shown. Example::
     control_socket = "/run/smscmd/control.sock"
                                  # UNIX socket for `smscmd send/status` (mode 0660)
     mode = "text"                # "text" (AT+CMGF=1) or "pdu" (AT+CMGF=0, multipart)
+    profile = "auto"             # module profile: auto (from AT+CGMM), quectel-bg96,
+                                 # quectel-eg25g, simcom-sim7600, ublox-sara-r410m, generic
     concat_timeout = 3600.0      # seconds a multipart message may wait for its parts
                                  # before it is journaled as incomplete
 
@@ -89,6 +91,7 @@ class Config:
     log_level: str = "INFO"
     control_socket: Path = DEFAULT_CONTROL_SOCKET
     mode: str = "text"
+    profile: str = "auto"
     concat_timeout: float = 3600.0
     sweep_interval: float = 300.0
     send_max_attempts: int = 5
@@ -175,6 +178,14 @@ def _mode(value: object) -> str:
     return value.lower()
 
 
+def _profile(value: object) -> str:
+    from device.profiles import PROFILES
+
+    if not isinstance(value, str) or (value != "auto" and value not in PROFILES):
+        raise ValueError(f"expected auto or one of {', '.join(PROFILES)}")
+    return value
+
+
 def _log_level(value: object) -> str:
     if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
         raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
@@ -193,6 +204,7 @@ _KEYS: dict[str, dict[str, tuple[str, Callable[[object], Any]]]] = {
         "log_level": ("log_level", _log_level),
         "control_socket": ("control_socket", _path),
         "mode": ("mode", _mode),
+        "profile": ("profile", _profile),
         "concat_timeout": ("concat_timeout", _seconds),
     },
     "timeouts": {

@@ -39,6 +39,7 @@ from collections.abc import Callable
 
 from hostsim.faults import FaultPlan
 from hostsim.network import DEFAULT_RETRY_WINDOW
+from hostsim.profiles import PERSONAS, persona
 from hostsim.sim import HostSim
 
 LOGGER = logging.getLogger(__name__)
@@ -196,6 +197,12 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=int, metavar="N", help="reproducible sids, auth token and fault choices"
     )
     run.add_argument(
+        "--persona",
+        choices=sorted(PERSONAS),
+        default="quectel-bg96",
+        help="the module family the modems emulate (default quectel-bg96)",
+    )
+    run.add_argument(
         "--account-sid",
         type=_account_sid,
         metavar="AC…",
@@ -243,6 +250,7 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         async with HostSim(
             args.sims,
+            config=persona(args.persona),
             link=args.link,
             seed=args.seed,
             account_sid=args.account_sid,
