@@ -139,20 +139,16 @@ async def _silent_reset(f: Fleet) -> None:
 async def _sim_busy_reboot(f: Fleet) -> None:
     f.gw.modem.sim_ready = False
     f.gw.reboot()
-    await asyncio.sleep(0.3)  # the fault's own duration: SIM busy for 0.3 s after boot
-    f.gw.modem.sim_ready = True
+    # The fault lasts 0.3 s: hostsim's loop timer ends it, the test does not wait.
+    asyncio.get_running_loop().call_later(0.3, setattr, f.gw.modem, "sim_ready", True)
 
 
 async def _unplug(f: Fleet) -> None:
-    f.gw.unplug()
-    await asyncio.sleep(0.3)  # the fault's duration: unplugged for 0.3 s
-    f.gw.replug()
+    f.gw.unplug_for(0.3)  # replugged by hostsim after 0.3 s, as a new pty behind the link
 
 
 async def _hang(f: Fleet) -> None:
-    f.gw.modem.hung = True
-    await asyncio.sleep(1.0)  # the fault's duration: no answer for 1 s
-    f.gw.modem.hung = False
+    f.gw.hang(1.0)  # hostsim answers again after 1 s
 
 
 async def _echo_on(f: Fleet) -> None:
@@ -164,8 +160,8 @@ async def _echo_on(f: Fleet) -> None:
 
 async def _deregistered(f: Fleet) -> None:
     f.gw.modem.set_registration(RegStat.NOT_REGISTERED)
-    await asyncio.sleep(0.5)  # the fault's duration: out of coverage for 0.5 s
-    f.gw.modem.set_registration(RegStat.ROAMING)
+    # Back in coverage after 0.5 s (a loop timer; the test does not wait for it).
+    asyncio.get_running_loop().call_later(0.5, f.gw.modem.set_registration, RegStat.ROAMING)
 
 
 async def _cms_on_send(f: Fleet) -> None:
