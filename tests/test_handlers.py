@@ -60,6 +60,7 @@ def test_failures_become_error_replies() -> None:
     assert run_handler(HandlerConfig("f", argv=(PY, "-c", "raise SystemExit(3)")), None) == (
         "error: f exited with status 3"
     )
+    # The *program* sleeps (it must be killed by the 0.3 s handler timeout); the test does not.
     slow = HandlerConfig("slow", argv=(PY, "-c", "import time; time.sleep(30)"), timeout=0.3)
     assert run_handler(slow, None) == "error: slow timed out"
     missing = HandlerConfig("gone", argv=("/nonexistent/program",))
