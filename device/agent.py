@@ -237,7 +237,6 @@ class Agent:
 
     async def run(self) -> None:
         """Serve until stopped. Modem and journal trouble is recovered from, not raised."""
-        self._recover_interrupted()
         self._expire_parts()
         self._prune()
         backoff = self.config.reconnect_initial
@@ -625,15 +624,16 @@ class Agent:
             if new:
                 self.counters.undecodable += 1
         else:
-            allowed = message.sender in self.config.allowed_senders
+            state, refusal = self._admission(message.sender)
+            allowed = refusal is None
             row, new = self.journal.record_incoming(
                 sender=message.sender,
                 timestamp=message.timestamp,
                 text=message.text,
                 storage=message.storage,
                 index=message.index,
-                state=InboxState.RECEIVED if allowed else InboxState.REFUSED,
-                error=None if allowed else f"sender {message.sender!r} is not allowed",
+                state=state,
+                error=refusal,
             )
             if new:
                 self.counters.received += 1
@@ -655,6 +655,12 @@ class Agent:
         if message.storage is None:
             self._restart_needed("+CMT direct delivery: indications must be set up again")
 
+    def _admission(self, sender: str) -> tuple[InboxState, str | None]:
+        """RECEIVED for an allowed sender; REFUSED with the reason otherwise."""
+        if sender in self.config.allowed_senders:
+            return InboxState.RECEIVED, None
+        return InboxState.REFUSED, f"sender {sender!r} is not allowed"
+
     async def _commit_part(self, modem: Modem, message: StoredSms) -> None:
         """One part of a concatenated message: held in the journal (committed before the
         modem delete, like any message); the whole message is journaled once its last
@@ -673,13 +679,13 @@ class Agent:
             await modem.delete(message.storage, message.index)
         LOGGER.info("part %d/%d (reference %d) from %r%s", concat.sequence, concat.total,
                     concat.reference, message.sender, "" if new else " again: ignored")  # fmt: skip
-        allowed = message.sender in self.config.allowed_senders
+        state, refusal = self._admission(message.sender)
         row = self.journal.complete_multipart(
             sender=message.sender,
             reference=concat.reference,
             total=concat.total,
-            state=InboxState.RECEIVED if allowed else InboxState.REFUSED,
-            error=None if allowed else f"sender {message.sender!r} is not allowed",
+            state=state,
+            error=refusal,
         )
         if row is not None:
             self.counters.received += 1
@@ -689,34 +695,32 @@ class Agent:
 
     # -- execution -----------------------------------------------------------
 
-    def _recover_interrupted(self) -> None:
-        """After a crash: re-run idempotent commands, fail the others visibly."""
-        for row in self.journal.pending_inbox():
-            if row.state is not InboxState.RUNNING:
-                continue
-            handler = self.registry.get(row.command or "")
-            if handler is not None and handler.idempotent:
-                LOGGER.warning(
-                    "inbox %d: %r was interrupted; running it again", row.id, row.command
-                )
-                continue
-            LOGGER.warning("inbox %d: %r was interrupted; answering error", row.id, row.command)
-            outbox = self.journal.finish(
-                row.id,
-                reply="error: interrupted",
-                state=InboxState.FAILED,
-                error="interrupted by a restart while running",
-                reply_to=self.config.reply_to,
-            )
-            self._notify(self.observer.replied, row, outbox)
+    def _answer_interrupted(self, row: InboxRow) -> bool:
+        """For a row left RUNNING (a crash, or a journal error after its handler ran):
+        True when its handler is idempotent and may run again; otherwise the row is
+        failed and answered ``error: interrupted`` here, and False returned."""
+        handler = self.registry.get(row.command or "")
+        if handler is not None and handler.idempotent:
+            LOGGER.warning("inbox %d: %r was interrupted; running it again", row.id, row.command)
+            return True
+        LOGGER.warning("inbox %d: %r was interrupted; answering error", row.id, row.command)
+        outbox = self.journal.finish(
+            row.id,
+            reply="error: interrupted",
+            state=InboxState.FAILED,
+            error="interrupted by a restart while running",
+            reply_to=self.config.reply_to,
+        )
+        self._notify(self.observer.replied, row, outbox)
+        return False
 
     async def _run_pending(self) -> None:
-        # A row still RUNNING here was interrupted (a crash, or a journal error after its
-        # handler ran): the idempotency rule decides, never a blind re-run.
-        self._recover_interrupted()
         for row in self.journal.pending_inbox():
             if self._stop.is_set():
                 return
+            # Never a blind re-run of a RUNNING row: the idempotency rule decides.
+            if row.state is InboxState.RUNNING and not self._answer_interrupted(row):
+                continue
             await self._execute(row)
 
     async def _execute(self, row: InboxRow) -> None:
