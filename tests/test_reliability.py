@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -152,9 +153,7 @@ async def _hang(f: Fleet) -> None:
 
 
 async def _echo_on(f: Fleet) -> None:
-    f.gw.modem.feed(b"")  # nothing pending; then echo silently back on, as after a reset
-    import dataclasses
-
+    # Echo silently back on, as after a reset that kept every other setting.
     f.gw.modem.settings = dataclasses.replace(f.gw.modem.settings, echo=True)
 
 
