@@ -76,6 +76,7 @@ from device.modem import (
     ModemState,
     SmsSettings,
     StoredSms,
+    Trigger,
     UndecodableSms,
     decode_direct,
     parse_cmti,
@@ -255,11 +256,11 @@ class Agent:
                     self.modem = None
                     self._channel = None
                 if not self._stop.is_set():
-                    self.lifecycle.fire("port_lost")
+                    self.lifecycle.fire(Trigger.PORT_LOST)
                     self.counters.reconnects += 1
                     await self._pause(backoff)
         finally:
-            self.lifecycle.fire("stop")
+            self.lifecycle.fire(Trigger.STOP)
             LOGGER.info("agent stopped")
 
     async def _connect(self) -> AtChannel | None:
@@ -283,7 +284,7 @@ class Agent:
             ),
             command_timeout=self.config.command_timeout,
         )
-        self.lifecycle.fire("connected")
+        self.lifecycle.fire(Trigger.CONNECTED)
         return channel
 
     async def _serve(self, channel: AtChannel) -> None:
@@ -304,17 +305,17 @@ class Agent:
                     # of it (settings lost): re-initialise, no error.
                     LOGGER.warning("re-initialising the modem: %s", self._restart_reason)
                     self.counters.reinitialisations += 1
-                    self.lifecycle.fire("reset_detected")
+                    self.lifecycle.fire(Trigger.RESET_DETECTED)
                 elif isinstance(exc, CommandTimeout):
                     LOGGER.warning("modem stopped answering: %s", exc)
-                    self.lifecycle.fire("unresponsive")
+                    self.lifecycle.fire(Trigger.UNRESPONSIVE)
                 else:
                     self._error_streak += 1
                     pause = backoff(
                         self._error_streak, self.config.reconnect_initial, self.config.reconnect_max
                     )
                     LOGGER.error("modem error, re-initialising in %.1f s: %s", pause, exc)
-                    self.lifecycle.fire("unresponsive")
+                    self.lifecycle.fire(Trigger.UNRESPONSIVE)
                     await self._pause(pause)
             except JournalError as exc:
                 # Nothing was deleted from the modem without a commit: back off and
@@ -322,7 +323,7 @@ class Agent:
                 LOGGER.error(
                     "journal error, retrying in %.0f s: %s", self.config.reconnect_max, exc
                 )
-                self.lifecycle.fire("unresponsive")
+                self.lifecycle.fire(Trigger.UNRESPONSIVE)
                 await self._pause(self.config.reconnect_max)
 
     def _restart_needed(self, reason: str) -> None:
@@ -360,7 +361,7 @@ class Agent:
         else:
             LOGGER.warning("the modem on %s does not answer; reopening the port", self.port)
             return False
-        self.lifecycle.fire("answered")
+        self.lifecycle.fire(Trigger.ANSWERED)
         echoes_after_ate0 = modem.channel.echo_count
         delay = self.config.reconnect_initial
         if not await retry_while_busy(
@@ -373,7 +374,7 @@ class Agent:
             else by_name(self.config.profile)
         )
         LOGGER.info("module profile: %s (%s)", self.profile.name, self.profile.description)
-        self.lifecycle.fire("configured")
+        self.lifecycle.fire(Trigger.CONFIGURED)
         waits = 0
         while True:
             ready, detail = await modem.sim_status()
@@ -384,12 +385,12 @@ class Agent:
             LOGGER.info("SIM not ready (%s); checking again in %.1f s", detail, pause)
             if await self._pause(pause):
                 return False
-        self.lifecycle.fire("sim_ready")
+        self.lifecycle.fire(Trigger.SIM_READY)
         if not await retry_while_busy(
             modem.setup_sms, delay=delay, what="SMS set-up", stop=self._stop
         ):
             return False
-        self.lifecycle.fire("sms_ready")
+        self.lifecycle.fire(Trigger.SMS_READY)
         waits = 0
         while (await modem.refresh_registration()) not in (1, 5):
             waits += 1
@@ -409,7 +410,7 @@ class Agent:
         self._echo_means_restart = not echo_stuck
         self._echo_baseline = modem.channel.echo_count
         self._error_streak = 0
-        self.lifecycle.fire("registered")
+        self.lifecycle.fire(Trigger.REGISTERED)
         LOGGER.info(
             "ready: %s, %s, signal %s",
             modem.identity.describe(),
@@ -529,7 +530,7 @@ class Agent:
         stat = await modem.refresh_registration()
         if stat not in (1, 5):
             LOGGER.warning("lost registration (%s)", modem.registration_text)
-            self.lifecycle.fire("deregistered")
+            self.lifecycle.fire(Trigger.DEREGISTERED)
             raise _Restart("registration lost")
 
     async def _pause(self, seconds: float) -> bool:

@@ -18,7 +18,7 @@ from device.agent import Agent, AgentObserver
 from device.commands import CommandContext, Handler, Registry, default_registry
 from device.config import Config
 from device.journal import InboxRow, InboxState, Journal, OutboxRow, OutboxState
-from device.modem import STATES, TRANSITIONS, Lifecycle, ModemState, parse_cmti
+from device.modem import STATES, TRANSITIONS, Lifecycle, ModemState, Trigger, parse_cmti
 from device.sms.charset import Charset
 from hostsim.profiles import PERSONAS, persona
 from hostsim.settings import Cnmi
@@ -127,14 +127,21 @@ def test_lifecycle_table_is_data_and_complete() -> None:
     assert reachable | {ModemState.DISCONNECTED} == set(ModemState)
     seen: list[tuple[ModemState, ModemState]] = []
     life = Lifecycle(lambda a, b: seen.append((a, b)))
-    for trigger in ("connected", "answered", "configured", "sim_ready", "sms_ready", "registered"):
+    for trigger in (
+        Trigger.CONNECTED,
+        Trigger.ANSWERED,
+        Trigger.CONFIGURED,
+        Trigger.SIM_READY,
+        Trigger.SMS_READY,
+        Trigger.REGISTERED,
+    ):
         life.fire(trigger)
     assert life.state is ModemState.READY
-    life.fire("answered")  # not valid in READY: ignored, no change
+    life.fire(Trigger.ANSWERED)  # not valid in READY: ignored, no change
     assert life.state is ModemState.READY
-    life.fire("unresponsive")
+    life.fire(Trigger.UNRESPONSIVE)
     assert life.state is ModemState.PROBING
-    life.fire("port_lost")
+    life.fire(Trigger.PORT_LOST)
     assert life.state is ModemState.DISCONNECTED
     assert len(seen) == 8
 

@@ -1,17 +1,5 @@
-"""The cellular modem: its lifecycle as a state machine, and its SMS operations.
-
-The lifecycle is a ``transitions`` machine declared as data (:data:`STATES`,
-:data:`TRANSITIONS`). Callbacks only keep books; the I/O is done by
-:class:`Modem`'s ``bring_up`` steps, which fire a trigger once a step
-succeeded::
-
-    disconnected ─connected→ probing ─answered→ configuring ─configured→
-    waiting_for_sim ─sim_ready→ setting_up_sms ─sms_ready→ waiting_for_network
-    ─registered→ ready
-
-    any state after probing ─unresponsive→ probing  (commands time out)
-    ready ─deregistered→ waiting_for_network
-    any state ─port_lost→ disconnected   ·   any state ─stop→ stopped
+"""SMS operations over an :class:`~device.at.channel.AtChannel`: bring-up steps,
+health reads, and list/read/delete/send in text or PDU mode.
 
 Configuration puts the module in text mode with the ``"UCS2"`` TE character
 set: every body and address is hex, so the whole GSM 03.38 repertoire
@@ -25,151 +13,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-from transitions import Machine
+from typing import Any
 
 from device.at.channel import AtChannel, Response
-from device.at.errors import CmsError, CommandError, ModemError, ResponseError
+from device.at.errors import CmsError, CommandError, ResponseError
 from device.errors import SmsFormatError
+from device.modem.messages import (
+    REGISTERED,
+    REGISTRATION,
+    ModuleIdentity,
+    StoredSms,
+    UndecodableSms,
+    _leading_int,
+    _pdu_stat,
+    from_pdu,
+)
 from device.sms import textmode
 from device.sms.charset import Charset, to_wire
 
-if TYPE_CHECKING:
-    # construct is imported only in PDU mode: a text-mode agent stays small.
-    from device.sms.pdu import Concat
-
 LOGGER = logging.getLogger(__name__)
-
-
-class ModemState(enum.Enum):
-    """Where the modem is in its lifecycle."""
-
-    DISCONNECTED = "disconnected"
-    PROBING = "probing"
-    CONFIGURING = "configuring"
-    WAITING_FOR_SIM = "waiting_for_sim"
-    SETTING_UP_SMS = "setting_up_sms"
-    WAITING_FOR_NETWORK = "waiting_for_network"
-    READY = "ready"
-    STOPPED = "stopped"
-
-
-S = ModemState
-_ATTACHED = [
-    S.PROBING,
-    S.CONFIGURING,
-    S.WAITING_FOR_SIM,
-    S.SETTING_UP_SMS,
-    S.WAITING_FOR_NETWORK,
-    S.READY,
-]
-
-STATES: list[ModemState] = list(ModemState)
-
-TRANSITIONS: list[dict[str, Any]] = [
-    {"trigger": "connected", "source": S.DISCONNECTED, "dest": S.PROBING},
-    {"trigger": "answered", "source": S.PROBING, "dest": S.CONFIGURING},
-    {"trigger": "configured", "source": S.CONFIGURING, "dest": S.WAITING_FOR_SIM},
-    {"trigger": "sim_ready", "source": S.WAITING_FOR_SIM, "dest": S.SETTING_UP_SMS},
-    {"trigger": "sms_ready", "source": S.SETTING_UP_SMS, "dest": S.WAITING_FOR_NETWORK},
-    {"trigger": "registered", "source": S.WAITING_FOR_NETWORK, "dest": S.READY},
-    {"trigger": "deregistered", "source": S.READY, "dest": S.WAITING_FOR_NETWORK},
-    {"trigger": "unresponsive", "source": _ATTACHED, "dest": S.PROBING},
-    {"trigger": "reset_detected", "source": _ATTACHED, "dest": S.PROBING},
-    {"trigger": "port_lost", "source": [S.DISCONNECTED, *_ATTACHED], "dest": S.DISCONNECTED},
-    {"trigger": "stop", "source": [S.DISCONNECTED, *_ATTACHED], "dest": S.STOPPED},
-]
-
-#: Registration status codes of +CREG / +CEREG (3GPP TS 27.007 §7.2).
-REGISTRATION = {
-    0: "not registered",
-    1: "registered (home)",
-    2: "searching",
-    3: "registration denied",
-    4: "unknown",
-    5: "registered (roaming)",
-}
-REGISTERED = frozenset({1, 5})
 
 #: Per-command timeouts as multiples of the configured command timeout, by command
 #: prefix (others: 1). Listing a full storage takes a module several seconds.
 #: ``AT+CMGS`` has its own configured timeout (``timeouts.send``).
 COMMAND_TIMEOUT_FACTORS: dict[str, float] = {"+CMGL": 3.0, "+CPMS": 1.5}
 DEFAULT_SEND_TIMEOUT = 60.0
-
-
-class Lifecycle:
-    """The state machine alone: current state, triggers, a change listener."""
-
-    def __init__(self, on_change: Callable[[ModemState, ModemState], None] | None = None) -> None:
-        self._on_change = on_change
-        self.state: ModemState = S.DISCONNECTED
-        self._machine = Machine(
-            model=self,
-            states=STATES,
-            transitions=TRANSITIONS,
-            initial=S.DISCONNECTED,
-            auto_transitions=False,
-            after_state_change=None,
-        )
-        self.since = datetime.now().astimezone()
-
-    def fire(self, trigger: str) -> None:
-        """Fire ``trigger``; a trigger that does not apply in this state is ignored and logged."""
-        before = self.state
-        if trigger not in self._machine.get_triggers(before):
-            LOGGER.debug("trigger %s ignored in state %s", trigger, before.value)
-            return
-        getattr(self, "trigger")(trigger)  # noqa: B009 - method added by transitions
-        after = self.state
-        if after is not before:
-            self.since = datetime.now().astimezone()
-            LOGGER.info("modem: %s -> %s (%s)", before.value, after.value, trigger)
-            if self._on_change is not None:
-                self._on_change(before, after)
-
-
-@dataclass(frozen=True, slots=True)
-class ModuleIdentity:
-    manufacturer: str
-    model: str
-    revision: str
-    imei: str
-
-    def describe(self) -> str:
-        return " ".join(p for p in (self.manufacturer, self.model) if p) or "unknown module"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSms:
-    """A received SMS: read from storage, or delivered directly (``+CMT``, no index)."""
-
-    storage: str | None
-    index: int | None
-    status: textmode.MessageStatus
-    sender: str
-    timestamp: datetime | None
-    text: str
-    #: For one part of a concatenated message (PDU mode): reference, total, sequence.
-    concat: Concat | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class UndecodableSms:
-    """A message whose header or body could not be decoded (kept for the journal)."""
-
-    storage: str | None
-    index: int | None
-    raw_header: str
-    raw_body: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,13 +57,6 @@ class SmsSettings:
 _CREG_RE = re.compile(r"^\s*(?:\d+\s*,\s*)?(\d+)")
 _CSQ_RE = re.compile(r"^\s*(\d+)\s*,\s*(\d+)")
 _CMGS_RE = re.compile(r"^\s*(\d+)")
-
-
-def signal_text(rssi: int | None) -> str:
-    """Human text for a ``+CSQ`` rssi (0–31, 99 unknown)."""
-    if rssi is None or rssi == 99 or not 0 <= rssi <= 31:
-        return "unknown"
-    return f"{-113 + 2 * rssi} dBm"
 
 
 class Modem:
@@ -489,79 +354,6 @@ class Modem:
         raise ResponseError(f"{command}: OK without a +CMGS reference: {response.lines!r}")
 
 
-def decode_direct(
-    charset: Charset, args: str, body: str, *, pdu: bool = False
-) -> StoredSms | UndecodableSms:
-    """A ``+CMT:`` indication (header ``args`` and ``body``) as a message with no index."""
-    if pdu:
-        message = from_pdu(None, None, f"+CMT: {args}", textmode.MessageStatus.REC_UNREAD, body)
-        if message is None:
-            return UndecodableSms(None, None, f"+CMT: {args}", body, "not an SMS-DELIVER")
-        return message
-    try:
-        header = textmode.parse_cmt_header(args, charset)
-        text = textmode.decode_body(body, header, charset)
-    except SmsFormatError as exc:
-        return UndecodableSms(None, None, f"+CMT: {args}", body, str(exc))
-    return StoredSms(None, None, header.stat, header.address, header.timestamp, text)
-
-
-def _pdu_stat(fields: str) -> textmode.MessageStatus:
-    """The numeric ``<stat>`` that starts ``fields`` (PDU mode): 0 unread, 1 read …"""
-    value = _leading_int(fields)
-    by_code = {s.code: s for s in textmode.MessageStatus}
-    return by_code.get(value if value is not None else -1, textmode.MessageStatus.REC_READ)
-
-
-def from_pdu(
-    storage: str | None,
-    index: int | None,
-    header: str,
-    stat: textmode.MessageStatus,
-    pdu_hex: str,
-) -> StoredSms | UndecodableSms | None:
-    """A stored PDU as a received message; None for what is not an SMS-DELIVER
-    (stored outgoing messages, status reports), which stays in storage untouched."""
-    from device.sms.pdu import PduError, PduKind, decode_pdu
-
-    if stat not in (textmode.MessageStatus.REC_UNREAD, textmode.MessageStatus.REC_READ):
-        return None
-    try:
-        sms = decode_pdu(pdu_hex)
-    except PduError as exc:
-        return UndecodableSms(storage, index, header, pdu_hex, str(exc))
-    if sms.kind is not PduKind.DELIVER:
-        return None
-    concat = sms.concat if sms.concat is not None and sms.concat.total > 1 else None
-    return StoredSms(storage, index, stat, sms.sender or "", sms.timestamp, sms.text, concat)
-
-
-def _leading_int(text: str) -> int | None:
-    match = re.match(r"\s*(\d+)", text)
-    return int(match.group(1)) if match else None
-
-
-def parse_cmti(args: str) -> tuple[str, int] | None:
-    """``"SM",3`` → ``("SM", 3)``; None when malformed (e.g. a negative index)."""
-    match = re.match(r'^\s*"?([A-Za-z0-9]+)"?\s*,\s*(\d+)\s*$', args)
-    if match is None:
-        return None
-    return normalise_storage(match.group(1)), int(match.group(2))
-
-
-def normalise_storage(name: str) -> str:
-    """A memory name as the journal keys it: upper case, and decoded when a module
-    printed it in UCS2 hex (``"0053004D"`` → ``"SM"``) under ``AT+CSCS="UCS2"``."""
-    if len(name) == 8 and re.fullmatch(r"[0-9A-Fa-f]{8}", name):
-        try:
-            decoded = bytes.fromhex(name).decode("utf-16-be")
-        except UnicodeDecodeError:
-            decoded = ""
-        if re.fullmatch(r"[A-Za-z]{2}", decoded):
-            return decoded.upper()
-    return name.upper()
-
-
 async def retry_while_busy(
     step: Callable[[], Any], *, delay: float, what: str, stop: asyncio.Event
 ) -> bool:
@@ -580,18 +372,3 @@ async def retry_while_busy(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
     return False
-
-
-__all__ = [
-    "STATES",
-    "TRANSITIONS",
-    "Lifecycle",
-    "Modem",
-    "ModemError",
-    "ModemState",
-    "StoredSms",
-    "UndecodableSms",
-    "parse_cmti",
-    "retry_while_busy",
-    "signal_text",
-]

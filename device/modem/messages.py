@@ -1,0 +1,144 @@
+"""What the modem hands the agent: received messages, identity, and the
+helpers that turn module output (``+CMT``, PDUs, ``+CMTI``, ``+CSQ``) into them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from device.errors import SmsFormatError
+from device.sms import textmode
+from device.sms.charset import Charset
+
+if TYPE_CHECKING:
+    # construct is imported only in PDU mode: a text-mode agent stays small.
+    from device.sms.pdu import Concat
+
+#: Registration status codes of +CREG / +CEREG (3GPP TS 27.007 §7.2).
+REGISTRATION = {
+    0: "not registered",
+    1: "registered (home)",
+    2: "searching",
+    3: "registration denied",
+    4: "unknown",
+    5: "registered (roaming)",
+}
+REGISTERED = frozenset({1, 5})
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleIdentity:
+    manufacturer: str
+    model: str
+    revision: str
+    imei: str
+
+    def describe(self) -> str:
+        return " ".join(p for p in (self.manufacturer, self.model) if p) or "unknown module"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSms:
+    """A received SMS: read from storage, or delivered directly (``+CMT``, no index)."""
+
+    storage: str | None
+    index: int | None
+    status: textmode.MessageStatus
+    sender: str
+    timestamp: datetime | None
+    text: str
+    #: For one part of a concatenated message (PDU mode): reference, total, sequence.
+    concat: Concat | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UndecodableSms:
+    """A message whose header or body could not be decoded (kept for the journal)."""
+
+    storage: str | None
+    index: int | None
+    raw_header: str
+    raw_body: str
+    reason: str
+
+
+def signal_text(rssi: int | None) -> str:
+    """Human text for a ``+CSQ`` rssi (0–31, 99 unknown)."""
+    if rssi is None or rssi == 99 or not 0 <= rssi <= 31:
+        return "unknown"
+    return f"{-113 + 2 * rssi} dBm"
+
+
+def decode_direct(
+    charset: Charset, args: str, body: str, *, pdu: bool = False
+) -> StoredSms | UndecodableSms:
+    """A ``+CMT:`` indication (header ``args`` and ``body``) as a message with no index."""
+    if pdu:
+        message = from_pdu(None, None, f"+CMT: {args}", textmode.MessageStatus.REC_UNREAD, body)
+        if message is None:
+            return UndecodableSms(None, None, f"+CMT: {args}", body, "not an SMS-DELIVER")
+        return message
+    try:
+        header = textmode.parse_cmt_header(args, charset)
+        text = textmode.decode_body(body, header, charset)
+    except SmsFormatError as exc:
+        return UndecodableSms(None, None, f"+CMT: {args}", body, str(exc))
+    return StoredSms(None, None, header.stat, header.address, header.timestamp, text)
+
+
+def _pdu_stat(fields: str) -> textmode.MessageStatus:
+    """The numeric ``<stat>`` that starts ``fields`` (PDU mode): 0 unread, 1 read …"""
+    value = _leading_int(fields)
+    by_code = {s.code: s for s in textmode.MessageStatus}
+    return by_code.get(value if value is not None else -1, textmode.MessageStatus.REC_READ)
+
+
+def from_pdu(
+    storage: str | None,
+    index: int | None,
+    header: str,
+    stat: textmode.MessageStatus,
+    pdu_hex: str,
+) -> StoredSms | UndecodableSms | None:
+    """A stored PDU as a received message; None for what is not an SMS-DELIVER
+    (stored outgoing messages, status reports), which stays in storage untouched."""
+    from device.sms.pdu import PduError, PduKind, decode_pdu
+
+    if stat not in (textmode.MessageStatus.REC_UNREAD, textmode.MessageStatus.REC_READ):
+        return None
+    try:
+        sms = decode_pdu(pdu_hex)
+    except PduError as exc:
+        return UndecodableSms(storage, index, header, pdu_hex, str(exc))
+    if sms.kind is not PduKind.DELIVER:
+        return None
+    concat = sms.concat if sms.concat is not None and sms.concat.total > 1 else None
+    return StoredSms(storage, index, stat, sms.sender or "", sms.timestamp, sms.text, concat)
+
+
+def _leading_int(text: str) -> int | None:
+    match = re.match(r"\s*(\d+)", text)
+    return int(match.group(1)) if match else None
+
+
+def parse_cmti(args: str) -> tuple[str, int] | None:
+    """``"SM",3`` → ``("SM", 3)``; None when malformed (e.g. a negative index)."""
+    match = re.match(r'^\s*"?([A-Za-z0-9]+)"?\s*,\s*(\d+)\s*$', args)
+    if match is None:
+        return None
+    return normalise_storage(match.group(1)), int(match.group(2))
+
+
+def normalise_storage(name: str) -> str:
+    """A memory name as the journal keys it: upper case, and decoded when a module
+    printed it in UCS2 hex (``"0053004D"`` → ``"SM"``) under ``AT+CSCS="UCS2"``."""
+    if len(name) == 8 and re.fullmatch(r"[0-9A-Fa-f]{8}", name):
+        try:
+            decoded = bytes.fromhex(name).decode("utf-16-be")
+        except UnicodeDecodeError:
+            decoded = ""
+        if re.fullmatch(r"[A-Za-z]{2}", decoded):
+            return decoded.upper()
+    return name.upper()
