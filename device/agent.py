@@ -43,7 +43,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -160,11 +160,15 @@ class Agent:
         registry: Registry,
         *,
         observer: AgentObserver | None = None,
+        open_channel: Callable[[], Awaitable[AtChannel]] | None = None,
     ) -> None:
-        if config.port is None:
+        """``open_channel`` replaces opening ``config.port`` (an in-memory link in
+        tests); it raises :class:`ConnectionLost` when the link cannot be had."""
+        if config.port is None and open_channel is None:
             raise ValueError("the agent needs a serial port (config agent.port or --port)")
         self.config = config
-        self.port: str = config.port
+        self.port: str = config.port or "in-memory link"
+        self._open_channel = open_channel
         self.journal = journal
         self.registry = registry
         self.dispatcher = Dispatcher(registry, timeout=config.handler_timeout)
@@ -265,11 +269,14 @@ class Agent:
 
     async def _connect(self) -> AtChannel | None:
         try:
-            channel = await AtChannel.open(
-                self.port,
-                baudrate=self.config.baudrate,
-                default_timeout=self.config.command_timeout,
-            )
+            if self._open_channel is not None:
+                channel = await self._open_channel()
+            else:
+                channel = await AtChannel.open(
+                    self.port,
+                    baudrate=self.config.baudrate,
+                    default_timeout=self.config.command_timeout,
+                )
         except ConnectionLost as exc:
             LOGGER.warning("%s", exc)
             return None
