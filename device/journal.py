@@ -41,7 +41,8 @@ send outcome and its attempt record, are committed together or not at all.
   in which a reply may go out twice.
 * Every attempt is recorded in ``outbox_attempt`` (sent, failed or uncertain), in the
   transaction that updates the row. A non-final failure keeps the row queued with a
-  ``next_attempt_at`` (capped exponential :func:`backoff` is the caller's policy);
+  ``next_attempt_at`` (the caller's policy, e.g. the capped exponential
+  :func:`device.retry.backoff`);
   :meth:`Journal.pending_outbox` returns only rows that are due, and
   :meth:`Journal.next_outbox_due` says when the next one will be.
 
@@ -84,6 +85,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from device.errors import JournalError
+from device.retry import backoff as backoff  # noqa: PLC0414 (re-export; lives in device.retry)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -139,23 +141,6 @@ FINISHED_INBOX_STATES = frozenset(
 )
 #: Outbox states that are final.
 FINISHED_OUTBOX_STATES = frozenset({OutboxState.SENT, OutboxState.FAILED})
-
-
-def backoff(attempt: int, initial: float, maximum: float) -> float:
-    """Seconds to wait after the ``attempt``-th failed try: ``initial * 2**(attempt-1)``, capped.
-
-    ``attempt`` counts from 1; ``initial`` and ``maximum`` are finite and >= 0
-    (ValueError otherwise). A ``maximum`` below ``initial`` wins: every delay is
-    ``maximum``. Any ``attempt``, however large, gives ``maximum`` rather than overflowing.
-    """
-    if attempt < 1:
-        raise ValueError(f"attempt counts from 1, not {attempt}")
-    if not (math.isfinite(initial) and math.isfinite(maximum)) or initial < 0 or maximum < 0:
-        raise ValueError(f"backoff needs finite delays >= 0, not {initial!r}, {maximum!r}")
-    exponent = attempt - 1
-    if exponent >= 1024:  # 2.0 ** 1024 overflows; the cap has long been reached
-        return float(maximum) if initial > 0 else 0.0
-    return float(min(initial * 2.0**exponent, maximum))  # the product may be inf: capped
 
 
 def _iso(value: datetime | None) -> str | None:

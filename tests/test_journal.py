@@ -28,9 +28,9 @@ from device.journal import (
     OutboxAttempt,
     OutboxState,
     _utc_iso,
-    backoff,
     to_json,
 )
+from device.retry import backoff
 
 SMSC_TS = datetime(2026, 11, 25, 10, 0, 0, tzinfo=timezone(timedelta(hours=1)))
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -1026,42 +1026,6 @@ def test_large_prune_truncates_the_wal(
     assert clocked.prune(older_than=clock.now) == 3
     assert wal.stat().st_size == 0
     assert clocked.inbox() == []
-
-
-# --------------------------------------------------------------------------- backoff
-
-_DELAYS = st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False)
-
-
-def test_backoff_examples() -> None:
-    assert [backoff(n, 1.0, 60.0) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
-    assert backoff(10**9, 1.0, 60.0) == 60.0  # no overflow
-    assert backoff(10**9, 0.0, 60.0) == 0.0
-    assert backoff(1, 10.0, 5.0) == 5.0  # the cap wins
-
-
-@given(attempt=st.integers(min_value=1, max_value=5000), initial=_DELAYS, maximum=_DELAYS)
-def test_backoff_doubles_up_to_the_cap(attempt: int, initial: float, maximum: float) -> None:
-    delay = backoff(attempt, initial, maximum)
-    following = backoff(attempt + 1, initial, maximum)
-    assert 0.0 <= delay <= maximum
-    assert following == min(2 * delay, maximum)  # doubling is exact in binary floating point
-    assert following >= delay
-    assert backoff(1, initial, maximum) == min(initial, maximum)
-
-
-@given(
-    attempt=st.integers(max_value=0) | st.just(1),
-    initial=_DELAYS | st.sampled_from([-1.0, math.nan, math.inf]),
-    maximum=_DELAYS | st.sampled_from([-0.5, math.nan, math.inf]),
-)
-def test_backoff_rejects_bad_input(attempt: int, initial: float, maximum: float) -> None:
-    valid = attempt >= 1 and all(math.isfinite(v) and v >= 0 for v in (initial, maximum))
-    if valid:
-        assert backoff(attempt, initial, maximum) <= maximum
-    else:
-        with pytest.raises(ValueError):
-            backoff(attempt, initial, maximum)
 
 
 _OFFSETS = st.builds(
