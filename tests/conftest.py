@@ -1,22 +1,35 @@
-"""Shared test helpers: bounded asyncio runs, hostsim fixtures."""
+"""Shared test helpers: bounded asyncio runs (an ``async def test_…`` runs on a fresh
+event loop through :func:`pytest_pyfunc_call`), bounded subprocess waits."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+import pytest
 
 T = TypeVar("T")
 
 #: Upper bound for one asyncio test body; pytest-timeout bounds the whole test too.
+#: A test that needs longer says so with ``@pytest.mark.async_timeout(seconds)``.
 ASYNC_TEST_TIMEOUT = 30.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "async_timeout(seconds): bound of an async test body (default ASYNC_TEST_TIMEOUT)",
+    )
 
 
 def run_async(coro: Coroutine[Any, Any, T], timeout: float = ASYNC_TEST_TIMEOUT) -> T:
     """Run ``coro`` on a fresh event loop, bounded by ``timeout`` seconds.
 
     Fails the test if any task is still pending when the coroutine returns, so
-    that no test leaves work behind.
+    that no test leaves work behind. The leftovers are cancelled first, so the
+    loop closes cleanly even then.
     """
 
     async def bounded() -> T:
@@ -30,6 +43,22 @@ def run_async(coro: Coroutine[Any, Any, T], timeout: float = ASYNC_TEST_TIMEOUT)
         return result
 
     return asyncio.run(bounded())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run an ``async def test_…`` through :func:`run_async`; other tests are left to pytest.
+
+    The bound is ``ASYNC_TEST_TIMEOUT`` unless the test carries an ``async_timeout`` marker.
+    Fixtures stay synchronous: only the test body runs on the loop.
+    """
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    marker = pyfuncitem.get_closest_marker("async_timeout")
+    timeout = float(marker.args[0]) if marker is not None else ASYNC_TEST_TIMEOUT
+    names = pyfuncitem._fixtureinfo.argnames
+    run_async(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}), timeout)
+    return True
 
 
 async def communicate(proc: asyncio.subprocess.Process, timeout: float) -> tuple[bytes, bytes]:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_async
 
 from device.agent import Agent, AgentObserver
 from device.commands import CommandContext, Handler, Registry, default_registry
@@ -153,101 +152,83 @@ def test_parse_cmti() -> None:
     assert parse_cmti("garbage") is None
 
 
-def test_state_sequence_on_start(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with rig(tmp_path) as r:
-            assert r.recorder.states == [
-                ModemState.PROBING,
-                ModemState.CONFIGURING,
-                ModemState.WAITING_FOR_SIM,
-                ModemState.SETTING_UP_SMS,
-                ModemState.WAITING_FOR_NETWORK,
-                ModemState.READY,
-            ]
-            assert r.agent.status().module == "Quectel BG96"
-        assert r.agent.state is ModemState.STOPPED
-
-    run_async(scenario())
+async def test_state_sequence_on_start(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        assert r.recorder.states == [
+            ModemState.PROBING,
+            ModemState.CONFIGURING,
+            ModemState.WAITING_FOR_SIM,
+            ModemState.SETTING_UP_SMS,
+            ModemState.WAITING_FOR_NETWORK,
+            ModemState.READY,
+        ]
+        assert r.agent.status().module == "Quectel BG96"
+    assert r.agent.state is ModemState.STOPPED
 
 
-def test_reboot_is_detected_and_settings_replayed(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with rig(tmp_path) as r:
-            r.gw.reboot()
-            assert r.gw.modem.settings.cscs is Charset.GSM
-            # The agent reconfigures: UCS2 again, then answers as before.
-            await r.gw.wait_until(lambda m: m.settings.cscs is Charset.UCS2, WAIT)
-            await asyncio.wait_for(r.recorder.ready.wait(), WAIT)
-            r.gw.deliver("000", "ping: after reboot")
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-            assert r.gw.sent[0].text == "pong: after reboot"
-            assert r.agent.counters.reinitialisations == 1
-
-    run_async(scenario())
+async def test_reboot_is_detected_and_settings_replayed(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        r.gw.reboot()
+        assert r.gw.modem.settings.cscs is Charset.GSM
+        # The agent reconfigures: UCS2 again, then answers as before.
+        await r.gw.wait_until(lambda m: m.settings.cscs is Charset.UCS2, WAIT)
+        await asyncio.wait_for(r.recorder.ready.wait(), WAIT)
+        r.gw.deliver("000", "ping: after reboot")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert r.gw.sent[0].text == "pong: after reboot"
+        assert r.agent.counters.reinitialisations == 1
 
 
-def test_indication_for_another_storage(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with rig(tmp_path) as r:
-            when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-            message = StoredMessage(Status.REC_UNREAD, "000", "ping: from ME", when)
-            index = r.gw.modem.storages["ME"].store(message)
-            r.gw.inject(f'\r\n+CMTI: "ME",{index}\r\n'.encode())
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-            assert r.gw.sent[0].text == "pong: from ME"
-            assert r.gw.modem.storages["ME"].used == 0
-
-    run_async(scenario())
+async def test_indication_for_another_storage(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+        message = StoredMessage(Status.REC_UNREAD, "000", "ping: from ME", when)
+        index = r.gw.modem.storages["ME"].store(message)
+        r.gw.inject(f'\r\n+CMTI: "ME",{index}\r\n'.encode())
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert r.gw.sent[0].text == "pong: from ME"
+        assert r.gw.modem.storages["ME"].used == 0
 
 
-def test_undecodable_message_is_journaled_and_deleted(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with rig(tmp_path) as r:
-            when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-            # DCS 0x24: compressed GSM text, which text mode cannot decode.
-            message = StoredMessage(Status.REC_UNREAD, "000", "zzz", when, dcs=0x24)
-            index = r.gw.modem.storages["SM"].store(message)
-            r.gw.inject(f'\r\n+CMTI: "SM",{index}\r\n'.encode())
-            await r.gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
-            await asyncio.wait_for(r.recorder.got_row.wait(), WAIT)
-            row = r.recorder.rows[0]
-            assert row.state is InboxState.UNDECODABLE
-            assert row.error
-            assert r.gw.sent == []
-
-    run_async(scenario())
+async def test_undecodable_message_is_journaled_and_deleted(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+        # DCS 0x24: compressed GSM text, which text mode cannot decode.
+        message = StoredMessage(Status.REC_UNREAD, "000", "zzz", when, dcs=0x24)
+        index = r.gw.modem.storages["SM"].store(message)
+        r.gw.inject(f'\r\n+CMTI: "SM",{index}\r\n'.encode())
+        await r.gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
+        await asyncio.wait_for(r.recorder.got_row.wait(), WAIT)
+        row = r.recorder.rows[0]
+        assert row.state is InboxState.UNDECODABLE
+        assert row.error
+        assert r.gw.sent == []
 
 
-def test_indication_for_an_empty_index_is_harmless(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with rig(tmp_path) as r:
-            r.gw.inject(b'\r\n+CMTI: "SM",7\r\n\r\n+CMTI: "SM",-1\r\n')
-            r.gw.deliver("000", "ping")
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-            assert r.gw.sent[0].text == "pong"
-
-    run_async(scenario())
+async def test_indication_for_an_empty_index_is_harmless(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        r.gw.inject(b'\r\n+CMTI: "SM",7\r\n\r\n+CMTI: "SM",-1\r\n')
+        r.gw.deliver("000", "ping")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert r.gw.sent[0].text == "pong"
 
 
-def test_handler_failure_answers_error(tmp_path: Path) -> None:
+async def test_handler_failure_answers_error(tmp_path: Path) -> None:
     async def boom(ctx: CommandContext) -> str:
         raise RuntimeError("handler bug")
 
     registry = default_registry()
     registry.register(Handler("boom", boom, idempotent=True, summary="fails"))
 
-    async def scenario() -> None:
-        async with rig(tmp_path, registry) as r:
-            r.gw.deliver("000", "boom")
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-            assert r.gw.sent[0].text == "error: boom failed"
-            (row,) = r.journal.inbox()
-            assert row.state is InboxState.FAILED and "handler bug" in (row.error or "")
-
-    run_async(scenario())
+    async with rig(tmp_path, registry) as r:
+        r.gw.deliver("000", "boom")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert r.gw.sent[0].text == "error: boom failed"
+        (row,) = r.journal.inbox()
+        assert row.state is InboxState.FAILED and "handler bug" in (row.error or "")
 
 
-def test_interrupted_non_idempotent_command_answers_error(tmp_path: Path) -> None:
+async def test_interrupted_non_idempotent_command_answers_error(tmp_path: Path) -> None:
     """A row left RUNNING by a crash: not run again, answered ``error: interrupted``."""
     calls: list[str] = []
 
@@ -264,37 +245,31 @@ def test_interrupted_non_idempotent_command_answers_error(tmp_path: Path) -> Non
         journal.mark_deleted(row.id)
         journal.start(row.id, "once", "x")
 
-    async def scenario() -> None:
-        async with rig(tmp_path, registry) as r:
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-            assert r.gw.sent[0].text == "error: interrupted"
-            assert calls == []
-
-    run_async(scenario())
+    async with rig(tmp_path, registry) as r:
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert r.gw.sent[0].text == "error: interrupted"
+        assert calls == []
 
 
-def test_reconnects_with_backoff_and_stops_while_port_is_missing(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        config = Config(port=str(tmp_path / "no-such-tty"), journal=tmp_path / "j.sqlite3",
-                        reconnect_initial=0.01, reconnect_max=0.02)  # fmt: skip
-        with Journal.open(config.journal) as journal:
-            agent = Agent(config, journal, default_registry())
-            attempts = 0
-            connect = agent._connect
+async def test_reconnects_with_backoff_and_stops_while_port_is_missing(tmp_path: Path) -> None:
+    config = Config(port=str(tmp_path / "no-such-tty"), journal=tmp_path / "j.sqlite3",
+                    reconnect_initial=0.01, reconnect_max=0.02)  # fmt: skip
+    with Journal.open(config.journal) as journal:
+        agent = Agent(config, journal, default_registry())
+        attempts = 0
+        connect = agent._connect
 
-            async def counting_connect() -> object:
-                nonlocal attempts
-                attempts += 1
-                if attempts == 3:
-                    agent.stop()
-                return await connect()
+        async def counting_connect() -> object:
+            nonlocal attempts
+            attempts += 1
+            if attempts == 3:
+                agent.stop()
+            return await connect()
 
-            agent._connect = counting_connect  # type: ignore[method-assign,assignment]
-            await asyncio.wait_for(agent.run(), WAIT)
-            assert attempts == 3
-            assert agent.state is ModemState.STOPPED
-
-    run_async(scenario())
+        agent._connect = counting_connect  # type: ignore[method-assign,assignment]
+        await asyncio.wait_for(agent.run(), WAIT)
+        assert attempts == 3
+        assert agent.state is ModemState.STOPPED
 
 
 def test_agent_requires_a_port(tmp_path: Path) -> None:
@@ -305,7 +280,7 @@ def test_agent_requires_a_port(tmp_path: Path) -> None:
 WHEN = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
-def test_crash_between_commit_and_delete_runs_once(tmp_path: Path) -> None:
+async def test_crash_between_commit_and_delete_runs_once(tmp_path: Path) -> None:
     """The journal has the message (still on the modem); the agent deletes it, runs it once."""
     with Journal.open(tmp_path / "journal.sqlite3") as journal:
         journal.record_incoming(sender="000", timestamp=WHEN, text="ping: once", storage="SM",
@@ -314,143 +289,116 @@ def test_crash_between_commit_and_delete_runs_once(tmp_path: Path) -> None:
     def store(gw: SimulatedModem) -> None:
         gw.modem.storages["SM"].store(StoredMessage(Status.REC_READ, "000", "ping: once", WHEN))
 
-    async def scenario() -> None:
-        async with rig(tmp_path, before_start=store) as r:
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1 and m.storages["SM"].used == 0, WAIT)
-            r.gw.deliver("000", "ping: next")
-            await r.gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
-            assert [s.text for s in r.gw.sent] == ["pong: once", "pong: next"]
-            assert [row.text for row in r.journal.inbox()] == ["ping: once", "ping: next"]
-
-    run_async(scenario())
+    async with rig(tmp_path, before_start=store) as r:
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1 and m.storages["SM"].used == 0, WAIT)
+        r.gw.deliver("000", "ping: next")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
+        assert [s.text for s in r.gw.sent] == ["pong: once", "pong: next"]
+        assert [row.text for row in r.journal.inbox()] == ["ping: once", "ping: next"]
 
 
-def test_interrupted_idempotent_command_runs_again(tmp_path: Path) -> None:
+async def test_interrupted_idempotent_command_runs_again(tmp_path: Path) -> None:
     with Journal.open(tmp_path / "journal.sqlite3") as journal:
         row, _ = journal.record_incoming(sender="000", timestamp=WHEN, text="ping: again",
                                          storage="SM", index=0)  # fmt: skip
         journal.mark_deleted(row.id)
         journal.start(row.id, "ping", "again")
 
-    async def scenario() -> None:
-        async with rig(tmp_path) as r:
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-            assert r.gw.sent[0].text == "pong: again"
-
-    run_async(scenario())
+    async with rig(tmp_path) as r:
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert r.gw.sent[0].text == "pong: again"
 
 
-def test_definite_send_failure_is_retried(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with rig(tmp_path, send_retry_initial=0.05) as r:
-            r.gw.modem.fail_next_send(331)  # no network service
-            r.gw.deliver("000", "ping: retry")
-            await asyncio.wait_for(r.recorder.until(lambda: len(r.recorder.sent_rows) == 1), WAIT)
-            assert [s.text for s in r.gw.sent] == ["pong: retry"]
-            assert [f.state for f in r.recorder.failed_rows] == [OutboxState.QUEUED]
-            (out,) = r.journal.outbox()
-            assert out.state is OutboxState.SENT and out.attempts == 2
-            outcomes = [a.outcome.value for a in r.journal.attempts_of(out.id)]
-            assert outcomes == ["failed", "sent"]
-
-    run_async(scenario())
+async def test_definite_send_failure_is_retried(tmp_path: Path) -> None:
+    async with rig(tmp_path, send_retry_initial=0.05) as r:
+        r.gw.modem.fail_next_send(331)  # no network service
+        r.gw.deliver("000", "ping: retry")
+        await asyncio.wait_for(r.recorder.until(lambda: len(r.recorder.sent_rows) == 1), WAIT)
+        assert [s.text for s in r.gw.sent] == ["pong: retry"]
+        assert [f.state for f in r.recorder.failed_rows] == [OutboxState.QUEUED]
+        (out,) = r.journal.outbox()
+        assert out.state is OutboxState.SENT and out.attempts == 2
+        outcomes = [a.outcome.value for a in r.journal.attempts_of(out.id)]
+        assert outcomes == ["failed", "sent"]
 
 
-def test_uncertain_send_is_not_repeated_forever(tmp_path: Path) -> None:
+async def test_uncertain_send_is_not_repeated_forever(tmp_path: Path) -> None:
     """+CMS ERROR: 500 although the SMS went out: one retry at most, then failed."""
 
-    async def scenario() -> None:
-        async with rig(tmp_path, send_retry_initial=0.05) as r:
-            for _ in range(3):
-                r.gw.modem.fail_next_send(500, sent_anyway=True)
-            r.gw.deliver("000", "ping: dup")
-            await asyncio.wait_for(
-                r.recorder.until(
-                    lambda: any(f.state is OutboxState.FAILED for f in r.recorder.failed_rows)
-                ),
-                WAIT,
-            )
-            # Failed for good: a later wake-up (another command) does not resend it.
-            r.gw.deliver("000", "ping: next")
-            await asyncio.wait_for(r.recorder.until(lambda: len(r.recorder.failed_rows) == 3), WAIT)
-            assert [s.text for s in r.gw.sent] == ["pong: dup", "pong: dup", "pong: next"]
-            first = r.journal.outbox()[0]
-            assert first.state is OutboxState.FAILED and first.attempts == 2
-            assert "outcome unknown" in (first.last_error or "")
-
-    run_async(scenario())
+    async with rig(tmp_path, send_retry_initial=0.05) as r:
+        for _ in range(3):
+            r.gw.modem.fail_next_send(500, sent_anyway=True)
+        r.gw.deliver("000", "ping: dup")
+        await asyncio.wait_for(
+            r.recorder.until(
+                lambda: any(f.state is OutboxState.FAILED for f in r.recorder.failed_rows)
+            ),
+            WAIT,
+        )
+        # Failed for good: a later wake-up (another command) does not resend it.
+        r.gw.deliver("000", "ping: next")
+        await asyncio.wait_for(r.recorder.until(lambda: len(r.recorder.failed_rows) == 3), WAIT)
+        assert [s.text for s in r.gw.sent] == ["pong: dup", "pong: dup", "pong: next"]
+        first = r.journal.outbox()[0]
+        assert first.state is OutboxState.FAILED and first.attempts == 2
+        assert "outcome unknown" in (first.last_error or "")
 
 
-def test_hung_modem_goes_back_to_probing_and_recovers(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with rig(tmp_path, health_interval=0.1, command_timeout=0.3) as r:
-            r.gw.modem.hung = True
-            await asyncio.wait_for(r.recorder.reached(ModemState.PROBING, 2), WAIT)
-            r.gw.modem.hung = False
-            await asyncio.wait_for(r.recorder.reached(ModemState.READY, 2), WAIT)
-            r.gw.deliver("000", "ping: back")
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-            assert r.gw.sent[0].text == "pong: back"
-
-    run_async(scenario())
+async def test_hung_modem_goes_back_to_probing_and_recovers(tmp_path: Path) -> None:
+    async with rig(tmp_path, health_interval=0.1, command_timeout=0.3) as r:
+        r.gw.modem.hung = True
+        await asyncio.wait_for(r.recorder.reached(ModemState.PROBING, 2), WAIT)
+        r.gw.modem.hung = False
+        await asyncio.wait_for(r.recorder.reached(ModemState.READY, 2), WAIT)
+        r.gw.deliver("000", "ping: back")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert r.gw.sent[0].text == "pong: back"
 
 
-def test_sim_busy_at_start_is_waited_out(tmp_path: Path) -> None:
+async def test_sim_busy_at_start_is_waited_out(tmp_path: Path) -> None:
     def busy(gw: SimulatedModem) -> None:
         gw.modem.sim_ready = False
 
-    async def scenario() -> None:
-        async with rig(tmp_path, before_start=busy, wait_ready=False) as r:
-            await asyncio.wait_for(r.recorder.reached(ModemState.WAITING_FOR_SIM), WAIT)
-            r.gw.modem.sim_ready = True
-            await asyncio.wait_for(r.recorder.ready.wait(), WAIT)
-            assert r.recorder.states.count(ModemState.PROBING) == 1
-
-    run_async(scenario())
+    async with rig(tmp_path, before_start=busy, wait_ready=False) as r:
+        await asyncio.wait_for(r.recorder.reached(ModemState.WAITING_FOR_SIM), WAIT)
+        r.gw.modem.sim_ready = True
+        await asyncio.wait_for(r.recorder.ready.wait(), WAIT)
+        assert r.recorder.states.count(ModemState.PROBING) == 1
 
 
-def test_reset_without_banner_is_noticed(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with rig(tmp_path, health_interval=0.1) as r:
-            r.gw.modem.reset_settings()  # settings gone, no RDY
-            await asyncio.wait_for(r.recorder.reached(ModemState.READY, 2), WAIT)
-            assert r.gw.modem.settings.cscs is Charset.UCS2
-            r.gw.deliver("000", "ping: after silent reset")
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-            assert r.gw.sent[0].text == "pong: after silent reset"
-            assert [row.state for row in r.journal.inbox()] == [InboxState.DONE]
-
-    run_async(scenario())
+async def test_reset_without_banner_is_noticed(tmp_path: Path) -> None:
+    async with rig(tmp_path, health_interval=0.1) as r:
+        r.gw.modem.reset_settings()  # settings gone, no RDY
+        await asyncio.wait_for(r.recorder.reached(ModemState.READY, 2), WAIT)
+        assert r.gw.modem.settings.cscs is Charset.UCS2
+        r.gw.deliver("000", "ping: after silent reset")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert r.gw.sent[0].text == "pong: after silent reset"
+        assert [row.state for row in r.journal.inbox()] == [InboxState.DONE]
 
 
-def test_direct_delivery_is_journaled_and_indications_restored(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with rig(tmp_path) as r:
-            m = r.gw.modem
-            m.settings = dataclasses.replace(m.settings, cnmi=Cnmi(2, 2, 0, 0, 0))
-            r.gw.deliver("000", "ping: direct")
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-            assert r.gw.sent[0].text == "pong: direct"
-            await r.gw.wait_until(lambda m: m.settings.cnmi.mt == 1, WAIT)
-            (row,) = r.journal.inbox()
-            assert row.storage is None and row.state is InboxState.DONE
-
-    run_async(scenario())
+async def test_direct_delivery_is_journaled_and_indications_restored(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        m = r.gw.modem
+        m.settings = dataclasses.replace(m.settings, cnmi=Cnmi(2, 2, 0, 0, 0))
+        r.gw.deliver("000", "ping: direct")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert r.gw.sent[0].text == "pong: direct"
+        await r.gw.wait_until(lambda m: m.settings.cnmi.mt == 1, WAIT)
+        (row,) = r.journal.inbox()
+        assert row.storage is None and row.state is InboxState.DONE
 
 
-def test_safety_sweep_finds_a_message_whose_indication_never_came(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with rig(tmp_path, sweep_interval=0.2) as r:
-            # Stored with no +CMTI (as when indications go to another port).
-            message = StoredMessage(Status.REC_UNREAD, "000", "ping: swept", WHEN)
-            r.gw.modem.storages["SM"].store(message)
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-            assert r.gw.sent[0].text == "pong: swept"
-
-    run_async(scenario())
+async def test_safety_sweep_finds_a_message_whose_indication_never_came(tmp_path: Path) -> None:
+    async with rig(tmp_path, sweep_interval=0.2) as r:
+        # Stored with no +CMTI (as when indications go to another port).
+        message = StoredMessage(Status.REC_UNREAD, "000", "ping: swept", WHEN)
+        r.gw.modem.storages["SM"].store(message)
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert r.gw.sent[0].text == "pong: swept"
 
 
-def test_old_finished_rows_are_pruned_at_start(tmp_path: Path) -> None:
+async def test_old_finished_rows_are_pruned_at_start(tmp_path: Path) -> None:
     long_ago = datetime(2020, 1, 1, tzinfo=UTC)
     with Journal.open(tmp_path / "journal.sqlite3", clock=lambda: long_ago) as journal:
         for n in range(3):
@@ -461,100 +409,82 @@ def test_old_finished_rows_are_pruned_at_start(tmp_path: Path) -> None:
             assert out is not None
             journal.mark_sent(out.id, n)
 
-    async def scenario() -> None:
-        async with rig(tmp_path, keep_last=1) as r:
-            assert [row.text for row in r.journal.inbox()] == ["old 2"]
-
-    run_async(scenario())
+    async with rig(tmp_path, keep_last=1) as r:
+        assert [row.text for row in r.journal.inbox()] == ["old 2"]
 
 
-def test_pdu_mode_multipart_in_any_order_runs_once(tmp_path: Path) -> None:
+async def test_pdu_mode_multipart_in_any_order_runs_once(tmp_path: Path) -> None:
     argument = "".join(f"{n:03d}," for n in range(60))  # 240 characters: two parts
     text = "ping: " + argument
 
-    async def scenario() -> None:
-        async with rig(tmp_path, mode="pdu") as r:
-            assert r.gw.modem.settings.cmgf.value == 0
-            # Parts out of order, one of them twice.
-            r.gw.deliver_concatenated("000", text, order=[1, 0, 1], reference=42)
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-            await r.gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
-            reply = r.gw.sent[0].text
-            assert reply.startswith("pong: 000,001,") and reply.endswith("...")
-            (row,) = r.journal.inbox()
-            assert (row.text, row.concat, row.state) == (text, "42/2", InboxState.DONE)
-            r.gw.deliver("000", "ping: single")
-            await r.gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
-            assert r.gw.sent[1].text == "pong: single"
-
-    run_async(scenario())
+    async with rig(tmp_path, mode="pdu") as r:
+        assert r.gw.modem.settings.cmgf.value == 0
+        # Parts out of order, one of them twice.
+        r.gw.deliver_concatenated("000", text, order=[1, 0, 1], reference=42)
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        await r.gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
+        reply = r.gw.sent[0].text
+        assert reply.startswith("pong: 000,001,") and reply.endswith("...")
+        (row,) = r.journal.inbox()
+        assert (row.text, row.concat, row.state) == (text, "42/2", InboxState.DONE)
+        r.gw.deliver("000", "ping: single")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
+        assert r.gw.sent[1].text == "pong: single"
 
 
-def test_pdu_mode_interleaved_messages_from_one_sender(tmp_path: Path) -> None:
+async def test_pdu_mode_interleaved_messages_from_one_sender(tmp_path: Path) -> None:
     first, second = "ping: " + "a" * 200, "ping: " + "b" * 200
 
-    async def scenario() -> None:
-        async with rig(tmp_path, mode="pdu") as r:
-            r.gw.deliver_concatenated("000", first, order=[0], reference=1)
-            r.gw.deliver_concatenated("000", second, order=[0, 1], reference=2)
-            r.gw.deliver_concatenated("000", first, order=[1], reference=1)
-            await r.gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
-            texts = sorted(row.text for row in r.journal.inbox())
-            assert texts == [first, second]
-
-    run_async(scenario())
+    async with rig(tmp_path, mode="pdu") as r:
+        r.gw.deliver_concatenated("000", first, order=[0], reference=1)
+        r.gw.deliver_concatenated("000", second, order=[0, 1], reference=2)
+        r.gw.deliver_concatenated("000", first, order=[1], reference=1)
+        await r.gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
+        texts = sorted(row.text for row in r.journal.inbox())
+        assert texts == [first, second]
 
 
-def test_pdu_mode_incomplete_message_expires_into_the_journal(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with rig(tmp_path, mode="pdu", concat_timeout=0.2, sweep_interval=0.3) as r:
-            r.gw.deliver_concatenated("000", "ping: " + "q" * 400, order=[0, 2], reference=9)
-            await asyncio.wait_for(
-                r.recorder.until(
-                    lambda: any(x.state is InboxState.INCOMPLETE for x in r.recorder.rows)
-                ),
-                WAIT,
-            )
-            (row,) = r.journal.inbox()
-            assert row.state is InboxState.INCOMPLETE and "[part 2 missing]" in row.text
-            assert r.gw.sent == []  # never executed, never answered
-
-    run_async(scenario())
+async def test_pdu_mode_incomplete_message_expires_into_the_journal(tmp_path: Path) -> None:
+    async with rig(tmp_path, mode="pdu", concat_timeout=0.2, sweep_interval=0.3) as r:
+        r.gw.deliver_concatenated("000", "ping: " + "q" * 400, order=[0, 2], reference=9)
+        await asyncio.wait_for(
+            r.recorder.until(
+                lambda: any(x.state is InboxState.INCOMPLETE for x in r.recorder.rows)
+            ),
+            WAIT,
+        )
+        (row,) = r.journal.inbox()
+        assert row.state is InboxState.INCOMPLETE and "[part 2 missing]" in row.text
+        assert r.gw.sent == []  # never executed, never answered
 
 
-def test_pdu_mode_parts_survive_a_restart(tmp_path: Path) -> None:
+async def test_pdu_mode_parts_survive_a_restart(tmp_path: Path) -> None:
     text = "ping: " + "r" * 200
 
-    async def scenario() -> None:
-        async with rig(tmp_path, mode="pdu") as r:
-            r.gw.deliver_concatenated("000", text, order=[0], reference=5)
-            await r.gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
-            assert r.journal.inbox() == []  # held as a part, not a message yet
-        async with rig(tmp_path, mode="pdu") as r:  # a new agent process on the same journal
-            r.gw.deliver_concatenated("000", text, order=[1], reference=5)
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-            assert [row.text for row in r.journal.inbox()] == [text]
-
-    run_async(scenario())
+    async with rig(tmp_path, mode="pdu") as r:
+        r.gw.deliver_concatenated("000", text, order=[0], reference=5)
+        await r.gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
+        assert r.journal.inbox() == []  # held as a part, not a message yet
+    async with rig(tmp_path, mode="pdu") as r:  # a new agent process on the same journal
+        r.gw.deliver_concatenated("000", text, order=[1], reference=5)
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert [row.text for row in r.journal.inbox()] == [text]
 
 
 @pytest.mark.parametrize("name", sorted(PERSONAS))
-def test_each_persona_end_to_end(tmp_path: Path, name: str) -> None:
+async def test_each_persona_end_to_end(tmp_path: Path, name: str) -> None:
     """Each module family: detected, commands answered, a silent or bannered reboot survived."""
 
-    async def scenario() -> None:
-        async with rig(tmp_path, modem_config=persona(name), health_interval=0.2) as r:
-            assert r.agent.profile.name == name
-            assert r.agent.status_report()["profile"] == name
-            r.gw.deliver("000", "ping: one")
-            await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-            r.gw.reboot()  # u-blox prints no banner: the health check notices instead
-            await asyncio.wait_for(r.recorder.reached(ModemState.READY, 2), WAIT)
-            r.gw.deliver("000", "ping: two")
-            await r.gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
-            assert [s.text for s in r.gw.sent] == ["pong: one", "pong: two"]
-
-    run_async(scenario())
+    async with rig(tmp_path, modem_config=persona(name), health_interval=0.2) as r:
+        assert r.agent.profile.name == name
+        assert r.agent.status_report()["profile"] == name
+        r.gw.deliver("000", "ping: one")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        r.gw.reboot()  # u-blox prints no banner: the health check notices instead
+        await asyncio.wait_for(r.recorder.reached(ModemState.READY, 2), WAIT)
+        r.gw.deliver("000", "ping: two")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
+        assert [s.text for s in r.gw.sent] == ["pong: one", "pong: two"]
 
 
 def test_profile_detection() -> None:

@@ -20,7 +20,6 @@ import pytest
 import serial
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import run_async
 from hypothesis import given
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
@@ -261,7 +260,7 @@ def send_sms(port: str, number: str, text: str) -> bytes:
 # -- create, fetch, delivery --------------------------------------------------------
 
 
-def test_create_by_name_is_delivered_with_exact_schema() -> None:
+async def test_create_by_name_is_delivered_with_exact_schema() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         created = await api.created(Sim="sim0", Payload="checkin: now")
         check_resource(created, sim)
@@ -277,10 +276,10 @@ def test_create_by_name_is_delivered_with_exact_schema() -> None:
         assert message is not None and message.address == "000"
         assert message.text == "checkin: now"
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
-def test_create_by_sid_reaches_only_that_modem() -> None:
+async def test_create_by_sid_reaches_only_that_modem() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         watch = Statuses(sim.network)
         by_sid = await api.created(Sim=sim.sims[1].sid, Payload="one")
@@ -292,42 +291,39 @@ def test_create_by_sid_reaches_only_that_modem() -> None:
         assert sim.modems[0].modem.storages["SM"].used == 0
         assert watch.of(by_sid["sid"]) == [Status.SENT, Status.DELIVERED]
 
-    run_async(with_api(2, scenario))
+    await with_api(2, scenario)
 
 
-def test_fetch_unknown_sid_is_404() -> None:
+async def test_fetch_unknown_sid_is_404() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         check_error(await api.fetch("HC" + "0" * 32), 404, 20404)
         check_error(await api.fetch("nonsense"), 404, 20404)
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
-def test_create_app_serves_without_a_server_and_uses_the_request_host() -> None:
-    async def scenario() -> None:
-        async with HostSim(seed=1) as sim:
-            app = create_app(sim.network, sim.auth_token)
-            async with TestServer(app) as server, TestClient(server) as client:
-                auth = aiohttp.encode_basic_auth(sim.account_sid, sim.auth_token)
-                headers = {"Authorization": auth, "Host": "gateway.test:8080"}
-                response = await client.post(
-                    "/v1/SmsCommands", data={"Sim": "sim0", "Payload": "hi"}, headers=headers
-                )
-                assert response.status == 201
-                body = await response.json()
-                assert body["url"] == f"http://gateway.test:8080/v1/SmsCommands/{body['sid']}"
-                response = await client.get("/v1/SmsCommands", headers=headers)
-                meta = (await response.json())["meta"]
-                assert meta["url"] == "http://gateway.test:8080/v1/SmsCommands?PageSize=50&Page=0"
-            assert sim.network.listeners == []  # callbacks belong to ApiServer
-
-    run_async(scenario())
+async def test_create_app_serves_without_a_server_and_uses_the_request_host() -> None:
+    async with HostSim(seed=1) as sim:
+        app = create_app(sim.network, sim.auth_token)
+        async with TestServer(app) as server, TestClient(server) as client:
+            auth = aiohttp.encode_basic_auth(sim.account_sid, sim.auth_token)
+            headers = {"Authorization": auth, "Host": "gateway.test:8080"}
+            response = await client.post(
+                "/v1/SmsCommands", data={"Sim": "sim0", "Payload": "hi"}, headers=headers
+            )
+            assert response.status == 201
+            body = await response.json()
+            assert body["url"] == f"http://gateway.test:8080/v1/SmsCommands/{body['sid']}"
+            response = await client.get("/v1/SmsCommands", headers=headers)
+            meta = (await response.json())["meta"]
+            assert meta["url"] == "http://gateway.test:8080/v1/SmsCommands?PageSize=50&Page=0"
+        assert sim.network.listeners == []  # callbacks belong to ApiServer
 
 
 # -- list, filters, paging --------------------------------------------------------
 
 
-def test_list_schema_and_filters() -> None:
+async def test_list_schema_and_filters() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         watch = Statuses(sim.network)
         a = await api.created(Sim="sim0", Payload="a")
@@ -369,10 +365,10 @@ def test_list_schema_and_filters() -> None:
         assert await payloads(Status="failed") == []
         assert await payloads(Sim="sim1", Direction="from_sim", Status="received") == ["reply"]
 
-    run_async(with_api(2, scenario))
+    await with_api(2, scenario)
 
 
-def test_paging_follows_next_page_url_without_gaps_or_duplicates() -> None:
+async def test_paging_follows_next_page_url_without_gaps_or_duplicates() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         sids = [(await api.created(Sim="sim0", Payload=f"p{i}"))["sid"] for i in range(8)]
         await api.created(Sim="sim1", Payload="other sim")
@@ -413,7 +409,7 @@ def test_paging_follows_next_page_url_without_gaps_or_duplicates() -> None:
         assert beyond.body["meta"]["next_page_url"] is None
         assert beyond.body["meta"]["previous_page_url"] is None
 
-    run_async(with_api(2, scenario))
+    await with_api(2, scenario)
 
 
 @given(
@@ -469,21 +465,21 @@ GOOD = {"Sim": "sim0", "Payload": "hello"}
         ({"Sim": "HS" + "0" * 32, "Payload": "x"}, 404, 20404, "HS"),
     ],
 )
-def test_create_errors(fields: dict[str, str], status: int, code: int, words: str) -> None:
+async def test_create_errors(fields: dict[str, str], status: int, code: int, words: str) -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         reply = await api.create(**fields)
         check_error(reply, status, code)
         assert words in reply.body["message"]
         assert (await api.list()).body["sms_commands"] == []
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
 @pytest.mark.parametrize(
     "payload",
     ["x" * 160, "€" * 80, "ж" * 70, "😀" * 35, "{[|]}" * 16, "line\nbreak"],
 )
-def test_create_accepts_payloads_that_fit_one_sms(payload: str) -> None:
+async def test_create_accepts_payloads_that_fit_one_sms(payload: str) -> None:
     assert payload_problem(payload) is None
 
     async def scenario(sim: HostSim, api: Api) -> None:
@@ -493,7 +489,7 @@ def test_create_accepts_payloads_that_fit_one_sms(payload: str) -> None:
         message = sim.modems[0].modem.storages["SM"].get(0)
         assert message is not None and message.text == payload
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
 def test_payload_problem_edges() -> None:
@@ -517,16 +513,16 @@ def test_payload_problem_edges() -> None:
         ({"Sim": "sim9"}, 404, 20404, "sim9"),
     ],
 )
-def test_list_errors(params: dict[str, str], status: int, code: int, words: str) -> None:
+async def test_list_errors(params: dict[str, str], status: int, code: int, words: str) -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         reply = await api.list(**params)
         check_error(reply, status, code)
         assert words in reply.body["message"]
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
-def test_unknown_path_and_wrong_method() -> None:
+async def test_unknown_path_and_wrong_method() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         check_error(await api.request("GET", api.base + "/v1/Sims"), 404, 20404)
         check_error(await api.request("GET", api.base + "/", auth=None), 404, 20404)
@@ -540,10 +536,10 @@ def test_unknown_path_and_wrong_method() -> None:
             check_error(reply, 405, 20004)
             assert "GET" in reply.headers["Allow"]
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
-def test_auth_failures_are_401() -> None:
+async def test_auth_failures_are_401() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         bad = [
             None,
@@ -564,33 +560,30 @@ def test_auth_failures_are_401() -> None:
                 assert reply.headers["WWW-Authenticate"] == 'Basic realm="Twilio API"'
         assert sim.network.commands() == []
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
-def test_bind_errors_and_bad_settings() -> None:
-    async def scenario() -> None:
-        network = Network("AC" + "0" * 32, SidFactory(1))
-        with socket.socket() as busy:
-            busy.bind(("127.0.0.1", 0))
-            busy.listen()
-            port = busy.getsockname()[1]
-            server = ApiServer(network, "token")
-            with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
-                await server.start(f"127.0.0.1:{port}")
-            await server.close()
+async def test_bind_errors_and_bad_settings() -> None:
+    network = Network("AC" + "0" * 32, SidFactory(1))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
         server = ApiServer(network, "token")
-        for address in ("nocolon", "127.0.0.1:x", ":80", "127.0.0.1:70000"):
-            with pytest.raises(ValueError, match="HOST:PORT"):
-                await server.start(address)
+        with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
+            await server.start(f"127.0.0.1:{port}")
         await server.close()
-        await server.close()
-        with pytest.raises(ValueError, match="method"):
-            ApiServer(network, "token", commands_webhook_method="PATCH")
-        with pytest.raises(ValueError, match="webhook"):
-            ApiServer(network, "token", commands_webhook="not a url")
-        assert network.listeners == []
-
-    run_async(scenario())
+    server = ApiServer(network, "token")
+    for address in ("nocolon", "127.0.0.1:x", ":80", "127.0.0.1:70000"):
+        with pytest.raises(ValueError, match="HOST:PORT"):
+            await server.start(address)
+    await server.close()
+    await server.close()
+    with pytest.raises(ValueError, match="method"):
+        ApiServer(network, "token", commands_webhook_method="PATCH")
+    with pytest.raises(ValueError, match="webhook"):
+        ApiServer(network, "token", commands_webhook="not a url")
+    assert network.listeners == []
 
 
 # -- callbacks --------------------------------------------------------------------
@@ -612,27 +605,24 @@ def check_callback(hit: Hit, sim: HostSim, command: dict[str, Any], status: str)
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
-def test_status_callbacks_each_change_in_order_signed(method: str) -> None:
-    async def scenario() -> None:
-        async with Receiver() as target, fleet(1) as sim, aiohttp.ClientSession() as session:
-            api = Api(sim, session)
-            url = target.url + "/status?tenant=a%20b"
-            command = await api.created(
-                Sim="sim0", Payload="ping & pong=1 €", CallbackUrl=url, CallbackMethod=method
-            )
-            hits = await target.wait_for(2)
-            assert [h.method for h in hits] == [method, method]
-            assert [h.params["Status"] for h in hits] == ["sent", "delivered"]
-            for hit, status in zip(hits, ["sent", "delivered"], strict=True):
-                if method == "GET":
-                    assert hit.params.pop("tenant") == "a b"
-                    assert signed_ok(sim.auth_token, hit)
-                    check_callback(hit, sim, command, status)
-                else:
-                    assert hit.url == url
-                    check_callback(hit, sim, command, status)
-
-    run_async(scenario())
+async def test_status_callbacks_each_change_in_order_signed(method: str) -> None:
+    async with Receiver() as target, fleet(1) as sim, aiohttp.ClientSession() as session:
+        api = Api(sim, session)
+        url = target.url + "/status?tenant=a%20b"
+        command = await api.created(
+            Sim="sim0", Payload="ping & pong=1 €", CallbackUrl=url, CallbackMethod=method
+        )
+        hits = await target.wait_for(2)
+        assert [h.method for h in hits] == [method, method]
+        assert [h.params["Status"] for h in hits] == ["sent", "delivered"]
+        for hit, status in zip(hits, ["sent", "delivered"], strict=True):
+            if method == "GET":
+                assert hit.params.pop("tenant") == "a b"
+                assert signed_ok(sim.auth_token, hit)
+                check_callback(hit, sim, command, status)
+            else:
+                assert hit.url == url
+                check_callback(hit, sim, command, status)
 
 
 def test_signature_matches_twilio_validator() -> None:
@@ -643,77 +633,67 @@ def test_signature_matches_twilio_validator() -> None:
     assert not RequestValidator("secret").validate(url, {**params, "b": "3"}, signature)
 
 
-def test_sender_keeps_order_per_key_and_runs_keys_concurrently() -> None:
-    async def scenario() -> None:
-        async with Receiver(hold=frozenset({"/a1"})) as target:
-            sender = CallbackSender("token", timeout=WAIT)
-            assert not sender.submit(Callback("A", "POST", target.url + "/a0", {}))  # not started
-            sender.start()
-            try:
-                for key, path in [("A", "/a1"), ("A", "/a2"), ("B", "/b1")]:
-                    assert sender.submit(Callback(key, "POST", target.url + path, {"k": key}))
-                hits = await target.wait_for(2)
-                # /a1 is held: /b1 went out meanwhile, /a2 waits behind /a1.
-                assert sorted(URL(h.url).path for h in hits) == ["/a1", "/b1"]
-                target.release()
-                hits = await target.wait_for(3)
-                assert URL(hits[2].url).path == "/a2"
-            finally:
-                await sender.close()
-                await sender.close()
-            assert not sender.submit(Callback("A", "POST", target.url + "/late", {}))
-
-    run_async(scenario())
+async def test_sender_keeps_order_per_key_and_runs_keys_concurrently() -> None:
+    async with Receiver(hold=frozenset({"/a1"})) as target:
+        sender = CallbackSender("token", timeout=WAIT)
+        assert not sender.submit(Callback("A", "POST", target.url + "/a0", {}))  # not started
+        sender.start()
+        try:
+            for key, path in [("A", "/a1"), ("A", "/a2"), ("B", "/b1")]:
+                assert sender.submit(Callback(key, "POST", target.url + path, {"k": key}))
+            hits = await target.wait_for(2)
+            # /a1 is held: /b1 went out meanwhile, /a2 waits behind /a1.
+            assert sorted(URL(h.url).path for h in hits) == ["/a1", "/b1"]
+            target.release()
+            hits = await target.wait_for(3)
+            assert URL(hits[2].url).path == "/a2"
+        finally:
+            await sender.close()
+            await sender.close()
+        assert not sender.submit(Callback("A", "POST", target.url + "/late", {}))
 
 
-def test_sender_drops_when_full(caplog: pytest.LogCaptureFixture) -> None:
-    async def scenario() -> None:
-        async with Receiver("slow") as target:
-            sender = CallbackSender("token", max_pending=2, workers=1)
-            sender.start()
-            try:
-                results = [
-                    sender.submit(Callback(str(i), "GET", target.url + f"/{i}", {}))
-                    for i in range(3)
-                ]
-                assert results == [True, True, False]
-                await target.wait_for(1)
-            finally:
-                await sender.close()
-
-    run_async(scenario())
+async def test_sender_drops_when_full(caplog: pytest.LogCaptureFixture) -> None:
+    async with Receiver("slow") as target:
+        sender = CallbackSender("token", max_pending=2, workers=1)
+        sender.start()
+        try:
+            results = [
+                sender.submit(Callback(str(i), "GET", target.url + f"/{i}", {})) for i in range(3)
+            ]
+            assert results == [True, True, False]
+            await target.wait_for(1)
+        finally:
+            await sender.close()
     assert "callback queue full" in caplog.text
 
 
 @pytest.mark.parametrize("mode", ["slow", "fail"])
-def test_bad_callback_target_blocks_nothing(mode: str) -> None:
-    async def scenario() -> None:
-        async with Receiver(mode) as target, fleet(1) as sim, aiohttp.ClientSession() as session:
-            api = Api(sim, session)
-            watch = Statuses(sim.network)
-            sids = []
-            for i in range(6):  # more than the sender's workers
-                command = await api.created(
-                    Sim="sim0", Payload=f"c{i}", CallbackUrl=target.url + f"/{i}"
-                )
-                sids.append(command["sid"])
-            for sid in sids:
-                await watch.reached(sid, Status.DELIVERED, timeout=2.0)
-            await sim.modems[0].wait_until(stored(6), 2.0)
-            async with asyncio.timeout(2.0):
-                listed = await api.list()
-            assert {i["status"] for i in listed.body["sms_commands"]} == {"delivered"}
-            await target.wait_for(1, timeout=2.0)
-            if mode == "fail":
-                hits = await target.wait_for(12)
-                for i in range(6):
-                    mine = [h.params["Status"] for h in hits if h.url.endswith(f"/{i}")]
-                    assert mine == ["sent", "delivered"]
-
-    run_async(scenario())
+async def test_bad_callback_target_blocks_nothing(mode: str) -> None:
+    async with Receiver(mode) as target, fleet(1) as sim, aiohttp.ClientSession() as session:
+        api = Api(sim, session)
+        watch = Statuses(sim.network)
+        sids = []
+        for i in range(6):  # more than the sender's workers
+            command = await api.created(
+                Sim="sim0", Payload=f"c{i}", CallbackUrl=target.url + f"/{i}"
+            )
+            sids.append(command["sid"])
+        for sid in sids:
+            await watch.reached(sid, Status.DELIVERED, timeout=2.0)
+        await sim.modems[0].wait_until(stored(6), 2.0)
+        async with asyncio.timeout(2.0):
+            listed = await api.list()
+        assert {i["status"] for i in listed.body["sms_commands"]} == {"delivered"}
+        await target.wait_for(1, timeout=2.0)
+        if mode == "fail":
+            hits = await target.wait_for(12)
+            for i in range(6):
+                mine = [h.params["Status"] for h in hits if h.url.endswith(f"/{i}")]
+                assert mine == ["sent", "delivered"]
 
 
-def test_unreachable_callback_target_is_harmless() -> None:
+async def test_unreachable_callback_target_is_harmless() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         with socket.socket() as closed:
             closed.bind(("127.0.0.1", 0))
@@ -724,33 +704,30 @@ def test_unreachable_callback_target_is_harmless() -> None:
         )
         await watch.reached(command["sid"], Status.DELIVERED)
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
 # -- undeliverable ----------------------------------------------------------------
 
 
-def test_unregistered_modem_keeps_sent_until_registration_returns() -> None:
-    async def scenario() -> None:
-        async with Receiver() as target, fleet(1) as sim, aiohttp.ClientSession() as session:
-            api = Api(sim, session)
-            watch = Statuses(sim.network)
-            sim.modems[0].modem.reg_stat = RegStat.NOT_REGISTERED
-            command = await api.created(Sim="sim0", Payload="later", CallbackUrl=target.url)
-            await watch.reached(command["sid"], Status.SENT)
-            assert (await target.wait_for(1))[0].params["Status"] == "sent"
-            assert (await api.fetch(command["sid"])).body["status"] == "sent"
-            assert sim.modems[0].modem.storages["SM"].used == 0
-            sim.modems[0].modem.set_registration(RegStat.ROAMING)
-            await watch.reached(command["sid"], Status.DELIVERED)
-            await sim.modems[0].wait_until(stored(), WAIT)
-            assert [h.params["Status"] for h in await target.wait_for(2)] == ["sent", "delivered"]
-            assert (await api.fetch(command["sid"])).body["status"] == "delivered"
-
-    run_async(scenario())
+async def test_unregistered_modem_keeps_sent_until_registration_returns() -> None:
+    async with Receiver() as target, fleet(1) as sim, aiohttp.ClientSession() as session:
+        api = Api(sim, session)
+        watch = Statuses(sim.network)
+        sim.modems[0].modem.reg_stat = RegStat.NOT_REGISTERED
+        command = await api.created(Sim="sim0", Payload="later", CallbackUrl=target.url)
+        await watch.reached(command["sid"], Status.SENT)
+        assert (await target.wait_for(1))[0].params["Status"] == "sent"
+        assert (await api.fetch(command["sid"])).body["status"] == "sent"
+        assert sim.modems[0].modem.storages["SM"].used == 0
+        sim.modems[0].modem.set_registration(RegStat.ROAMING)
+        await watch.reached(command["sid"], Status.DELIVERED)
+        await sim.modems[0].wait_until(stored(), WAIT)
+        assert [h.params["Status"] for h in await target.wait_for(2)] == ["sent", "delivered"]
+        assert (await api.fetch(command["sid"])).body["status"] == "delivered"
 
 
-def test_full_storage_holds_in_order_until_a_message_is_deleted() -> None:
+async def test_full_storage_holds_in_order_until_a_message_is_deleted() -> None:
     config = ModemConfig(storages=(("SM", 1), ("ME", 10)))
 
     async def scenario(sim: HostSim, api: Api) -> None:
@@ -768,10 +745,10 @@ def test_full_storage_holds_in_order_until_a_message_is_deleted() -> None:
         assert message is not None and message.text == "second"
         assert (await api.fetch(third["sid"])).body["status"] == "sent"
 
-    run_async(with_api(1, scenario, config=config))
+    await with_api(1, scenario, config=config)
 
 
-def test_retry_window_expiry_fails_the_command() -> None:
+async def test_retry_window_expiry_fails_the_command() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         watch = Statuses(sim.network)
         sim.modems[0].modem.reg_stat = RegStat.NOT_REGISTERED
@@ -781,61 +758,58 @@ def test_retry_window_expiry_fails_the_command() -> None:
         reply = await api.list(Status="failed")
         assert [i["sid"] for i in reply.body["sms_commands"]] == [command["sid"]]
 
-    run_async(with_api(1, scenario, retry_window=0.3))
+    await with_api(1, scenario, retry_window=0.3)
 
 
 # -- from_sim ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
-def test_from_sim_is_listed_and_sent_to_fleet_webhook(method: str) -> None:
-    async def scenario() -> None:
-        async with Receiver() as target:
-            hook = target.url + "/fleet"
-            async with (
-                fleet(2, commands_webhook=hook, commands_webhook_method=method) as sim,
-                aiohttp.ClientSession() as session,
-            ):
-                api = Api(sim, session)
-                out = await asyncio.to_thread(send_sms, sim.modems[0].path, "000", "ok: done")
-                assert re.search(rb"\+CMGS: \d+\r\n\r\nOK\r\n$", out), out
-                reply = await api.list(Direction="from_sim")
-                [item] = reply.body["sms_commands"]
-                check_resource(item, sim)
-                assert item["status"] == "received" and item["payload"] == "ok: done"
-                assert item["sim_sid"] == sim.sims[0].sid
-                [hit] = await target.wait_for(1)
-                assert hit.method == method and hit.url.startswith(hook)
-                check_callback(hit, sim, item, "received")
-                fetched = await api.fetch(item["sid"])
-                assert fetched.body == item
-
-    run_async(scenario())
+async def test_from_sim_is_listed_and_sent_to_fleet_webhook(method: str) -> None:
+    async with Receiver() as target:
+        hook = target.url + "/fleet"
+        async with (
+            fleet(2, commands_webhook=hook, commands_webhook_method=method) as sim,
+            aiohttp.ClientSession() as session,
+        ):
+            api = Api(sim, session)
+            out = await asyncio.to_thread(send_sms, sim.modems[0].path, "000", "ok: done")
+            assert re.search(rb"\+CMGS: \d+\r\n\r\nOK\r\n$", out), out
+            reply = await api.list(Direction="from_sim")
+            [item] = reply.body["sms_commands"]
+            check_resource(item, sim)
+            assert item["status"] == "received" and item["payload"] == "ok: done"
+            assert item["sim_sid"] == sim.sims[0].sid
+            [hit] = await target.wait_for(1)
+            assert hit.method == method and hit.url.startswith(hook)
+            check_callback(hit, sim, item, "received")
+            fetched = await api.fetch(item["sid"])
+            assert fetched.body == item
 
 
-def test_sms_to_another_number_is_refused_with_cms_21() -> None:
+async def test_sms_to_another_number_is_refused_with_cms_21() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         out = await asyncio.to_thread(send_sms, sim.modems[0].path, "+15551234567", "hi")
         assert b"+CMS ERROR: 21\r\n" in out, out
         assert sim.network.commands() == []
         assert (await api.list()).body["sms_commands"] == []
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
-def test_page_size_above_the_maximum_is_served_as_the_maximum() -> None:
+async def test_page_size_above_the_maximum_is_served_as_the_maximum() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         reply = await api.list(PageSize="5000")
         assert reply.status == 200
         assert reply.body["meta"]["page_size"] == 1000
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
 # -- review follow-ups: no busy retry, sent-anyway replies, fairness, failed callbacks, unplug --
 
 
-def test_full_storage_is_retried_without_spinning() -> None:
+async def test_full_storage_is_retried_without_spinning() -> None:
     """A full storage holds the command; the network does not retry on every loop turn."""
 
     async def scenario(sim: HostSim, api: Api) -> None:
@@ -861,10 +835,10 @@ def test_full_storage_is_retried_without_spinning() -> None:
         gw.modem.feed(b"AT+CMGD=0\r")  # space again: delivered at once, no timer needed
         await statuses.reached(held["sid"], Status.DELIVERED)
 
-    run_async(with_api(1, scenario, retry_initial=60.0))
+    await with_api(1, scenario, retry_initial=60.0)
 
 
-def test_a_reply_sent_despite_an_error_reaches_the_cloud() -> None:
+async def test_a_reply_sent_despite_an_error_reaches_the_cloud() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         modem = sim.modems[0].modem
         modem.fail_next_send(500, sent_anyway=True)
@@ -875,51 +849,45 @@ def test_a_reply_sent_despite_an_error_reaches_the_cloud() -> None:
         reply = await api.list(Direction="from_sim")
         assert [c["payload"] for c in reply.body["sms_commands"]] == ["pong"]
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
-def test_a_slow_callback_target_does_not_delay_others() -> None:
-    async def scenario() -> None:
-        async with (
-            Receiver("slow") as slow,
-            Receiver() as fast,
-            fleet(1) as sim,
-            aiohttp.ClientSession() as session,
-        ):
+async def test_a_slow_callback_target_does_not_delay_others() -> None:
+    async with (
+        Receiver("slow") as slow,
+        Receiver() as fast,
+        fleet(1) as sim,
+        aiohttp.ClientSession() as session,
+    ):
+        api = Api(sim, session)
+        for n in range(20):
+            await api.created(Sim="sim0", Payload=f"p{n}", CallbackUrl=slow.url + "/s")
+        await api.created(Sim="sim0", Payload="quick", CallbackUrl=fast.url + "/f")
+        # Well inside the 5 s callback timeout the slow target is still holding.
+        hits = await fast.wait_for(2, timeout=3.0)
+        assert [h.params["Status"] for h in hits] == ["sent", "delivered"]
+        slow.release()
+
+
+async def test_failed_status_is_called_back_on_expiry_and_at_shutdown() -> None:
+    async with Receiver() as target:
+        async with fleet(1, retry_window=0.3) as sim, aiohttp.ClientSession() as session:
             api = Api(sim, session)
-            for n in range(20):
-                await api.created(Sim="sim0", Payload=f"p{n}", CallbackUrl=slow.url + "/s")
-            await api.created(Sim="sim0", Payload="quick", CallbackUrl=fast.url + "/f")
-            # Well inside the 5 s callback timeout the slow target is still holding.
-            hits = await fast.wait_for(2, timeout=3.0)
-            assert [h.params["Status"] for h in hits] == ["sent", "delivered"]
-            slow.release()
-
-    run_async(scenario())
-
-
-def test_failed_status_is_called_back_on_expiry_and_at_shutdown() -> None:
-    async def scenario() -> None:
-        async with Receiver() as target:
-            async with fleet(1, retry_window=0.3) as sim, aiohttp.ClientSession() as session:
-                api = Api(sim, session)
-                sim.modems[0].modem.set_registration(RegStat.NOT_REGISTERED)
-                await api.created(Sim="sim0", Payload="never", CallbackUrl=target.url + "/a")
-                hits = await target.wait_for(2)
-                assert [h.params["Status"] for h in hits] == ["sent", "failed"]
-            async with fleet(1) as sim, aiohttp.ClientSession() as session:
-                api = Api(sim, session)
-                sim.modems[0].modem.set_registration(RegStat.NOT_REGISTERED)
-                await api.created(Sim="sim0", Payload="pending", CallbackUrl=target.url + "/b")
-                await target.wait_for(3)
-            # hostsim closed: the pending command failed, and its callback went out.
-            hits = await target.wait_for(4)
-            assert [h.params["Status"] for h in hits[2:]] == ["sent", "failed"]
-
-    run_async(scenario())
+            sim.modems[0].modem.set_registration(RegStat.NOT_REGISTERED)
+            await api.created(Sim="sim0", Payload="never", CallbackUrl=target.url + "/a")
+            hits = await target.wait_for(2)
+            assert [h.params["Status"] for h in hits] == ["sent", "failed"]
+        async with fleet(1) as sim, aiohttp.ClientSession() as session:
+            api = Api(sim, session)
+            sim.modems[0].modem.set_registration(RegStat.NOT_REGISTERED)
+            await api.created(Sim="sim0", Payload="pending", CallbackUrl=target.url + "/b")
+            await target.wait_for(3)
+        # hostsim closed: the pending command failed, and its callback went out.
+        hits = await target.wait_for(4)
+        assert [h.params["Status"] for h in hits[2:]] == ["sent", "failed"]
 
 
-def test_unplugged_modem_holds_commands_until_replugged(tmp_path: Any) -> None:
+async def test_unplugged_modem_holds_commands_until_replugged(tmp_path: Any) -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         gw = sim.modems[0]
         statuses = Statuses(sim.network)
@@ -934,7 +902,7 @@ def test_unplugged_modem_holds_commands_until_replugged(tmp_path: Any) -> None:
         assert gw.modem.storages["SM"].used == 1
         assert first_pty  # the new pty may or may not reuse the number; the link is stable
 
-    run_async(with_api(1, scenario, link=tmp_path / "gw"))
+    await with_api(1, scenario, link=tmp_path / "gw")
 
 
 # -- the hostsim-only SMS route -------------------------------------------------------
@@ -946,7 +914,7 @@ def hostsim_sms_url(api: Api, sim_key: str) -> str:
     return f"{api.base}/_hostsim/sims/{sim_key}/sms"
 
 
-def test_hostsim_sms_route_delivers_one_message() -> None:
+async def test_hostsim_sms_route_delivers_one_message() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         reply = await api.request("POST", hostsim_sms_url(api, "sim1"), data={"Body": "hi"})
         assert reply.status == 201 and reply.body == {"indexes": [0]}
@@ -960,10 +928,10 @@ def test_hostsim_sms_route_delivers_one_message() -> None:
         assert message is not None and message.address == "+447700900123"
         assert sim.network.commands() == []  # no SmsCommand: it bypassed the network
 
-    run_async(with_api(2, scenario))
+    await with_api(2, scenario)
 
 
-def test_hostsim_sms_route_delivers_parts_in_the_given_order() -> None:
+async def test_hostsim_sms_route_delivers_parts_in_the_given_order() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         modem = sim.modems[0].modem
         data = {"Body": LONG_BODY, "Parts": "2, 0,1,1"}
@@ -979,10 +947,10 @@ def test_hostsim_sms_route_delivers_parts_in_the_given_order() -> None:
         reply = await api.request("POST", hostsim_sms_url(api, "sim0"), data={"Body": LONG_BODY})
         assert reply.status == 201 and reply.body == {"indexes": [4, 5, 6]}
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
-def test_hostsim_sms_route_reaches_the_te_as_cmti() -> None:
+async def test_hostsim_sms_route_reaches_the_te_as_cmti() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         with serial.Serial(sim.modems[0].path, 115200, timeout=IO_TIMEOUT) as ser:
             data = {"Body": LONG_BODY, "Parts": "1,0"}
@@ -991,7 +959,7 @@ def test_hostsim_sms_route_reaches_the_te_as_cmti() -> None:
             out = await asyncio.to_thread(ser.read_until, b'+CMTI: "SM",1\r\n')
             assert out == b'\r\n+CMTI: "SM",0\r\n\r\n+CMTI: "SM",1\r\n'
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
 @pytest.mark.parametrize(
@@ -1008,7 +976,7 @@ def test_hostsim_sms_route_reaches_the_te_as_cmti() -> None:
         ("HS" + "0" * 32, {"Body": "x"}, 404, 20404),
     ],
 )
-def test_hostsim_sms_route_errors(
+async def test_hostsim_sms_route_errors(
     sim_key: str, data: dict[str, str], status: int, code: int
 ) -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
@@ -1017,10 +985,10 @@ def test_hostsim_sms_route_errors(
         )
         assert sim.modems[0].modem.storages["SM"].used == 0
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)
 
 
-def test_hostsim_sms_route_auth_method_and_unplugged() -> None:
+async def test_hostsim_sms_route_auth_method_and_unplugged() -> None:
     async def scenario(sim: HostSim, api: Api) -> None:
         url = hostsim_sms_url(api, "sim0")
         for auth in (None, aiohttp.encode_basic_auth(sim.account_sid, "wrong")):
@@ -1032,4 +1000,4 @@ def test_hostsim_sms_route_auth_method_and_unplugged() -> None:
         check_error(await api.request("POST", url, data={"Body": "x"}), 409, 20409)
         assert sim.modems[0].modem.storages["SM"].used == 0
 
-    run_async(with_api(1, scenario))
+    await with_api(1, scenario)

@@ -37,7 +37,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import run_async
 
 from device.journal import InboxState, Journal, OutboxState
 from hostsim.network import Direction, SmsCommand
@@ -153,58 +152,56 @@ class Replies:
 
 
 @pytest.mark.timeout(240)
-def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(tmp_path: Path) -> None:
+@pytest.mark.async_timeout(200)
+async def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(tmp_path: Path) -> None:
     (tmp_path / "plugin").mkdir()
     install_plugin(tmp_path / "plugin")
     rng = random.Random(SEED)
     figures: dict[str, object] = {}
 
-    async def scenario() -> None:
-        # A small storage (4 messages) keeps batches short, so that kills land in every
-        # phase; the network holds the rest and retries as space frees.
-        config = ModemConfig(storages=(("SM", 4), ("ME", 100)))
-        async with HostSim(seed=SEED, retry_initial=0.2, config=config) as sim:
-            gw, sim0 = sim.modems[0], sim.sims[0]
-            replies = Replies(sim)
-            runner = AgentRunner(tmp_path, gw.path)
-            for n in range(COMMANDS):
-                sim.network.create(sim0, f"count: c{n:03d}")
-            # Each kill comes after the running agent has itself sent 1–6 new replies
-            # (so it is up and working, never still importing), plus 0–10 ms, so that
-            # kills land anywhere in the read/journal/run/send cycle.
-            kills = 0
-            await runner.start()
-            try:
-                for _ in range(MIN_KILLS + 4):
-                    target = len(replies.payloads) + rng.randint(1, 2)
-                    await asyncio.wait_for(
-                        replies.until(
-                            lambda t=target: (
-                                len(replies.payloads) >= t  # type: ignore[misc]
-                                or replies.distinct_counted() >= COMMANDS
-                            )
-                        ),
-                        WAIT,
-                    )
-                    if replies.distinct_counted() >= COMMANDS:
-                        break
-                    await asyncio.sleep(rng.uniform(0.0, 0.01))  # chaos timing, not a wait
-                    await runner.kill()
-                    kills += 1
-                    await runner.start()
+    # A small storage (4 messages) keeps batches short, so that kills land in every
+    # phase; the network holds the rest and retries as space frees.
+    config = ModemConfig(storages=(("SM", 4), ("ME", 100)))
+    async with HostSim(seed=SEED, retry_initial=0.2, config=config) as sim:
+        gw, sim0 = sim.modems[0], sim.sims[0]
+        replies = Replies(sim)
+        runner = AgentRunner(tmp_path, gw.path)
+        for n in range(COMMANDS):
+            sim.network.create(sim0, f"count: c{n:03d}")
+        # Each kill comes after the running agent has itself sent 1–6 new replies
+        # (so it is up and working, never still importing), plus 0–10 ms, so that
+        # kills land anywhere in the read/journal/run/send cycle.
+        kills = 0
+        await runner.start()
+        try:
+            for _ in range(MIN_KILLS + 4):
+                target = len(replies.payloads) + rng.randint(1, 2)
                 await asyncio.wait_for(
-                    replies.until(lambda: replies.distinct_counted() >= COMMANDS), WAIT
+                    replies.until(
+                        lambda t=target: (
+                            len(replies.payloads) >= t  # type: ignore[misc]
+                            or replies.distinct_counted() >= COMMANDS
+                        )
+                    ),
+                    WAIT,
                 )
-                # A last command proves the last agent is up and working before the clean stop.
-                sim.network.create(sim0, "count: final")
-                await asyncio.wait_for(replies.heard("counted: final"), WAIT)
-                assert await runner.terminate() == 0
-            finally:
-                if runner.proc is not None and runner.proc.returncode is None:
-                    await runner.kill()
-            figures.update(kills=kills, starts=runner.starts, replies=list(replies.payloads))
-
-    run_async(scenario(), timeout=200)
+                if replies.distinct_counted() >= COMMANDS:
+                    break
+                await asyncio.sleep(rng.uniform(0.0, 0.01))  # chaos timing, not a wait
+                await runner.kill()
+                kills += 1
+                await runner.start()
+            await asyncio.wait_for(
+                replies.until(lambda: replies.distinct_counted() >= COMMANDS), WAIT
+            )
+            # A last command proves the last agent is up and working before the clean stop.
+            sim.network.create(sim0, "count: final")
+            await asyncio.wait_for(replies.heard("counted: final"), WAIT)
+            assert await runner.terminate() == 0
+        finally:
+            if runner.proc is not None and runner.proc.returncode is None:
+                await runner.kill()
+        figures.update(kills=kills, starts=runner.starts, replies=list(replies.payloads))
 
     with Journal.open(tmp_path / "journal.sqlite3") as journal:
         inbox = journal.inbox(limit=None)
@@ -250,33 +247,31 @@ def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(tmp_path: Path) -> N
 
 
 @pytest.mark.timeout(120)
-def test_sigterm_in_the_middle_of_work_loses_nothing(tmp_path: Path) -> None:
+@pytest.mark.async_timeout(100)
+async def test_sigterm_in_the_middle_of_work_loses_nothing(tmp_path: Path) -> None:
     (tmp_path / "plugin").mkdir()
     install_plugin(tmp_path / "plugin")
     total = 40
 
-    async def scenario() -> None:
-        async with HostSim(seed=1, retry_initial=0.2) as sim:
-            gw, sim0 = sim.modems[0], sim.sims[0]
-            replies = Replies(sim)
-            runner = AgentRunner(tmp_path, gw.path)
+    async with HostSim(seed=1, retry_initial=0.2) as sim:
+        gw, sim0 = sim.modems[0], sim.sims[0]
+        replies = Replies(sim)
+        runner = AgentRunner(tmp_path, gw.path)
+        await runner.start()
+        try:
+            for n in range(total):
+                sim.network.create(sim0, f"count: t{n:02d}")
+            await asyncio.wait_for(replies.at_least(10), WAIT)
+            assert await runner.terminate(timeout=10.0) == 0
+            with Journal.open(runner.journal) as journal:
+                assert not any(r.state is InboxState.RUNNING for r in journal.inbox(None))
             await runner.start()
-            try:
-                for n in range(total):
-                    sim.network.create(sim0, f"count: t{n:02d}")
-                await asyncio.wait_for(replies.at_least(10), WAIT)
-                assert await runner.terminate(timeout=10.0) == 0
-                with Journal.open(runner.journal) as journal:
-                    assert not any(r.state is InboxState.RUNNING for r in journal.inbox(None))
-                await runner.start()
-                await asyncio.wait_for(replies.at_least(total), WAIT)
-                assert await runner.terminate() == 0
-            finally:
-                if runner.proc is not None and runner.proc.returncode is None:
-                    await runner.kill()
-            assert sorted(replies.payloads) == sorted(f"counted: t{n:02d}" for n in range(total))
-
-    run_async(scenario(), timeout=100)
+            await asyncio.wait_for(replies.at_least(total), WAIT)
+            assert await runner.terminate() == 0
+        finally:
+            if runner.proc is not None and runner.proc.returncode is None:
+                await runner.kill()
+        assert sorted(replies.payloads) == sorted(f"counted: t{n:02d}" for n in range(total))
     runs = collections.Counter((tmp_path / "counts.txt").read_text().split())
     assert sorted(runs) == [f"t{n:02d}" for n in range(total)]
     assert set(runs.values()) == {1}
@@ -296,7 +291,8 @@ CRASH_OUTCOMES = {
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("point", sorted(CRASH_OUTCOMES))
-def test_crash_at_each_step(tmp_path: Path, point: str) -> None:
+@pytest.mark.async_timeout(100)
+async def test_crash_at_each_step(tmp_path: Path, point: str) -> None:
     from device.agent import CRASH_POINTS
 
     assert set(CRASH_POINTS) == set(CRASH_OUTCOMES)
@@ -304,30 +300,27 @@ def test_crash_at_each_step(tmp_path: Path, point: str) -> None:
     install_plugin(tmp_path / "plugin")
     runs_expected, reply_expected, copies_expected = CRASH_OUTCOMES[point]
 
-    async def scenario() -> None:
-        async with HostSim(seed=2, retry_initial=0.2) as sim:
-            gw, sim0 = sim.modems[0], sim.sims[0]
-            replies = Replies(sim)
-            runner = AgentRunner(tmp_path, gw.path)
-            runner.env["SMSCMD_CRASH_AT"] = point
+    async with HostSim(seed=2, retry_initial=0.2) as sim:
+        gw, sim0 = sim.modems[0], sim.sims[0]
+        replies = Replies(sim)
+        runner = AgentRunner(tmp_path, gw.path)
+        runner.env["SMSCMD_CRASH_AT"] = point
+        await runner.start()
+        try:
+            sim.network.create(sim0, "count: x")
+            assert runner.proc is not None
+            assert await asyncio.wait_for(runner.proc.wait(), WAIT) == -signal.SIGKILL
+            del runner.env["SMSCMD_CRASH_AT"]
             await runner.start()
-            try:
-                sim.network.create(sim0, "count: x")
-                assert runner.proc is not None
-                assert await asyncio.wait_for(runner.proc.wait(), WAIT) == -signal.SIGKILL
-                del runner.env["SMSCMD_CRASH_AT"]
-                await runner.start()
-                await asyncio.wait_for(replies.heard(reply_expected), WAIT)
-                # One more command proves the agent went past the recovery.
-                sim.network.create(sim0, "count: y")
-                await asyncio.wait_for(replies.heard("counted: y"), WAIT)
-                assert await runner.terminate() == 0
-            finally:
-                if runner.proc is not None and runner.proc.returncode is None:
-                    await runner.kill()
-            assert replies.payloads.count(reply_expected) == copies_expected, replies.payloads
-
-    run_async(scenario(), timeout=100)
+            await asyncio.wait_for(replies.heard(reply_expected), WAIT)
+            # One more command proves the agent went past the recovery.
+            sim.network.create(sim0, "count: y")
+            await asyncio.wait_for(replies.heard("counted: y"), WAIT)
+            assert await runner.terminate() == 0
+        finally:
+            if runner.proc is not None and runner.proc.returncode is None:
+                await runner.kill()
+        assert replies.payloads.count(reply_expected) == copies_expected, replies.payloads
     counts = tmp_path / "counts.txt"
     runs = collections.Counter(counts.read_text().split() if counts.exists() else [])
     assert runs["x"] == runs_expected

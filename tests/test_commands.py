@@ -239,7 +239,7 @@ def test_dispatcher_rejects_bad_timeout() -> None:
         Dispatcher(Registry(), timeout=0)
 
 
-def test_cancellation_propagates() -> None:
+async def test_cancellation_propagates() -> None:
     started = asyncio.Event()
 
     async def slow(ctx: CommandContext) -> str:
@@ -250,14 +250,11 @@ def test_cancellation_propagates() -> None:
     reg = Registry()
     reg.register(Handler("slow", slow, idempotent=True, summary=""))
 
-    async def main() -> None:
-        task = asyncio.create_task(Dispatcher(reg).dispatch(ctx_for("slow")))
-        await started.wait()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    run_async(main())
+    task = asyncio.create_task(Dispatcher(reg).dispatch(ctx_for("slow")))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 # --------------------------------------------------------------------------- format_reply

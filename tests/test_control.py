@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import communicate, run_async
+from conftest import communicate
 
 from device.agent import Agent
 from device.commands import default_registry
@@ -33,54 +33,50 @@ async def cli(*argv: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-def test_status_and_send_through_a_running_agent(tmp_path: Path) -> None:
+@pytest.mark.async_timeout(40)
+async def test_status_and_send_through_a_running_agent(tmp_path: Path) -> None:
     sock = tmp_path / "run" / "control.sock"
 
-    async def scenario() -> None:
-        async with HostSim() as sim:
-            gw = sim.modems[0]
-            config = Config(port=gw.path, journal=tmp_path / "j.sqlite3", control_socket=sock)
-            with Journal.open(config.journal) as journal:
-                agent = Agent(config, journal, default_registry())
-                server = ControlServer(agent, sock)
-                await server.start()
-                task = asyncio.create_task(agent.run())
-                try:
-                    assert stat.S_IMODE(sock.stat().st_mode) == 0o660
-                    await gw.wait_until(lambda m: m.settings.csdh, WAIT)
-                    code, out, err = await cli(
-                        "send", "hello from the gateway", "--socket", str(sock)
-                    )
-                    assert code == 0, err
-                    assert "queued as outbox #1 for 000" in out
-                    await gw.wait_until(lambda m: len(m.sent) == 1, WAIT)
-                    assert gw.sent[0].text == "hello from the gateway"
-                    code, out, err = await cli("status", "--json", "--socket", str(sock))
-                    assert code == 0, err
-                    status = json.loads(out)
-                    assert status["state"] == "ready"
-                    assert status["module"]["model"] == "BG96"
-                    assert status["registration"] == "registered (roaming)"
-                    assert status["signal"].endswith("dBm")
-                    assert status["uptime_seconds"] >= 0
-                    assert status["journal"]["outbox.sent"] == 1
-                    code, out, _ = await cli("status", "--socket", str(sock))
-                    assert code == 0 and "state         ready" in out
-                    # Refused, not cut: too long, or outside GSM 03.38.
-                    code, _, err = await cli("send", "x" * 161, "--socket", str(sock))
-                    assert code == 1 and "161 septets" in err
-                    code, _, err = await cli("send", "snow ☃", "--socket", str(sock))
-                    assert code == 1 and "not in GSM 03.38" in err
-                finally:
-                    agent.stop()
-                    await asyncio.wait_for(task, WAIT)
-                    await server.close()
-            assert not sock.exists()
-
-    run_async(scenario(), timeout=40)
+    async with HostSim() as sim:
+        gw = sim.modems[0]
+        config = Config(port=gw.path, journal=tmp_path / "j.sqlite3", control_socket=sock)
+        with Journal.open(config.journal) as journal:
+            agent = Agent(config, journal, default_registry())
+            server = ControlServer(agent, sock)
+            await server.start()
+            task = asyncio.create_task(agent.run())
+            try:
+                assert stat.S_IMODE(sock.stat().st_mode) == 0o660
+                await gw.wait_until(lambda m: m.settings.csdh, WAIT)
+                code, out, err = await cli("send", "hello from the gateway", "--socket", str(sock))
+                assert code == 0, err
+                assert "queued as outbox #1 for 000" in out
+                await gw.wait_until(lambda m: len(m.sent) == 1, WAIT)
+                assert gw.sent[0].text == "hello from the gateway"
+                code, out, err = await cli("status", "--json", "--socket", str(sock))
+                assert code == 0, err
+                status = json.loads(out)
+                assert status["state"] == "ready"
+                assert status["module"]["model"] == "BG96"
+                assert status["registration"] == "registered (roaming)"
+                assert status["signal"].endswith("dBm")
+                assert status["uptime_seconds"] >= 0
+                assert status["journal"]["outbox.sent"] == 1
+                code, out, _ = await cli("status", "--socket", str(sock))
+                assert code == 0 and "state         ready" in out
+                # Refused, not cut: too long, or outside GSM 03.38.
+                code, _, err = await cli("send", "x" * 161, "--socket", str(sock))
+                assert code == 1 and "161 septets" in err
+                code, _, err = await cli("send", "snow ☃", "--socket", str(sock))
+                assert code == 1 and "not in GSM 03.38" in err
+            finally:
+                agent.stop()
+                await asyncio.wait_for(task, WAIT)
+                await server.close()
+        assert not sock.exists()
 
 
-def test_bad_requests_get_errors(tmp_path: Path) -> None:
+async def test_bad_requests_get_errors(tmp_path: Path) -> None:
     sock = tmp_path / "c.sock"
 
     class Target:
@@ -100,99 +96,89 @@ def test_bad_requests_get_errors(tmp_path: Path) -> None:
         assert isinstance(answer, dict)
         return answer
 
-    async def scenario() -> None:
-        server = ControlServer(Target(), sock)
-        await server.start()
-        try:
-            assert (await raw(b"not json\n"))["ok"] is False
-            assert (await raw(b"[1, 2]\n"))["ok"] is False
-            assert "unknown op" in str((await raw(b'{"op": "reboot"}\n'))["error"])
-            assert (await raw(b'{"op": "send"}\n'))["ok"] is False
-            assert (await raw(b'{"op": "send", "text": "hi", "to": "x y"}\n'))["ok"] is False
-            answer = await request(sock, {"op": "send", "text": "hi", "to": "+15551234567"})
-            assert answer == {"ok": True, "outbox": {"id": 1, "destination": "+15551234567",
-                                                     "text": "hi"}}  # fmt: skip
-            # A second server on the same live socket is refused.
-            with pytest.raises(ControlError, match="another agent"):
-                await ControlServer(Target(), sock).start()
-        finally:
-            await server.close()
-
-    run_async(scenario())
+    server = ControlServer(Target(), sock)
+    await server.start()
+    try:
+        assert (await raw(b"not json\n"))["ok"] is False
+        assert (await raw(b"[1, 2]\n"))["ok"] is False
+        assert "unknown op" in str((await raw(b'{"op": "reboot"}\n'))["error"])
+        assert (await raw(b'{"op": "send"}\n'))["ok"] is False
+        assert (await raw(b'{"op": "send", "text": "hi", "to": "x y"}\n'))["ok"] is False
+        answer = await request(sock, {"op": "send", "text": "hi", "to": "+15551234567"})
+        assert answer == {"ok": True, "outbox": {"id": 1, "destination": "+15551234567",
+                                                 "text": "hi"}}  # fmt: skip
+        # A second server on the same live socket is refused.
+        with pytest.raises(ControlError, match="another agent"):
+            await ControlServer(Target(), sock).start()
+    finally:
+        await server.close()
 
 
-def test_stale_socket_is_replaced_and_missing_agent_reported(tmp_path: Path) -> None:
+async def test_stale_socket_is_replaced_and_missing_agent_reported(tmp_path: Path) -> None:
     sock = tmp_path / "c.sock"
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(str(sock))
     stale.close()  # bound, never listening: what a killed agent leaves behind
 
-    async def scenario() -> None:
-        with pytest.raises(AgentNotRunning):
-            await request(sock, {"op": "status"})
-        code, _, err = await cli("status", "--socket", str(sock))
+    with pytest.raises(AgentNotRunning):
+        await request(sock, {"op": "status"})
+    code, _, err = await cli("status", "--socket", str(sock))
+    assert code == 1 and "no agent is running" in err
+
+    class Target:
+        def status_report(self) -> dict[str, object]:
+            return {"state": "ready"}
+
+        def queue_send(self, text: str, destination: str | None) -> dict[str, object]:
+            raise AssertionError
+
+    server = ControlServer(Target(), sock)
+    await server.start()
+    try:
+        assert (await request(sock, {"op": "status"}))["status"] == {"state": "ready"}
+    finally:
+        await server.close()
+
+
+@pytest.mark.async_timeout(40)
+async def test_send_directly_when_no_agent_runs(tmp_path: Path) -> None:
+    async with HostSim() as sim:
+        gw = sim.modems[0]
+        code, out, err = await cli(
+            "send", "direct €", "--socket", str(tmp_path / "none.sock"), "--port", gw.path
+        )
+        assert code == 0, err
+        assert "sent directly to 000" in out
+        assert [(s.destination, s.text) for s in gw.sent] == [("000", "direct €")]
+        # Without --port there is nothing to fall back on.
+        code, _, err = await cli("send", "x", "--socket", str(tmp_path / "none.sock"))
         assert code == 1 and "no agent is running" in err
 
-        class Target:
-            def status_report(self) -> dict[str, object]:
-                return {"state": "ready"}
 
-            def queue_send(self, text: str, destination: str | None) -> dict[str, object]:
-                raise AssertionError
-
-        server = ControlServer(Target(), sock)
-        await server.start()
-        try:
-            assert (await request(sock, {"op": "status"}))["status"] == {"state": "ready"}
-        finally:
-            await server.close()
-
-    run_async(scenario())
-
-
-def test_send_directly_when_no_agent_runs(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with HostSim() as sim:
-            gw = sim.modems[0]
-            code, out, err = await cli(
-                "send", "direct €", "--socket", str(tmp_path / "none.sock"), "--port", gw.path
-            )
-            assert code == 0, err
-            assert "sent directly to 000" in out
-            assert [(s.destination, s.text) for s in gw.sent] == [("000", "direct €")]
-            # Without --port there is nothing to fall back on.
-            code, _, err = await cli("send", "x", "--socket", str(tmp_path / "none.sock"))
-            assert code == 1 and "no agent is running" in err
-
-    run_async(scenario(), timeout=40)
-
-
-def test_control_socket_unavailable_does_not_stop_the_agent(tmp_path: Path) -> None:
+@pytest.mark.async_timeout(40)
+async def test_control_socket_unavailable_does_not_stop_the_agent(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
 
-    async def scenario() -> None:
-        async with HostSim() as sim:
-            gw = sim.modems[0]
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "device.cli", "run", "--port", gw.path,
-                "--journal", str(tmp_path / "j.sqlite3"), "--socket", str(blocker / "c.sock"),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            try:
-                await gw.wait_until(lambda m: m.settings.csdh, WAIT)
-                gw.deliver("000", "ping")
-                await gw.wait_until(lambda m: len(m.sent) == 1, WAIT)
-            finally:
-                proc.terminate()
-                _, err = await communicate(proc, WAIT)
-            assert proc.returncode == 0
-            assert b"running without a control socket" in err
-
-    run_async(scenario(), timeout=40)
+    async with HostSim() as sim:
+        gw = sim.modems[0]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "device.cli", "run", "--port", gw.path,
+            "--journal", str(tmp_path / "j.sqlite3"), "--socket", str(blocker / "c.sock"),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            await gw.wait_until(lambda m: m.settings.csdh, WAIT)
+            gw.deliver("000", "ping")
+            await gw.wait_until(lambda m: len(m.sent) == 1, WAIT)
+        finally:
+            proc.terminate()
+            _, err = await communicate(proc, WAIT)
+        assert proc.returncode == 0
+        assert b"running without a control socket" in err
 
 
-def test_socket_file_mode_survives_umask(tmp_path: Path) -> None:
+async def test_socket_file_mode_survives_umask(tmp_path: Path) -> None:
     sock = tmp_path / "c.sock"
 
     class Target:
@@ -202,51 +188,46 @@ def test_socket_file_mode_survives_umask(tmp_path: Path) -> None:
         def queue_send(self, text: str, destination: str | None) -> dict[str, object]:
             return {}
 
-    async def scenario() -> None:
-        old = os.umask(0o077)
-        try:
-            server = ControlServer(Target(), sock)
-            await server.start()
-        finally:
-            os.umask(old)
-        try:
-            assert stat.S_IMODE(sock.stat().st_mode) == 0o660
-        finally:
-            await server.close()
-
-    run_async(scenario())
+    old = os.umask(0o077)
+    try:
+        server = ControlServer(Target(), sock)
+        await server.start()
+    finally:
+        os.umask(old)
+    try:
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o660
+    finally:
+        await server.close()
 
 
-def test_a_second_agent_on_the_same_journal_or_port_is_refused(tmp_path: Path) -> None:
+@pytest.mark.async_timeout(40)
+async def test_a_second_agent_on_the_same_journal_or_port_is_refused(tmp_path: Path) -> None:
     journal = tmp_path / "j.sqlite3"
 
-    async def scenario() -> None:
-        async with HostSim() as sim:
-            gw = sim.modems[0]
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "device.cli", "run", "--port", gw.path,
-                "--journal", str(journal), "--socket", str(tmp_path / "a.sock"),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    async with HostSim() as sim:
+        gw = sim.modems[0]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "device.cli", "run", "--port", gw.path,
+            "--journal", str(journal), "--socket", str(tmp_path / "a.sock"),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            # Configured by the agent (the default CNMI would not prove it is up).
+            await gw.wait_until(lambda m: m.settings.csdh, WAIT)
+            code, _, err = await cli(
+                "run", "--port", gw.path, "--journal", str(journal),
+                "--socket", str(tmp_path / "b.sock"),
             )  # fmt: skip
-            try:
-                # Configured by the agent (the default CNMI would not prove it is up).
-                await gw.wait_until(lambda m: m.settings.csdh, WAIT)
-                code, _, err = await cli(
-                    "run", "--port", gw.path, "--journal", str(journal),
-                    "--socket", str(tmp_path / "b.sock"),
-                )  # fmt: skip
-                assert code == 1 and "another smscmd agent is using" in err
-                # The port is held exclusively: a direct send cannot interleave with it.
-                code, _, err = await cli(
-                    "send", "x", "--socket", str(tmp_path / "none.sock"), "--port", gw.path
-                )
-                assert code == 1 and "cannot open" in err
-                # Reading the journal beside the running agent is fine (read-only).
-                code, out, err = await cli("journal", "--journal", str(journal), "--json")
-                assert code == 0 and json.loads(out) == []
-            finally:
-                proc.terminate()
-                await asyncio.wait_for(proc.wait(), WAIT)
-            assert proc.returncode == 0
-
-    run_async(scenario(), timeout=40)
+            assert code == 1 and "another smscmd agent is using" in err
+            # The port is held exclusively: a direct send cannot interleave with it.
+            code, _, err = await cli(
+                "send", "x", "--socket", str(tmp_path / "none.sock"), "--port", gw.path
+            )
+            assert code == 1 and "cannot open" in err
+            # Reading the journal beside the running agent is fine (read-only).
+            code, out, err = await cli("journal", "--journal", str(journal), "--json")
+            assert code == 0 and json.loads(out) == []
+        finally:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), WAIT)
+        assert proc.returncode == 0

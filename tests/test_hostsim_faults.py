@@ -15,7 +15,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import run_async
 
 from hostsim.faults import ChunkedWriter, FaultPlan, garbage
 from hostsim.modem import EmulatedModem
@@ -173,34 +172,31 @@ def test_reboot_not_ready_then_ready() -> None:
     assert m.data_to_send() == b""
 
 
-def test_chunked_writer_schedules_chunks_and_never_blocks() -> None:
-    async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        writes: list[bytes] = []
-        done: asyncio.Future[None] = loop.create_future()
-        plan = FaultPlan(chunk_size=3, chunk_delay=0.01)
+async def test_chunked_writer_schedules_chunks_and_never_blocks() -> None:
+    loop = asyncio.get_running_loop()
+    writes: list[bytes] = []
+    done: asyncio.Future[None] = loop.create_future()
+    plan = FaultPlan(chunk_size=3, chunk_delay=0.01)
 
-        def write(data: bytes) -> None:
-            writes.append(data)
-            if sum(map(len, writes)) == 11 and not done.done():
-                done.set_result(None)
+    def write(data: bytes) -> None:
+        writes.append(data)
+        if sum(map(len, writes)) == 11 and not done.done():
+            done.set_result(None)
 
-        writer = ChunkedWriter(loop, write, lambda: plan)
-        writer.write(b"abcdefgh")
-        assert writes == [b"abc"] and writer.pending == 5  # the rest is scheduled
-        writer.write(b"ijk")
-        await asyncio.wait_for(done, WAIT)
-        assert writes == [b"abc", b"def", b"gh", b"ijk"]
-        # chunking off: straight through; clear drops what is queued
-        plan = FaultPlan()
-        writer.write(b"xyz")
-        assert writes[-1] == b"xyz"
-        plan = FaultPlan(chunk_size=1, chunk_delay=10)
-        writer.write(b"12")
-        writer.clear()
-        assert writer.pending == 0 and writes[-1] == b"1"
-
-    run_async(scenario())
+    writer = ChunkedWriter(loop, write, lambda: plan)
+    writer.write(b"abcdefgh")
+    assert writes == [b"abc"] and writer.pending == 5  # the rest is scheduled
+    writer.write(b"ijk")
+    await asyncio.wait_for(done, WAIT)
+    assert writes == [b"abc", b"def", b"gh", b"ijk"]
+    # chunking off: straight through; clear drops what is queued
+    plan = FaultPlan()
+    writer.write(b"xyz")
+    assert writes[-1] == b"xyz"
+    plan = FaultPlan(chunk_size=1, chunk_delay=10)
+    writer.write(b"12")
+    writer.clear()
+    assert writer.pending == 0 and writes[-1] == b"1"
 
 
 # -- through a pty client ---------------------------------------------------------------
@@ -254,68 +250,59 @@ class Port:
         os.close(self.fd)
 
 
-def test_chunks_with_delay_reach_the_pty_in_pieces(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        plan = FaultPlan(chunk_size=2, chunk_delay=0.02)
-        async with HostSim(link=tmp_path / "m", faults=plan, seed=1) as sim:
-            port = Port(tmp_path / "m")
-            try:
-                start = asyncio.get_running_loop().time()
-                port.write(b"AT+CGMI\r")
-                out = await port.expect(b"OK\r\n")
-                elapsed = asyncio.get_running_loop().time() - start
-                assert out.endswith(b"Quectel\r\n\r\nOK\r\n")
-                assert len(port.reads) >= 5  # 17 chunks, 20 ms apart: not in one read
-                assert elapsed >= 0.1
-                sim[0].inject(b"0123456789")
-                assert sim[0].output_pending == 8  # queued, the call did not block
-                assert await port.exactly(10) == b"0123456789"
-            finally:
-                port.close()
-
-    run_async(scenario())
+async def test_chunks_with_delay_reach_the_pty_in_pieces(tmp_path: Path) -> None:
+    plan = FaultPlan(chunk_size=2, chunk_delay=0.02)
+    async with HostSim(link=tmp_path / "m", faults=plan, seed=1) as sim:
+        port = Port(tmp_path / "m")
+        try:
+            start = asyncio.get_running_loop().time()
+            port.write(b"AT+CGMI\r")
+            out = await port.expect(b"OK\r\n")
+            elapsed = asyncio.get_running_loop().time() - start
+            assert out.endswith(b"Quectel\r\n\r\nOK\r\n")
+            assert len(port.reads) >= 5  # 17 chunks, 20 ms apart: not in one read
+            assert elapsed >= 0.1
+            sim[0].inject(b"0123456789")
+            assert sim[0].output_pending == 8  # queued, the call did not block
+            assert await port.exactly(10) == b"0123456789"
+        finally:
+            port.close()
 
 
-def test_unplug_for_seconds_replugs_behind_the_same_link(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        link = tmp_path / "m"
-        async with HostSim(link=link, seed=1) as sim:
-            gateway = sim[0]
-            gateway.unplug_for(0.05)
-            assert not gateway.attached and not link.exists()
-            await gateway.wait_until(lambda _: gateway.attached, WAIT)
-            assert os.readlink(link) == gateway.path
-            port = Port(link)
-            try:
-                port.write(b"AT+CGMR\r")
-                assert (await port.expect(b"OK\r\n")).endswith(b"BG96MAR02A07M1G\r\n\r\nOK\r\n")
-            finally:
-                port.close()
-            gateway.unplug_for(None)
-            assert not gateway.attached
-            gateway.replug()
-            assert gateway.attached
-
-    run_async(scenario())
+async def test_unplug_for_seconds_replugs_behind_the_same_link(tmp_path: Path) -> None:
+    link = tmp_path / "m"
+    async with HostSim(link=link, seed=1) as sim:
+        gateway = sim[0]
+        gateway.unplug_for(0.05)
+        assert not gateway.attached and not link.exists()
+        await gateway.wait_until(lambda _: gateway.attached, WAIT)
+        assert os.readlink(link) == gateway.path
+        port = Port(link)
+        try:
+            port.write(b"AT+CGMR\r")
+            assert (await port.expect(b"OK\r\n")).endswith(b"BG96MAR02A07M1G\r\n\r\nOK\r\n")
+        finally:
+            port.close()
+        gateway.unplug_for(None)
+        assert not gateway.attached
+        gateway.replug()
+        assert gateway.attached
 
 
-def test_reset_and_hang_timers_and_seeded_garbage(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with HostSim(link=tmp_path / "m", seed=5) as sim:
-            gateway = sim[0]
-            gateway.reset(0.05)
-            assert not gateway.modem.sim_ready
-            await gateway.wait_until(lambda m: m.sim_ready, WAIT)
-            gateway.hang(0.05)
-            assert gateway.modem.hung
-            await gateway.wait_until(lambda m: not m.hung, WAIT)
-            assert gateway.garbage(32) == garbage(sim.rng_for(0), 32)
-            with pytest.raises(ValueError):
-                gateway.garbage(-1)
-            with pytest.raises(ValueError):
-                gateway.reset(-1)
-
-    run_async(scenario())
+async def test_reset_and_hang_timers_and_seeded_garbage(tmp_path: Path) -> None:
+    async with HostSim(link=tmp_path / "m", seed=5) as sim:
+        gateway = sim[0]
+        gateway.reset(0.05)
+        assert not gateway.modem.sim_ready
+        await gateway.wait_until(lambda m: m.sim_ready, WAIT)
+        gateway.hang(0.05)
+        assert gateway.modem.hung
+        await gateway.wait_until(lambda m: not m.hung, WAIT)
+        assert gateway.garbage(32) == garbage(sim.rng_for(0), 32)
+        with pytest.raises(ValueError):
+            gateway.garbage(-1)
+        with pytest.raises(ValueError):
+            gateway.reset(-1)
 
 
 # -- HTTP routes --------------------------------------------------------------------------
@@ -356,7 +343,7 @@ async def with_client(tmp_path: Path, scenario: Any, **kwargs: Any) -> None:
 ACTIONS = ("reset", "unplug", "replug", "garbage", "hang", "resume", "faults")
 
 
-def test_routes_need_auth_and_a_known_sim(tmp_path: Path) -> None:
+async def test_routes_need_auth_and_a_known_sim(tmp_path: Path) -> None:
     async def scenario(sim: HostSim, client: Client) -> None:
         for action in ACTIONS:
             status, body = await client.call("sim0", action, auth=False)
@@ -365,7 +352,7 @@ def test_routes_need_auth_and_a_known_sim(tmp_path: Path) -> None:
             assert status == 404 and body["code"] == 20404
         assert sim[0].attached and not sim[0].modem.hung
 
-    run_async(with_client(tmp_path, scenario))
+    await with_client(tmp_path, scenario)
 
 
 @pytest.mark.parametrize(
@@ -386,16 +373,18 @@ def test_routes_need_auth_and_a_known_sim(tmp_path: Path) -> None:
         ("faults", {"unknown_fault": "1"}),
     ],
 )
-def test_routes_refuse_bad_values(tmp_path: Path, action: str, params: dict[str, str]) -> None:
+async def test_routes_refuse_bad_values(
+    tmp_path: Path, action: str, params: dict[str, str]
+) -> None:
     async def scenario(sim: HostSim, client: Client) -> None:
         status, body = await client.call("sim0", action, params=params)
         assert status == 400 and body["code"] == 20001, body
         assert sim[0].attached and not sim[0].modem.hung and not sim[0].faults.active
 
-    run_async(with_client(tmp_path, scenario))
+    await with_client(tmp_path, scenario)
 
 
-def test_reset_route_reboots_into_not_ready(tmp_path: Path) -> None:
+async def test_reset_route_reboots_into_not_ready(tmp_path: Path) -> None:
     async def scenario(sim: HostSim, client: Client) -> None:
         port = Port(tmp_path / "gw1")
         try:
@@ -420,10 +409,10 @@ def test_reset_route_reboots_into_not_ready(tmp_path: Path) -> None:
         finally:
             port.close()
 
-    run_async(with_client(tmp_path, scenario))
+    await with_client(tmp_path, scenario)
 
 
-def test_unplug_route_with_seconds_replugs_and_without_waits(tmp_path: Path) -> None:
+async def test_unplug_route_with_seconds_replugs_and_without_waits(tmp_path: Path) -> None:
     async def scenario(sim: HostSim, client: Client) -> None:
         gateway, link = sim[0], tmp_path / "gw0"
         status, body = await client.call("sim0", "unplug", params={"seconds": "0.05"})
@@ -438,10 +427,10 @@ def test_unplug_route_with_seconds_replugs_and_without_waits(tmp_path: Path) -> 
         assert status == 200 and body["attached"] is True and body["pty"] == gateway.path
         assert os.readlink(link) == gateway.path
 
-    run_async(with_client(tmp_path, scenario))
+    await with_client(tmp_path, scenario)
 
 
-def test_garbage_route_puts_seeded_noise_on_the_line(tmp_path: Path) -> None:
+async def test_garbage_route_puts_seeded_noise_on_the_line(tmp_path: Path) -> None:
     async def scenario(sim: HostSim, client: Client) -> None:
         port = Port(tmp_path / "gw0")
         try:
@@ -451,10 +440,10 @@ def test_garbage_route_puts_seeded_noise_on_the_line(tmp_path: Path) -> None:
         finally:
             port.close()
 
-    run_async(with_client(tmp_path, scenario))
+    await with_client(tmp_path, scenario)
 
 
-def test_hang_route_swallows_input_until_resumed(tmp_path: Path) -> None:
+async def test_hang_route_swallows_input_until_resumed(tmp_path: Path) -> None:
     async def scenario(sim: HostSim, client: Client) -> None:
         gateway = sim[0]
         port = Port(tmp_path / "gw0")
@@ -473,10 +462,10 @@ def test_hang_route_swallows_input_until_resumed(tmp_path: Path) -> None:
         finally:
             port.close()
 
-    run_async(with_client(tmp_path, scenario))
+    await with_client(tmp_path, scenario)
 
 
-def test_faults_route_sets_the_plan_live(tmp_path: Path) -> None:
+async def test_faults_route_sets_the_plan_live(tmp_path: Path) -> None:
     async def scenario(sim: HostSim, client: Client) -> None:
         port = Port(tmp_path / "gw0")
         try:
@@ -501,13 +490,13 @@ def test_faults_route_sets_the_plan_live(tmp_path: Path) -> None:
         finally:
             port.close()
 
-    run_async(with_client(tmp_path, scenario))
+    await with_client(tmp_path, scenario)
 
 
-def test_hostsim_faults_apply_to_every_modem(tmp_path: Path) -> None:
+async def test_hostsim_faults_apply_to_every_modem(tmp_path: Path) -> None:
     async def scenario(sim: HostSim, client: Client) -> None:
         assert all(gateway.faults == FaultPlan(echo_stuck=True) for gateway in sim.modems)
         status, body = await client.call("sim1", "faults", method="GET")
         assert status == 200 and body["faults"]["echo_stuck"] is True
 
-    run_async(with_client(tmp_path, scenario, faults=FaultPlan(echo_stuck=True)))
+    await with_client(tmp_path, scenario, faults=FaultPlan(echo_stuck=True))

@@ -234,81 +234,75 @@ FAULTS: dict[str, Fault] = {
 
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("name", list(FAULTS))
-def test_each_fault_alone(tmp_path: Path, name: str) -> None:
-    async def scenario() -> None:
-        fleet, task = await start_fleet(tmp_path)
-        try:
-            before = [f"ping: b{n}" for n in range(3)]
-            for p in before:
-                fleet.send(p)
-            await asyncio.wait_for(fleet.replies_for(before), WAIT)
-            t0 = time.monotonic()
-            await FAULTS[name](fleet)
-            after = [f"ping: a{n}" for n in range(5)]
-            for p in after:
-                fleet.send(p)
-            await asyncio.wait_for(fleet.replies_for(after), WAIT)
-            first = min(
-                t
-                for r, t in zip(fleet.replies, fleet.reply_times, strict=True)
-                if r.payload.startswith("pong: a")
-            )
-        finally:
-            await stop_fleet(fleet, task)
-        duplicates = check_exactly_once(fleet)
-        FAULT_FIGURES.append(
-            f"FAULT {name}: commands=8 lost=0 duplicates={duplicates} "
-            f"recovery={(first - t0) * 1000:.0f} ms"
+@pytest.mark.async_timeout(80)
+async def test_each_fault_alone(tmp_path: Path, name: str) -> None:
+    fleet, task = await start_fleet(tmp_path)
+    try:
+        before = [f"ping: b{n}" for n in range(3)]
+        for p in before:
+            fleet.send(p)
+        await asyncio.wait_for(fleet.replies_for(before), WAIT)
+        t0 = time.monotonic()
+        await FAULTS[name](fleet)
+        after = [f"ping: a{n}" for n in range(5)]
+        for p in after:
+            fleet.send(p)
+        await asyncio.wait_for(fleet.replies_for(after), WAIT)
+        first = min(
+            t
+            for r, t in zip(fleet.replies, fleet.reply_times, strict=True)
+            if r.payload.startswith("pong: a")
         )
-        print(f"\n{FAULT_FIGURES[-1]}")
-
-    run_async(scenario(), timeout=80)
+    finally:
+        await stop_fleet(fleet, task)
+    duplicates = check_exactly_once(fleet)
+    FAULT_FIGURES.append(
+        f"FAULT {name}: commands=8 lost=0 duplicates={duplicates} "
+        f"recovery={(first - t0) * 1000:.0f} ms"
+    )
+    print(f"\n{FAULT_FIGURES[-1]}")
 
 
 @pytest.mark.timeout(120)
-def test_burst_of_100_back_to_back(tmp_path: Path) -> None:
+@pytest.mark.async_timeout(110)
+async def test_burst_of_100_back_to_back(tmp_path: Path) -> None:
     """Each +CMTI lands while the agent still reads the previous one; storage holds 30."""
 
-    async def scenario() -> None:
-        fleet, task = await start_fleet(tmp_path)
-        try:
-            burst = [f"ping: {n:03d}" for n in range(100)]
-            for p in burst:
-                fleet.send(p)
-            await asyncio.wait_for(fleet.replies_for(burst), WAIT * 2)
-        finally:
-            await stop_fleet(fleet, task)
-        assert check_exactly_once(fleet) == 0
-        print("\nFAULT burst of 100: commands=100 lost=0 duplicates=0")
-
-    run_async(scenario(), timeout=110)
+    fleet, task = await start_fleet(tmp_path)
+    try:
+        burst = [f"ping: {n:03d}" for n in range(100)]
+        for p in burst:
+            fleet.send(p)
+        await asyncio.wait_for(fleet.replies_for(burst), WAIT * 2)
+    finally:
+        await stop_fleet(fleet, task)
+    assert check_exactly_once(fleet) == 0
+    print("\nFAULT burst of 100: commands=100 lost=0 duplicates=0")
 
 
 @pytest.mark.timeout(150)
-def test_mixed_storm(tmp_path: Path) -> None:
+@pytest.mark.async_timeout(140)
+async def test_mixed_storm(tmp_path: Path) -> None:
     rng = random.Random(20261125)
 
-    async def scenario() -> None:
-        # Slow output (3-byte chunks) makes long listings take seconds: timeouts as on a
-        # real gateway, not the tight ones of the single-fault tests.
-        fleet, task = await start_fleet(tmp_path, command_timeout=2.0)
-        try:
-            sent: list[str] = []
-            for wave in range(12):
-                batch = [f"ping: w{wave}-{n}" for n in range(rng.randint(2, 6))]
-                for p in batch:
-                    fleet.send(p)
-                sent += batch
-                fleet.gw.set_faults(FaultPlan())  # one lasting fault at a time
-                await FAULTS[rng.choice(list(FAULTS))](fleet)
-            await asyncio.wait_for(fleet.replies_for(sent), WAIT * 3)
-        finally:
-            await stop_fleet(fleet, task)
-        duplicates = check_exactly_once(fleet)
-        print(f"\nFAULT mixed storm: commands={len(fleet.sent_payloads)} lost=0 "
-              f"duplicates={duplicates}")  # fmt: skip
-
-    run_async(scenario(), timeout=140)
+    # Slow output (3-byte chunks) makes long listings take seconds: timeouts as on a
+    # real gateway, not the tight ones of the single-fault tests.
+    fleet, task = await start_fleet(tmp_path, command_timeout=2.0)
+    try:
+        sent: list[str] = []
+        for wave in range(12):
+            batch = [f"ping: w{wave}-{n}" for n in range(rng.randint(2, 6))]
+            for p in batch:
+                fleet.send(p)
+            sent += batch
+            fleet.gw.set_faults(FaultPlan())  # one lasting fault at a time
+            await FAULTS[rng.choice(list(FAULTS))](fleet)
+        await asyncio.wait_for(fleet.replies_for(sent), WAIT * 3)
+    finally:
+        await stop_fleet(fleet, task)
+    duplicates = check_exactly_once(fleet)
+    print(f"\nFAULT mixed storm: commands={len(fleet.sent_payloads)} lost=0 "
+          f"duplicates={duplicates}")  # fmt: skip
 
 
 class FaultSchedules(RuleBasedStateMachine):

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_async
 
 from device.systemd import (
     MAX_STATUS,
@@ -152,7 +151,8 @@ def test_watchdog_interval_from_os_environ(monkeypatch: pytest.MonkeyPatch) -> N
     assert watchdog_period() == 1.0
 
 
-def test_run_watchdog_pings_only_while_healthy(
+@pytest.mark.async_timeout(10)
+async def test_run_watchdog_pings_only_while_healthy(
     sock_path: tuple[socket.socket, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server, address = sock_path
@@ -178,7 +178,7 @@ def test_run_watchdog_pings_only_while_healthy(
             stop.set()
         return bool(health["ok"])
 
-    run_async(run_watchdog(notifier, healthy, stop), timeout=10)
+    await run_watchdog(notifier, healthy, stop)
     assert unhealthy_seen.is_set()
     assert healthy_again.is_set()
     pings = _pending(server)
@@ -186,7 +186,8 @@ def test_run_watchdog_pings_only_while_healthy(
     assert pings == ["WATCHDOG=1"] * 5
 
 
-def test_run_watchdog_counts_exceptions_as_unhealthy(
+@pytest.mark.async_timeout(10)
+async def test_run_watchdog_counts_exceptions_as_unhealthy(
     sock_path: tuple[socket.socket, str],
 ) -> None:
     server, address = sock_path
@@ -201,28 +202,27 @@ def test_run_watchdog_counts_exceptions_as_unhealthy(
             stop.set()
         raise RuntimeError("boom")
 
-    run_async(run_watchdog(notifier, broken, stop, period=0.01), timeout=10)
+    await run_watchdog(notifier, broken, stop, period=0.01)
     assert calls == 3
     assert _pending(server) == []
 
 
-def test_run_watchdog_stops_at_once(sock_path: tuple[socket.socket, str]) -> None:
+@pytest.mark.async_timeout(10)
+async def test_run_watchdog_stops_at_once(sock_path: tuple[socket.socket, str]) -> None:
     server, address = sock_path
     notifier = Notifier(address)
 
-    async def scenario() -> None:
-        stop = asyncio.Event()
-        # An hour between pings: only the stop event can end the wait in time.
-        task = asyncio.create_task(run_watchdog(notifier, lambda: True, stop, period=3600))
-        await asyncio.sleep(0)
-        stop.set()
-        await asyncio.wait_for(task, timeout=5)
-
-    run_async(scenario(), timeout=10)
+    stop = asyncio.Event()
+    # An hour between pings: only the stop event can end the wait in time.
+    task = asyncio.create_task(run_watchdog(notifier, lambda: True, stop, period=3600))
+    await asyncio.sleep(0)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
     assert _pending(server) == ["WATCHDOG=1"]
 
 
-def test_run_watchdog_returns_without_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.async_timeout(10)
+async def test_run_watchdog_returns_without_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WATCHDOG_USEC", raising=False)
     calls: list[int] = []
 
@@ -231,20 +231,19 @@ def test_run_watchdog_returns_without_watchdog(monkeypatch: pytest.MonkeyPatch) 
         return True
 
     # No WATCHDOG_USEC: returns at once, never asks for health.
-    run_async(run_watchdog(Notifier("/nonexistent.sock"), healthy, asyncio.Event()), timeout=5)
+    await run_watchdog(Notifier("/nonexistent.sock"), healthy, asyncio.Event())
     # No notify socket at all: also returns at once, whatever the period.
-    run_async(run_watchdog(Notifier(None), healthy, asyncio.Event(), period=0.01), timeout=5)
+    await run_watchdog(Notifier(None), healthy, asyncio.Event(), period=0.01)
     assert calls == []
 
 
-def test_the_agent_speaks_sd_notify(tmp_path: Path) -> None:
+@pytest.mark.async_timeout(60)
+async def test_the_agent_speaks_sd_notify(tmp_path: Path) -> None:
     """`smscmd run` under a fake systemd: READY, STATUS per state, WATCHDOG, STOPPING."""
     import asyncio as aio
     import signal as sig
     import socket as so
     import sys as _sys
-
-    from conftest import run_async as _run_async
 
     from hostsim.sim import HostSim
 
@@ -254,48 +253,45 @@ def test_the_agent_speaks_sd_notify(tmp_path: Path) -> None:
     receiver.setblocking(False)
     seen: list[str] = []
 
-    async def scenario() -> None:
-        loop = aio.get_running_loop()
-        got = aio.Event()
+    loop = aio.get_running_loop()
+    got = aio.Event()
 
-        def readable() -> None:
-            while True:
-                try:
-                    seen.extend(receiver.recv(4096).decode().splitlines())
-                except BlockingIOError:
-                    break
-            got.set()
+    def readable() -> None:
+        while True:
+            try:
+                seen.extend(receiver.recv(4096).decode().splitlines())
+            except BlockingIOError:
+                break
+        got.set()
 
-        async def until(text: str) -> None:
-            while not any(text in line for line in seen):
-                got.clear()
-                await got.wait()
+    async def until(text: str) -> None:
+        while not any(text in line for line in seen):
+            got.clear()
+            await got.wait()
 
-        loop.add_reader(receiver.fileno(), readable)
-        try:
-            async with HostSim() as sim:
-                env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"}
-                proc = await aio.create_subprocess_exec(
-                    _sys.executable, "-m", "device.cli", "run", "--port", sim.modems[0].path,
-                    "--journal", str(tmp_path / "j.sqlite3"), "--socket", str(tmp_path / "c"),
-                    env=env, stdout=aio.subprocess.DEVNULL, stderr=aio.subprocess.DEVNULL,
-                )  # fmt: skip
-                try:
-                    await aio.wait_for(until("READY=1"), 20)
-                    await aio.wait_for(until("STATUS=modem ready"), 20)
-                    await aio.wait_for(until("WATCHDOG=1"), 20)
-                    proc.send_signal(sig.SIGTERM)
-                    await aio.wait_for(until("STOPPING=1"), 20)
-                    assert await aio.wait_for(proc.wait(), 20) == 0
-                finally:
-                    if proc.returncode is None:
-                        proc.kill()
-                        await proc.wait()
-        finally:
-            loop.remove_reader(receiver.fileno())
-            receiver.close()
-
-    _run_async(scenario(), timeout=60)
+    loop.add_reader(receiver.fileno(), readable)
+    try:
+        async with HostSim() as sim:
+            env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"}
+            proc = await aio.create_subprocess_exec(
+                _sys.executable, "-m", "device.cli", "run", "--port", sim.modems[0].path,
+                "--journal", str(tmp_path / "j.sqlite3"), "--socket", str(tmp_path / "c"),
+                env=env, stdout=aio.subprocess.DEVNULL, stderr=aio.subprocess.DEVNULL,
+            )  # fmt: skip
+            try:
+                await aio.wait_for(until("READY=1"), 20)
+                await aio.wait_for(until("STATUS=modem ready"), 20)
+                await aio.wait_for(until("WATCHDOG=1"), 20)
+                proc.send_signal(sig.SIGTERM)
+                await aio.wait_for(until("STOPPING=1"), 20)
+                assert await aio.wait_for(proc.wait(), 20) == 0
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+    finally:
+        loop.remove_reader(receiver.fileno())
+        receiver.close()
 
 
 def test_log_lines_carry_journald_priorities(tmp_path: Path) -> None:
