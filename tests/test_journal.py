@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import device.journal
+import device.journal.retention
 from device.errors import JournalError
 from device.journal import (
     MIGRATIONS,
@@ -27,9 +27,9 @@ from device.journal import (
     Journal,
     OutboxAttempt,
     OutboxState,
-    _utc_iso,
     to_json,
 )
+from device.journal.rows import _utc_iso
 from device.retry import backoff
 
 SMSC_TS = datetime(2026, 11, 25, 10, 0, 0, tzinfo=timezone(timedelta(hours=1)))
@@ -1017,7 +1017,7 @@ def test_prune_rejects_bad_arguments(journal: Journal) -> None:
 def test_large_prune_truncates_the_wal(
     path: Path, clocked: Journal, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(device.journal, "PRUNE_CHECKPOINT_ROWS", 3)
+    monkeypatch.setattr(device.journal.retention, "PRUNE_CHECKPOINT_ROWS", 3)
     for i in range(3):
         _finished(clocked, f"m{i}", InboxState.REFUSED, index=i)
     clock.advance(60)

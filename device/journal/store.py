@@ -1,0 +1,294 @@
+"""The journal's one SQLite connection: opening, closing, and the transaction every write uses.
+
+:class:`JournalStore` is the base that the inbox, outbox, multipart and retention parts
+of :class:`~device.journal.Journal` build on. It owns the connection, the lock that
+serialises calls (so the object may be used from a worker thread), the clock, and the
+few statements more than one part needs (fetching a row, queueing an outbox row).
+
+Opening sets WAL mode with ``synchronous=FULL``: with NORMAL, WAL commits are not synced
+one by one and a power loss may roll back the last ones -- and a lost commit can be an SMS
+already deleted from the modem, gone for good. Every :class:`sqlite3.Error` is translated
+into :class:`~device.errors.JournalError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from device.errors import JournalError
+from device.journal.rows import InboxRow, OutboxRow, OutboxState, _utc_iso
+from device.journal.schema import (
+    INBOX_COLUMNS,
+    OUTBOX_COLUMNS,
+    SCHEMA_VERSION,
+    inbox_row,
+    migrate,
+    outbox_row,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+#: How long a statement waits for a lock held by another connection (e.g. ``smscmd journal``).
+BUSY_TIMEOUT_MS = 5000
+
+#: Mode of the journal file and of the directory created for it.
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _create_private_file(path: Path) -> None:
+    """Create ``path`` with mode 0600 if missing, before sqlite opens it.
+
+    ``O_CREAT`` with mode 0600 means there is no moment where the file is readable by
+    others; an existing file keeps its mode. SQLite gives its ``-wal`` and ``-shm`` files
+    the mode of the database file.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)  # a strict umask must not leave it unreadable to us
+    finally:
+        os.close(fd)
+
+
+class JournalStore:
+    """The connection to one journal file, and the plumbing every part of the journal shares.
+
+    Not used on its own: :class:`~device.journal.Journal` adds the operations. Create with
+    :meth:`open`; use as a context manager.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        """Wrap an already configured connection; prefer :meth:`open`."""
+        self._conn: sqlite3.Connection | None = conn
+        self._path = path
+        self._clock = clock
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        readonly: bool = False,
+    ) -> Self:
+        """Open (or create) the journal at ``path`` and migrate it to :data:`SCHEMA_VERSION`.
+
+        With ``readonly`` (``smscmd journal`` beside a running agent) nothing is created,
+        migrated or written: a missing file, or one at another schema version, is a
+        JournalError.
+
+        Creates the parent directory (mode 0700) and the file (mode 0600) if missing.
+        Raises JournalError when the file cannot be opened, is not an SQLite database,
+        or was written by a newer smscmd (schema version above ours). ``clock`` returns
+        the current time (tz-aware); tests use it to make time stamps predictable.
+        """
+        path = Path(path)
+        if readonly:
+            return cls._open_readonly(path, clock)
+        try:
+            path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                _create_private_file(path)
+        except OSError as exc:
+            raise JournalError(f"cannot create journal {path}: {exc}") from exc
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,  # calls are serialised by JournalStore._lock
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                LOGGER.warning("journal %s: WAL mode unavailable, using %s", path, mode)
+            # FULL, not NORMAL: in WAL mode NORMAL does not fsync the WAL on each commit,
+            # so a power loss may roll back the last commits. Here a lost commit means an
+            # SMS that was already deleted from the modem is gone for good.
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn, path)
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise JournalError(f"cannot open journal {path}: {exc}") from exc
+        except JournalError:
+            if conn is not None:
+                conn.close()
+            raise
+        return cls(conn, path, clock or _utcnow)
+
+    @classmethod
+    def _open_readonly(cls, path: Path, clock: Callable[[], datetime] | None) -> Self:
+        if not path.exists():
+            raise JournalError(f"{path} does not exist (has the agent run yet?)")
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.row_factory = sqlite3.Row
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise JournalError(f"cannot read journal {path}: {exc}") from exc
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise JournalError(
+                f"{path} has schema version {version}, this smscmd reads {SCHEMA_VERSION}"
+                " (the agent migrates it when it starts)"
+            )
+        return cls(conn, path, clock or _utcnow)
+
+    @property
+    def path(self) -> Path:
+        """The journal file."""
+        return self._path
+
+    def close(self) -> None:
+        """Close the connection; closing twice is harmless."""
+        with self._lock:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                try:
+                    conn.close()
+                except sqlite3.Error as exc:
+                    raise JournalError(f"cannot close journal {self._path}: {exc}") from exc
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back otherwise.
+
+        IMMEDIATE takes the write lock at once, so a read-then-write (the dedupe check,
+        state checks) cannot race another writer.
+        """
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise JournalError(f"journal {self._path} is closed")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal {self._path}: {exc}") from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise JournalError(f"journal {self._path}: {exc}") from exc
+                raise
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise JournalError(f"journal {self._path} is closed")
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal {self._path}: {exc}") from exc
+
+    def _clock_now(self) -> datetime:
+        """The journal clock's current time, in UTC."""
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("journal clock returned a naive datetime")
+        return now.astimezone(UTC)
+
+    def _now(self) -> str:
+        return self._clock_now().isoformat()
+
+    def _at(self, now: datetime | None) -> str:
+        """``now`` (default: the journal clock) as stored text."""
+        return self._now() if now is None else _utc_iso(now, "now")
+
+    @staticmethod
+    def _fetch_inbox(conn: sqlite3.Connection, inbox_id: int) -> InboxRow:
+        row = conn.execute(
+            f"SELECT {INBOX_COLUMNS} FROM inbox WHERE id = ?", (inbox_id,)
+        ).fetchone()
+        if row is None:
+            raise JournalError(f"no inbox row {inbox_id}")
+        return inbox_row(row)
+
+    @staticmethod
+    def _fetch_outbox(conn: sqlite3.Connection, outbox_id: int) -> OutboxRow:
+        row = conn.execute(
+            f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (outbox_id,)
+        ).fetchone()
+        if row is None:
+            raise JournalError(f"no outbox row {outbox_id}")
+        return outbox_row(row)
+
+    def _insert_outbox(
+        self,
+        conn: sqlite3.Connection,
+        inbox_id: int | None,
+        destination: str,
+        text: str,
+        now: str,
+    ) -> OutboxRow:
+        cursor = conn.execute(
+            "INSERT INTO outbox (inbox_id, destination, text, state, attempts, created_at,"
+            " updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
+            (inbox_id, destination, text, OutboxState.QUEUED.value, now, now),
+        )
+        outbox_id = cursor.lastrowid
+        if outbox_id is None:
+            raise JournalError("insert into outbox returned no row id")
+        return self._fetch_outbox(conn, outbox_id)
+
+    def _recent(self, table: str, columns: str, limit: int | None) -> list[sqlite3.Row]:
+        """The last ``limit`` rows of ``table`` (every row with None), in id order."""
+        if limit is None:
+            return self._query(f"SELECT {columns} FROM {table} ORDER BY id")
+        if limit < 0:
+            raise ValueError("limit must be >= 0")
+        return self._query(
+            f"SELECT {columns} FROM"
+            f" (SELECT {columns} FROM {table} ORDER BY id DESC LIMIT ?) ORDER BY id",
+            (limit,),
+        )
