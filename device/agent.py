@@ -26,12 +26,9 @@ journaled as undecodable. Whenever one is seen the agent stops what it is
 doing — before journaling, deleting or sending anything more — and
 re-initialises; messages stay in the modem's storage until then.
 
-Sending: a reply whose send failed with a definite error is retried with capped
-exponential backoff (``outbox.retry_initial`` … ``outbox.retry_max``), at most
-``outbox.max_attempts`` times in all. A send whose outcome is unknown (the
-module timed out, answered ``+CMS ERROR: 500`` — which some modules do
-although the SMS went out — or ``OK`` without a reference) is tried at most
-:data:`MAX_UNCERTAIN_ATTEMPTS` times, because each retry may duplicate it.
+Sending, and the retry / uncertain / final rule for a failed send, live in
+:mod:`device.outbox`; crash points (a test hook) in :mod:`device.crash`;
+observer hooks and counters in :mod:`device.observer`.
 """
 
 from __future__ import annotations
@@ -40,23 +37,18 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
-import signal
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from device.at.channel import AtChannel
 from device.at.codec import Urc
 from device.at.errors import (
-    CmsError,
     CommandError,
     CommandTimeout,
     ConnectionLost,
     ModemError,
-    ResponseError,
     SmsInputCancelled,
 )
 from device.commands import (
@@ -68,8 +60,9 @@ from device.commands import (
     parse_payload,
 )
 from device.config import Config
+from device.crash import CRASH_ENV, CRASH_POINTS, CrashPoints
 from device.errors import JournalError
-from device.journal import InboxRow, InboxState, Journal, OutboxRow, backoff
+from device.journal import InboxRow, InboxState, Journal, backoff
 from device.modem import (
     Lifecycle,
     Modem,
@@ -83,67 +76,14 @@ from device.modem import (
     retry_while_busy,
     signal_text,
 )
+from device.observer import AgentObserver, Counters, notify
+from device.outbox import Outbox, SendPolicy
 from device.profiles import PROFILES, by_name, detect, is_banner
 
 LOGGER = logging.getLogger(__name__)
 
-
-#: Attempts when the outcome of a send is unknown: each retry may duplicate it.
-MAX_UNCERTAIN_ATTEMPTS = 2
-#: ``+CMS ERROR`` codes after which the SMS may nevertheless have gone out.
-UNCERTAIN_CMS = frozenset({500})
-#: ``+CMS ERROR`` codes that say the network is not there (SMSC unknown, no network
-#: service, network timeout): retried for as long as the reply is valid.
-NETWORK_CMS = frozenset({330, 331, 332})
-REPLY_VALIDITY = timedelta(hours=24)
-
-#: Test hook: the name of a step at which the process kills itself (see _crash_point).
-CRASH_ENV = "SMSCMD_CRASH_AT"
-CRASH_POINTS = (
-    "after_read",
-    "after_commit",
-    "after_delete",
-    "after_start",
-    "after_handler",
-    "after_send",
-)
-
 PROBE_TIMEOUT = 2.0
 PROBE_ATTEMPTS = 5
-
-
-class AgentObserver:
-    """Hooks for what the agent does (the demo prints them). All are no-ops here.
-
-    A hook that raises is logged and ignored.
-    """
-
-    def state_changed(self, before: ModemState, after: ModemState) -> None:
-        """The modem lifecycle moved."""
-
-    def received(self, row: InboxRow) -> None:
-        """A message was committed to the journal (any state, refused included)."""
-
-    def replied(self, row: InboxRow, outbox: OutboxRow | None) -> None:
-        """A command finished; ``outbox`` is its queued reply, if any."""
-
-    def sent(self, outbox: OutboxRow) -> None:
-        """A queued message was accepted by the modem."""
-
-    def send_failed(self, outbox: OutboxRow) -> None:
-        """A send attempt failed; ``outbox.state`` says whether it will be retried."""
-
-
-@dataclass
-class Counters:
-    received: int = 0
-    executed: int = 0
-    refused: int = 0
-    undecodable: int = 0
-    sent: int = 0
-    send_failures: int = 0
-    reconnects: int = 0
-    reinitialisations: int = 0
 
 
 class _Restart(Exception):
@@ -188,7 +128,16 @@ class Agent:
         self.profile = PROFILES["generic"]
         self._drain_needed = True
         self._error_streak = 0
-        self._crash_at = os.environ.get(CRASH_ENV) or None
+        self._crash = CrashPoints.from_env()
+        self.outbox = Outbox(
+            journal,
+            SendPolicy.from_config(config),
+            counters=self.counters,
+            observer=self.observer,
+            crash=self._crash,
+            stop=self._stop,
+            send_timeout=config.send_timeout,
+        )
 
     # -- control ----------------------------------------------------------
 
@@ -448,7 +397,7 @@ class Agent:
                     modem, decode_direct(modem.charset, urc.args, urc.body or "", pdu=modem.pdu)
                 )
             await self._run_pending()
-            await self._flush_outbox(modem)
+            await self.outbox.flush(modem, self._check_restart)
             if self._work_waiting():
                 continue
             self._wake.clear()
@@ -457,7 +406,7 @@ class Agent:
             # Idle: sleep until woken, or until the next timer (health check, safety
             # sweep, a reply due for another attempt). No polling.
             now = loop.time()
-            deadline = min(next_health, next_sweep, now + self._outbox_wait())
+            deadline = min(next_health, next_sweep, now + self.outbox.wait())
             if await self._wait_wake(channel, max(0.0, deadline - now)):
                 continue
             now = loop.time()
@@ -470,32 +419,13 @@ class Agent:
                 await self._health_check(modem)
                 next_health = loop.time() + self.config.health_interval
 
-    def _outbox_wait(self) -> float:
-        """Seconds until a queued reply is due again (infinity when none waits).
-
-        A retry never waits longer than ``outbox.retry_max``: when the wall clock
-        jumped backwards, the schedule is pulled in rather than waited out.
-        """
-        due = self.journal.next_outbox_due()
-        if due is None:
-            return float("inf")
-        now = datetime.now(UTC)
-        wait = (due - now).total_seconds()
-        if wait > self.config.send_retry_max:
-            latest = now + timedelta(seconds=self.config.send_retry_max)
-            moved = self.journal.reschedule_outbox(latest)
-            LOGGER.warning("outbox: %d retry(ies) scheduled past the maximum delay (clock "
-                           "moved back?); due now", moved)  # fmt: skip
-            return 0.0
-        return max(0.0, wait)
-
     def _expire_parts(self) -> None:
         """Multipart messages whose parts stopped coming: journaled incomplete, answered."""
         cutoff = datetime.now(UTC) - timedelta(seconds=self.config.concat_timeout)
         for row in self.journal.expire_parts(cutoff):
             LOGGER.warning("inbox %d: incomplete message from %r: %s", row.id, row.sender,
                            row.error)  # fmt: skip
-            self._notify(self.observer.received, row)
+            notify(self.observer.received, row)
 
     def _prune(self) -> None:
         """Bounded growth: drop finished rows older than the retention time."""
@@ -603,7 +533,7 @@ class Agent:
     async def _commit_and_delete(self, modem: Modem, message: StoredSms | UndecodableSms) -> None:
         """Journal first, delete from the modem second: nothing is lost in between."""
         self._check_restart()
-        self._crash_point("after_read")
+        self._crash.reached("after_read")
         if isinstance(message, StoredSms) and message.concat is not None:
             await self._commit_part(modem, message)
             return
@@ -652,14 +582,14 @@ class Agent:
                         message.sender,
                         row.id,
                     )
-        self._crash_point("after_commit")
+        self._crash.reached("after_commit")
         if message.storage is not None and message.index is not None:
             await modem.delete(message.storage, message.index)
-            self._crash_point("after_delete")
+            self._crash.reached("after_delete")
         self.journal.mark_deleted(row.id)
         if new:
             LOGGER.info("inbox %d: %s from %r: %r", row.id, row.state.value, row.sender, row.text)
-            self._notify(self.observer.received, row)
+            notify(self.observer.received, row)
         if message.storage is None:
             self._restart_needed("+CMT direct delivery: indications must be set up again")
 
@@ -699,7 +629,7 @@ class Agent:
             self.counters.received += 1
             LOGGER.info("inbox %d: %d-part message from %r: %r", row.id, concat.total,
                         row.sender, row.text)  # fmt: skip
-            self._notify(self.observer.received, row)
+            notify(self.observer.received, row)
 
     # -- execution -----------------------------------------------------------
 
@@ -719,7 +649,7 @@ class Agent:
             error="interrupted by a restart while running",
             reply_to=self.config.reply_to,
         )
-        self._notify(self.observer.replied, row, outbox)
+        notify(self.observer.replied, row, outbox)
         return False
 
     async def _run_pending(self) -> None:
@@ -734,7 +664,7 @@ class Agent:
     async def _execute(self, row: InboxRow) -> None:
         parsed = parse_payload(row.text)
         row = self.journal.start(row.id, parsed.name, parsed.argument)
-        self._crash_point("after_start")
+        self._crash.reached("after_start")
         ctx = CommandContext(
             name=parsed.name,
             argument=parsed.argument,
@@ -744,7 +674,7 @@ class Agent:
             status=self.status,
         )
         outcome = await self.dispatcher.dispatch(ctx)
-        self._crash_point("after_handler")
+        self._crash.reached("after_handler")
         reply = outcome.reply
         if reply is not None:
             reply, warnings = format_reply(reply)
@@ -759,83 +689,10 @@ class Agent:
         )
         self.counters.executed += 1
         LOGGER.info("inbox %d: %r -> %r", row.id, parsed.name, reply)
-        self._notify(self.observer.replied, row, outbox)
-
-    async def _flush_outbox(self, modem: Modem) -> None:
-        for row in self.journal.pending_outbox():
-            if self._stop.is_set():
-                return
-            self._check_restart()
-            try:
-                mr = await modem.send_text(
-                    row.destination, row.text, timeout=self.config.send_timeout
-                )
-            except CommandError as exc:
-                uncertain = isinstance(exc, CmsError) and exc.code in UNCERTAIN_CMS
-                network = isinstance(exc, CmsError) and exc.code in NETWORK_CMS
-                self._send_failed(row, str(exc), uncertain=uncertain, network=network)
-                continue
-            except ResponseError as exc:
-                self._send_failed(row, str(exc), uncertain=True)
-                continue
-            except ModemError as exc:
-                # Timed out or the port went away in the middle: it may have gone out.
-                self._send_failed(row, str(exc), uncertain=True)
-                raise
-            self._crash_point("after_send")
-            sent = self.journal.mark_sent(row.id, mr)
-            self.counters.sent += 1
-            LOGGER.info("outbox %d: sent to %s (reference %d)", row.id, row.destination, mr)
-            self._notify(self.observer.sent, sent)
-
-    def _send_failed(
-        self, row: OutboxRow, error: str, *, uncertain: bool, network: bool = False
-    ) -> None:
-        limit = self.config.send_max_attempts
-        if uncertain:
-            limit = min(limit, MAX_UNCERTAIN_ATTEMPTS)
-        attempt = row.attempts + 1
-        final = attempt >= limit
-        if network:
-            # No service is not the message's fault: keep trying while the reply is
-            # still valid (the validity period set with AT+CSMP is 24 h).
-            age = datetime.now(UTC) - row.created_at
-            final = age > REPLY_VALIDITY
-            limit = max(limit, attempt + (0 if final else 1))
-        if uncertain:
-            error = f"outcome unknown: {error}"
-        retry_in = backoff(attempt, self.config.send_retry_initial, self.config.send_retry_max)
-        failed = self.journal.mark_send_failed(
-            row.id, error, final=final, retry_in=retry_in, uncertain=uncertain
-        )
-        self.counters.send_failures += 1
-        LOGGER.error(
-            "outbox %d: send to %s failed (attempt %d of %d%s): %s",
-            row.id,
-            row.destination,
-            attempt,
-            limit,
-            ", giving up" if final else f", next in {retry_in:g} s",
-            error,
-        )
-        self._notify(self.observer.send_failed, failed)
-
-    def _crash_point(self, name: str) -> None:
-        """Test hook: with ``SMSCMD_CRASH_AT=<name>`` in the environment the process
-        kills itself (SIGKILL) the first time it reaches that step, so that the chaos
-        tests can prove what happens after a crash at every step of the cycle."""
-        if self._crash_at == name:
-            LOGGER.critical("crash point %s reached: SIGKILL (SMSCMD_CRASH_AT)", name)
-            logging.shutdown()
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    @staticmethod
-    def _notify(hook: Callable[..., None], *args: object) -> None:
-        """Call an observer hook; its failure is logged and never stops the agent."""
-        try:
-            hook(*args)
-        except Exception:
-            LOGGER.exception("observer hook %s failed", getattr(hook, "__name__", hook))
+        notify(self.observer.replied, row, outbox)
 
     def _state_changed(self, before: ModemState, after: ModemState) -> None:
-        self._notify(self.observer.state_changed, before, after)
+        notify(self.observer.state_changed, before, after)
+
+
+__all__ = ["CRASH_ENV", "CRASH_POINTS", "Agent", "AgentObserver", "Counters"]

@@ -1,0 +1,242 @@
+"""The outbox: sending queued replies, and what to do when a send fails.
+
+A reply stays in the journal's outbox until the modem answers ``+CMGS: <mr>``
+and OK. When a send fails, :func:`decide` — a pure function of the error, the
+row and the :class:`SendPolicy` — says what the failure was and whether the
+reply is tried again:
+
+- a definite error (``+CMS ERROR`` the module is sure about, ``+CME ERROR``) is
+  retried with capped exponential backoff (``outbox.retry_initial`` …
+  ``outbox.retry_max``), at most ``outbox.max_attempts`` times in all;
+- an uncertain outcome (a timeout, a lost port, an answer that cannot be read,
+  ``+CMS ERROR: 500`` — which some modules answer although the SMS went out —
+  or ``OK`` without a reference) is tried at most :data:`MAX_UNCERTAIN_ATTEMPTS`
+  times, because each retry may duplicate the SMS;
+- no network (``+CMS ERROR`` 330/331/332) is not the message's fault: it is
+  retried for as long as the reply is valid (:data:`REPLY_VALIDITY`, the
+  validity period set with ``AT+CSMP``), whatever ``max_attempts`` says.
+
+A timeout or a lost port also ends the pass (the error is re-raised after the
+attempt is journaled): the line is not to be trusted until the supervisor has
+looked at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from device.at.errors import CmsError, CommandError, ModemError, ResponseError
+from device.config import Config
+from device.crash import CrashPoints
+from device.journal import Journal, OutboxRow, backoff
+from device.modem import Modem
+from device.observer import AgentObserver, Counters, notify
+
+LOGGER = logging.getLogger(__name__)
+
+#: Attempts when the outcome of a send is unknown: each retry may duplicate it.
+MAX_UNCERTAIN_ATTEMPTS = 2
+#: ``+CMS ERROR`` codes after which the SMS may nevertheless have gone out.
+UNCERTAIN_CMS = frozenset({500})
+#: ``+CMS ERROR`` codes that say the network is not there (SMSC unknown, no network
+#: service, network timeout): retried for as long as the reply is valid.
+NETWORK_CMS = frozenset({330, 331, 332})
+#: How long a reply stays worth sending (the validity period set with AT+CSMP).
+REPLY_VALIDITY = timedelta(hours=24)
+
+
+class SendFailure(enum.Enum):
+    """What a failed send says about the SMS."""
+
+    DEFINITE = "definite"  # it did not go out
+    UNCERTAIN = "uncertain"  # it may have gone out: a retry may duplicate it
+    NO_NETWORK = "no_network"  # it did not go out, and the network is not there
+
+
+class Verdict(enum.Enum):
+    """What becomes of the reply after a failed send."""
+
+    RETRY = "retry"  # it did not go out: try again after ``retry_in``
+    UNCERTAIN = "uncertain"  # it may have gone out: try again after ``retry_in`` all the same
+    FINAL = "final"  # no more attempts: the row is FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class SendPolicy:
+    """How often, and how far apart, a failed send is tried again."""
+
+    max_attempts: int
+    retry_initial: float
+    retry_max: float
+    max_uncertain_attempts: int = MAX_UNCERTAIN_ATTEMPTS
+    validity: timedelta = REPLY_VALIDITY
+
+    @classmethod
+    def from_config(cls, config: Config) -> SendPolicy:
+        return cls(config.send_max_attempts, config.send_retry_initial, config.send_retry_max)
+
+
+@dataclass(frozen=True, slots=True)
+class SendDecision:
+    """The outcome of :func:`decide`: ``attempt`` of ``limit`` (for the log line),
+    the delay before the next attempt, and the error text to journal."""
+
+    failure: SendFailure
+    verdict: Verdict
+    attempt: int
+    limit: int
+    retry_in: float
+    error: str
+
+    @property
+    def final(self) -> bool:
+        return self.verdict is Verdict.FINAL
+
+    @property
+    def uncertain(self) -> bool:
+        return self.failure is SendFailure.UNCERTAIN
+
+
+def classify(error: ModemError) -> SendFailure:
+    """The kind of a send failure: only a ``+CMS``/``+CME`` error the module is sure
+    about is definite; any other modem error (timeout, lost port, garbled answer)
+    leaves the outcome unknown."""
+    if isinstance(error, CmsError) and error.code in NETWORK_CMS:
+        return SendFailure.NO_NETWORK
+    if isinstance(error, CmsError) and error.code in UNCERTAIN_CMS:
+        return SendFailure.UNCERTAIN
+    if isinstance(error, CommandError):
+        return SendFailure.DEFINITE
+    return SendFailure.UNCERTAIN
+
+
+def decide(error: ModemError, row: OutboxRow, policy: SendPolicy, now: datetime) -> SendDecision:
+    """What to do after ``row``'s send failed with ``error`` at ``now`` (pure).
+
+    ``row.attempts`` counts the attempts before this one. A no-network failure is
+    final only once the reply is older than ``policy.validity``; its ``limit`` is
+    then reported one past the attempt while it is still retried.
+    """
+    failure = classify(error)
+    limit = policy.max_attempts
+    if failure is SendFailure.UNCERTAIN:
+        limit = min(limit, policy.max_uncertain_attempts)
+    attempt = row.attempts + 1
+    final = attempt >= limit
+    if failure is SendFailure.NO_NETWORK:
+        final = now - row.created_at > policy.validity
+        limit = max(limit, attempt + (0 if final else 1))
+    text = str(error)
+    if failure is SendFailure.UNCERTAIN:
+        text = f"outcome unknown: {text}"
+        verdict = Verdict.FINAL if final else Verdict.UNCERTAIN
+    else:
+        verdict = Verdict.FINAL if final else Verdict.RETRY
+    retry_in = backoff(attempt, policy.retry_initial, policy.retry_max)
+    return SendDecision(failure, verdict, attempt, limit, retry_in, text)
+
+
+class Outbox:
+    """Sends what the journal holds due, one row at a time, oldest first."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        policy: SendPolicy,
+        *,
+        counters: Counters,
+        observer: AgentObserver,
+        crash: CrashPoints,
+        stop: asyncio.Event,
+        send_timeout: float,
+    ) -> None:
+        self.journal = journal
+        self.policy = policy
+        self._counters = counters
+        self._observer = observer
+        self._crash = crash
+        self._stop = stop
+        self._send_timeout = send_timeout
+
+    async def flush(self, modem: Modem, before_send: Callable[[], None]) -> None:
+        """Send every due row. ``before_send`` runs before each send and may raise
+        to stop the pass (a restart seen); a timeout or a lost port is journaled as
+        an uncertain attempt and re-raised; other failures go on to the next row."""
+        for row in self.journal.pending_outbox():
+            if self._stop.is_set():
+                return
+            before_send()
+            try:
+                mr = await modem.send_text(row.destination, row.text, timeout=self._send_timeout)
+            except (CommandError, ResponseError) as exc:
+                self._failed(row, exc)
+                continue
+            except ModemError as exc:
+                # Timed out or the port went away in the middle: it may have gone out.
+                self._failed(row, exc)
+                raise
+            self._crash.reached("after_send")
+            sent = self.journal.mark_sent(row.id, mr)
+            self._counters.sent += 1
+            LOGGER.info("outbox %d: sent to %s (reference %d)", row.id, row.destination, mr)
+            notify(self._observer.sent, sent)
+
+    def _failed(self, row: OutboxRow, error: ModemError) -> None:
+        decision = decide(error, row, self.policy, datetime.now(UTC))
+        failed = self.journal.mark_send_failed(
+            row.id,
+            decision.error,
+            final=decision.final,
+            retry_in=decision.retry_in,
+            uncertain=decision.uncertain,
+        )
+        self._counters.send_failures += 1
+        LOGGER.error(
+            "outbox %d: send to %s failed (attempt %d of %d%s): %s",
+            row.id,
+            row.destination,
+            decision.attempt,
+            decision.limit,
+            ", giving up" if decision.final else f", next in {decision.retry_in:g} s",
+            decision.error,
+        )
+        notify(self._observer.send_failed, failed)
+
+    def wait(self) -> float:
+        """Seconds until a queued reply is due again (infinity when none waits).
+
+        A retry never waits longer than ``outbox.retry_max``: when the wall clock
+        jumped backwards, the schedule is pulled in rather than waited out.
+        """
+        due = self.journal.next_outbox_due()
+        if due is None:
+            return float("inf")
+        now = datetime.now(UTC)
+        wait = (due - now).total_seconds()
+        if wait > self.policy.retry_max:
+            latest = now + timedelta(seconds=self.policy.retry_max)
+            moved = self.journal.reschedule_outbox(latest)
+            LOGGER.warning("outbox: %d retry(ies) scheduled past the maximum delay (clock "
+                           "moved back?); due now", moved)  # fmt: skip
+            return 0.0
+        return max(0.0, wait)
+
+
+__all__ = [
+    "MAX_UNCERTAIN_ATTEMPTS",
+    "NETWORK_CMS",
+    "REPLY_VALIDITY",
+    "UNCERTAIN_CMS",
+    "Outbox",
+    "SendDecision",
+    "SendFailure",
+    "SendPolicy",
+    "Verdict",
+    "classify",
+    "decide",
+]
