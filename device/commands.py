@@ -36,7 +36,7 @@ REPLACEMENT = "?"
 CUT_MARKER = "..."
 
 
-class CommandError(SmscmdError):
+class RegistryError(SmscmdError):
     """Misuse of the registry: a duplicate, unknown or malformed command name."""
 
 
@@ -127,25 +127,25 @@ class Registry:
     def register(self, handler: Handler) -> None:
         """Add ``handler``.
 
-        CommandError when the name is taken, empty, contains ``:`` or is not in normal
+        RegistryError when the name is taken, empty, contains ``:`` or is not in normal
         form (lower case, single spaces, trimmed): such a name could never be dispatched.
         """
         name = handler.name
         if not name or ":" in name or normalize_name(name) != name:
-            raise CommandError(
+            raise RegistryError(
                 f"command name {name!r} must be non-empty, lower-case, trimmed, "
                 "single-spaced and without ':'"
             )
         if name in self._handlers:
-            raise CommandError(f"command {name!r} is already registered")
+            raise RegistryError(f"command {name!r} is already registered")
         self._handlers[name] = handler
 
     def unregister(self, name: str) -> Handler:
-        """Remove and return the handler ``name``; CommandError when there is none."""
+        """Remove and return the handler ``name``; RegistryError when there is none."""
         try:
             return self._handlers.pop(name)
         except KeyError:
-            raise CommandError(f"command {name!r} is not registered") from None
+            raise RegistryError(f"command {name!r} is not registered") from None
 
     def get(self, name: str) -> Handler | None:
         """The handler registered as ``name`` (enabled or not), or None."""
@@ -227,7 +227,7 @@ def load_plugins(registry: Registry, group: str = ENTRY_POINT_GROUP) -> list[str
                 continue
             try:
                 registry.register(handler)
-            except CommandError as exc:
+            except RegistryError as exc:
                 LOGGER.error("handler plug-in %r: %s", entry.name, exc)
                 continue
             LOGGER.info("handler %r from plug-in %r", handler.name, entry.name)

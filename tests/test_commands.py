@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 
 from device.commands import (
     CommandContext,
-    CommandError,
     Dispatcher,
     Handler,
     Outcome,
     ParsedCommand,
     Registry,
+    RegistryError,
     StatusSnapshot,
     default_registry,
     format_reply,
@@ -110,20 +110,20 @@ def test_registry_register_get_names_unregister() -> None:
     assert reg.names() == ["abc", "echo"]
     assert reg.names(enabled_only=True) == ["echo"]
     assert reg.unregister("echo") is h
-    with pytest.raises(CommandError):
+    with pytest.raises(RegistryError):
         reg.unregister("echo")
 
 
 def test_registry_duplicate_is_typed_error() -> None:
     reg = default_registry()
-    with pytest.raises(CommandError) as info:
+    with pytest.raises(RegistryError) as info:
         reg.register(Handler("ping", _echo, idempotent=True, summary="again"))
     assert isinstance(info.value, SmscmdError)
 
 
 @pytest.mark.parametrize("name", ["", "Ping", " ping", "a  b", "a:b", "ping\n"])
 def test_registry_rejects_undispatchable_names(name: str) -> None:
-    with pytest.raises(CommandError):
+    with pytest.raises(RegistryError):
         Registry().register(Handler(name, _echo, idempotent=True, summary=""))
 
 
