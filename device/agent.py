@@ -235,7 +235,6 @@ class Agent:
             channel,
             SmsSettings(
                 storage=self.config.storage,
-                retry_delay=self.config.reconnect_initial,
                 mode=self.config.mode,
             ),
             command_timeout=self.config.command_timeout,

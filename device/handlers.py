@@ -56,10 +56,6 @@ class HandlerConfig:
     summary: str | None = None
 
 
-class HandlerFailed(Exception):
-    """The program could not be run, timed out or failed: the message is the reply."""
-
-
 def exec_handler(cfg: HandlerConfig) -> Handler:
     """A :class:`Handler` that runs ``cfg.argv`` (see the module docstring)."""
     if not cfg.argv:

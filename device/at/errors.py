@@ -100,10 +100,6 @@ class ModemError(SmscmdError):
     """Anything that went wrong talking to the modem."""
 
 
-class FramingError(ModemError):
-    """The byte stream from the modem cannot be framed (e.g. a line over the buffer bound)."""
-
-
 class CommandError(ModemError):
     """The modem ended a command with an error result.
 

@@ -49,7 +49,6 @@ class SmsSettings:
     """What ``configure`` sets up; all from the agent's configuration."""
 
     storage: str = "SM"
-    retry_delay: float = 1.0
     #: "text" (AT+CMGF=1, UCS2 strings) or "pdu" (AT+CMGF=0, TPDUs decoded here).
     mode: str = "text"
 
