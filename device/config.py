@@ -69,7 +69,9 @@ DEFAULT_CONTROL_SOCKET = Path("/run/smscmd/control.sock")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _STORAGE_RE = re.compile(r"[A-Z]{2}")
-_NUMBER_RE = re.compile(r"\+?[0-9]{1,20}")
+#: A phone number as the agent accepts one (``reply_to``, ``smscmd send --to``):
+#: digits, optionally a leading ``+``; matched whole (``fullmatch``).
+PHONE_NUMBER_RE = re.compile(r"\+?[0-9]{1,20}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +139,7 @@ def _senders(value: object) -> tuple[str, ...]:
 
 
 def _number(value: object) -> str:
-    if not isinstance(value, str) or not _NUMBER_RE.fullmatch(value):
+    if not isinstance(value, str) or not PHONE_NUMBER_RE.fullmatch(value):
         raise ValueError("expected a phone number string: digits, optionally a leading '+'")
     return value
 

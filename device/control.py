@@ -25,12 +25,12 @@ import contextlib
 import json
 import logging
 import os
-import re
 import socket
 import stat
 from pathlib import Path
 from typing import Any, Protocol
 
+from device.config import PHONE_NUMBER_RE
 from device.errors import SmscmdError, SmsFormatError
 from device.sms import gsm7
 
@@ -42,7 +42,6 @@ REQUEST_TIMEOUT = 2.0
 #: Clients served at once; more are answered "busy" and closed, so idle clients
 #: cannot use up the agent's file descriptors.
 MAX_CLIENTS = 8
-_NUMBER_RE = re.compile(r"^\+?[0-9]{1,20}$")
 
 
 class ControlError(SmscmdError):
@@ -141,7 +140,9 @@ class ControlServer:
                 text, to = request.get("text"), request.get("to")
                 if not isinstance(text, str):
                     return {"ok": False, "error": "send needs a text string"}
-                if to is not None and (not isinstance(to, str) or not _NUMBER_RE.match(to)):
+                if to is not None and (
+                    not isinstance(to, str) or not PHONE_NUMBER_RE.fullmatch(to)
+                ):
                     return {"ok": False, "error": "to must be a phone number"}
                 check_sms_text(text)
                 return {"ok": True, "outbox": self.target.queue_send(text, to)}
