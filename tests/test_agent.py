@@ -17,7 +17,15 @@ from device.agent import Agent, AgentObserver
 from device.commands import CommandContext, Handler, Registry, default_registry
 from device.config import Config
 from device.journal import InboxRow, InboxState, Journal, OutboxRow, OutboxState
-from device.modem import STATES, TRANSITIONS, Lifecycle, ModemState, Trigger, parse_cmti
+from device.modem import (
+    STATES,
+    TRANSITIONS,
+    InvalidTrigger,
+    Lifecycle,
+    ModemState,
+    Trigger,
+    parse_cmti,
+)
 from device.sms.charset import Charset
 from hostsim.profiles import PERSONAS, persona
 from hostsim.settings import Cnmi
@@ -136,7 +144,8 @@ def test_lifecycle_table_is_data_and_complete() -> None:
     ):
         life.fire(trigger)
     assert life.state is ModemState.READY
-    life.fire(Trigger.ANSWERED)  # not valid in READY: ignored, no change
+    with pytest.raises(InvalidTrigger):  # not valid in READY: loud (issue 10), no change
+        life.fire(Trigger.ANSWERED)
     assert life.state is ModemState.READY
     life.fire(Trigger.UNRESPONSIVE)
     assert life.state is ModemState.PROBING

@@ -2,7 +2,15 @@
 (``operations``), and the messages it hands out (``messages``)."""
 
 from device.at.errors import ModemError
-from device.modem.lifecycle import STATES, TRANSITIONS, Lifecycle, ModemState, Trigger
+from device.modem.lifecycle import (
+    IGNORABLE,
+    STATES,
+    TRANSITIONS,
+    InvalidTrigger,
+    Lifecycle,
+    ModemState,
+    Trigger,
+)
 from device.modem.messages import (
     REGISTERED,
     REGISTRATION,
@@ -26,10 +34,12 @@ from device.modem.operations import (
 __all__ = [
     "COMMAND_TIMEOUT_FACTORS",
     "DEFAULT_SEND_TIMEOUT",
+    "IGNORABLE",
     "REGISTERED",
     "REGISTRATION",
     "STATES",
     "TRANSITIONS",
+    "InvalidTrigger",
     "Lifecycle",
     "Modem",
     "ModemError",

@@ -11,7 +11,12 @@ a step succeeded::
 
     any state after probing ─unresponsive→ probing  (commands time out)
     ready ─deregistered→ waiting_for_network
-    any state ─port_lost→ disconnected   ·   any state ─stop→ stopped
+    any attached state ─port_lost→ disconnected   ·   any state but stopped ─stop→ stopped
+
+The table decides: a trigger that has no transition from the current state is
+an :class:`InvalidTrigger` error, unless the pair is declared in
+:data:`IGNORABLE` (a no-op, logged at DEBUG). ``stop`` once stopped, or any
+trigger at all once stopped, is such an error.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from datetime import datetime
 from typing import Any
 
 from transitions import Machine
+
+from device.errors import SmscmdError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -79,34 +86,61 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": T.DEREGISTERED.value, "source": S.READY, "dest": S.WAITING_FOR_NETWORK},
     {"trigger": T.UNRESPONSIVE.value, "source": _ATTACHED, "dest": S.PROBING},
     {"trigger": T.RESET_DETECTED.value, "source": _ATTACHED, "dest": S.PROBING},
-    {"trigger": T.PORT_LOST.value, "source": [S.DISCONNECTED, *_ATTACHED], "dest": S.DISCONNECTED},
+    {"trigger": T.PORT_LOST.value, "source": _ATTACHED, "dest": S.DISCONNECTED},
     {"trigger": T.STOP.value, "source": [S.DISCONNECTED, *_ATTACHED], "dest": S.STOPPED},
 ]
 
-#: Registration status codes of +CREG / +CEREG (3GPP TS 27.007 §7.2).
+#: (state, trigger) pairs with no transition that are nevertheless fine to fire:
+#: nothing happens. Every other pair without a transition is an InvalidTrigger.
+IGNORABLE: dict[tuple[ModemState, Trigger], str] = {
+    (S.DISCONNECTED, T.PORT_LOST): "the port is already closed",
+}
+
+
+class InvalidTrigger(SmscmdError):
+    """A trigger fired in a state where the table has neither a transition nor an
+    :data:`IGNORABLE` entry for it: a bug in the driver, never a modem condition."""
+
+    def __init__(self, state: ModemState, trigger: Trigger) -> None:
+        self.state = state
+        self.trigger = trigger
+        super().__init__(f"trigger {trigger.value} is not valid in state {state.value}")
 
 
 class Lifecycle:
     """The state machine alone: current state, triggers, a change listener."""
 
-    def __init__(self, on_change: Callable[[ModemState, ModemState], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[ModemState, ModemState], None] | None = None,
+        *,
+        initial: ModemState = S.DISCONNECTED,
+    ) -> None:
+        """``initial`` is where the machine starts (``disconnected``; tests start elsewhere)."""
         self._on_change = on_change
-        self.state: ModemState = S.DISCONNECTED
+        self.state: ModemState = initial
         self._machine = Machine(
             model=self,
             states=STATES,
             transitions=TRANSITIONS,
-            initial=S.DISCONNECTED,
+            initial=initial,
             auto_transitions=False,
             after_state_change=None,
         )
         self.since = datetime.now().astimezone()
 
     def fire(self, trigger: Trigger) -> None:
-        """Fire ``trigger``; a trigger that does not apply in this state is ignored and logged."""
+        """Fire ``trigger``: the transition the table has for it from this state.
+
+        Raises :class:`InvalidTrigger` when there is none, unless the pair is
+        declared in :data:`IGNORABLE` (then nothing changes, logged at DEBUG).
+        """
         before = self.state
         if trigger.value not in self._machine.get_triggers(before):
-            LOGGER.debug("trigger %s ignored in state %s", trigger.value, before.value)
+            if (before, trigger) not in IGNORABLE:
+                raise InvalidTrigger(before, trigger)
+            LOGGER.debug("trigger %s ignored in state %s: %s", trigger.value, before.value,
+                         IGNORABLE[before, trigger])  # fmt: skip
             return
         getattr(self, "trigger")(trigger.value)  # noqa: B009 - method added by transitions
         after = self.state
@@ -117,4 +151,12 @@ class Lifecycle:
                 self._on_change(before, after)
 
 
-__all__ = ["STATES", "TRANSITIONS", "Lifecycle", "ModemState", "Trigger"]
+__all__ = [
+    "IGNORABLE",
+    "STATES",
+    "TRANSITIONS",
+    "InvalidTrigger",
+    "Lifecycle",
+    "ModemState",
+    "Trigger",
+]
