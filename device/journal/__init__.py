@@ -25,7 +25,9 @@ send outcome and its attempt record, are committed together or not at all.
   identical message is a new one (the modem reuses indexes; a sender may repeat itself).
 * States: ``received → running → done | failed``; ``refused``, ``undecodable`` and
   ``incomplete`` (a concatenated message whose parts never all arrived) are given at
-  insert and are final. Only ``received`` and ``running`` rows are pending work.
+  insert and are final (the table is :data:`INBOX_TRANSITIONS`; a change it does not
+  allow is an :class:`InboxTransitionError`). Only ``received`` and ``running`` rows are
+  pending work.
   :meth:`Journal.start` is committed before the handler runs and :meth:`Journal.finish`
   after it; a crash in between leaves the row ``running``, and the agent resolves it by
   the handler's declared idempotency (run again, or fail it with ``error: interrupted``).
@@ -72,7 +74,8 @@ module of its own: :mod:`~device.journal.store` (the connection, :meth:`Journal.
 the transaction), :mod:`~device.journal.inbox`, :mod:`~device.journal.outbox`,
 :mod:`~device.journal.parts` (multipart messages) and :mod:`~device.journal.retention`
 (prune, counts); the row types are in :mod:`~device.journal.rows`, the schema and its
-migrations in :mod:`~device.journal.schema`. Retry timing is not the journal's:
+migrations in :mod:`~device.journal.schema`, the inbox state table in
+:mod:`~device.journal.transitions`. Retry timing is not the journal's:
 :mod:`device.retry`.
 """
 
@@ -83,7 +86,6 @@ from device.journal.outbox import OutboxJournal
 from device.journal.parts import PartsJournal
 from device.journal.retention import PRUNE_CHECKPOINT_ROWS, RetentionJournal
 from device.journal.rows import (
-    FINISHED_INBOX_STATES,
     FINISHED_OUTBOX_STATES,
     AttemptOutcome,
     InboxRow,
@@ -95,6 +97,12 @@ from device.journal.rows import (
 )
 from device.journal.schema import MIGRATIONS, SCHEMA_VERSION
 from device.journal.store import BUSY_TIMEOUT_MS, DIR_MODE, FILE_MODE
+from device.journal.transitions import (
+    FINISHED_INBOX_STATES,
+    INBOX_TRANSITIONS,
+    INITIAL_INBOX_STATES,
+    InboxTransitionError,
+)
 from device.retry import backoff
 
 __all__ = [
@@ -103,12 +111,15 @@ __all__ = [
     "FILE_MODE",
     "FINISHED_INBOX_STATES",
     "FINISHED_OUTBOX_STATES",
+    "INBOX_TRANSITIONS",
+    "INITIAL_INBOX_STATES",
     "MIGRATIONS",
     "PRUNE_CHECKPOINT_ROWS",
     "SCHEMA_VERSION",
     "AttemptOutcome",
     "InboxRow",
     "InboxState",
+    "InboxTransitionError",
     "Journal",
     "OutboxAttempt",
     "OutboxRow",

@@ -1,8 +1,8 @@
 """The inbox part of the journal: recording received SMS, the dedupe rule, start and finish.
 
-State changes are checked inside the transaction that makes them;
-:meth:`InboxJournal.finish` queues the reply in that same transaction. See the package
-docstring for the dedupe rule and the crash windows.
+State changes follow the table in :mod:`device.journal.transitions`, checked inside the
+transaction that makes them; :meth:`InboxJournal.finish` queues the reply in that same
+transaction. See the package docstring for the dedupe rule and the crash windows.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from device.errors import JournalError
 from device.journal.rows import InboxRow, InboxState, OutboxRow, _iso
 from device.journal.schema import INBOX_COLUMNS, inbox_row
 from device.journal.store import JournalStore
+from device.journal.transitions import check_inbox_transition, check_initial_inbox_state
 
 LOGGER = logging.getLogger(__name__)
 
@@ -47,13 +48,7 @@ class InboxJournal(JournalStore):
         REFUSED, UNDECODABLE or INCOMPLETE (``error`` says why); a ``timestamp`` must be
         tz-aware.
         """
-        if state not in (
-            InboxState.RECEIVED,
-            InboxState.REFUSED,
-            InboxState.UNDECODABLE,
-            InboxState.INCOMPLETE,
-        ):
-            raise ValueError(f"an incoming message cannot start in state {state.value}")
+        check_initial_inbox_state(state)
         if timestamp is not None and timestamp.tzinfo is None:
             raise ValueError("the SMSC time stamp must be tz-aware")
         ts = _iso(timestamp)
@@ -113,15 +108,18 @@ class InboxJournal(JournalStore):
         """Mark the row RUNNING with its parsed command.
 
         Allowed from RECEIVED, or from RUNNING (a re-run after a crash); any other state
-        raises JournalError, so a finished command is never started again.
+        raises :class:`~device.journal.transitions.InboxTransitionError` (a JournalError),
+        so a finished command is never started again.
         """
         with self._transaction() as conn:
             row = self._fetch_inbox(conn, inbox_id)
-            if row.state not in (InboxState.RECEIVED, InboxState.RUNNING):
-                raise JournalError(
-                    f"inbox row {inbox_id} is {row.state.value}; only a received or "
-                    "running row can be started"
-                )
+            check_inbox_transition(
+                inbox_id,
+                row.state,
+                InboxState.RUNNING,
+                f"inbox row {inbox_id} is {row.state.value}; only a received or "
+                "running row can be started",
+            )
             conn.execute(
                 "UPDATE inbox SET state = ?, command = ?, argument = ?, updated_at = ?"
                 " WHERE id = ?",
@@ -141,7 +139,7 @@ class InboxJournal(JournalStore):
         """Close a command: set state, reply and error and queue the reply, atomically.
 
         ``state`` is DONE or FAILED (ValueError otherwise). The row must be RECEIVED or
-        RUNNING (JournalError otherwise: a finished row is never answered twice). When
+        RUNNING (InboxTransitionError otherwise: a finished row is never answered twice). When
         both ``reply`` and ``reply_to`` are given, an outbox row is queued in the same
         transaction and returned; otherwise returns None.
         """
@@ -150,8 +148,9 @@ class InboxJournal(JournalStore):
         now = self._now()
         with self._transaction() as conn:
             row = self._fetch_inbox(conn, inbox_id)
-            if row.state not in (InboxState.RECEIVED, InboxState.RUNNING):
-                raise JournalError(f"inbox row {inbox_id} is already {row.state.value}")
+            check_inbox_transition(
+                inbox_id, row.state, state, f"inbox row {inbox_id} is already {row.state.value}"
+            )
             conn.execute(
                 "UPDATE inbox SET state = ?, reply = ?, error = ?, updated_at = ? WHERE id = ?",
                 (state.value, reply, error, now, inbox_id),

@@ -15,6 +15,7 @@ from datetime import datetime
 from device.errors import JournalError
 from device.journal.rows import InboxRow, InboxState, _iso, _utc_iso
 from device.journal.store import JournalStore
+from device.journal.transitions import check_initial_inbox_state
 
 
 class PartsJournal(JournalStore):
@@ -55,7 +56,12 @@ class PartsJournal(JournalStore):
         error: str | None = None,
     ) -> InboxRow | None:
         """When every part is held: one inbox row with the whole text (the parts are
-        deleted in the same transaction); None while parts are missing."""
+        deleted in the same transaction); None while parts are missing.
+
+        ``state`` is the row's initial state (RECEIVED, or REFUSED for a sender not
+        admitted; ValueError for a state no row may begin in).
+        """
+        check_initial_inbox_state(state)
         with self._transaction() as conn:
             parts = conn.execute(
                 "SELECT sequence, text, timestamp FROM part"

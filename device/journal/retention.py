@@ -10,15 +10,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from device.journal.rows import (
-    FINISHED_INBOX_STATES,
-    FINISHED_OUTBOX_STATES,
-    InboxState,
-    OutboxState,
-    _utc_iso,
-)
+from device.journal.rows import FINISHED_OUTBOX_STATES, InboxState, OutboxState, _utc_iso
 from device.journal.schema import sql_list
 from device.journal.store import JournalStore
+from device.journal.transitions import FINISHED_INBOX_STATES
 
 LOGGER = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """The journal's row types: the processing states and the frozen rows its queries return.
 
 Every time here is tz-aware. ``as_dict`` gives the JSON form ``smscmd journal --json``
-prints: datetimes as ISO 8601 with their offset, enums as their value.
+prints: datetimes as ISO 8601 with their offset, enums as their value. Which inbox state
+may follow which is declared in :mod:`device.journal.transitions`, not here.
 """
 
 from __future__ import annotations
@@ -41,16 +42,6 @@ class AttemptOutcome(enum.Enum):
     UNCERTAIN = "uncertain"
 
 
-#: Inbox states that are final: such a row is never started or finished again.
-FINISHED_INBOX_STATES = frozenset(
-    {
-        InboxState.DONE,
-        InboxState.FAILED,
-        InboxState.REFUSED,
-        InboxState.UNDECODABLE,
-        InboxState.INCOMPLETE,
-    }
-)
 #: Outbox states that are final.
 FINISHED_OUTBOX_STATES = frozenset({OutboxState.SENT, OutboxState.FAILED})
 
