@@ -271,6 +271,11 @@ class JournalStore:
         text: str,
         now: str,
     ) -> OutboxRow:
+        """Queue ``text`` for ``destination`` in the caller's transaction ``conn``.
+
+        Here, not in the outbox part, because :meth:`~device.journal.Journal.finish` queues
+        the reply of an inbox row in the transaction that finishes it.
+        """
         cursor = conn.execute(
             "INSERT INTO outbox (inbox_id, destination, text, state, attempts, created_at,"
             " updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
