@@ -1,5 +1,7 @@
 """The cellular modem: its lifecycle (``lifecycle``), its SMS operations
-(``operations``), and the messages it hands out (``messages``)."""
+(``operations``), the SMS settings table (``settings``), text or PDU mode
+(``modes``), module profiles (``profiles``), and the messages it hands out
+(``messages``)."""
 
 from device.at.errors import ModemError
 from device.modem.lifecycle import (
@@ -17,14 +19,13 @@ from device.modem.messages import (
     ModuleIdentity,
     StoredSms,
     UndecodableSms,
-    decode_direct,
     from_pdu,
     normalise_storage,
     parse_cmti,
     signal_text,
 )
+from device.modem.modes import MODES, MessageMode, PduMode, TextMode, decode_direct, mode_for
 from device.modem.operations import (
-    COMMAND_TIMEOUT_FACTORS,
     DEFAULT_SEND_TIMEOUT,
     Modem,
     SmsSettings,
@@ -32,25 +33,29 @@ from device.modem.operations import (
 )
 
 __all__ = [
-    "COMMAND_TIMEOUT_FACTORS",
     "DEFAULT_SEND_TIMEOUT",
     "IGNORABLE",
+    "MODES",
     "REGISTERED",
     "REGISTRATION",
     "STATES",
     "TRANSITIONS",
     "InvalidTrigger",
     "Lifecycle",
+    "MessageMode",
     "Modem",
     "ModemError",
     "ModemState",
     "ModuleIdentity",
+    "PduMode",
     "SmsSettings",
     "StoredSms",
+    "TextMode",
     "Trigger",
     "UndecodableSms",
     "decode_direct",
     "from_pdu",
+    "mode_for",
     "normalise_storage",
     "parse_cmti",
     "retry_while_busy",

@@ -1,5 +1,6 @@
 """What the modem hands the agent: received messages, identity, and the
-helpers that turn module output (``+CMT``, PDUs, ``+CMTI``, ``+CSQ``) into them."""
+helpers that turn module output (stored PDUs, ``+CMTI``, ``+CSQ``, storage
+names) into them. Reading text or PDU mode output is :mod:`device.modem.modes`."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from device.errors import SmsFormatError
 from device.sms import textmode
-from device.sms.charset import Charset
 
 if TYPE_CHECKING:
     # construct is imported only in PDU mode: a text-mode agent stays small.
@@ -69,23 +68,6 @@ def signal_text(rssi: int | None) -> str:
     if rssi is None or rssi == 99 or not 0 <= rssi <= 31:
         return "unknown"
     return f"{-113 + 2 * rssi} dBm"
-
-
-def decode_direct(
-    charset: Charset, args: str, body: str, *, pdu: bool = False
-) -> StoredSms | UndecodableSms:
-    """A ``+CMT:`` indication (header ``args`` and ``body``) as a message with no index."""
-    if pdu:
-        message = from_pdu(None, None, f"+CMT: {args}", textmode.MessageStatus.REC_UNREAD, body)
-        if message is None:
-            return UndecodableSms(None, None, f"+CMT: {args}", body, "not an SMS-DELIVER")
-        return message
-    try:
-        header = textmode.parse_cmt_header(args, charset)
-        text = textmode.decode_body(body, header, charset)
-    except SmsFormatError as exc:
-        return UndecodableSms(None, None, f"+CMT: {args}", body, str(exc))
-    return StoredSms(None, None, header.stat, header.address, header.timestamp, text)
 
 
 def _pdu_stat(fields: str) -> textmode.MessageStatus:

@@ -1,12 +1,16 @@
 """SMS operations over an :class:`~device.at.channel.AtChannel`: bring-up steps,
-health reads, and list/read/delete/send in text or PDU mode.
+health reads, and list/read/delete/send, in the mode chosen once (text or PDU,
+:mod:`device.modem.modes`).
 
-Configuration puts the module in text mode with the ``"UCS2"`` TE character
-set: every body and address is hex, so the whole GSM 03.38 repertoire
-(``@`` is septet 0x00, ``€`` is an escape sequence) arrives exactly and a body
-can never be mistaken for a result code. Steps that fail because the SIM or
-the SMS service is still starting (``+CME ERROR: 14``, ``+CMS ERROR: 314``, or
-``+CMS ERROR: 500`` during boot on some modules) are retried.
+Every command is sent through its :class:`~device.at.commands.CommandDef` (text,
+timeout factor); the SMS settings come from the table in
+:mod:`device.modem.settings`, which feeds both the set-up steps and the
+"settings intact" check. Identifying the module also picks its
+:class:`~device.modem.profiles.Profile` (:attr:`Modem.profile`): the storage
+when ``agent.storage = "auto"``, extra set-up commands, the URC port query.
+Steps that fail because the SIM or the SMS service is still starting
+(``+CME ERROR: 14``, ``+CMS ERROR: 314``, or ``+CMS ERROR: 500`` during boot on
+some modules) are retried by :func:`retry_while_busy`.
 """
 
 from __future__ import annotations
@@ -15,42 +19,43 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from device.at import commands as at
 from device.at.channel import AtChannel, Response
+from device.at.commands import CommandDef, timeout_factor
 from device.at.errors import CmsError, CommandError, ResponseError
-from device.errors import SmsFormatError
+from device.modem import settings as sms
 from device.modem.messages import (
     REGISTERED,
     REGISTRATION,
     ModuleIdentity,
     StoredSms,
     UndecodableSms,
-    _leading_int,
-    _pdu_stat,
-    from_pdu,
 )
-from device.sms import textmode
+from device.modem.modes import MessageMode, PduMode, mode_for
+from device.modem.profiles import PROFILES, Profile, resolve
 from device.sms.charset import Charset, to_wire
 
 LOGGER = logging.getLogger(__name__)
 
-#: Per-command timeouts as multiples of the configured command timeout, by command
-#: prefix (others: 1). Listing a full storage takes a module several seconds.
-#: ``AT+CMGS`` has its own configured timeout (``timeouts.send``).
-COMMAND_TIMEOUT_FACTORS: dict[str, float] = {"+CMGL": 3.0, "+CPMS": 1.5}
 DEFAULT_SEND_TIMEOUT = 60.0
+#: ``SmsSettings.storage`` meaning "the profile's storage".
+AUTO = "auto"
 
 
 @dataclass(frozen=True, slots=True)
 class SmsSettings:
-    """What ``configure`` sets up; all from the agent's configuration."""
+    """What the modem is set up with; all from the agent's configuration."""
 
+    #: A memory name (``"SM"``), or ``"auto"`` for the profile's.
     storage: str = "SM"
     #: "text" (AT+CMGF=1, UCS2 strings) or "pdu" (AT+CMGF=0, TPDUs decoded here).
     mode: str = "text"
+    #: ``agent.profile``: ``"auto"`` (detected when the module is identified) or a name.
+    profile: str = AUTO
 
 
 _CREG_RE = re.compile(r"^\s*(?:\d+\s*,\s*)?(\d+)")
@@ -59,63 +64,98 @@ _CMGS_RE = re.compile(r"^\s*(\d+)")
 
 
 class Modem:
-    """SMS operations over an :class:`AtChannel`, in text mode with UCS2 strings."""
-
-    charset = Charset.UCS2
+    """SMS operations over an :class:`AtChannel`, in one :class:`MessageMode`."""
 
     def __init__(
         self, channel: AtChannel, settings: SmsSettings, *, command_timeout: float = 10.0
     ) -> None:
+        """ValueError for an unknown mode; an unknown profile name fails at :meth:`identify`."""
         self.channel = channel
         self.settings = settings
         self.command_timeout = command_timeout
+        self.mode: MessageMode = mode_for(settings.mode)
         self.identity = ModuleIdentity("", "", "", "")
+        self.profile: Profile = PROFILES["generic"]
         self.registration: int | None = None
         self.rssi: int | None = None
-        self.read_storage = settings.storage
-        self.pdu = settings.mode == "pdu"
-        self.cmgf = 0 if self.pdu else 1
+        self.storage = self._storage_for(self.profile)
+        self.read_storage = self.storage
+
+    @property
+    def charset(self) -> Charset:
+        """The TE character set of the mode."""
+        return self.mode.charset
+
+    @property
+    def pdu(self) -> bool:
+        """True in PDU mode."""
+        return isinstance(self.mode, PduMode)
+
+    def _storage_for(self, profile: Profile) -> str:
+        return profile.storage if self.settings.storage == AUTO else self.settings.storage
+
+    def _context(self) -> sms.Context:
+        return sms.Context(self.mode, self.storage)
 
     async def at(self, command: str, **kwargs: Any) -> Response:
-        """Run one command with its timeout from :data:`COMMAND_TIMEOUT_FACTORS`."""
+        """Run one command line; its timeout is the configured one times the factor
+        its declaration gives (:func:`~device.at.commands.timeout_factor`)."""
         timeout = kwargs.pop("timeout", None)
         if timeout is None:
-            timeout = self.command_timeout
-            for prefix, factor in COMMAND_TIMEOUT_FACTORS.items():
-                if command.upper().startswith("AT" + prefix):
-                    timeout = self.command_timeout * factor
+            timeout = self.command_timeout * timeout_factor(command)
         return await self.channel.command(command, timeout=timeout, **kwargs)
+
+    async def run(
+        self, command: CommandDef, *, timeout: float | None = None, **fields: Any
+    ) -> Response:
+        """Run a declared (non-prompting) command with ``fields`` filled in."""
+        if timeout is None:
+            timeout = self.command_timeout * command.timeout_factor
+        return await self.channel.command(command.text(**fields), timeout=timeout)
+
+    async def apply(self, settings: Sequence[sms.SmsSetting]) -> None:
+        """Write ``settings`` in order (values for this mode and storage)."""
+        ctx = self._context()
+        for setting in settings:
+            await self.run(setting.write, value=setting.value(ctx))
 
     # -- bring-up steps (each raises ModemError when it cannot complete) -----
 
     async def probe(self, timeout: float) -> None:
         """Check that something answers AT; turn echo off on the way."""
-        await self.at("ATE0", timeout=timeout)
+        await self.run(at.ECHO_OFF, timeout=timeout)
 
     async def configure(self) -> None:
-        """Settings that do not need the SIM: verbose errors, text mode, header detail."""
-        await self.at("AT+CMEE=2")
-        await self.at(f"AT+CMGF={self.cmgf}")
-        await self.at("AT+CSDH=1")
+        """Settings that do not need the SIM (verbose errors, message format, header
+        detail), then :meth:`identify` (which picks the profile)."""
+        await self.apply(sms.CONFIGURE)
         await self.identify()
 
     async def identify(self) -> None:
-        manufacturer = await self._single_line("AT+CGMI")
-        model = await self._single_line("AT+CGMM")
-        revision = await self._single_line("AT+CGMR")
-        imei = await self._single_line("AT+CGSN")
-        self.identity = ModuleIdentity(manufacturer, model, revision, imei)
+        """Read the identity and pick :attr:`profile` from it (or by its configured name).
 
-    async def _single_line(self, command: str) -> str:
+        A query the module refuses leaves its field empty. KeyError for an
+        unknown configured profile name.
+        """
+        manufacturer = await self._single_line(at.CGMI)
+        model = await self._single_line(at.CGMM)
+        revision = await self._single_line(at.CGMR)
+        imei = await self._single_line(at.CGSN)
+        self.identity = ModuleIdentity(manufacturer, model, revision, imei)
+        self.profile = resolve(self.settings.profile, model, manufacturer)
+        self.storage = self._storage_for(self.profile)
+        LOGGER.debug("module profile: %s", self.profile.name)
+
+    async def _single_line(self, command: CommandDef) -> str:
         try:
-            response = await self.at(command)
+            response = await self.run(command)
         except CommandError as exc:
-            LOGGER.info("%s not answered: %s", command, exc)
+            LOGGER.info("%s not answered: %s", command.head, exc)
             return ""
+        prefix = f"{command.prefix}:"
         for line in response.lines:
             text = line.strip()
             if text:
-                prefix = command[2:] + ":"
                 return text[len(prefix) :].strip() if text.upper().startswith(prefix) else text
         return ""
 
@@ -126,7 +166,7 @@ class Modem:
         module's words as the detail), not an error: the caller keeps waiting.
         """
         try:
-            response = await self.at("AT+CPIN?")
+            response = await self.run(at.CPIN_READ)
         except CommandError as exc:
             return False, exc.meaning
         values = response.prefixed("+CPIN")
@@ -135,58 +175,42 @@ class Modem:
         return False, values[0] if values else "no +CPIN line"
 
     async def setup_sms(self) -> None:
-        """Storage, character set and indications (needs the SIM's SMS service).
-
-        ``AT+CPMS`` goes before ``AT+CSCS="UCS2"`` so that the memory names
-        are still plain text for modules that apply the TE character set to them.
-        """
-        storage = self.settings.storage
-        await self.at(f'AT+CPMS="{storage}","{storage}","{storage}"')
-        self.read_storage = storage
-        await self.at(f'AT+CSCS="{self.charset.value}"')
-        # fo=17 (SMS-SUBMIT, relative validity), vp=167 (24 h), pid 0, dcs 0:
-        # replies go out as GSM 7-bit whatever the TE character set.
-        await self.at("AT+CSMP=17,167,0,0")
-        # mode 2: buffer indications while a command runs, flush after;
-        # mt 1: store and indicate with +CMTI; no cell broadcast; status reports off.
-        await self.at("AT+CNMI=2,1,0,0,0")
+        """Storage, character set, send parameters and indications (needs the SIM's
+        SMS service), then the profile's extra set-up commands."""
+        await self.apply(sms.SMS_SETUP)
+        self.read_storage = self.storage
+        for command in self.profile.setup_commands:
+            await self.at(command)
 
     async def prepare_send(self) -> None:
         """Just enough set-up to send one SMS (for ``smscmd send`` without an agent)."""
         await self.probe(self.command_timeout)
-        await self.at("AT+CMEE=2")
-        await self.at(f"AT+CMGF={self.cmgf}")
-        await self.at(f'AT+CSCS="{self.charset.value}"')
-        await self.at("AT+CSMP=17,167,0,0")
+        await self.apply(sms.SEND_SETUP)
 
     async def settings_intact(self) -> str | None:
-        """None when text mode, UCS2 and ``+CMTI`` indications are still in force.
+        """None when the verified settings (message format, character set, ``+CMTI``
+        indications) still read back as written.
 
-        Otherwise the name of the setting that changed: a module that restarted
+        Otherwise which one changed (``"AT+CMGF is 0"``): a module that restarted
         without a banner (or another program on the port) shows itself this way.
         """
-        cmgf = (await self.at("AT+CMGF?")).prefixed("+CMGF")
-        if not cmgf or cmgf[0].strip() != str(self.cmgf):
-            return f"AT+CMGF is {cmgf[0] if cmgf else '?'}"
-        cscs = (await self.at("AT+CSCS?")).prefixed("+CSCS")
-        value = cscs[0].strip().strip('"').upper() if cscs else "?"
-        if value not in (self.charset.value, to_wire(self.charset.value, self.charset)):
-            return f"AT+CSCS is {value}"
-        cnmi = (await self.at("AT+CNMI?")).prefixed("+CNMI")
-        fields = [f.strip() for f in cnmi[0].split(",")] if cnmi else []
-        if len(fields) < 2 or fields[1] != "1":
-            return f"AT+CNMI is {cnmi[0] if cnmi else '?'}"
+        ctx = self._context()
+        for setting in sms.HEALTH_CHECK:
+            values = (await self.run(setting.read)).prefixed(f"+{setting.name}")
+            shown = setting.wrong(values, ctx)
+            if shown is not None:
+                return f"AT+{setting.name} is {shown}"
         return None
 
     async def refresh_registration(self) -> int | None:
         """Read +CREG and +CEREG; the better of the two is kept (LTE-M reports via CEREG)."""
         best: int | None = None
-        for command, prefix in (("AT+CREG?", "+CREG"), ("AT+CEREG?", "+CEREG")):
+        for command in (at.CREG_READ, at.CEREG_READ):
             try:
-                response = await self.at(command)
+                response = await self.run(command)
             except CommandError:
                 continue
-            for value in response.prefixed(prefix):
+            for value in response.prefixed(command.prefix or ""):
                 match = _CREG_RE.match(value)
                 if match:
                     stat = int(match.group(1))
@@ -196,7 +220,7 @@ class Modem:
         return best
 
     async def refresh_signal(self) -> int | None:
-        response = await self.at("AT+CSQ")
+        response = await self.run(at.CSQ)
         for value in response.prefixed("+CSQ"):
             match = _CSQ_RE.match(value)
             if match:
@@ -217,10 +241,10 @@ class Modem:
         if storage == self.read_storage:
             return
         try:
-            await self.at(f'AT+CPMS="{storage}"')
+            await self.run(at.CPMS_SET, value=f'"{storage}"')
         except CommandError as exc:
             LOGGER.info("plain AT+CPMS refused (%s); trying the UCS2 form", exc)
-            await self.at(f'AT+CPMS="{to_wire(storage, self.charset)}"')
+            await self.run(at.CPMS_SET, value=f'"{to_wire(storage, self.charset)}"')
         self.read_storage = storage
 
     async def read(self, storage: str, index: int) -> StoredSms | UndecodableSms | None:
@@ -231,121 +255,46 @@ class Modem:
         """
         await self._select_read_storage(storage)
         try:
-            response = await self.at(f"AT+CMGR={index}")
+            response = await self.run(at.CMGR, index=index)
         except CmsError as exc:
             if exc.code == 321:
                 return None
             raise
         if not response.lines:
             return None
-        header_line = response.lines[0]
         body = response.lines[1] if len(response.lines) > 1 else ""
-        fields = header_line.partition(":")[2].strip()
-        if self.pdu:
-            return from_pdu(storage, index, header_line, _pdu_stat(fields), body)
-        try:
-            header = textmode.parse_cmgr_header(fields, self.charset)
-            if header.stat not in (
-                textmode.MessageStatus.REC_UNREAD,
-                textmode.MessageStatus.REC_READ,
-            ):
-                return None
-            text = textmode.decode_body(body, header, self.charset)
-        except SmsFormatError as exc:
-            return UndecodableSms(storage, index, header_line, body, str(exc))
-        return StoredSms(storage, index, header.stat, header.address, header.timestamp, text)
+        return self.mode.read(storage, index, response.lines[0], body)
 
     async def list_received(self) -> list[StoredSms | UndecodableSms]:
-        """Every received message in the read storage (``AT+CMGL="ALL"``), oldest index first.
+        """Every received message in the storage (``AT+CMGL``), oldest index first.
 
-        Under UCS2 some modules want the status string itself in hex; when the
-        plain form is refused the hex form is tried.
+        When the mode's first "all" parameter is refused (under UCS2 some modules
+        want the status string itself in hex) the next one is tried.
         """
-        await self._select_read_storage(self.settings.storage)
-        if self.pdu:
-            return await self._list_pdu()
+        await self._select_read_storage(self.storage)
+        first, *others = self.mode.list_stats
         try:
-            response = await self.at('AT+CMGL="ALL"')
+            response = await self.run(at.CMGL, stat=first)
         except CommandError as exc:
+            if not others:
+                raise
             LOGGER.info("plain AT+CMGL refused (%s); trying the UCS2 form", exc)
-            response = await self.at(f'AT+CMGL="{to_wire("ALL", self.charset)}"')
-        found: list[StoredSms | UndecodableSms] = []
-        lines = list(response.lines)
-        for i, line in enumerate(lines):
-            if not line.startswith("+CMGL:"):
-                continue
-            body = lines[i + 1] if i + 1 < len(lines) else ""
-            fields = line.partition(":")[2].strip()
-            try:
-                header = textmode.parse_cmgl_header(fields, self.charset)
-            except SmsFormatError as exc:
-                index = _leading_int(fields)
-                if index is None:
-                    LOGGER.error("unparseable +CMGL line without an index: %r", line)
-                    continue
-                found.append(UndecodableSms(self.read_storage, index, line, body, str(exc)))
-                continue
-            if header.index is None or header.stat not in (
-                textmode.MessageStatus.REC_UNREAD,
-                textmode.MessageStatus.REC_READ,
-            ):
-                continue
-            try:
-                text = textmode.decode_body(body, header, self.charset)
-            except SmsFormatError as exc:
-                found.append(UndecodableSms(self.read_storage, header.index, line, body, str(exc)))
-                continue
-            found.append(
-                StoredSms(
-                    self.read_storage,
-                    header.index,
-                    header.stat,
-                    header.address,
-                    header.timestamp,
-                    text,
-                )
-            )
-        found.sort(key=lambda m: -1 if m.index is None else m.index)
-        return found
-
-    async def _list_pdu(self) -> list[StoredSms | UndecodableSms]:
-        response = await self.at("AT+CMGL=4")  # 4: all messages
-        found: list[StoredSms | UndecodableSms] = []
-        lines = list(response.lines)
-        for i, line in enumerate(lines):
-            if not line.startswith("+CMGL:"):
-                continue
-            fields = line.partition(":")[2].strip()
-            index = _leading_int(fields)
-            if index is None:
-                LOGGER.error("unparseable +CMGL line without an index: %r", line)
-                continue
-            stat = _pdu_stat(fields.split(",", 1)[1] if "," in fields else "")
-            body = lines[i + 1] if i + 1 < len(lines) else ""
-            message = from_pdu(self.read_storage, index, line, stat, body)
-            if message is not None:
-                found.append(message)
+            response = await self.run(at.CMGL, stat=others[0])
+        found = self.mode.listed(self.read_storage, list(response.lines))
         found.sort(key=lambda m: -1 if m.index is None else m.index)
         return found
 
     async def delete(self, storage: str, index: int) -> None:
         """Delete exactly one index (delflag 0) — never a bulk delete."""
         await self._select_read_storage(storage)
-        await self.at(f"AT+CMGD={index},0")
+        await self.run(at.CMGD, index=index)
 
     async def send_text(self, destination: str, text: str, *, timeout: float | None = None) -> int:
         """Send GSM-only ``text`` (≤160 septets) to ``destination``; returns the reference."""
         limit = timeout if timeout is not None else DEFAULT_SEND_TIMEOUT
-        if self.pdu:
-            from device.sms.pdu import encode_submit
-
-            hex_pdu, length = encode_submit(destination, text, encoding="gsm7")
-            command = f"AT+CMGS={length}"
-            body = hex_pdu
-        else:
-            command = f'AT+CMGS="{to_wire(destination, self.charset)}"'
-            body = to_wire(text, self.charset)
-        response = await self.channel.command_with_body(command, body, timeout=limit)
+        submit = self.mode.submit(destination, text)
+        command = at.CMGS.text(destination=submit.parameter)
+        response = await self.channel.command_with_body(command, submit.body, timeout=limit)
         for value in response.prefixed("+CMGS"):
             match = _CMGS_RE.match(value)
             if match:
