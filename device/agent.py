@@ -236,6 +236,7 @@ class Agent:
             SmsSettings(
                 storage=self.config.storage,
                 mode=self.config.mode,
+                profile=self.config.profile,
             ),
             command_timeout=self.config.command_timeout,
         )

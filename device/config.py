@@ -12,13 +12,15 @@ Every key is optional; a missing key takes the default shown. Example::
                                  # journaled. Non-empty list of strings without spaces
     reply_to = "000"             # where replies go: digits, optionally a leading '+'
     storage = "SM"               # modem message storage: two upper-case letters
-                                 # (SM, ME, MT, SR, ...)
+                                 # (SM, ME, MT, SR, ...), or "auto": the module
+                                 # profile's (ME on u-blox SARA-R4, SM elsewhere)
     log_level = "INFO"           # DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)
     control_socket = "/run/smscmd/control.sock"
                                  # UNIX socket for `smscmd send/status` (mode 0660)
     mode = "text"                # "text" (AT+CMGF=1) or "pdu" (AT+CMGF=0, multipart)
     profile = "auto"             # module profile: auto (from AT+CGMM), quectel-bg96,
-                                 # quectel-eg25g, simcom-sim7600, ublox-sara-r410m, generic
+                                 # quectel-eg25g, simcom-sim7600, ublox-sara-r410m,
+                                 # quectel (other Quectel models), generic
     concat_timeout = 3600.0      # seconds a multipart message may wait for its parts
                                  # before it is journaled as incomplete
 
@@ -145,8 +147,8 @@ def _number(value: object) -> str:
 
 
 def _storage(value: object) -> str:
-    if not isinstance(value, str) or not _STORAGE_RE.fullmatch(value):
-        raise ValueError('expected two upper-case letters, e.g. "SM", "ME" or "MT"')
+    if not isinstance(value, str) or not (value == "auto" or _STORAGE_RE.fullmatch(value)):
+        raise ValueError('expected two upper-case letters, e.g. "SM", "ME" or "MT", or "auto"')
     return value
 
 
@@ -175,13 +177,15 @@ def _count(minimum: int) -> Callable[[object], int]:
 
 
 def _mode(value: object) -> str:
-    if not isinstance(value, str) or value.lower() not in ("text", "pdu"):
-        raise ValueError('expected "text" or "pdu"')
+    from device.modem.modes import MODES
+
+    if not isinstance(value, str) or value.lower() not in MODES:
+        raise ValueError("expected " + " or ".join(f'"{name}"' for name in MODES))
     return value.lower()
 
 
 def _profile(value: object) -> str:
-    from device.profiles import PROFILES
+    from device.modem.profiles import PROFILES
 
     if not isinstance(value, str) or (value != "auto" and value not in PROFILES):
         raise ValueError(f"expected auto or one of {', '.join(PROFILES)}")

@@ -1,8 +1,9 @@
 """``smscmd probe --port PATH``: is this modem ready to receive SMS Commands?
 
-Reads the module's identity, the SIM, registration, signal, SMS storage and (on
-Quectel modules) which port gets the unsolicited codes, changing nothing but
-the error format (``AT+CMEE=2``) and echo (``ATE0``). Every check that fails
+Reads the module's identity, the SIM, registration, signal, SMS storage and
+(when the module's profile says how, as on Quectel modules) which port gets the
+unsolicited codes, changing nothing but the error format (``AT+CMEE=2``) and
+echo (``ATE0``). Every check that fails
 is a reason; the probe is *ready* only when there is none.
 
 The Super SIM line is a hint, not a proof: Super SIM ICCIDs carry the issuer
@@ -16,12 +17,15 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from device.at import commands as at
 from device.at.channel import AtChannel
 from device.at.errors import CommandError, ModemError
 from device.modem import REGISTERED, Modem, SmsSettings, signal_text
+from device.modem import settings as sms
 
 SUPER_SIM_ICCID_PREFIX = "8988307"
-_ICCID_COMMANDS = (("AT+CCID", "+CCID"), ("AT+QCCID", "+QCCID"), ("AT+CICCID", "+ICCID"))
+#: Tried in order: the 3GPP-style command first, then the vendors' own.
+_ICCID_COMMANDS = (at.CCID, at.QCCID, at.CICCID)
 
 
 @dataclass
@@ -67,7 +71,7 @@ async def probe(port: str, *, baudrate: int = 115200, timeout: float = 5.0) -> P
 
 async def _probe(modem: Modem, report: ProbeReport) -> None:
     await modem.probe(modem.command_timeout)
-    await modem.at("AT+CMEE=2")
+    await modem.apply((sms.CMEE,))
     await modem.identify()
     identity = modem.identity
     report.manufacturer, report.model = identity.manufacturer, identity.model
@@ -85,27 +89,28 @@ async def _probe(modem: Modem, report: ProbeReport) -> None:
         report.reasons.append(f"not registered ({modem.registration_text})")
     report.signal = signal_text(await modem.refresh_signal())
     try:
-        values = (await modem.at("AT+CPMS?")).prefixed("+CPMS")
+        values = (await modem.run(at.CPMS_READ)).prefixed("+CPMS")
         report.sms_storage = values[0] if values else "no +CPMS answer"
     except CommandError as exc:
         report.sms_storage = f"not available: {exc.meaning}"
         report.reasons.append(f"SMS storage not available ({exc.meaning}): SMS not ready yet?")
-    if identity.manufacturer.lower().startswith("quectel"):
+    query = modem.profile.urc_port_query
+    if query is not None:
         try:
-            values = (await modem.at('AT+QURCCFG="urcport"')).prefixed("+QURCCFG")
+            values = (await modem.run(query)).prefixed(query.prefix or "")
             report.urc_port = values[0] if values else None
         except CommandError:
             report.urc_port = None
 
 
 async def _iccid(modem: Modem) -> str:
-    for command, prefix in _ICCID_COMMANDS:
+    for command in _ICCID_COMMANDS:
         try:
-            response = await modem.at(command)
+            response = await modem.run(command)
         except CommandError:
             continue
         for line in response.lines:
-            digits = re.sub(r"[^0-9A-Fa-f]", "", line.removeprefix(prefix + ":"))
+            digits = re.sub(r"[^0-9A-Fa-f]", "", line.removeprefix(f"{command.prefix}:"))
             if len(digits) >= 18:
                 return digits
     return ""
