@@ -222,3 +222,13 @@ def test_wrong_type_or_range(tmp_path: Path, text: str, key: str, expected: str)
 def test_error_is_smscmd_error(tmp_path: Path) -> None:
     with pytest.raises(SmscmdError):
         load_config(tmp_path / "missing.toml")
+
+
+def test_storage_auto_and_the_mode_and_profile_tables(tmp_path: Path) -> None:
+    text = "[agent]\nstorage = 'auto'\nmode = 'PDU'\nprofile = 'quectel'\n"
+    config = load_config(write(tmp_path, text))
+    assert (config.storage, config.mode, config.profile) == ("auto", "pdu", "quectel")
+    with pytest.raises(ConfigError, match='expected "text" or "pdu"'):
+        load_config(write(tmp_path, "[agent]\nmode = 'morse'\n"))
+    with pytest.raises(ConfigError, match="quectel-bg96"):
+        load_config(write(tmp_path, "[agent]\nprofile = 'frob'\n"))
