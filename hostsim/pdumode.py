@@ -24,7 +24,6 @@ Rules (27.005 §3.1, §3.4.1, §3.5.1; 23.040 §9.2):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from device.sms import gsm7
 from device.sms.pdu import (
@@ -38,6 +37,7 @@ from device.sms.pdu import (
     decode_pdu,
     encode_deliver,
     encode_submit,
+    relative_period,
 )
 from hostsim.storage import StoredMessage
 
@@ -65,17 +65,6 @@ class RenderedPdu:
 def encoding_of(dcs: int) -> Encoding:
     """The alphabet a TP-DCS octet selects."""
     return data_coding(dcs & 0xFF).encoding
-
-
-def relative_period(vp: int) -> timedelta:
-    """The period of a relative TP-VP octet (TS 23.040 §9.2.3.12.1)."""
-    if vp <= 143:
-        return timedelta(minutes=5 * (vp + 1))
-    if vp <= 167:
-        return timedelta(hours=12, minutes=30 * (vp - 143))
-    if vp <= 196:
-        return timedelta(days=vp - 166)
-    return timedelta(weeks=vp - 192)
 
 
 def _tpdu_length(pdu_hex: str) -> int:

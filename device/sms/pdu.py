@@ -93,6 +93,7 @@ __all__ = [
     "decode_pdu",
     "encode_deliver",
     "encode_submit",
+    "relative_period",
     "relative_validity",
     "split_for_concat",
 ]
@@ -403,7 +404,8 @@ def _scts_encode(when: datetime) -> bytes:
 # --- validity period --------------------------------------------------------------------------
 
 
-def _relative_period(vp: int) -> timedelta:
+def relative_period(vp: int) -> timedelta:
+    """The period of a relative TP-VP octet (TS 23.040 §9.2.3.12.1), ``vp`` 0-255."""
     if vp <= 143:
         return timedelta(minutes=5 * (vp + 1))
     if vp <= 167:
@@ -413,7 +415,7 @@ def _relative_period(vp: int) -> timedelta:
     return timedelta(weeks=vp - 192)
 
 
-_RELATIVE_PERIODS = tuple(_relative_period(vp) for vp in range(256))
+_RELATIVE_PERIODS = tuple(relative_period(vp) for vp in range(256))
 
 
 def relative_validity(period: timedelta) -> int:
@@ -434,7 +436,7 @@ def _enhanced_validity(raw: bytes) -> timedelta | None:
     fmt = raw[0] & 0x07
     value = raw[index + 1 :]
     if fmt == 1:
-        return _relative_period(value[0])
+        return relative_period(value[0])
     if fmt == 2:
         return timedelta(seconds=value[0])
     if fmt == 3 and len(value) >= 3:
