@@ -126,7 +126,7 @@ async def _converse(sim: HostSim, observer: PrintingObserver, agent: Agent) -> i
     """Send each payload through the HTTP API and show the reply coming back."""
     import aiohttp
 
-    from hostsim.network import Direction, SmsCommand
+    from hostsim.cloud.network import Direction, SmsCommand
 
     replies: asyncio.Queue[SmsCommand] = asyncio.Queue()
 

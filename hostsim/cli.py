@@ -13,12 +13,12 @@ Logs go to stderr. It runs until SIGINT or SIGTERM, then fails the commands it
 could not deliver, removes its symlinks and exits 0. Exit 2 for usage errors,
 1 when a pty, a link or the API address cannot be set up.
 
-Faults (:mod:`hostsim.faults`, on every modem; random choices seeded by
-``--seed``): ``--fault-chunk-size N``, ``--fault-chunk-delay SECONDS``,
-``--fault-urc-flood N``, ``--fault-bare-lf``, ``--fault-echo-stuck``,
-``--fault-cms-on-send P``, ``--fault-sent-anyway P``,
-``--fault-invalid-cmti``. One-shot faults (reset, unplug, garbage, hang) are
-HTTP routes under ``/_hostsim`` (see :mod:`hostsim.api`).
+Faults (on every modem; random choices seeded by ``--seed``): one
+``--fault-<name>`` flag per field of :class:`hostsim.modem.faults.FaultPlan`
+(``_`` becomes ``-``), made from its declaration: a boolean is a plain flag,
+any other takes a value checked as the plan checks it (a bad one is a usage
+error). One-shot faults (reset, unplug, garbage, hang) are HTTP routes under
+``/_hostsim`` (see :mod:`hostsim.cloud.api.control`).
 
 Credentials: ``--account-sid`` / ``--auth-token``, else the environment
 variables ``HOSTSIM_ACCOUNT_SID`` / ``HOSTSIM_AUTH_TOKEN``, else generated
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -36,10 +37,11 @@ import re
 import signal
 import sys
 from collections.abc import Callable
+from typing import Any
 
-from hostsim.faults import FaultPlan
-from hostsim.network import DEFAULT_RETRY_WINDOW
-from hostsim.profiles import PERSONAS, persona
+from hostsim.cloud.network import DEFAULT_RETRY_WINDOW
+from hostsim.modem.faults import FaultPlan, check_fault, fault_fields, fault_kind, parse_fault
+from hostsim.modem.personas import PERSONAS, persona
 from hostsim.sim import HostSim
 
 LOGGER = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ def _address(text: str) -> str:
 
 
 def _webhook(text: str) -> str:
-    from hostsim.api import valid_callback_url
+    from hostsim.cloud.api.resource import valid_callback_url
 
     if not valid_callback_url(text):
         raise argparse.ArgumentTypeError(f"expected an absolute http(s) URL, got {text!r}")
@@ -83,88 +85,45 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     return parse
 
 
-def _non_negative(kind: type[int] | type[float]) -> Callable[[str], int | float]:
-    def parse(text: str) -> int | float:
+def _fault_flag(field: dataclasses.Field[Any]) -> str:
+    return "--fault-" + field.name.replace("_", "-")
+
+
+def _fault_value(field: dataclasses.Field[Any]) -> Callable[[str], object]:
+    """The argparse ``type`` of a valued fault flag: parsed and checked as the plan would."""
+
+    def parse(text: str) -> object:
         try:
-            value = kind(text)
+            value = parse_fault(field, text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value >= 0:
-            raise argparse.ArgumentTypeError("must not be negative")
+        problem = check_fault(field, value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
         return value
 
     return parse
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("a probability is between 0 and 1")
-    return value
-
-
 def _add_fault_flags(run: argparse.ArgumentParser) -> None:
+    """One ``--fault-<name>`` flag per :class:`FaultPlan` field, from its declaration."""
     group = run.add_argument_group("faults", "persistent faults of every modem (seeded)")
-    group.add_argument(
-        "--fault-chunk-size",
-        type=_non_negative(int),
-        default=0,
-        metavar="N",
-        help="split every output write into chunks of at most N bytes",
-    )
-    group.add_argument(
-        "--fault-chunk-delay",
-        type=_non_negative(float),
-        default=0.0,
-        metavar="SECONDS",
-        help="delay between output chunks",
-    )
-    group.add_argument(
-        "--fault-urc-flood",
-        type=_non_negative(int),
-        default=0,
-        metavar="N",
-        help="N vendor URCs before every response line",
-    )
-    group.add_argument(
-        "--fault-bare-lf", action="store_true", help="line endings \\n instead of \\r\\n"
-    )
-    group.add_argument(
-        "--fault-echo-stuck", action="store_true", help="ATE0 answers OK but echo stays on"
-    )
-    group.add_argument(
-        "--fault-cms-on-send",
-        type=_probability,
-        default=0.0,
-        metavar="P",
-        help="probability of +CMS ERROR: 500 on AT+CMGS",
-    )
-    group.add_argument(
-        "--fault-sent-anyway",
-        type=_probability,
-        default=0.0,
-        metavar="P",
-        help="probability that such a failed send went out all the same",
-    )
-    group.add_argument("--fault-invalid-cmti", action="store_true",
-                       help="a bogus +CMTI after every real one")  # fmt: skip
+    for field in fault_fields():
+        if fault_kind(field) is bool:
+            group.add_argument(_fault_flag(field), action="store_true", help=field.metadata["help"])
+        else:
+            group.add_argument(
+                _fault_flag(field),
+                type=_fault_value(field),
+                default=field.default,
+                metavar=field.metadata["metavar"],
+                help=field.metadata["help"],
+            )
 
 
 def fault_plan(args: argparse.Namespace) -> FaultPlan:
     """The :class:`FaultPlan` the ``--fault-*`` flags ask for (ValueError when invalid)."""
-    return FaultPlan(
-        chunk_size=args.fault_chunk_size,
-        chunk_delay=args.fault_chunk_delay,
-        urc_flood=args.fault_urc_flood,
-        bare_lf=args.fault_bare_lf,
-        echo_stuck=args.fault_echo_stuck,
-        cms_on_send=args.fault_cms_on_send,
-        sent_anyway=args.fault_sent_anyway,
-        invalid_cmti=args.fault_invalid_cmti,
-    )
+    return FaultPlan(**{f.name: getattr(args, "fault_" + f.name) for f in fault_fields()})
 
 
 def _parser() -> argparse.ArgumentParser:

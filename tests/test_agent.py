@@ -27,10 +27,11 @@ from device.modem import (
     parse_cmti,
 )
 from device.sms.charset import Charset
-from hostsim.profiles import PERSONAS, persona
-from hostsim.settings import Cnmi
-from hostsim.sim import HostSim, SimulatedModem
-from hostsim.storage import Status, StoredMessage
+from hostsim.modem.personas import PERSONAS, persona
+from hostsim.modem.settings import Cnmi
+from hostsim.modem.storage import Status, StoredMessage
+from hostsim.pty import SimulatedModem
+from hostsim.sim import HostSim
 
 WAIT = 10.0
 

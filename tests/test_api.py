@@ -25,18 +25,12 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 from yarl import URL
 
-from hostsim.api import (
-    CALLBACK_FIELDS,
-    ApiServer,
-    PageSlice,
-    create_app,
-    payload_problem,
-    select_page,
-)
-from hostsim.callbacks import Callback, CallbackSender, twilio_signature
+from hostsim.cloud.api.resource import PageSlice, payload_problem, select_page
+from hostsim.cloud.api.server import ApiServer, create_app
+from hostsim.cloud.callbacks import CALLBACK_FIELDS, Callback, CallbackSender, twilio_signature
+from hostsim.cloud.network import Direction, Network, SidFactory, SmsCommand, Status
 from hostsim.modem import EmulatedModem
-from hostsim.network import Direction, Network, SidFactory, SmsCommand, Status
-from hostsim.settings import ModemConfig, RegStat
+from hostsim.modem.settings import ModemConfig, RegStat
 from hostsim.sim import HostSim
 
 WAIT = 10.0

@@ -17,7 +17,7 @@ from test_api import HC, HS, WAIT, Receiver, Statuses, fleet, send_sms
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from hostsim.network import Status
+from hostsim.cloud.network import Status
 from hostsim.sim import HostSim
 
 T = TypeVar("T")

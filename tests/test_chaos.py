@@ -39,8 +39,8 @@ from pathlib import Path
 import pytest
 
 from device.journal import InboxState, Journal, OutboxState
-from hostsim.network import Direction, SmsCommand
-from hostsim.settings import ModemConfig
+from hostsim.cloud.network import Direction, SmsCommand
+from hostsim.modem.settings import ModemConfig
 from hostsim.sim import HostSim
 
 COMMANDS = 200

@@ -24,7 +24,8 @@ from conftest import communicate
 from device.sms import gsm7
 from device.sms.charset import Charset
 from hostsim.modem import EmulatedModem
-from hostsim.sim import HostSim, SimulatedModem
+from hostsim.pty import SimulatedModem
+from hostsim.sim import HostSim
 
 WAIT = 15.0
 

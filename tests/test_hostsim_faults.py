@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hostsim.faults import ChunkedWriter, FaultPlan, garbage
 from hostsim.modem import EmulatedModem
+from hostsim.modem.faults import ChunkedWriter, FaultPlan, garbage
 from hostsim.sim import HostSim
 
 WAIT = 5.0

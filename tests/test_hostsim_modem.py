@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hostsim.modem import DIRECT_DELIVERY, EmulatedModem, InputState
-from hostsim.settings import Cnmi, MessageMode, ModemConfig, RegStat, Settings
-from hostsim.storage import Status, StoredMessage
+from hostsim.modem.settings import Cnmi, MessageMode, ModemConfig, RegStat, Settings
+from hostsim.modem.storage import Status, StoredMessage
 
 CET = timezone(timedelta(hours=1))
 WHEN = datetime(2026, 11, 25, 10, 0, 0, tzinfo=CET)

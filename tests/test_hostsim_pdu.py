@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from device.sms.pdu import Concat, Encoding, PduKind, decode_pdu, encode_deliver, encode_submit
+from hostsim.cloud.network import Network, SidFactory
+from hostsim.cloud.network import Status as CommandStatus
 from hostsim.modem import DIRECT_DELIVERY, EmulatedModem, InputState, SentSms
-from hostsim.network import Network, SidFactory
-from hostsim.network import Status as CommandStatus
-from hostsim.storage import Status, StoredMessage
+from hostsim.modem.storage import Status, StoredMessage
 
 CET = timezone(timedelta(hours=1))
 WHEN = datetime(2026, 11, 25, 10, 0, 0, tzinfo=CET)
@@ -250,6 +250,9 @@ class _Gateway:
 
     def __init__(self, modem: EmulatedModem) -> None:
         self.modem = modem
+
+    def on_submit(self, decide: Any) -> None:
+        self.modem.on_submit(decide)
 
     def add_change_listener(self, listener: Any) -> None:
         pass

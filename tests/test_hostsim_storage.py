@@ -1,4 +1,4 @@
-"""hostsim.storage: indices, capacity, statuses, delflags."""
+"""hostsim.modem.storage: indices, capacity, statuses, delflags."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hostsim.storage import MessageStorage, Status, StoredMessage
+from hostsim.modem.storage import MessageStorage, Status, StoredMessage
 
 WHEN = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

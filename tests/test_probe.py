@@ -8,8 +8,9 @@ import sys
 
 from conftest import communicate
 
-from hostsim.settings import RegStat
-from hostsim.sim import HostSim, SimulatedModem
+from hostsim.modem.settings import RegStat
+from hostsim.pty import SimulatedModem
+from hostsim.sim import HostSim
 
 
 async def probe(gw: SimulatedModem, *extra: str) -> tuple[int, str]:

@@ -33,10 +33,11 @@ from device.agent import Agent
 from device.commands import default_registry
 from device.config import Config
 from device.journal import InboxState, Journal
-from hostsim.faults import FaultPlan
-from hostsim.network import Direction, SmsCommand
-from hostsim.settings import ModemConfig, RegStat
-from hostsim.sim import HostSim, SimulatedModem
+from hostsim.cloud.network import Direction, SmsCommand
+from hostsim.modem.faults import FaultPlan
+from hostsim.modem.settings import ModemConfig, RegStat
+from hostsim.pty import SimulatedModem
+from hostsim.sim import HostSim
 
 WAIT = 30.0
 

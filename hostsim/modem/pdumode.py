@@ -1,7 +1,7 @@
 """PDU mode (``AT+CMGF=0``) of the emulated modem: stored messages as PDUs, submitted PDUs decoded.
 
 Everything here returns *wire strings* (hex digits and ASCII) or raises; the
-handlers in :mod:`hostsim.smscommands` turn failures into result codes.
+handlers in :mod:`hostsim.modem.handlers.sms` turn failures into result codes.
 
 Rules (27.005 §3.1, §3.4.1, §3.5.1; 23.040 §9.2):
 
@@ -23,7 +23,7 @@ Rules (27.005 §3.1, §3.4.1, §3.5.1; 23.040 §9.2):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from device.sms import gsm7
 from device.sms.pdu import (
@@ -38,8 +38,9 @@ from device.sms.pdu import (
     encode_deliver,
     encode_submit,
     relative_period,
+    split_for_concat,
 )
-from hostsim.storage import StoredMessage
+from hostsim.modem.storage import StoredMessage
 
 #: TP-UDHI in the first octet (TS 23.040 §9.2.3.23).
 UDHI = 0x40
@@ -99,6 +100,25 @@ def render(message: StoredMessage, smsc: str, vp: int = 167) -> RenderedPdu:
             encoding=encoding,
         )
     return RenderedPdu(pdu_hex, _tpdu_length(pdu_hex))
+
+
+def concatenated(message: StoredMessage, reference: int, smsc: str) -> list[StoredMessage]:
+    """``message`` cut into concatenated parts (TS 23.040 §9.2.3.24.1), each with its header.
+
+    GSM 7-bit for DCS 0, else UCS2; even a short text is one part of one.
+    ``reference`` 0–65535 (above 255: the 16-bit element). ValueError (a
+    :class:`PduError` when a part cannot be a PDU, e.g. an alphanumeric sender
+    over 11 characters) before anything is returned.
+    """
+    if not 0 <= reference <= 0xFFFF:
+        raise ValueError(f"concat reference {reference} is out of range 0-65535")
+    encoding = Encoding.GSM7 if message.dcs == 0 else Encoding.UCS2
+    parts: list[StoredMessage] = []
+    for part, concat in split_for_concat(message.text, reference, encoding=encoding):
+        assert isinstance(part, str)  # a str is cut into str parts
+        parts.append(replace(message, text=part, concat=concat))
+        render(parts[-1], smsc)  # PduError (a ValueError) now, not later
+    return parts
 
 
 def user_data(tpdu: bytes) -> bytes:

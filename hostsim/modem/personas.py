@@ -1,6 +1,6 @@
 """Personas: emulated modems that look and behave like real module families.
 
-Each persona is a :class:`~hostsim.settings.ModemConfig`: identity (``ATI``,
+Each persona is a :class:`~hostsim.modem.settings.ModemConfig`: identity (``ATI``,
 ``AT+CGMI``/``CGMM``/``CGMR``), boot banner, storages, index base and default
 settings, following the modules' AT manuals. ``hostsim run --persona NAME`` and
 ``HostSim(persona=NAME)`` select one; the default is ``quectel-bg96``.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from hostsim.settings import Cnmi, ModemConfig, Settings
+from hostsim.modem.settings import Cnmi, ModemConfig, Settings
 
 PERSONAS: dict[str, ModemConfig] = {
     "quectel-bg96": ModemConfig(),

@@ -29,8 +29,8 @@ from device.sms import gsm7
 from device.sms.charset import Charset, ucs2_encode
 from device.sms.pdu import PduError
 from device.sms.textmode import format_scts
-from hostsim import pdumode
-from hostsim.storage import Status, StoredMessage
+from hostsim.modem import pdumode
+from hostsim.modem.storage import Status, StoredMessage
 
 #: TP-FO of an SMS-DELIVER as modules print it (TP-MMS set: no more messages).
 DELIVER_FO = 4

@@ -1,8 +1,8 @@
 """V.250 and 27.007 command handlers: identity, SIM, signal, registration, error mode.
 
-Each handler takes the modem and the :class:`~hostsim.atparse.Invocation` and
+Each handler takes the modem and the :class:`~hostsim.modem.atparse.Invocation` and
 returns the information-response lines (possibly none); it raises
-:class:`~hostsim.results.CommandFailed` to end the line with an error.
+:class:`~hostsim.modem.results.CommandFailed` to end the line with an error.
 
 Error conventions: a malformed value (not a number, quoted where a number is
 expected, missing, an unsupported form) is plain ``ERROR`` as V.250 says; a
@@ -17,11 +17,11 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from hostsim.atparse import Form, Invocation, Param
-from hostsim.results import CommandFailed
+from hostsim.modem.atparse import Form, Invocation, Param
+from hostsim.modem.results import CommandFailed
 
 if TYPE_CHECKING:
-    from hostsim.modem import EmulatedModem
+    from hostsim.modem.interpreter import EmulatedModem
 
 Handler = Callable[["EmulatedModem", Invocation], list[str]]
 

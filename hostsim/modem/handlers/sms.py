@@ -1,12 +1,12 @@
 """27.005 SMS command handlers (text and PDU mode) and the 27.007 ``AT+CSCS`` they depend on.
 
-Error conventions (see also :mod:`hostsim.commands`): malformed values are
+Error conventions (see also :mod:`hostsim.modem.handlers.general`): malformed values are
 plain ``ERROR``; a well-formed setting out of range is ``+CMS ERROR: 302``
 (``AT+CSCS``: ``+CME ERROR: 50``); an unknown memory is 302; a bad text-mode
 value (``<stat>``, ``<da>``, ``<toda>``) is 305; an invalid or empty index for
 ``AT+CMGR`` is 321; SMS commands while the SIM is not ready are 314.
 
-PDU mode (``AT+CMGF=0``, rendering in :mod:`hostsim.pdumode`):
+PDU mode (``AT+CMGF=0``, rendering in :mod:`hostsim.modem.pdumode`):
 
 * ``AT+CMGR=<index>`` → ``+CMGR: <stat>,,<length>`` and the PDU line;
   ``AT+CMGL[=<stat>]`` (numeric 0–3, 4 for all; default 0) →
@@ -32,16 +32,16 @@ from typing import TYPE_CHECKING
 from device.errors import SmsFormatError
 from device.sms.charset import Charset, address_from_wire, from_wire
 from device.sms.pdu import PduError
-from hostsim import pdumode
-from hostsim.atparse import Form, Invocation, Param
-from hostsim.commands import Handler, int_value, max_params, only_forms
-from hostsim.results import CommandFailed
-from hostsim.settings import Cnmi, Csmp, MessageMode
-from hostsim.storage import Status, StoredMessage
-from hostsim.textmode import cmgl_lines, cmgr_lines, quoted, status_from_cmgl
+from hostsim.modem import pdumode
+from hostsim.modem.atparse import Form, Invocation, Param
+from hostsim.modem.handlers.general import Handler, int_value, max_params, only_forms
+from hostsim.modem.results import CommandFailed
+from hostsim.modem.settings import Cnmi, Csmp, MessageMode
+from hostsim.modem.storage import Status, StoredMessage
+from hostsim.modem.textmode import cmgl_lines, cmgr_lines, quoted, status_from_cmgl
 
 if TYPE_CHECKING:
-    from hostsim.modem import EmulatedModem
+    from hostsim.modem.interpreter import EmulatedModem
 
 LOGGER = logging.getLogger(__name__)
 

@@ -76,7 +76,7 @@ class StoredMessage:
     ``dcs`` is the TP-DCS byte: 0 for GSM 7-bit, 8 for UCS2, 4 for 8-bit data
     (``text`` then holds one latin-1 character per octet). ``concat`` marks one
     part of a concatenated message: ``text`` is then this part's text only, and
-    the part carries a user-data header when rendered (see :mod:`hostsim.pdumode`).
+    the part carries a user-data header when rendered (see :mod:`hostsim.modem.pdumode`).
     """
 
     status: Status

@@ -18,6 +18,11 @@ public description of the SmsCommand resource:
   the modem answers ``+CMS ERROR: 21`` (short message transfer rejected) —
   a Super SIM reaches only ``000``.
 
+The network sees a gateway only through the :class:`Gateway` protocol: whether
+it is attached and registered, a delivery that may fail, and a say on every
+SMS it sends (:meth:`Gateway.on_submit`); the pty runtime
+(:class:`hostsim.pty.SimulatedModem`) is one implementation.
+
 Observers (the HTTP layer's callbacks and the fleet webhook) get every status
 change through :attr:`Network.listeners`; they must not block.
 
@@ -36,10 +41,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from hostsim.sim import SimulatedModem
+from typing import Generic, Protocol, TypeVar
 
 LOGGER = logging.getLogger(__name__)
 
@@ -89,13 +91,44 @@ class SmsCommand:
     seq: int = 0
 
 
+class Gateway(Protocol):
+    """What the network needs of the gateway modem that holds a Sim (the seam to the runtime)."""
+
+    @property
+    def attached(self) -> bool:
+        """The modem is plugged in: a delivery can reach it."""
+        ...
+
+    @property
+    def registered(self) -> bool:
+        """The modem is registered to the network (home or roaming)."""
+        ...
+
+    def deliver(self, sender: str, text: str) -> int | None:
+        """An SMS from ``sender`` reaches the modem: its storage index (-1 for a ``+CMT``
+        direct delivery), or None when it could not take it (storage full)."""
+        ...
+
+    def on_submit(self, decide: Callable[[str, str], int | None]) -> None:
+        """From now on, ask ``decide(destination, text)`` about every SMS the modem sends:
+        None accepts it, a number refuses it with that ``+CMS ERROR`` code."""
+        ...
+
+    def add_change_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every change of the modem (a good moment to retry)."""
+        ...
+
+
+G = TypeVar("G", bound=Gateway)
+
+
 @dataclass
-class Sim:
-    """A Super SIM in the fleet, inside one emulated gateway modem."""
+class Sim(Generic[G]):
+    """A Super SIM in the fleet, inside one gateway modem."""
 
     sid: str
     unique_name: str
-    gateway: SimulatedModem
+    gateway: G
     #: to_sim commands not delivered yet, oldest first.
     pending: list[str] = field(default_factory=list)
 
@@ -121,8 +154,8 @@ class SidFactory:
 Listener = Callable[[SmsCommand], None]
 
 
-class Network:
-    """Routes SmsCommands between the API and the emulated modems."""
+class Network(Generic[G]):
+    """Routes SmsCommands between the API and the gateways (of type ``G``)."""
 
     def __init__(
         self,
@@ -142,7 +175,7 @@ class Network:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.clock = clock or (lambda: datetime.now(UTC).replace(microsecond=0))
-        self.sims: list[Sim] = []
+        self.sims: list[Sim[G]] = []
         self.listeners: list[Listener] = []
         self._commands: dict[str, SmsCommand] = {}
         self._seq = 0
@@ -155,17 +188,17 @@ class Network:
 
     # -- fleet -------------------------------------------------------------
 
-    def add_sim(self, gateway: SimulatedModem, unique_name: str) -> Sim:
+    def add_sim(self, gateway: G, unique_name: str) -> Sim[G]:
         """Put a Sim (with a new ``HS`` sid) into ``gateway`` and route its traffic."""
         if self.find_sim(unique_name) is not None:
             raise ValueError(f"a Sim named {unique_name!r} exists already")
         sim = Sim(self.sids.sid("HS"), unique_name, gateway)
         self.sims.append(sim)
-        gateway.modem.submit_hook = functools.partial(self._submitted, sim)
+        gateway.on_submit(functools.partial(self._submitted, sim))
         gateway.add_change_listener(functools.partial(self._modem_changed, sim))
         return sim
 
-    def find_sim(self, key: str) -> Sim | None:
+    def find_sim(self, key: str) -> Sim[G] | None:
         """The Sim whose sid or unique name is ``key``."""
         for sim in self.sims:
             if key in (sim.sid, sim.unique_name):
@@ -197,7 +230,7 @@ class Network:
 
     def create(
         self,
-        sim: Sim,
+        sim: Sim[G],
         payload: str,
         *,
         callback_url: str | None = None,
@@ -238,7 +271,7 @@ class Network:
 
     def _new_command(
         self,
-        sim: Sim,
+        sim: Sim[G],
         payload: str,
         status: Status,
         direction: Direction,
@@ -285,12 +318,12 @@ class Network:
             except Exception:
                 LOGGER.exception("network listener failed on %s", command.sid)
 
-    def _modem_changed(self, sim: Sim) -> None:
+    def _modem_changed(self, sim: Sim[G]) -> None:
         if sim.pending and not self._closed and not self._delivering:
             # Storage freed or registration back: try now rather than at the timer.
             asyncio.get_running_loop().call_soon(self._deliver_pending, sim)
 
-    def _deliver_pending(self, sim: Sim) -> None:
+    def _deliver_pending(self, sim: Sim[G]) -> None:
         """Deliver ``sim``'s pending commands in order until one cannot be delivered."""
         if self._closed:
             return
@@ -313,18 +346,18 @@ class Network:
             self._forget_timer(sid)
             self._set_status(sid, Status.DELIVERED)
 
-    def _try_deliver(self, sim: Sim, command: SmsCommand) -> bool:
+    def _try_deliver(self, sim: Sim[G], command: SmsCommand) -> bool:
         """Hand ``command`` to the modem; False (logged once per reason) when it cannot take it."""
-        modem = sim.gateway.modem
+        gateway = sim.gateway
         reason: str | None = None
-        if not sim.gateway.attached:
+        if not gateway.attached:
             reason = "modem unplugged"
-        elif not modem.registered:
+        elif not gateway.registered:
             reason = "not registered"
         else:
             self._delivering = True  # our own delivery's change notice is no reason to retry
             try:
-                index = sim.gateway.deliver(COMMANDS_NUMBER, command.payload)
+                index = gateway.deliver(COMMANDS_NUMBER, command.payload)
             finally:
                 self._delivering = False
             if index is not None:
@@ -336,7 +369,7 @@ class Network:
             LOGGER.info("Sim %s: %s held (%s); retrying", sim.unique_name, command.sid, reason)
         return False
 
-    def _schedule_retry(self, sim: Sim, sid: str) -> None:
+    def _schedule_retry(self, sim: Sim[G], sid: str) -> None:
         if sid in self._timers:
             return  # a retry is already due; modem changes also retry at once
         loop = asyncio.get_running_loop()
@@ -358,7 +391,7 @@ class Network:
         self._deadline.pop(sid, None)
         self._held.pop(sid, None)
 
-    def _submitted(self, sim: Sim, destination: str, text: str) -> int | None:
+    def _submitted(self, sim: Sim[G], destination: str, text: str) -> int | None:
         """The modem's ``AT+CMGS``: refused unless to 000, else a ``from_sim`` command."""
         if destination != COMMANDS_NUMBER:
             LOGGER.warning(

@@ -1,7 +1,11 @@
 """Outgoing webhooks (status callbacks, the fleet's SmsCommands webhook), signed like Twilio's.
 
+:class:`CommandNotifier` listens to the network and turns each status change
+worth a callback into a request carrying :data:`CALLBACK_FIELDS`, signed with
+``X-Twilio-Signature``; :class:`CallbackSender` sends them.
+
 :class:`CallbackSender` is fire-and-forget: :meth:`CallbackSender.submit` only
-enqueues (it is safe to call from a :class:`hostsim.network.Network` listener,
+enqueues (it is safe to call from a :class:`hostsim.cloud.network.Network` listener,
 which runs synchronously on the event loop); one task per SmsCommand does the
 HTTP, at most ``per_host`` at a time for one target (scheme, host and port) and ``workers`` in all.
 
@@ -32,10 +36,14 @@ import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 from yarl import URL
+
+from hostsim.cloud.api.resource import format_date
+from hostsim.cloud.network import CallbackMethod, Direction, Network, SmsCommand, Status
 
 LOGGER = logging.getLogger(__name__)
 
@@ -46,6 +54,18 @@ DEFAULT_GRACE = 2.0
 DEFAULT_MAX_PENDING = 1000
 SIGNATURE_HEADER = "X-Twilio-Signature"
 USER_AGENT = "hostsim-callbacks/1.0"
+#: Fields of every callback and webhook request, in Twilio's PascalCase convention.
+CALLBACK_FIELDS = (
+    "SmsCommandSid",
+    "AccountSid",
+    "SimSid",
+    "SimUniqueName",
+    "Status",
+    "Direction",
+    "Payload",
+    "DateCreated",
+    "DateUpdated",
+)
 
 
 def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
@@ -216,3 +236,47 @@ def _origin(url: str) -> str:
         return str(URL(url).origin())
     except ValueError:
         return url
+
+
+def callback_params(command: SmsCommand, sim_unique_name: str) -> dict[str, str]:
+    """The :data:`CALLBACK_FIELDS` of ``command``, dates as in the resource."""
+    return {
+        "SmsCommandSid": command.sid,
+        "AccountSid": command.account_sid,
+        "SimSid": command.sim_sid,
+        "SimUniqueName": sim_unique_name,
+        "Status": command.status.value,
+        "Direction": command.direction.value,
+        "Payload": command.payload,
+        "DateCreated": format_date(command.date_created),
+        "DateUpdated": format_date(command.date_updated),
+    }
+
+
+class CommandNotifier:
+    """A :class:`Network` listener turning status changes into queued callbacks (never blocks)."""
+
+    def __init__(
+        self,
+        network: Network[Any],
+        sender: CallbackSender,
+        webhook: str | None = None,
+        webhook_method: CallbackMethod = CallbackMethod.POST,
+    ) -> None:
+        self._network = network
+        self._sender = sender
+        self._webhook = webhook
+        self._webhook_method = webhook_method
+
+    def __call__(self, command: SmsCommand) -> None:
+        if command.direction is Direction.TO_SIM:
+            if command.callback_url is None or command.status is Status.QUEUED:
+                return
+            url, method = command.callback_url, command.callback_method
+        else:
+            if self._webhook is None or command.status is not Status.RECEIVED:
+                return
+            url, method = self._webhook, self._webhook_method
+        sim = self._network.find_sim(command.sim_sid)
+        params = callback_params(command, sim.unique_name if sim is not None else "")
+        self._sender.submit(Callback(command.sid, method.value, url, params))

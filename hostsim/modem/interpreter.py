@@ -1,0 +1,399 @@
+"""A sans-IO emulated cellular modem: bytes in, bytes out (27.005 / 27.007, text and PDU mode).
+
+:class:`EmulatedModem` owns no file, socket or event loop. The caller feeds the
+bytes the TE wrote (:meth:`EmulatedModem.feed`) and writes back what
+:meth:`EmulatedModem.data_to_send` returns. Processing is byte by byte, so any
+chunking of the same input gives the same output.
+
+Framing (V.250 / 27.007):
+
+* A command line ends with ``\\r``; ``\\n`` is ignored; backspace (0x08) erases
+  the last character. Characters before the ``AT`` prefix (any case) are
+  ignored; a line without ``AT`` gets no answer at all. A line longer than
+  :data:`~hostsim.modem.lines.MAX_LINE` is answered ``ERROR`` once its ``\\r``
+  arrives (the input side is :mod:`hostsim.modem.lines`).
+* Echo (``ATE1``, the default) repeats every received byte as it arrives.
+* Responses use ATV1 framing: ``\\r\\n<line>[\\r\\n<line>…]\\r\\n`` per command,
+  then ``\\r\\nOK\\r\\n`` or an error per ``AT+CMEE`` (:mod:`hostsim.modem.results`,
+  written by :mod:`hostsim.modem.output`). Commands of one line run in order;
+  the first failure ends the line.
+* ``AT+CMGS`` enters the SMS prompt (``\\r\\n> ``); commands after it on the
+  same line are discarded. In PDU mode (``AT+CMGS=<length>``) the body is the
+  hex PDU (see :mod:`hostsim.modem.pdumode`, the prompt in
+  :mod:`hostsim.modem.submit`); a malformed one, one that is not an
+  SMS-SUBMIT or whose TPDU is not ``<length>`` octets is ``+CMS ERROR: 304``.
+  In the prompt, Ctrl-Z sends, ESC cancels (``OK``), ``\\r`` is part of the
+  text and re-prompts, a ``\\n`` right after the prompt is dropped (it is the
+  tail of a ``\\r\\n``-terminated command line), other bytes are echoed when
+  echo is on.
+* Unsolicited result codes are emitted at once, except while in the SMS
+  prompt or with ``AT+CNMI`` mode 0: then they are held (at most
+  :data:`~hostsim.modem.output.MAX_HELD_URCS`, oldest dropped) and flushed
+  after the final result / when a mode other than 0 is selected (``<bfr>`` 1
+  discards them instead).
+
+Nothing raised by a handler escapes :meth:`EmulatedModem.feed`: an unexpected
+exception is logged and answered ``ERROR``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from device.sms import gsm7
+from device.sms.pdu import Concat, PduError
+from hostsim.modem import pdumode
+from hostsim.modem.faults import FaultPlan, SendFault, SendFaults, invalid_cmti
+from hostsim.modem.handlers import HANDLERS, Handler
+from hostsim.modem.lines import InputState, LineInput
+from hostsim.modem.output import ModemOutput
+from hostsim.modem.results import CommandFailed, render_error
+from hostsim.modem.settings import MessageMode, ModemConfig, RegStat, Settings
+from hostsim.modem.storage import MessageStorage, Status, StoredMessage
+from hostsim.modem.submit import PendingSubmit, decode_body
+from hostsim.modem.textmode import TextFormat, cmt_lines, quoted
+
+LOGGER = logging.getLogger(__name__)
+
+#: Returned by :meth:`EmulatedModem.deliver_sms` for a ``+CMT`` direct delivery (nothing stored).
+DIRECT_DELIVERY = -1
+#: The network's say on an SMS the TE sends: called with the destination and the
+#: text; None accepts it, a number refuses it with that ``+CMS ERROR`` code.
+SubmitDecision = Callable[[str, str], int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SentSms:
+    """A message the TE sent with ``AT+CMGS`` (``reference`` is the ``<mr>``)."""
+
+    destination: str
+    text: str
+    reference: int
+    timestamp: datetime
+    dcs: int = 0
+    #: The concatenation header of a PDU-mode submit, None otherwise.
+    concat: Concat | None = None
+
+
+class EmulatedModem:
+    """One emulated module with its SIM storage (see the module docstring for framing).
+
+    Read access for tests: :attr:`settings`, :attr:`storages`, :attr:`sent`,
+    :attr:`state`. ``on_change`` is called (exceptions logged, never raised)
+    after every processed command line, SMS send/cancel, delivery and
+    registration change.
+    """
+
+    def __init__(
+        self,
+        config: ModemConfig | None = None,
+        *,
+        on_change: Callable[[], None] | None = None,
+        faults: FaultPlan | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config: ModemConfig = config if config is not None else ModemConfig()
+        #: Persistent faults (:mod:`hostsim.modem.faults`); replace at any time.
+        self.faults: FaultPlan = faults if faults is not None else FaultPlan()
+        #: Every random fault decision comes from here (seed it for reproducibility).
+        self.rng: random.Random = rng if rng is not None else random.Random()
+        self._announced: dict[str, set[int]] = {}
+        self.on_change = on_change
+        self.settings: Settings = self.config.defaults
+        self.storages: dict[str, MessageStorage] = {
+            name: MessageStorage(name, capacity, self.config.index_base)
+            for name, capacity in self.config.storages
+        }
+        self.sent: list[SentSms] = []
+        self.reg_stat: RegStat = self.config.reg_stat
+        #: False makes SIM-dependent commands fail with "SIM busy" (CME 14 / CMS 314).
+        self.sim_ready = True
+        self.output = ModemOutput(lambda: self.faults, lambda: self.rng)
+        self._next_mr = 0
+        self._next_concat_reference = 0
+        #: V.250 S-registers (S3 line end, S4 response formatting, S5 backspace …).
+        self.s_registers: dict[int, int] = {0: 0, 3: 13, 4: 10, 5: 8, 7: 60, 10: 14}
+        #: While True the module is hung: input is swallowed, nothing is answered.
+        self.hung = False
+        #: Bytes from the TE ignored while hung (a change is reported for each feed).
+        self.swallowed = 0
+        self._send_faults = SendFaults()
+        self._submit_decision: SubmitDecision | None = None
+        #: The AT commands this modem knows, by name (:mod:`hostsim.modem.handlers`).
+        self.handlers: dict[str, Handler] = dict(HANDLERS)
+        self._input = LineInput(self)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def state(self) -> InputState:
+        """COMMAND, or SMS_PROMPT between ``AT+CMGS`` and Ctrl-Z / ESC."""
+        return self._input.state
+
+    def feed(self, data: bytes) -> None:
+        """Process bytes from the TE; never raises. Output accumulates for :meth:`data_to_send`."""
+        if data:
+            LOGGER.debug("TE -> modem %r", data)
+        if self.hung:
+            LOGGER.debug("hung: %d bytes ignored", len(data))
+            if data:
+                self.swallowed += len(data)
+                self._changed()
+            return
+        for byte in data:
+            self._input.byte(byte)
+
+    def data_to_send(self) -> bytes:
+        """Drain and return the pending output (empty when there is none)."""
+        return self.output.drain()
+
+    def on_submit(self, decide: SubmitDecision | None) -> None:
+        """Let ``decide`` (the network) accept or refuse every SMS the TE sends from now on.
+
+        It is asked only when the SMS reaches the network: not when a send fault
+        answers an error and the SMS did not go out. None: every SMS is accepted.
+        """
+        self._submit_decision = decide
+
+    def deliver_sms(
+        self, sender: str, text: str, *, timestamp: datetime | None = None
+    ) -> int | None:
+        """A message arrives from the network.
+
+        Stored in the CPMS ``<mem3>`` memory with status REC UNREAD and announced
+        per ``AT+CNMI`` ``<mt>``: 0 silently, 1 and 3 ``+CMTI: "<mem>",<index>``.
+        With ``<mt>`` 2 it is shown as ``+CMT:`` (text or PDU per ``AT+CMGF``)
+        and not stored: returns :data:`DIRECT_DELIVERY`. Returns None, with no
+        indication, when the memory is full (the network would retry later). A
+        text outside GSM 03.38 is stored with DCS 8 (UCS2). The default
+        timestamp is now, in UTC, to the second.
+
+        The text is not checked against one SMS: a longer one reads fine in text
+        mode, but in PDU mode reading it fails (``+CMS ERROR: 300``) as it has
+        no PDU; use :meth:`deliver_concatenated` for long texts.
+        """
+        when = timestamp if timestamp is not None else datetime.now(UTC).replace(microsecond=0)
+        message = StoredMessage(Status.REC_UNREAD, sender, text, when, _dcs_for(text))
+        return self._deliver(message)
+
+    def deliver_concatenated(
+        self,
+        sender: str,
+        text: str,
+        *,
+        order: Sequence[int] | None = None,
+        reference: int | None = None,
+        timestamp: datetime | None = None,
+    ) -> list[int | None]:
+        """A long message arrives as concatenated parts (TS 23.040 §9.2.3.24.1).
+
+        ``text`` is cut with :func:`device.sms.pdu.split_for_concat` (GSM 7-bit
+        when every character is in GSM 03.38, else UCS2); each part is then
+        delivered like :meth:`deliver_sms` (stored and announced with its own
+        ``+CMTI``, or shown with ``+CMT``) in ``order``: 0-based part numbers,
+        e.g. ``[2, 0, 1]``, which may repeat a part (a duplicate) or leave one
+        out (default: every part in order). Even a short text gets a header
+        (one part of one). ``reference`` (0–65535; above 255 selects the 16-bit
+        element) defaults to a per-modem counter. Returns each delivery's
+        result in delivery order.
+
+        ValueError, before anything is delivered, for an order naming a part
+        that does not exist, a bad reference, or a sender or text that cannot be
+        a PDU (e.g. an alphanumeric sender over 11 characters).
+        """
+        when = timestamp if timestamp is not None else datetime.now(UTC).replace(microsecond=0)
+        if reference is None:
+            reference = self._next_concat_reference
+            self._next_concat_reference = (reference + 1) % 256
+        messages = pdumode.concatenated(
+            StoredMessage(Status.REC_UNREAD, sender, text, when, _dcs_for(text)),
+            reference,
+            self.config.smsc,
+        )
+        sequence = list(range(len(messages))) if order is None else list(order)
+        for number in sequence:
+            if not 0 <= number < len(messages):
+                raise ValueError(f"order names part {number}; the text has {len(messages)} parts")
+        return [self._deliver(messages[number]) for number in sequence]
+
+    def _deliver(self, message: StoredMessage) -> int | None:
+        cnmi = self.settings.cnmi
+        if cnmi.mt == 2:
+            lines = self._cmt_lines(message)
+            if lines is not None:
+                self._urc(lines)
+                self._changed()
+                return DIRECT_DELIVERY
+        mem = self.settings.cpms[2]
+        index = self.storages[mem].store(message)
+        if index is None:
+            LOGGER.debug("memory %s full: message from %s not stored", mem, message.address)
+            return None  # nothing changed: no change notification
+        self._announced.setdefault(mem, set()).add(index)
+        if cnmi.mt in (1, 3):
+            self._urc([f"+CMTI: {quoted(mem)},{index}"])
+            if self.faults.invalid_cmti:
+                self._urc([invalid_cmti(self.rng, self.storages, self._announced, mem)])
+        self._changed()
+        return index
+
+    def _cmt_lines(self, message: StoredMessage) -> list[str] | None:
+        """``+CMT`` lines in the current mode; None when there is no PDU for it (stored instead)."""
+        if self.settings.cmgf is MessageMode.TEXT:
+            return cmt_lines(message, self.text_format())
+        try:
+            return pdumode.cmt_lines(message, self.config.smsc)
+        except PduError as exc:
+            LOGGER.warning("no PDU for the message from %s (%s): stored", message.address, exc)
+            return None
+
+    def set_registration(self, stat: RegStat) -> None:
+        """Change the network registration; emits ``+CREG``/``+CEREG`` URCs per their ``<n>``."""
+        self.reg_stat = stat
+        if self.settings.creg:
+            self._urc([f"+CREG: {int(stat)}"])
+        if self.settings.cereg:
+            self._urc([f"+CEREG: {int(stat)}"])
+        self._changed()
+
+    @property
+    def registered(self) -> bool:
+        """Registered to a network (home or roaming): SMS can be delivered."""
+        return self.reg_stat in (RegStat.HOME, RegStat.ROAMING)
+
+    def reset_settings(self) -> None:
+        """Restore the configured defaults (``ATZ``); stored messages survive."""
+        self.settings = self.config.defaults
+
+    def reboot(self, *, not_ready: bool = False) -> None:
+        """A silent module restart: settings back to defaults, a half-typed
+        command or SMS body forgotten, held indications lost, then the boot
+        banner (:attr:`ModemConfig.boot_banner`). Stored messages survive.
+
+        With ``not_ready`` only the banner's first line (``RDY``) comes now and
+        the SIM stays busy (:attr:`sim_ready` False: CME 14 / CMS 314) until
+        :meth:`become_ready` prints the rest.
+        """
+        self.reset_settings()
+        self._input.forget()
+        self.output.drop_held()
+        banner = self.config.boot_banner[:1] if not_ready else self.config.boot_banner
+        if not_ready:
+            self.sim_ready = False
+        for line in banner:
+            self.output.lines([line])
+        self._changed()
+
+    def become_ready(self) -> None:
+        """The SIM and SMS are ready again after :meth:`reboot` ``(not_ready=True)``:
+        the rest of the boot banner follows. Nothing happens when already ready."""
+        if self.sim_ready:
+            return
+        self.sim_ready = True
+        for line in self.config.boot_banner[1:]:
+            self.output.lines([line])
+        self._changed()
+
+    def inject(self, data: bytes) -> None:
+        """Put raw bytes on the line as if the module had sent them (noise, stray codes)."""
+        self.output.raw(data)
+        self._changed()
+
+    def text_format(self) -> TextFormat:
+        """The current text-mode rendering settings."""
+        return TextFormat(
+            charset=self.settings.cscs,
+            show_header=self.settings.csdh,
+            smsc=self.config.smsc,
+            submit_fo=self.settings.csmp.fo,
+            submit_vp=self.settings.csmp.vp,
+        )
+
+    def begin_submit(self, destination: str, *, pdu_length: int | None = None) -> None:
+        """Enter the SMS prompt (called by the ``AT+CMGS`` handler): for ``destination``
+        in text mode, for a PDU of ``pdu_length`` TPDU octets in PDU mode."""
+        self._input.begin_submit(PendingSubmit(destination, pdu_length))
+
+    def cnmi_changed(self) -> None:
+        """Flush or drop held URCs after ``AT+CNMI`` selected a mode other than 0."""
+        if self.settings.cnmi.mode != 0 and self.settings.cnmi.bfr == 1:
+            self.output.drop_held()
+
+    def fail_next_send(self, code: int = 500, *, sent_anyway: bool = False) -> None:
+        """Answer the next ``AT+CMGS`` with ``+CMS ERROR: <code>``.
+
+        With ``sent_anyway`` the SMS is recorded as sent all the same, as some
+        modules (SIMCom SIM7080G with 500) do. Calls queue up.
+        """
+        self._send_faults.queue(SendFault(code, sent_anyway))
+
+    # ------------------------------------------------------------------ for the input side
+
+    @property
+    def echoing(self) -> bool:
+        """Echo is on (``ATE1``, or stuck on by the ``echo_stuck`` fault)."""
+        return self.settings.echo or self.faults.echo_stuck
+
+    def submit(self, pending: PendingSubmit, body: bytes, overflow: bool) -> None:
+        """The TE ended the prompt with Ctrl-Z: send (or refuse) the SMS, answer, end the line."""
+        try:
+            submitted = decode_body(pending, body, overflow, self.settings)
+        except CommandFailed as failure:
+            self.fail(failure)
+            self.after_line()
+            return
+        destination, text = submitted.destination, submitted.text
+        reference = self._next_mr
+        self._next_mr = (self._next_mr + 1) % 256
+        when = datetime.now(UTC).replace(microsecond=0)
+        fault = self._send_faults.next(self.faults, self.rng)
+        if (fault is None or fault.sent_anyway) and self._submit_decision is not None:
+            # The SMS reaches the network (also when the module then reports an
+            # error although it went out): the network may still refuse it.
+            refusal = self._submit_decision(destination, text)
+            if refusal is not None:
+                LOGGER.info("SMS to %s refused by the network (CMS %d)", destination, refusal)
+                fault = SendFault(refusal, sent_anyway=False)
+        if fault is None or fault.sent_anyway:
+            sms = SentSms(destination, text, reference, when, submitted.dcs, submitted.concat)
+            self.sent.append(sms)
+            LOGGER.info("SMS to %s sent (mr=%d): %r", destination, reference, text)
+        if fault is not None:
+            self.fail(CommandFailed.cms(fault.code))
+        else:
+            self.output.info([f"+CMGS: {reference}"])
+            self.output.final("OK")
+        self.after_line()
+
+    def fail(self, failure: CommandFailed) -> None:
+        """End the line with ``failure`` rendered per ``AT+CMEE``."""
+        self.output.final(render_error(failure, self.settings.cmee))
+
+    def after_line(self) -> None:
+        """After a command line or the prompt: flush held URCs if they may go, report a change."""
+        if self.state is InputState.COMMAND and self.settings.cnmi.mode != 0:
+            self.output.flush_held()
+        self._changed()
+
+    # ------------------------------------------------------------------ output
+
+    def _urc(self, lines: list[str]) -> None:
+        hold = self.state is InputState.SMS_PROMPT or self.settings.cnmi.mode == 0
+        self.output.urc(lines, hold=hold)
+
+    def _changed(self) -> None:
+        if self.on_change is None:
+            return
+        try:
+            self.on_change()
+        except Exception:
+            LOGGER.exception("on_change callback failed")
+
+
+def _dcs_for(text: str) -> int:
+    """0 (GSM 7-bit) when every character is in GSM 03.38, else 8 (UCS2)."""
+    return 0 if all(gsm7.is_gsm(ch) for ch in text) else 8
