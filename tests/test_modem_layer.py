@@ -28,7 +28,7 @@ from device.modem import profiles as profiles_module
 from device.modem import settings as sms
 from device.modem.profiles import PROFILES, Profile, detect, resolve
 from device.sms.charset import Charset
-from hostsim.profiles import PERSONAS, persona
+from hostsim.modem.personas import PERSONAS, persona
 from hostsim.sim import HostSim
 
 OK = Final(ResultKind.OK, None, "", "OK")
