@@ -223,7 +223,7 @@ class EmulatedModem:
     def _deliver(self, message: StoredMessage) -> int | None:
         cnmi = self.settings.cnmi
         if cnmi.mt == 2:
-            lines = self._cmt_lines(message)
+            lines = _direct_lines(message, self.settings.cmgf, self.text_format(), self.config.smsc)
             if lines is not None:
                 self._urc(lines)
                 self._changed()
@@ -240,16 +240,6 @@ class EmulatedModem:
                 self._urc([invalid_cmti(self.rng, self.storages, self._announced, mem)])
         self._changed()
         return index
-
-    def _cmt_lines(self, message: StoredMessage) -> list[str] | None:
-        """``+CMT`` lines in the current mode; None when there is no PDU for it (stored instead)."""
-        if self.settings.cmgf is MessageMode.TEXT:
-            return cmt_lines(message, self.text_format())
-        try:
-            return pdumode.cmt_lines(message, self.config.smsc)
-        except PduError as exc:
-            LOGGER.warning("no PDU for the message from %s (%s): stored", message.address, exc)
-            return None
 
     def set_registration(self, stat: RegStat) -> None:
         """Change the network registration; emits ``+CREG``/``+CEREG`` URCs per their ``<n>``."""
@@ -304,14 +294,8 @@ class EmulatedModem:
         self._changed()
 
     def text_format(self) -> TextFormat:
-        """The current text-mode rendering settings."""
-        return TextFormat(
-            charset=self.settings.cscs,
-            show_header=self.settings.csdh,
-            smsc=self.config.smsc,
-            submit_fo=self.settings.csmp.fo,
-            submit_vp=self.settings.csmp.vp,
-        )
+        """The current text-mode rendering settings (``AT+CSCS``, ``AT+CSDH``, ``AT+CSMP``)."""
+        return TextFormat.of(self.settings, self.config.smsc)
 
     def begin_submit(self, destination: str, *, pdu_length: int | None = None) -> None:
         """Enter the SMS prompt (called by the ``AT+CMGS`` handler): for ``destination``
@@ -397,3 +381,16 @@ class EmulatedModem:
 def _dcs_for(text: str) -> int:
     """0 (GSM 7-bit) when every character is in GSM 03.38, else 8 (UCS2)."""
     return 0 if all(gsm7.is_gsm(ch) for ch in text) else 8
+
+
+def _direct_lines(
+    message: StoredMessage, mode: MessageMode, fmt: TextFormat, smsc: str
+) -> list[str] | None:
+    """``+CMT`` lines in ``mode``; None when there is no PDU for it (then it is stored)."""
+    if mode is MessageMode.TEXT:
+        return cmt_lines(message, fmt)
+    try:
+        return pdumode.cmt_lines(message, smsc)
+    except PduError as exc:
+        LOGGER.warning("no PDU for the message from %s (%s): stored", message.address, exc)
+        return None

@@ -30,6 +30,7 @@ from device.sms.charset import Charset, ucs2_encode
 from device.sms.pdu import PduError
 from device.sms.textmode import format_scts
 from hostsim.modem import pdumode
+from hostsim.modem.settings import Settings
 from hostsim.modem.storage import Status, StoredMessage
 
 #: TP-FO of an SMS-DELIVER as modules print it (TP-MMS set: no more messages).
@@ -45,6 +46,11 @@ class TextFormat:
     smsc: str
     submit_fo: int = 17
     submit_vp: int = 167
+
+    @classmethod
+    def of(cls, settings: Settings, smsc: str) -> TextFormat:
+        """The rendering ``settings`` ask for (``AT+CSCS``, ``AT+CSDH``, ``AT+CSMP``)."""
+        return cls(settings.cscs, settings.csdh, smsc, settings.csmp.fo, settings.csmp.vp)
 
 
 def type_of_address(address: str) -> int:
