@@ -16,8 +16,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hostsim.cli import _parser, fault_plan, main
+from hostsim.cloud.api.control import CONTROLS, route_docs
 from hostsim.modem import EmulatedModem
-from hostsim.modem.faults import ChunkedWriter, FaultPlan, garbage
+from hostsim.modem.faults import ChunkedWriter, FaultPlan, fault_fields, garbage
 from hostsim.sim import HostSim
 
 WAIT = 5.0
@@ -65,6 +67,26 @@ def test_plan_defaults_validation_and_string_updates() -> None:
 
 
 # -- sans-IO byte-level faults -----------------------------------------------------------
+
+
+def test_each_fault_is_declared_once_and_feeds_the_cli_and_the_route_docs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fields = fault_fields()
+    assert [f.name for f in fields] == list(FaultPlan().as_dict())
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    docs = route_docs()
+    for field in fields:
+        flag = "--fault-" + field.name.replace("_", "-")
+        assert f"{flag} " in usage and field.metadata["help"] in usage
+        assert f"``{field.name}``" in docs and field.metadata["help"] in docs
+        value = True if isinstance(field.default, bool) else type(field.default)(1)
+        argv = ["run", flag] if value is True else ["run", flag, str(value)]
+        assert fault_plan(_parser().parse_args(argv)) == FaultPlan(**{field.name: value})
+    for control in CONTROLS:
+        assert f"/_hostsim/sims/{{Sim}}/{control.name}" in docs
 
 
 def test_no_fault_keeps_the_exact_framing() -> None:
