@@ -57,9 +57,9 @@ class SmsSetting:
     #: Read back by the health check.
     verify: bool = False
 
-    def command(self, ctx: Context) -> str:
-        """The write command line, e.g. ``AT+CMGF=1``."""
-        return self.write.text(value=self.value(ctx))
+
+def _fixed(value: str) -> Callable[[Context], str]:
+    return lambda ctx: value
 
 
 def _exactly(expected: str) -> Callable[[Sequence[str], Context], str | None]:
@@ -96,13 +96,14 @@ def _storages(ctx: Context) -> str:
     return ",".join([f'"{ctx.storage}"'] * 3)
 
 
-CMEE = SmsSetting(
-    "CMEE", at.CMEE_SET, at.CMEE_READ, lambda ctx: "2", _exactly("2")
-)  # verbose errors
+#: 2: errors as verbose +CME/+CMS ERROR texts.
+CMEE = SmsSetting("CMEE", at.CMEE_SET, at.CMEE_READ, _fixed("2"), _exactly("2"))
+#: 1: text mode, 0: PDU mode (the mode object's value).
 CMGF = SmsSetting(
     "CMGF", at.CMGF_SET, at.CMGF_READ, lambda ctx: str(ctx.mode.cmgf), _cmgf_wrong, verify=True
 )
-CSDH = SmsSetting("CSDH", at.CSDH_SET, at.CSDH_READ, lambda ctx: "1", _exactly("1"))
+#: 1: text-mode headers show every field (address type, length, ...).
+CSDH = SmsSetting("CSDH", at.CSDH_SET, at.CSDH_READ, _fixed("1"), _exactly("1"))
 #: Before AT+CSCS="UCS2", so that the memory names are still plain text for
 #: modules that apply the TE character set to them.
 CPMS = SmsSetting("CPMS", at.CPMS_SET, at.CPMS_READ, _storages, _cpms_wrong)
@@ -116,14 +117,10 @@ CSCS = SmsSetting(
 )
 #: fo=17 (SMS-SUBMIT, relative validity), vp=167 (24 h), pid 0, dcs 0: replies
 #: go out as GSM 7-bit whatever the TE character set.
-CSMP = SmsSetting(
-    "CSMP", at.CSMP_SET, at.CSMP_READ, lambda ctx: "17,167,0,0", _exactly("17,167,0,0")
-)
+CSMP = SmsSetting("CSMP", at.CSMP_SET, at.CSMP_READ, _fixed("17,167,0,0"), _exactly("17,167,0,0"))
 #: mode 2: buffer indications while a command runs, flush after; mt 1: store and
 #: indicate with +CMTI; no cell broadcast; status reports off.
-CNMI = SmsSetting(
-    "CNMI", at.CNMI_SET, at.CNMI_READ, lambda ctx: "2,1,0,0,0", _cnmi_wrong, verify=True
-)
+CNMI = SmsSetting("CNMI", at.CNMI_SET, at.CNMI_READ, _fixed("2,1,0,0,0"), _cnmi_wrong, verify=True)
 
 #: Every setting, in the order the health check reads the verified ones.
 SETTINGS: tuple[SmsSetting, ...] = (CMEE, CMGF, CSDH, CPMS, CSCS, CSMP, CNMI)
