@@ -1,6 +1,7 @@
 """The asyncio side of the AT layer: one serial port, one command in flight.
 
-:class:`AtChannel` owns the port (through pyserial-asyncio), feeds every byte
+:class:`AtChannel` owns the port (through pyserial-asyncio, or any asyncio
+transport given to :meth:`AtChannel.attach`), feeds every byte
 to the sans-IO :class:`~device.at.codec.AtCodec`, and turns its events into
 command results and unsolicited-code callbacks:
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,13 @@ CTRL_Z = "\x1a"
 ESC = "\x1b"
 
 UrcListener = Callable[[Urc], None]
+
+#: Makes the line under a channel: given the protocol factory, returns
+#: ``(transport, protocol)`` (see :meth:`AtChannel.attach`).
+Connector = Callable[
+    [Callable[[], asyncio.Protocol]],
+    Awaitable[tuple[asyncio.BaseTransport, asyncio.BaseProtocol]],
+]
 
 #: After a timed-out command, the line must stay silent this long (seconds)
 #: before the next command is written, so that the late answer of the old
@@ -102,7 +110,8 @@ class _Protocol(asyncio.Protocol):
 
 
 class AtChannel:
-    """A serial port speaking AT commands. Create with :meth:`open`."""
+    """A line speaking AT commands. Create with :meth:`open` (a serial port) or
+    :meth:`attach` (any asyncio transport, e.g. the in-memory link of ``hostsim.link``)."""
 
     def __init__(
         self,
@@ -127,6 +136,32 @@ class AtChannel:
         self.port = ""
 
     @classmethod
+    async def attach(
+        cls,
+        connect: Connector,
+        *,
+        port: str = "",
+        default_timeout: float = 10.0,
+        quiet_period: float = QUIET_PERIOD,
+    ) -> AtChannel:
+        """A channel on whatever transport ``connect`` makes.
+
+        ``connect`` gets the protocol factory and returns ``(transport, protocol)``,
+        as ``loop.create_connection`` and ``serial_asyncio.create_serial_connection``
+        do; it raises :class:`ConnectionLost` when there is no line to be had (that
+        exception passes through unchanged). ``port`` names the line in logs and
+        errors. The transport may call ``connection_made`` now or on a later loop
+        iteration: the channel can write as soon as ``connect`` returns.
+        """
+        channel = cls(default_timeout=default_timeout, quiet_period=quiet_period)
+        channel.port = port
+        transport, _ = await connect(lambda: _Protocol(channel))
+        if not isinstance(transport, asyncio.Transport):
+            raise TypeError(f"an AT channel needs a read/write transport, not {transport!r}")
+        channel._transport = transport
+        return channel
+
+    @classmethod
     async def open(
         cls,
         port: str,
@@ -135,20 +170,24 @@ class AtChannel:
         default_timeout: float = 10.0,
         quiet_period: float = QUIET_PERIOD,
     ) -> AtChannel:
-        """Open ``port``; raises ConnectionLost when it cannot be opened."""
-        channel = cls(default_timeout=default_timeout, quiet_period=quiet_period)
-        channel.port = port
+        """Open the serial port ``port``; raises ConnectionLost when it cannot be opened."""
         loop = asyncio.get_running_loop()
-        try:
-            # exclusive: a second program on the same AT port would interleave commands.
-            transport, _ = await serial_asyncio.create_serial_connection(
-                loop, lambda: _Protocol(channel), port, baudrate=baudrate, exclusive=True
-            )
-        except (OSError, serial.SerialException) as exc:
-            raise ConnectionLost(f"cannot open {port}: {exc}") from exc
-        # connection_made runs on the next loop iteration; the transport is usable now.
-        channel._transport = transport
-        return channel
+
+        async def serial_line(
+            factory: Callable[[], asyncio.Protocol],
+        ) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+            try:
+                # exclusive: a second program on the same AT port would interleave commands.
+                transport, protocol = await serial_asyncio.create_serial_connection(
+                    loop, factory, port, baudrate=baudrate, exclusive=True
+                )
+            except (OSError, serial.SerialException) as exc:
+                raise ConnectionLost(f"cannot open {port}: {exc}") from exc
+            return transport, protocol
+
+        return await cls.attach(
+            serial_line, port=port, default_timeout=default_timeout, quiet_period=quiet_period
+        )
 
     # -- public API -------------------------------------------------------
 
