@@ -32,10 +32,14 @@ import tty
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hostsim.modem.faults import MAX_GARBAGE, ChunkedWriter, FaultPlan, garbage
 from hostsim.modem.interpreter import EmulatedModem, SentSms, SubmitDecision
 from hostsim.modem.settings import ModemConfig
+
+if TYPE_CHECKING:
+    from hostsim.link import EndpointFactory
 
 LOGGER = logging.getLogger(__name__)
 
@@ -157,7 +161,8 @@ class PtyEndpoint:
 
 
 class SimulatedModem:
-    """One emulated modem wired to its pty: the gateway of one Sim.
+    """One emulated modem wired to its pty (or to the line ``endpoint`` makes, e.g.
+    :meth:`hostsim.link.LoopbackPorts.endpoint`): the gateway of one Sim.
 
     It is what the network delivers to (:class:`hostsim.cloud.network.Gateway`)
     and what tests drive: deliveries, one-shot faults (unplug, reset, garbage,
@@ -174,6 +179,7 @@ class SimulatedModem:
         link: str | os.PathLike[str] | None = None,
         faults: FaultPlan | None = None,
         rng: random.Random | None = None,
+        endpoint: EndpointFactory = PtyEndpoint,
     ) -> None:
         self.modem = EmulatedModem(config, on_change=self._changed, faults=faults, rng=rng)
         self._waiters: set[asyncio.Future[None]] = set()
@@ -182,7 +188,8 @@ class SimulatedModem:
         self._link_path = link
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._writer = ChunkedWriter(loop, self._write, lambda: self.modem.faults)
-        self._pty = PtyEndpoint(loop, self._received, link=link)
+        self._endpoint = endpoint
+        self._pty = endpoint(loop, self._received, link=link)
 
     def add_change_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every change of the modem (exceptions logged)."""
@@ -208,7 +215,7 @@ class SimulatedModem:
         self._cancel("replug")
         if not self._pty.closed:
             return
-        self._pty = PtyEndpoint(self._loop, self._received, link=self._link_path)
+        self._pty = self._endpoint(self._loop, self._received, link=self._link_path)
         LOGGER.info("modem replugged on %s", self._pty.path)
         self.modem.reboot()
 

@@ -30,11 +30,12 @@ from hostsim.cloud.network import (
 )
 from hostsim.modem.faults import FaultPlan
 from hostsim.modem.settings import ModemConfig
-from hostsim.pty import SimulatedModem
+from hostsim.pty import PtyEndpoint, SimulatedModem
 
 if TYPE_CHECKING:
     from hostsim.cloud.api.control import ControlledGateway
     from hostsim.cloud.api.server import ApiServer
+    from hostsim.link import EndpointFactory
 
 LOGGER = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ class HostSim:
     ``link`` names the symlinks: ``link`` itself for one modem, ``link0``,
     ``link1``… for several. ``seed`` makes every sid (account, Sims, commands)
     and the auth token reproducible. ``api`` is ``"HOST:PORT"`` (port 0 picks a
-    free one); :attr:`api_url` is set once started.
+    free one); :attr:`api_url` is set once started. ``endpoint`` makes each modem's
+    line (default a pty; :class:`hostsim.link.LoopbackPorts` for an in-memory one).
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class HostSim:
         commands_webhook: str | None = None,
         commands_webhook_method: str = "POST",
         faults: FaultPlan | None = None,
+        endpoint: EndpointFactory = PtyEndpoint,
     ) -> None:
         if count < 1:
             raise ValueError("count must be at least 1")
@@ -74,6 +77,7 @@ class HostSim:
         self._config = config
         self._seed = seed
         self._faults = faults
+        self._endpoint = endpoint
         self.sids = SidFactory(seed)
         self.account_sid = account_sid or self.sids.sid("AC")
         self.auth_token = auth_token or self.sids.hex32()
@@ -121,6 +125,7 @@ class HostSim:
                     link=self._link_for(i),
                     faults=self._faults,
                     rng=self.rng_for(i),
+                    endpoint=self._endpoint,
                 )
                 self.modems.append(gateway)
                 self.network.add_sim(gateway, f"sim{i}")
