@@ -15,12 +15,15 @@ registers a port under its :attr:`LoopbackEndpoint.path` (``loopback:N``) and
 its ``link`` name, and :meth:`LoopbackPorts.open` attaches a channel to it
 through :meth:`AtChannel.attach <device.at.channel.AtChannel.attach>`.
 
-A :class:`LinkVariant` says how bytes travel, in both directions: whole writes,
-byte at a time, in chunks with a delay between them, and (modem to TE only)
-with seeded noise lines. Edge cases, chosen to match the pty:
+A :class:`LinkVariant` says how the modem's bytes reach the TE (what the agent's
+reader must cope with): whole writes, byte at a time, in chunks with a delay
+between them, or with seeded noise lines. Edge cases, chosen to match the pty:
 
 * Delivery is never synchronous: a write is delivered on a later loop
   iteration, in order, so the channel is never re-entered from its own write.
+* A TE write reaches the modem whole, whatever the variant, as the pty master
+  reads a short write at once (so a test's own modem event cannot land in the
+  middle of a command line it did not mean to split).
 * One TE at a time (the agent opens its port exclusively): a second open of an
   attached port raises :class:`~device.at.errors.ConnectionLost`, as does an
   open of a name nobody registered (a missing device file).
@@ -85,7 +88,7 @@ EndpointFactory = Callable[..., Endpoint]
 
 @dataclass(frozen=True, slots=True)
 class LinkVariant:
-    """How bytes travel over a loopback link.
+    """How the modem's bytes travel to the TE over a loopback link.
 
     ``chunk_size`` None delivers each write whole; otherwise in pieces of at most
     that many bytes, ``delay`` seconds apart (0: on the next loop iteration).
@@ -187,7 +190,7 @@ class LoopbackTransport(asyncio.Transport):
         self._variant = variant
         self._rng = random.Random(variant.seed)
         self._closing = False
-        self._up = _Wire(loop, variant, endpoint.receive)
+        self._up = _Wire(loop, WHOLE, endpoint.receive)
         self._down = _Wire(loop, variant, protocol.data_received)
         loop.call_soon(protocol.connection_made, self)
 
