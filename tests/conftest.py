@@ -1,5 +1,6 @@
 """Shared test helpers: bounded asyncio runs (an ``async def test_…`` runs on a fresh
-event loop through :func:`pytest_pyfunc_call`), bounded subprocess waits."""
+event loop through :func:`pytest_pyfunc_call`), the ``line`` fixture of the in-memory
+tier (see ``harness.Line``), bounded subprocess waits."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
+from harness import Line
+
+from hostsim.link import VARIANTS
 
 T = TypeVar("T")
 
@@ -59,6 +63,18 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     names = pyfuncitem._fixtureinfo.argnames
     run_async(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}), timeout)
     return True
+
+
+@pytest.fixture(params=[pytest.param(v, id=v.name) for v in VARIANTS])
+def line(request: pytest.FixtureRequest) -> Line:
+    """The in-memory tier: one run per loopback variant of :mod:`hostsim.link`."""
+    return Line.loopback(request.param)
+
+
+@pytest.fixture(params=[pytest.param(v, id=v.name) for v in VARIANTS if not v.garbage_rate])
+def clean_line(request: pytest.FixtureRequest) -> Line:
+    """As :func:`line`, without the noise variant (for tests that count garbage)."""
+    return Line.loopback(request.param)
 
 
 async def communicate(proc: asyncio.subprocess.Process, timeout: float) -> tuple[bytes, bytes]:

@@ -1,4 +1,4 @@
-"""The agent in-process against hostsim on a real pty: recovery paths, edge cases."""
+"""The agent in-process against hostsim over each in-memory link variant: recovery, edge cases."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import Line
 
 from device.agent import Agent, AgentObserver
 from device.commands import CommandContext, Handler, Registry, default_registry
@@ -31,7 +32,6 @@ from hostsim.modem.personas import PERSONAS, persona
 from hostsim.modem.settings import Cnmi
 from hostsim.modem.storage import Status, StoredMessage
 from hostsim.pty import SimulatedModem
-from hostsim.sim import HostSim
 
 WAIT = 10.0
 
@@ -97,18 +97,19 @@ class Rig:
 @asynccontextmanager
 async def rig(
     tmp: Path,
+    line: Line,
     registry: Registry | None = None,
     *,
     before_start: Callable[[SimulatedModem], None] | None = None,
     wait_ready: bool = True,
     **overrides: Any,
 ) -> AsyncIterator[Rig]:
-    async with HostSim(config=overrides.pop("modem_config", None)) as sim:
+    async with line.hostsim(config=overrides.pop("modem_config", None)) as sim:
         gw = sim.modems[0]
         if before_start is not None:
             before_start(gw)
         settings: dict[str, Any] = {
-            "port": gw.path,
+            "port": line.port(gw),
             "journal": tmp / "journal.sqlite3",
             "reconnect_initial": 0.05,
             "reconnect_max": 0.2,
@@ -118,7 +119,13 @@ async def rig(
         config = Config(**settings)
         with Journal.open(config.journal) as journal:
             recorder = Recorder()
-            agent = Agent(config, journal, registry or default_registry(), observer=recorder)
+            agent = Agent(
+                config,
+                journal,
+                registry or default_registry(),
+                observer=recorder,
+                open_channel=line.open_channel(gw, default_timeout=config.command_timeout),
+            )
             task = asyncio.create_task(agent.run())
             try:
                 if wait_ready:
@@ -162,8 +169,8 @@ def test_parse_cmti() -> None:
     assert parse_cmti("garbage") is None
 
 
-async def test_state_sequence_on_start(tmp_path: Path) -> None:
-    async with rig(tmp_path) as r:
+async def test_state_sequence_on_start(tmp_path: Path, line: Line) -> None:
+    async with rig(tmp_path, line) as r:
         assert r.recorder.states == [
             ModemState.PROBING,
             ModemState.CONFIGURING,
@@ -176,8 +183,8 @@ async def test_state_sequence_on_start(tmp_path: Path) -> None:
     assert r.agent.state is ModemState.STOPPED
 
 
-async def test_reboot_is_detected_and_settings_replayed(tmp_path: Path) -> None:
-    async with rig(tmp_path) as r:
+async def test_reboot_is_detected_and_settings_replayed(tmp_path: Path, line: Line) -> None:
+    async with rig(tmp_path, line) as r:
         r.gw.reboot()
         assert r.gw.modem.settings.cscs is Charset.GSM
         # The agent reconfigures: UCS2 again, then answers as before.
@@ -189,8 +196,8 @@ async def test_reboot_is_detected_and_settings_replayed(tmp_path: Path) -> None:
         assert r.agent.counters.reinitialisations == 1
 
 
-async def test_indication_for_another_storage(tmp_path: Path) -> None:
-    async with rig(tmp_path) as r:
+async def test_indication_for_another_storage(tmp_path: Path, line: Line) -> None:
+    async with rig(tmp_path, line) as r:
         when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
         message = StoredMessage(Status.REC_UNREAD, "000", "ping: from ME", when)
         index = r.gw.modem.storages["ME"].store(message)
@@ -200,8 +207,8 @@ async def test_indication_for_another_storage(tmp_path: Path) -> None:
         assert r.gw.modem.storages["ME"].used == 0
 
 
-async def test_undecodable_message_is_journaled_and_deleted(tmp_path: Path) -> None:
-    async with rig(tmp_path) as r:
+async def test_undecodable_message_is_journaled_and_deleted(tmp_path: Path, line: Line) -> None:
+    async with rig(tmp_path, line) as r:
         when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
         # DCS 0x24: compressed GSM text, which text mode cannot decode.
         message = StoredMessage(Status.REC_UNREAD, "000", "zzz", when, dcs=0x24)
@@ -215,22 +222,22 @@ async def test_undecodable_message_is_journaled_and_deleted(tmp_path: Path) -> N
         assert r.gw.sent == []
 
 
-async def test_indication_for_an_empty_index_is_harmless(tmp_path: Path) -> None:
-    async with rig(tmp_path) as r:
+async def test_indication_for_an_empty_index_is_harmless(tmp_path: Path, line: Line) -> None:
+    async with rig(tmp_path, line) as r:
         r.gw.inject(b'\r\n+CMTI: "SM",7\r\n\r\n+CMTI: "SM",-1\r\n')
         r.gw.deliver("000", "ping")
         await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
         assert r.gw.sent[0].text == "pong"
 
 
-async def test_handler_failure_answers_error(tmp_path: Path) -> None:
+async def test_handler_failure_answers_error(tmp_path: Path, line: Line) -> None:
     async def boom(ctx: CommandContext) -> str:
         raise RuntimeError("handler bug")
 
     registry = default_registry()
     registry.register(Handler("boom", boom, idempotent=True, summary="fails"))
 
-    async with rig(tmp_path, registry) as r:
+    async with rig(tmp_path, line, registry) as r:
         r.gw.deliver("000", "boom")
         await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
         assert r.gw.sent[0].text == "error: boom failed"
@@ -238,7 +245,7 @@ async def test_handler_failure_answers_error(tmp_path: Path) -> None:
         assert row.state is InboxState.FAILED and "handler bug" in (row.error or "")
 
 
-async def test_interrupted_non_idempotent_command_answers_error(tmp_path: Path) -> None:
+async def test_interrupted_non_idempotent_command_answers_error(tmp_path: Path, line: Line) -> None:
     """A row left RUNNING by a crash: not run again, answered ``error: interrupted``."""
     calls: list[str] = []
 
@@ -255,7 +262,7 @@ async def test_interrupted_non_idempotent_command_answers_error(tmp_path: Path) 
         journal.mark_deleted(row.id)
         journal.start(row.id, "once", "x")
 
-    async with rig(tmp_path, registry) as r:
+    async with rig(tmp_path, line, registry) as r:
         await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
         assert r.gw.sent[0].text == "error: interrupted"
         assert calls == []
@@ -290,7 +297,7 @@ def test_agent_requires_a_port(tmp_path: Path) -> None:
 WHEN = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
-async def test_crash_between_commit_and_delete_runs_once(tmp_path: Path) -> None:
+async def test_crash_between_commit_and_delete_runs_once(tmp_path: Path, line: Line) -> None:
     """The journal has the message (still on the modem); the agent deletes it, runs it once."""
     with Journal.open(tmp_path / "journal.sqlite3") as journal:
         journal.record_incoming(sender="000", timestamp=WHEN, text="ping: once", storage="SM",
@@ -299,7 +306,7 @@ async def test_crash_between_commit_and_delete_runs_once(tmp_path: Path) -> None
     def store(gw: SimulatedModem) -> None:
         gw.modem.storages["SM"].store(StoredMessage(Status.REC_READ, "000", "ping: once", WHEN))
 
-    async with rig(tmp_path, before_start=store) as r:
+    async with rig(tmp_path, line, before_start=store) as r:
         await r.gw.wait_until(lambda m: len(m.sent) >= 1 and m.storages["SM"].used == 0, WAIT)
         r.gw.deliver("000", "ping: next")
         await r.gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
@@ -307,20 +314,20 @@ async def test_crash_between_commit_and_delete_runs_once(tmp_path: Path) -> None
         assert [row.text for row in r.journal.inbox()] == ["ping: once", "ping: next"]
 
 
-async def test_interrupted_idempotent_command_runs_again(tmp_path: Path) -> None:
+async def test_interrupted_idempotent_command_runs_again(tmp_path: Path, line: Line) -> None:
     with Journal.open(tmp_path / "journal.sqlite3") as journal:
         row, _ = journal.record_incoming(sender="000", timestamp=WHEN, text="ping: again",
                                          storage="SM", index=0)  # fmt: skip
         journal.mark_deleted(row.id)
         journal.start(row.id, "ping", "again")
 
-    async with rig(tmp_path) as r:
+    async with rig(tmp_path, line) as r:
         await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
         assert r.gw.sent[0].text == "pong: again"
 
 
-async def test_definite_send_failure_is_retried(tmp_path: Path) -> None:
-    async with rig(tmp_path, send_retry_initial=0.05) as r:
+async def test_definite_send_failure_is_retried(tmp_path: Path, line: Line) -> None:
+    async with rig(tmp_path, line, send_retry_initial=0.05) as r:
         r.gw.modem.fail_next_send(331)  # no network service
         r.gw.deliver("000", "ping: retry")
         await asyncio.wait_for(r.recorder.until(lambda: len(r.recorder.sent_rows) == 1), WAIT)
@@ -332,10 +339,10 @@ async def test_definite_send_failure_is_retried(tmp_path: Path) -> None:
         assert outcomes == ["failed", "sent"]
 
 
-async def test_uncertain_send_is_not_repeated_forever(tmp_path: Path) -> None:
+async def test_uncertain_send_is_not_repeated_forever(tmp_path: Path, line: Line) -> None:
     """+CMS ERROR: 500 although the SMS went out: one retry at most, then failed."""
 
-    async with rig(tmp_path, send_retry_initial=0.05) as r:
+    async with rig(tmp_path, line, send_retry_initial=0.05) as r:
         for _ in range(3):
             r.gw.modem.fail_next_send(500, sent_anyway=True)
         r.gw.deliver("000", "ping: dup")
@@ -354,8 +361,8 @@ async def test_uncertain_send_is_not_repeated_forever(tmp_path: Path) -> None:
         assert "outcome unknown" in (first.last_error or "")
 
 
-async def test_hung_modem_goes_back_to_probing_and_recovers(tmp_path: Path) -> None:
-    async with rig(tmp_path, health_interval=0.1, command_timeout=0.3) as r:
+async def test_hung_modem_goes_back_to_probing_and_recovers(tmp_path: Path, line: Line) -> None:
+    async with rig(tmp_path, line, health_interval=0.1, command_timeout=0.3) as r:
         r.gw.modem.hung = True
         await asyncio.wait_for(r.recorder.reached(ModemState.PROBING, 2), WAIT)
         r.gw.modem.hung = False
@@ -365,19 +372,19 @@ async def test_hung_modem_goes_back_to_probing_and_recovers(tmp_path: Path) -> N
         assert r.gw.sent[0].text == "pong: back"
 
 
-async def test_sim_busy_at_start_is_waited_out(tmp_path: Path) -> None:
+async def test_sim_busy_at_start_is_waited_out(tmp_path: Path, line: Line) -> None:
     def busy(gw: SimulatedModem) -> None:
         gw.modem.sim_ready = False
 
-    async with rig(tmp_path, before_start=busy, wait_ready=False) as r:
+    async with rig(tmp_path, line, before_start=busy, wait_ready=False) as r:
         await asyncio.wait_for(r.recorder.reached(ModemState.WAITING_FOR_SIM), WAIT)
         r.gw.modem.sim_ready = True
         await asyncio.wait_for(r.recorder.ready.wait(), WAIT)
         assert r.recorder.states.count(ModemState.PROBING) == 1
 
 
-async def test_reset_without_banner_is_noticed(tmp_path: Path) -> None:
-    async with rig(tmp_path, health_interval=0.1) as r:
+async def test_reset_without_banner_is_noticed(tmp_path: Path, line: Line) -> None:
+    async with rig(tmp_path, line, health_interval=0.1) as r:
         r.gw.modem.reset_settings()  # settings gone, no RDY
         await asyncio.wait_for(r.recorder.reached(ModemState.READY, 2), WAIT)
         assert r.gw.modem.settings.cscs is Charset.UCS2
@@ -387,8 +394,10 @@ async def test_reset_without_banner_is_noticed(tmp_path: Path) -> None:
         assert [row.state for row in r.journal.inbox()] == [InboxState.DONE]
 
 
-async def test_direct_delivery_is_journaled_and_indications_restored(tmp_path: Path) -> None:
-    async with rig(tmp_path) as r:
+async def test_direct_delivery_is_journaled_and_indications_restored(
+    tmp_path: Path, line: Line
+) -> None:
+    async with rig(tmp_path, line) as r:
         m = r.gw.modem
         m.settings = dataclasses.replace(m.settings, cnmi=Cnmi(2, 2, 0, 0, 0))
         r.gw.deliver("000", "ping: direct")
@@ -399,8 +408,10 @@ async def test_direct_delivery_is_journaled_and_indications_restored(tmp_path: P
         assert row.storage is None and row.state is InboxState.DONE
 
 
-async def test_safety_sweep_finds_a_message_whose_indication_never_came(tmp_path: Path) -> None:
-    async with rig(tmp_path, sweep_interval=0.2) as r:
+async def test_safety_sweep_finds_a_message_whose_indication_never_came(
+    tmp_path: Path, line: Line
+) -> None:
+    async with rig(tmp_path, line, sweep_interval=0.2) as r:
         # Stored with no +CMTI (as when indications go to another port).
         message = StoredMessage(Status.REC_UNREAD, "000", "ping: swept", WHEN)
         r.gw.modem.storages["SM"].store(message)
@@ -408,7 +419,7 @@ async def test_safety_sweep_finds_a_message_whose_indication_never_came(tmp_path
         assert r.gw.sent[0].text == "pong: swept"
 
 
-async def test_old_finished_rows_are_pruned_at_start(tmp_path: Path) -> None:
+async def test_old_finished_rows_are_pruned_at_start(tmp_path: Path, line: Line) -> None:
     long_ago = datetime(2020, 1, 1, tzinfo=UTC)
     with Journal.open(tmp_path / "journal.sqlite3", clock=lambda: long_ago) as journal:
         for n in range(3):
@@ -419,15 +430,15 @@ async def test_old_finished_rows_are_pruned_at_start(tmp_path: Path) -> None:
             assert out is not None
             journal.mark_sent(out.id, n)
 
-    async with rig(tmp_path, keep_last=1) as r:
+    async with rig(tmp_path, line, keep_last=1) as r:
         assert [row.text for row in r.journal.inbox()] == ["old 2"]
 
 
-async def test_pdu_mode_multipart_in_any_order_runs_once(tmp_path: Path) -> None:
+async def test_pdu_mode_multipart_in_any_order_runs_once(tmp_path: Path, line: Line) -> None:
     argument = "".join(f"{n:03d}," for n in range(60))  # 240 characters: two parts
     text = "ping: " + argument
 
-    async with rig(tmp_path, mode="pdu") as r:
+    async with rig(tmp_path, line, mode="pdu") as r:
         assert r.gw.modem.settings.cmgf.value == 0
         # Parts out of order, one of them twice.
         r.gw.deliver_concatenated("000", text, order=[1, 0, 1], reference=42)
@@ -442,10 +453,10 @@ async def test_pdu_mode_multipart_in_any_order_runs_once(tmp_path: Path) -> None
         assert r.gw.sent[1].text == "pong: single"
 
 
-async def test_pdu_mode_interleaved_messages_from_one_sender(tmp_path: Path) -> None:
+async def test_pdu_mode_interleaved_messages_from_one_sender(tmp_path: Path, line: Line) -> None:
     first, second = "ping: " + "a" * 200, "ping: " + "b" * 200
 
-    async with rig(tmp_path, mode="pdu") as r:
+    async with rig(tmp_path, line, mode="pdu") as r:
         r.gw.deliver_concatenated("000", first, order=[0], reference=1)
         r.gw.deliver_concatenated("000", second, order=[0, 1], reference=2)
         r.gw.deliver_concatenated("000", first, order=[1], reference=1)
@@ -454,8 +465,10 @@ async def test_pdu_mode_interleaved_messages_from_one_sender(tmp_path: Path) -> 
         assert texts == [first, second]
 
 
-async def test_pdu_mode_incomplete_message_expires_into_the_journal(tmp_path: Path) -> None:
-    async with rig(tmp_path, mode="pdu", concat_timeout=0.2, sweep_interval=0.3) as r:
+async def test_pdu_mode_incomplete_message_expires_into_the_journal(
+    tmp_path: Path, line: Line
+) -> None:
+    async with rig(tmp_path, line, mode="pdu", concat_timeout=0.2, sweep_interval=0.3) as r:
         r.gw.deliver_concatenated("000", "ping: " + "q" * 400, order=[0, 2], reference=9)
         await asyncio.wait_for(
             r.recorder.until(
@@ -468,24 +481,24 @@ async def test_pdu_mode_incomplete_message_expires_into_the_journal(tmp_path: Pa
         assert r.gw.sent == []  # never executed, never answered
 
 
-async def test_pdu_mode_parts_survive_a_restart(tmp_path: Path) -> None:
+async def test_pdu_mode_parts_survive_a_restart(tmp_path: Path, line: Line) -> None:
     text = "ping: " + "r" * 200
 
-    async with rig(tmp_path, mode="pdu") as r:
+    async with rig(tmp_path, line, mode="pdu") as r:
         r.gw.deliver_concatenated("000", text, order=[0], reference=5)
         await r.gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
         assert r.journal.inbox() == []  # held as a part, not a message yet
-    async with rig(tmp_path, mode="pdu") as r:  # a new agent process on the same journal
+    async with rig(tmp_path, line, mode="pdu") as r:  # a new agent process on the same journal
         r.gw.deliver_concatenated("000", text, order=[1], reference=5)
         await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
         assert [row.text for row in r.journal.inbox()] == [text]
 
 
 @pytest.mark.parametrize("name", sorted(PERSONAS))
-async def test_each_persona_end_to_end(tmp_path: Path, name: str) -> None:
+async def test_each_persona_end_to_end(tmp_path: Path, line: Line, name: str) -> None:
     """Each module family: detected, commands answered, a silent or bannered reboot survived."""
 
-    async with rig(tmp_path, modem_config=persona(name), health_interval=0.2) as r:
+    async with rig(tmp_path, line, modem_config=persona(name), health_interval=0.2) as r:
         assert r.agent.profile.name == name
         assert r.agent.status_report()["profile"] == name
         r.gw.deliver("000", "ping: one")

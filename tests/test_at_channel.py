@@ -9,57 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import termios
-import tty
 from collections.abc import AsyncIterator
 
 import pytest
+from harness import PtyPeer
 
 from device.at.channel import AtChannel
 from device.at.codec import Urc
 from device.at.errors import CmeError, CmsError, CommandError, CommandTimeout, ConnectionLost
 
 
-class Peer:
-    """The modem side of a pty: read what the channel writes, write answers."""
-
-    def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave, termios.TCSANOW)
-        os.set_blocking(self.master, False)
-        self.path = os.ttyname(self.slave)
-        self._incoming: asyncio.Queue[bytes] = asyncio.Queue()
-        self._buffer = b""
-        loop = asyncio.get_running_loop()
-        loop.add_reader(self.master, self._readable)
-
-    def _readable(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            data = os.read(self.master, 4096)
-            if data:
-                self._incoming.put_nowait(data)
-
-    async def expect(self, wanted: bytes, timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while wanted not in self._buffer:
-                self._buffer += await self._incoming.get()
-        self._buffer = self._buffer.split(wanted, 1)[1]
-
-    def send(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        loop.remove_reader(self.master)
-        for fd in (self.master, self.slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
 @contextlib.asynccontextmanager
-async def connected(timeout: float = 2.0) -> AsyncIterator[tuple[Peer, AtChannel]]:
-    peer = Peer()
+async def connected(timeout: float = 2.0) -> AsyncIterator[tuple[PtyPeer, AtChannel]]:
+    peer = PtyPeer.pair()
     channel = await AtChannel.open(peer.path, default_timeout=timeout)
     try:
         yield peer, channel
@@ -74,7 +36,7 @@ async def test_command_response_and_urc_inside_it() -> None:
         channel.add_urc_listener(seen.append)
         task = asyncio.create_task(channel.command("AT+CSQ"))
         await peer.expect(b"AT+CSQ\r")
-        peer.send(b'AT+CSQ\r\r\n+CSQ: 17,99\r\n\r\n+CMTI: "SM",4\r\n\r\nOK\r\n')
+        peer.write(b'AT+CSQ\r\r\n+CSQ: 17,99\r\n\r\n+CMTI: "SM",4\r\n\r\nOK\r\n')
         response = await task
         assert response.lines == ("+CSQ: 17,99",)
         assert response.prefixed("+CSQ") == ["17,99"]
@@ -85,19 +47,19 @@ async def test_error_results_are_typed() -> None:
     async with connected() as (peer, channel):
         task = asyncio.create_task(channel.command("AT+CPIN?"))
         await peer.expect(b"AT+CPIN?\r")
-        peer.send(b"\r\n+CME ERROR: SIM busy\r\n")
+        peer.write(b"\r\n+CME ERROR: SIM busy\r\n")
         with pytest.raises(CmeError) as info:
             await task
         assert info.value.code == 14 and info.value.busy
         task = asyncio.create_task(channel.command("AT+CMGR=7"))
         await peer.expect(b"AT+CMGR=7\r")
-        peer.send(b"\r\n+CMS ERROR: 321\r\n")
+        peer.write(b"\r\n+CMS ERROR: 321\r\n")
         with pytest.raises(CmsError) as cms:
             await task
         assert cms.value.code == 321 and cms.value.meaning == "invalid memory index"
         task = asyncio.create_task(channel.command("AT+FOO"))
         await peer.expect(b"AT+FOO\r")
-        peer.send(b"\r\nERROR\r\n")
+        peer.write(b"\r\nERROR\r\n")
         with pytest.raises(CommandError):
             await task
 
@@ -108,10 +70,10 @@ async def test_timeout_then_recovery() -> None:
         with pytest.raises(CommandTimeout):
             await channel.command("AT")
         # The late answer is stray and must not satisfy the next command.
-        peer.send(b"\r\nOK\r\n")
+        peer.write(b"\r\nOK\r\n")
         task = asyncio.create_task(channel.command("AT+CGMI", timeout=5))
         await peer.expect(b"AT+CGMI\r")
-        peer.send(b"\r\nhostsim\r\n\r\nOK\r\n")
+        peer.write(b"\r\nhostsim\r\n\r\nOK\r\n")
         response = await task
         assert response.lines == ("hostsim",)
 
@@ -121,10 +83,10 @@ async def test_one_command_in_flight() -> None:
         first = asyncio.create_task(channel.command("AT+CGMI"))
         second = asyncio.create_task(channel.command("AT+CGMM"))
         await peer.expect(b"AT+CGMI\r")
-        assert b"AT+CGMM" not in peer._buffer
-        peer.send(b"\r\nmaker\r\n\r\nOK\r\n")
+        assert b"AT+CGMM" not in peer.buf
+        peer.write(b"\r\nmaker\r\n\r\nOK\r\n")
         await peer.expect(b"AT+CGMM\r")
-        peer.send(b"\r\nmodel\r\n\r\nOK\r\n")
+        peer.write(b"\r\nmodel\r\n\r\nOK\r\n")
         assert (await first).lines == ("maker",)
         assert (await second).lines == ("model",)
 
@@ -133,9 +95,9 @@ async def test_sms_prompt_exchange_and_cancel() -> None:
     async with connected(timeout=0.3) as (peer, channel):
         task = asyncio.create_task(channel.command_with_body('AT+CMGS="000"', "pong"))
         await peer.expect(b'AT+CMGS="000"\r')
-        peer.send(b"\r\n> ")
+        peer.write(b"\r\n> ")
         await peer.expect(b"pong\x1a")
-        peer.send(b"\r\n+CMGS: 12\r\n\r\nOK\r\n")
+        peer.write(b"\r\n+CMGS: 12\r\n\r\nOK\r\n")
         response = await task
         assert response.prefixed("+CMGS") == ["12"]
         # No prompt: the channel gives up and sends ESC to leave the prompt state.
@@ -149,7 +111,7 @@ async def test_error_instead_of_prompt() -> None:
     async with connected() as (peer, channel):
         task = asyncio.create_task(channel.command_with_body('AT+CMGS="123"', "x"))
         await peer.expect(b'AT+CMGS="123"\r')
-        peer.send(b"\r\n+CMS ERROR: 302\r\n")
+        peer.write(b"\r\n+CMS ERROR: 302\r\n")
         with pytest.raises(CmsError):
             await task
 
@@ -165,10 +127,10 @@ async def test_listener_exception_does_not_break_the_reader(
         seen: list[str] = []
         channel.add_urc_listener(broken)
         remove = channel.add_urc_listener(lambda u: seen.append(u.name))
-        peer.send(b"\r\nRING\r\n")
+        peer.write(b"\r\nRING\r\n")
         task = asyncio.create_task(channel.command("AT"))
         await peer.expect(b"AT\r")
-        peer.send(b"\r\nOK\r\n")
+        peer.write(b"\r\nOK\r\n")
         await task
         assert seen == ["RING"]
         remove()
@@ -176,7 +138,7 @@ async def test_listener_exception_does_not_break_the_reader(
 
 
 async def test_port_lost_fails_the_command_in_flight() -> None:
-    peer = Peer()
+    peer = PtyPeer.pair()
     channel = await AtChannel.open(peer.path, default_timeout=5)
     try:
         task = asyncio.create_task(channel.command("AT"))

@@ -31,12 +31,12 @@ import collections
 import os
 import random
 import signal
-import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from harness import AgentProcess
 
 from device.journal import InboxState, Journal, OutboxState
 from hostsim.cloud.network import Direction, SmsCommand
@@ -74,49 +74,16 @@ def install_plugin(root: Path) -> None:
     (info / "entry_points.txt").write_text("[smscmd.handlers]\ncount = chaos_plugin:handlers\n")
 
 
-class AgentRunner:
-    """Starts, kills and restarts ``smscmd run`` on one port."""
-
-    def __init__(self, tmp: Path, port: str) -> None:
-        self.tmp = tmp
-        self.port = port
-        self.journal = tmp / "journal.sqlite3"
-        self.count_file = tmp / "counts.txt"
-        self.proc: asyncio.subprocess.Process | None = None
-        self.starts = 0
-        self.env = dict(os.environ, CHAOS_COUNT_FILE=str(self.count_file))
-        self.env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(tmp / "plugin"), os.environ.get("PYTHONPATH", "")) if p
-        )
-
-    async def start(self) -> None:
-        self.starts += 1
-        log = (self.tmp / f"agent-{self.starts}.log").open("wb")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "device.cli", "run", "--port", self.port,
-            "--journal", str(self.journal), "--socket", str(self.tmp / "control.sock"),
-            "--log-level", "INFO",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=log,
-            env=self.env,
-        )  # fmt: skip
-        log.close()
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.kill()
-        await self.proc.wait()
-
-    async def terminate(self, timeout: float = 20.0) -> int:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return await asyncio.wait_for(self.proc.wait(), timeout)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-            raise AssertionError(f"agent did not stop within {timeout} s of SIGTERM") from None
+def chaos_agent(tmp: Path, port: str) -> AgentProcess:
+    """``smscmd run`` on ``port`` with the counting plugin on its path (not started)."""
+    env = dict(os.environ, CHAOS_COUNT_FILE=str(tmp / "counts.txt"))
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(tmp / "plugin"), os.environ.get("PYTHONPATH", "")) if p
+    )
+    return AgentProcess(
+        tmp, port, "--socket", str(tmp / "control.sock"), "--log-level", "INFO",
+        env=env, stop_timeout=20.0,
+    )  # fmt: skip
 
 
 class Replies:
@@ -165,7 +132,7 @@ async def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(tmp_path: Path
     async with HostSim(seed=SEED, retry_initial=0.2, config=config) as sim:
         gw, sim0 = sim.modems[0], sim.sims[0]
         replies = Replies(sim)
-        runner = AgentRunner(tmp_path, gw.path)
+        runner = chaos_agent(tmp_path, gw.path)
         for n in range(COMMANDS):
             sim.network.create(sim0, f"count: c{n:03d}")
         # Each kill comes after the running agent has itself sent 1–6 new replies
@@ -199,8 +166,7 @@ async def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(tmp_path: Path
             await asyncio.wait_for(replies.heard("counted: final"), WAIT)
             assert await runner.terminate() == 0
         finally:
-            if runner.proc is not None and runner.proc.returncode is None:
-                await runner.kill()
+            await runner.cleanup()
         figures.update(kills=kills, starts=runner.starts, replies=list(replies.payloads))
 
     with Journal.open(tmp_path / "journal.sqlite3") as journal:
@@ -256,7 +222,7 @@ async def test_sigterm_in_the_middle_of_work_loses_nothing(tmp_path: Path) -> No
     async with HostSim(seed=1, retry_initial=0.2) as sim:
         gw, sim0 = sim.modems[0], sim.sims[0]
         replies = Replies(sim)
-        runner = AgentRunner(tmp_path, gw.path)
+        runner = chaos_agent(tmp_path, gw.path)
         await runner.start()
         try:
             for n in range(total):
@@ -269,8 +235,7 @@ async def test_sigterm_in_the_middle_of_work_loses_nothing(tmp_path: Path) -> No
             await asyncio.wait_for(replies.at_least(total), WAIT)
             assert await runner.terminate() == 0
         finally:
-            if runner.proc is not None and runner.proc.returncode is None:
-                await runner.kill()
+            await runner.cleanup()
         assert sorted(replies.payloads) == sorted(f"counted: t{n:02d}" for n in range(total))
     runs = collections.Counter((tmp_path / "counts.txt").read_text().split())
     assert sorted(runs) == [f"t{n:02d}" for n in range(total)]
@@ -303,7 +268,7 @@ async def test_crash_at_each_step(tmp_path: Path, point: str) -> None:
     async with HostSim(seed=2, retry_initial=0.2) as sim:
         gw, sim0 = sim.modems[0], sim.sims[0]
         replies = Replies(sim)
-        runner = AgentRunner(tmp_path, gw.path)
+        runner = chaos_agent(tmp_path, gw.path)
         runner.env["SMSCMD_CRASH_AT"] = point
         await runner.start()
         try:
@@ -318,8 +283,7 @@ async def test_crash_at_each_step(tmp_path: Path, point: str) -> None:
             await asyncio.wait_for(replies.heard("counted: y"), WAIT)
             assert await runner.terminate() == 0
         finally:
-            if runner.proc is not None and runner.proc.returncode is None:
-                await runner.kill()
+            await runner.cleanup()
         assert replies.payloads.count(reply_expected) == copies_expected, replies.payloads
     counts = tmp_path / "counts.txt"
     runs = collections.Counter(counts.read_text().split() if counts.exists() else [])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import communicate
+from harness import AgentProcess
 
 from device.agent import Agent
 from device.commands import default_registry
@@ -162,20 +163,18 @@ async def test_control_socket_unavailable_does_not_stop_the_agent(tmp_path: Path
 
     async with HostSim() as sim:
         gw = sim.modems[0]
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "device.cli", "run", "--port", gw.path,
-            "--journal", str(tmp_path / "j.sqlite3"), "--socket", str(blocker / "c.sock"),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        agent = AgentProcess(
+            tmp_path, gw.path, "--socket", str(blocker / "c.sock"), journal=tmp_path / "j.sqlite3"
+        )
+        await agent.start()
         try:
             await gw.wait_until(lambda m: m.settings.csdh, WAIT)
             gw.deliver("000", "ping")
             await gw.wait_until(lambda m: len(m.sent) == 1, WAIT)
         finally:
-            proc.terminate()
-            _, err = await communicate(proc, WAIT)
-        assert proc.returncode == 0
-        assert b"running without a control socket" in err
+            code = await agent.terminate(WAIT)
+        assert code == 0
+        assert "running without a control socket" in agent.stderr()
 
 
 async def test_socket_file_mode_survives_umask(tmp_path: Path) -> None:

@@ -10,16 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import communicate
+from harness import AgentProcess, running_agent
 
 from device.sms import gsm7
 from device.sms.charset import Charset
@@ -33,45 +32,13 @@ WAIT = 15.0
 MODES = pytest.mark.parametrize("mode", ["text", "pdu"])
 
 
-class AgentProcess:
-    def __init__(self, proc: asyncio.subprocess.Process, log: Path, journal: Path) -> None:
-        self.proc = proc
-        self.log = log
-        self.journal = journal
-
-    def stderr(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
-@asynccontextmanager
-async def agent(
+def agent(
     tmp: Path, port: str, *extra: str, mode: str = "text"
-) -> AsyncIterator[AgentProcess]:
-    """``smscmd run`` on ``port``; on exit SIGTERM and require a clean exit 0."""
-    journal = tmp / "journal.sqlite3"
-    log = tmp / "agent.log"
-    with log.open("wb") as err:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "device.cli", "run", "--port", port,
-            "--journal", str(journal), "--log-level", "DEBUG", "--mode", mode, *extra,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=err,
-        )  # fmt: skip
-    handle = AgentProcess(proc, log, journal)
-    try:
-        yield handle
-    except BaseException:
-        sys.stderr.write(handle.stderr()[-6000:])
-        raise
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), WAIT)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-                raise AssertionError("agent did not stop on SIGTERM") from None
-    assert proc.returncode == 0, handle.stderr()[-4000:]
+) -> AbstractAsyncContextManager[AgentProcess]:
+    """``smscmd run`` on ``port`` (DEBUG log, SMS ``mode``); on exit SIGTERM, exit 0 required."""
+    return running_agent(
+        tmp, port, "--log-level", "DEBUG", "--mode", mode, *extra, stop_timeout=WAIT
+    )
 
 
 async def journal_rows(path: Path) -> list[dict[str, Any]]:

@@ -14,12 +14,13 @@ import json
 import signal
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from harness import AgentProcess, running_agent
 from twilio.rest import Client
 
 WAIT = 20.0
@@ -90,20 +91,9 @@ async def fleet(tmp: Path, webhook: str) -> AsyncIterator[dict[str, Any]]:
         assert code == 0, (tmp / "hostsim.log").read_text(errors="replace")[-3000:]
 
 
-@asynccontextmanager
-async def agent(tmp: Path, name: str, port: str) -> AsyncIterator[None]:
-    err = (tmp / f"{name}.log").open("wb")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "device.cli", "run", "--port", port,
-        "--journal", str(tmp / f"{name}.sqlite3"),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=err,
-    )  # fmt: skip
-    try:
-        yield
-    finally:
-        code = await _stop(proc)
-        err.close()
-        assert code == 0, (tmp / f"{name}.log").read_text(errors="replace")[-3000:]
+def agent(tmp: Path, name: str, port: str) -> AbstractAsyncContextManager[AgentProcess]:
+    """``smscmd run`` on ``port`` with journal and log named ``name``; exit 0 required."""
+    return running_agent(tmp, port, journal=tmp / f"{name}.sqlite3", name=name, stop_timeout=WAIT)
 
 
 def sdk(ready: dict[str, Any]) -> Client:

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from harness import PtyPeer
 
 from hostsim.cli import _parser, fault_plan, main
 from hostsim.cloud.api.control import CONTROLS, route_docs
@@ -224,58 +225,10 @@ async def test_chunked_writer_schedules_chunks_and_never_blocks() -> None:
 # -- through a pty client ---------------------------------------------------------------
 
 
-class Port:
-    """A non-blocking TE on the pty, fed by the loop: ``expect`` waits for bytes."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        self.buf = bytearray()
-        self.reads: list[int] = []
-        self._arrived = asyncio.Event()
-        asyncio.get_running_loop().add_reader(self.fd, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.fd, 4096)
-        except OSError:
-            data = b""
-        if data:
-            self.buf += data
-            self.reads.append(len(data))
-            self._arrived.set()
-
-    def write(self, data: bytes) -> None:
-        os.write(self.fd, data)
-
-    async def expect(self, marker: bytes, timeout: float = WAIT) -> bytes:
-        """Everything up to and including ``marker`` (consumed); TimeoutError otherwise."""
-        async with asyncio.timeout(timeout):
-            while marker not in self.buf:
-                self._arrived.clear()
-                await self._arrived.wait()
-        end = self.buf.index(marker) + len(marker)
-        out = bytes(self.buf[:end])
-        del self.buf[:end]
-        return out
-
-    async def exactly(self, count: int, timeout: float = WAIT) -> bytes:
-        async with asyncio.timeout(timeout):
-            while len(self.buf) < count:
-                self._arrived.clear()
-                await self._arrived.wait()
-        out = bytes(self.buf[:count])
-        del self.buf[:count]
-        return out
-
-    def close(self) -> None:
-        asyncio.get_running_loop().remove_reader(self.fd)
-        os.close(self.fd)
-
-
 async def test_chunks_with_delay_reach_the_pty_in_pieces(tmp_path: Path) -> None:
     plan = FaultPlan(chunk_size=2, chunk_delay=0.02)
     async with HostSim(link=tmp_path / "m", faults=plan, seed=1) as sim:
-        port = Port(tmp_path / "m")
+        port = PtyPeer.open(tmp_path / "m")
         try:
             start = asyncio.get_running_loop().time()
             port.write(b"AT+CGMI\r")
@@ -299,7 +252,7 @@ async def test_unplug_for_seconds_replugs_behind_the_same_link(tmp_path: Path) -
         assert not gateway.attached and not link.exists()
         await gateway.wait_until(lambda _: gateway.attached, WAIT)
         assert os.readlink(link) == gateway.path
-        port = Port(link)
+        port = PtyPeer.open(link)
         try:
             port.write(b"AT+CGMR\r")
             assert (await port.expect(b"OK\r\n")).endswith(b"BG96MAR02A07M1G\r\n\r\nOK\r\n")
@@ -408,7 +361,7 @@ async def test_routes_refuse_bad_values(
 
 async def test_reset_route_reboots_into_not_ready(tmp_path: Path) -> None:
     async def scenario(sim: HostSim, client: Client) -> None:
-        port = Port(tmp_path / "gw1")
+        port = PtyPeer.open(tmp_path / "gw1")
         try:
             port.write(b"ATE0\r")
             await port.expect(b"OK\r\n")
@@ -454,7 +407,7 @@ async def test_unplug_route_with_seconds_replugs_and_without_waits(tmp_path: Pat
 
 async def test_garbage_route_puts_seeded_noise_on_the_line(tmp_path: Path) -> None:
     async def scenario(sim: HostSim, client: Client) -> None:
-        port = Port(tmp_path / "gw0")
+        port = PtyPeer.open(tmp_path / "gw0")
         try:
             status, body = await client.call("sim0", "garbage", data={"bytes": "64"})
             assert status == 200 and body["bytes"] == 64
@@ -468,7 +421,7 @@ async def test_garbage_route_puts_seeded_noise_on_the_line(tmp_path: Path) -> No
 async def test_hang_route_swallows_input_until_resumed(tmp_path: Path) -> None:
     async def scenario(sim: HostSim, client: Client) -> None:
         gateway = sim[0]
-        port = Port(tmp_path / "gw0")
+        port = PtyPeer.open(tmp_path / "gw0")
         try:
             status, body = await client.call("sim0", "hang")
             assert status == 200 and body["hung"] is True and body["resume_in"] is None
@@ -489,7 +442,7 @@ async def test_hang_route_swallows_input_until_resumed(tmp_path: Path) -> None:
 
 async def test_faults_route_sets_the_plan_live(tmp_path: Path) -> None:
     async def scenario(sim: HostSim, client: Client) -> None:
-        port = Port(tmp_path / "gw0")
+        port = PtyPeer.open(tmp_path / "gw0")
         try:
             status, body = await client.call(
                 "sim0", "faults", data={"bare_lf": "true", "urc_flood": "1"}

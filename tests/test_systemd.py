@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness import AgentProcess
 
 from device.systemd import (
     MAX_STATUS,
@@ -243,7 +244,6 @@ async def test_the_agent_speaks_sd_notify(tmp_path: Path) -> None:
     import asyncio as aio
     import signal as sig
     import socket as so
-    import sys as _sys
 
     from hostsim.sim import HostSim
 
@@ -273,22 +273,21 @@ async def test_the_agent_speaks_sd_notify(tmp_path: Path) -> None:
     try:
         async with HostSim() as sim:
             env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"}
-            proc = await aio.create_subprocess_exec(
-                _sys.executable, "-m", "device.cli", "run", "--port", sim.modems[0].path,
-                "--journal", str(tmp_path / "j.sqlite3"), "--socket", str(tmp_path / "c"),
-                env=env, stdout=aio.subprocess.DEVNULL, stderr=aio.subprocess.DEVNULL,
+            agent = AgentProcess(
+                tmp_path, sim.modems[0].path, "--socket", str(tmp_path / "c"),
+                journal=tmp_path / "j.sqlite3", env=env,
             )  # fmt: skip
+            await agent.start()
+            assert agent.proc is not None
             try:
                 await aio.wait_for(until("READY=1"), 20)
                 await aio.wait_for(until("STATUS=modem ready"), 20)
                 await aio.wait_for(until("WATCHDOG=1"), 20)
-                proc.send_signal(sig.SIGTERM)
+                agent.proc.send_signal(sig.SIGTERM)
                 await aio.wait_for(until("STOPPING=1"), 20)
-                assert await aio.wait_for(proc.wait(), 20) == 0
+                assert await aio.wait_for(agent.proc.wait(), 20) == 0
             finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+                await agent.cleanup()
     finally:
         loop.remove_reader(receiver.fileno())
         receiver.close()
