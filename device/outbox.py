@@ -6,7 +6,7 @@ row and the :class:`SendPolicy` — says what the failure was and whether the
 reply is tried again:
 
 - a definite error (``+CMS ERROR`` the module is sure about, ``+CME ERROR``) is
-  retried with capped exponential backoff (``outbox.retry_initial`` …
+  retried with capped exponential backoff (:mod:`device.retry`; ``outbox.retry_initial`` …
   ``outbox.retry_max``), at most ``outbox.max_attempts`` times in all;
 - an uncertain outcome (a timeout, a lost port, an answer that cannot be read,
   ``+CMS ERROR: 500`` — which some modules answer although the SMS went out —
@@ -33,9 +33,10 @@ from datetime import UTC, datetime, timedelta
 from device.at.errors import CmsError, CommandError, ModemError, ResponseError
 from device.config import Config
 from device.crash import CrashPoints
-from device.journal import Journal, OutboxRow, backoff
+from device.journal import Journal, OutboxRow
 from device.modem import Modem
 from device.observer import AgentObserver, Counters, notify
+from device.retry import Backoff
 
 LOGGER = logging.getLogger(__name__)
 
@@ -68,17 +69,19 @@ class Verdict(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class SendPolicy:
-    """How often, and how far apart, a failed send is tried again."""
+    """How often (``max_attempts`` in all), and how far apart (``retry``), a failed
+    send is tried again."""
 
     max_attempts: int
-    retry_initial: float
-    retry_max: float
+    retry: Backoff
     max_uncertain_attempts: int = MAX_UNCERTAIN_ATTEMPTS
     validity: timedelta = REPLY_VALIDITY
 
     @classmethod
     def from_config(cls, config: Config) -> SendPolicy:
-        return cls(config.send_max_attempts, config.send_retry_initial, config.send_retry_max)
+        return cls(
+            config.send_max_attempts, Backoff(config.send_retry_initial, config.send_retry_max)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +140,7 @@ def decide(error: ModemError, row: OutboxRow, policy: SendPolicy, now: datetime)
         verdict = Verdict.FINAL if final else Verdict.UNCERTAIN
     else:
         verdict = Verdict.FINAL if final else Verdict.RETRY
-    retry_in = backoff(attempt, policy.retry_initial, policy.retry_max)
+    retry_in = policy.retry.delay(attempt)
     return SendDecision(failure, verdict, attempt, limit, retry_in, text)
 
 
@@ -218,8 +221,8 @@ class Outbox:
             return float("inf")
         now = datetime.now(UTC)
         wait = (due - now).total_seconds()
-        if wait > self.policy.retry_max:
-            latest = now + timedelta(seconds=self.policy.retry_max)
+        if wait > self.policy.retry.maximum:
+            latest = now + timedelta(seconds=self.policy.retry.maximum)
             moved = self.journal.reschedule_outbox(latest)
             LOGGER.warning("outbox: %d retry(ies) scheduled past the maximum delay (clock "
                            "moved back?); due now", moved)  # fmt: skip

@@ -18,10 +18,11 @@ from device.at.errors import (
 )
 from device.journal import OutboxRow, OutboxState
 from device.outbox import SendFailure, SendPolicy, Verdict, decide
+from device.retry import Backoff
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-POLICY = SendPolicy(max_attempts=5, retry_initial=10.0, retry_max=600.0)
-ONE_TRY = SendPolicy(max_attempts=1, retry_initial=10.0, retry_max=600.0)
+POLICY = SendPolicy(max_attempts=5, retry=Backoff(10.0, 600.0))
+ONE_TRY = SendPolicy(max_attempts=1, retry=Backoff(10.0, 600.0))
 
 
 def row(attempts: int = 0, age: timedelta = timedelta(0)) -> OutboxRow:
@@ -84,6 +85,6 @@ def test_uncertain_error_text_says_so() -> None:
 
 
 def test_validity_is_the_policys() -> None:
-    short = SendPolicy(5, 1.0, 2.0, validity=timedelta(minutes=1))
+    short = SendPolicy(5, Backoff(1.0, 2.0), validity=timedelta(minutes=1))
     assert decide(CMS_331, row(0, timedelta(minutes=2)), short, NOW).final
     assert not decide(CMS_331, row(0, timedelta(seconds=30)), short, NOW).final
