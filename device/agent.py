@@ -26,8 +26,9 @@ journaled as undecodable. Whenever one is seen the agent stops what it is
 doing — before journaling, deleting or sending anything more — and
 re-initialises; messages stay in the modem's storage until then.
 
-Sending, and the retry / uncertain / final rule for a failed send, live in
-:mod:`device.outbox`; crash points (a test hook) in :mod:`device.crash`;
+Running the journaled commands (the "never twice" rule) lives in
+:mod:`device.executor`; sending, and the retry / uncertain / final rule for a
+failed send, in :mod:`device.outbox`; crash points (a test hook) in :mod:`device.crash`;
 observer hooks and counters in :mod:`device.observer`.
 """
 
@@ -52,17 +53,14 @@ from device.at.errors import (
     SmsInputCancelled,
 )
 from device.commands import (
-    CommandContext,
-    Dispatcher,
     Registry,
     StatusSnapshot,
-    format_reply,
-    parse_payload,
 )
 from device.config import Config
 from device.crash import CRASH_ENV, CRASH_POINTS, CrashPoints
 from device.errors import JournalError
-from device.journal import InboxRow, InboxState, Journal, backoff
+from device.executor import Executor
+from device.journal import InboxState, Journal, backoff
 from device.modem import (
     Lifecycle,
     Modem,
@@ -111,7 +109,6 @@ class Agent:
         self._open_channel = open_channel
         self.journal = journal
         self.registry = registry
-        self.dispatcher = Dispatcher(registry, timeout=config.handler_timeout)
         self.observer = observer or AgentObserver()
         self.lifecycle = Lifecycle(self._state_changed)
         self.counters = Counters()
@@ -129,6 +126,17 @@ class Agent:
         self._drain_needed = True
         self._error_streak = 0
         self._crash = CrashPoints.from_env()
+        self.executor = Executor(
+            journal,
+            registry,
+            handler_timeout=config.handler_timeout,
+            reply_to=config.reply_to,
+            status=self.status,
+            counters=self.counters,
+            observer=self.observer,
+            crash=self._crash,
+            stop=self._stop,
+        )
         self.outbox = Outbox(
             journal,
             SendPolicy.from_config(config),
@@ -396,7 +404,7 @@ class Agent:
                 await self._commit_and_delete(
                     modem, decode_direct(modem.charset, urc.args, urc.body or "", pdu=modem.pdu)
                 )
-            await self._run_pending()
+            await self.executor.run_pending()
             await self.outbox.flush(modem, self._check_restart)
             if self._work_waiting():
                 continue
@@ -630,66 +638,6 @@ class Agent:
             LOGGER.info("inbox %d: %d-part message from %r: %r", row.id, concat.total,
                         row.sender, row.text)  # fmt: skip
             notify(self.observer.received, row)
-
-    # -- execution -----------------------------------------------------------
-
-    def _answer_interrupted(self, row: InboxRow) -> bool:
-        """For a row left RUNNING (a crash, or a journal error after its handler ran):
-        True when its handler is idempotent and may run again; otherwise the row is
-        failed and answered ``error: interrupted`` here, and False returned."""
-        handler = self.registry.get(row.command or "")
-        if handler is not None and handler.idempotent:
-            LOGGER.warning("inbox %d: %r was interrupted; running it again", row.id, row.command)
-            return True
-        LOGGER.warning("inbox %d: %r was interrupted; answering error", row.id, row.command)
-        outbox = self.journal.finish(
-            row.id,
-            reply="error: interrupted",
-            state=InboxState.FAILED,
-            error="interrupted by a restart while running",
-            reply_to=self.config.reply_to,
-        )
-        notify(self.observer.replied, row, outbox)
-        return False
-
-    async def _run_pending(self) -> None:
-        for row in self.journal.pending_inbox():
-            if self._stop.is_set():
-                return
-            # Never a blind re-run of a RUNNING row: the idempotency rule decides.
-            if row.state is InboxState.RUNNING and not self._answer_interrupted(row):
-                continue
-            await self._execute(row)
-
-    async def _execute(self, row: InboxRow) -> None:
-        parsed = parse_payload(row.text)
-        row = self.journal.start(row.id, parsed.name, parsed.argument)
-        self._crash.reached("after_start")
-        ctx = CommandContext(
-            name=parsed.name,
-            argument=parsed.argument,
-            sender=row.sender,
-            timestamp=row.timestamp,
-            journal_id=row.id,
-            status=self.status,
-        )
-        outcome = await self.dispatcher.dispatch(ctx)
-        self._crash.reached("after_handler")
-        reply = outcome.reply
-        if reply is not None:
-            reply, warnings = format_reply(reply)
-            for warning in warnings:
-                LOGGER.warning("inbox %d reply: %s", row.id, warning)
-        outbox = self.journal.finish(
-            row.id,
-            reply=reply,
-            state=InboxState.DONE if outcome.ok else InboxState.FAILED,
-            error=outcome.error,
-            reply_to=self.config.reply_to,
-        )
-        self.counters.executed += 1
-        LOGGER.info("inbox %d: %r -> %r", row.id, parsed.name, reply)
-        notify(self.observer.replied, row, outbox)
 
     def _state_changed(self, before: ModemState, after: ModemState) -> None:
         notify(self.observer.state_changed, before, after)
