@@ -17,6 +17,7 @@ from harness import Line
 from device.agent import Agent, AgentObserver
 from device.commands import CommandContext, Handler, Registry, default_registry
 from device.config import Config
+from device.errors import JournalError
 from device.journal import InboxRow, InboxState, Journal, OutboxRow, OutboxState
 from device.modem import (
     STATES,
@@ -29,7 +30,7 @@ from device.modem import (
 )
 from device.sms.charset import Charset
 from hostsim.modem.personas import PERSONAS, persona
-from hostsim.modem.settings import Cnmi
+from hostsim.modem.settings import Cnmi, RegStat
 from hostsim.modem.storage import Status, StoredMessage
 from hostsim.pty import SimulatedModem
 
@@ -274,7 +275,7 @@ async def test_reconnects_with_backoff_and_stops_while_port_is_missing(tmp_path:
     with Journal.open(config.journal) as journal:
         agent = Agent(config, journal, default_registry())
         attempts = 0
-        connect = agent._connect
+        connect = agent.supervisor.connect
 
         async def counting_connect() -> object:
             nonlocal attempts
@@ -283,7 +284,7 @@ async def test_reconnects_with_backoff_and_stops_while_port_is_missing(tmp_path:
                 agent.stop()
             return await connect()
 
-        agent._connect = counting_connect  # type: ignore[method-assign,assignment]
+        agent.supervisor.connect = counting_connect  # type: ignore[method-assign,assignment]
         await asyncio.wait_for(agent.run(), WAIT)
         assert attempts == 3
         assert agent.state is ModemState.STOPPED
@@ -518,3 +519,51 @@ def test_profile_detection() -> None:
     assert detect("SIMCOM_SIM7600E-H", "SIMCOM INCORPORATED").name == "simcom-sim7600"
     assert detect("SARA-R410M-02B", "u-blox").name == "ublox-sara-r410m"
     assert detect("Frobnicator 9000", "ACME").name == "generic"
+
+
+async def test_registration_loss_waits_for_the_network_without_reinitialising(
+    tmp_path: Path, line: Line
+) -> None:
+    """ready -> waiting_for_network -> ready: no re-probe, no re-initialisation counted."""
+    async with rig(tmp_path, line, health_interval=0.1) as r:
+        states_before = len(r.recorder.states)
+        r.gw.modem.set_registration(RegStat.NOT_REGISTERED)
+        await asyncio.wait_for(r.recorder.reached(ModemState.WAITING_FOR_NETWORK, 2), WAIT)
+        r.gw.modem.set_registration(RegStat.ROAMING)
+        await asyncio.wait_for(r.recorder.reached(ModemState.READY, 2), WAIT)
+        assert r.recorder.states[states_before:] == [
+            ModemState.WAITING_FOR_NETWORK,
+            ModemState.READY,
+        ]
+        assert r.agent.counters.reinitialisations == 0
+        r.gw.deliver("000", "ping: registered again")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert r.gw.sent[0].text == "pong: registered again"
+
+
+async def test_journal_failure_suspends_a_healthy_modem_and_loses_nothing(
+    tmp_path: Path, line: Line
+) -> None:
+    """A journal error is not the modem's: ready -> suspended -> ready without re-probing;
+    the message it could not commit stays on the modem and is taken after the pause."""
+    async with rig(tmp_path, line, reconnect_max=0.2) as r:
+        states_before = len(r.recorder.states)
+        record = r.journal.record_incoming
+        failures = 0
+
+        def failing_once(**kwargs: Any) -> Any:
+            nonlocal failures
+            if failures == 0:
+                failures += 1
+                raise JournalError("disk full")
+            return record(**kwargs)
+
+        r.journal.record_incoming = failing_once  # type: ignore[method-assign]
+        r.gw.deliver("000", "ping: after the disk")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert r.gw.sent[0].text == "pong: after the disk"
+        assert failures == 1
+        assert r.recorder.states[states_before:] == [ModemState.SUSPENDED, ModemState.READY]
+        assert r.agent.counters.reinitialisations == 0
+        assert [row.state for row in r.journal.inbox()] == [InboxState.DONE]
+        assert r.gw.modem.storages["SM"].used == 0

@@ -11,6 +11,7 @@ a step succeeded::
 
     any state after probing ─unresponsive→ probing  (commands time out)
     ready ─deregistered→ waiting_for_network
+    ready ─journal_failed→ suspended ─resumed→ ready  (the modem is not re-probed)
     any attached state ─port_lost→ disconnected   ·   any state but stopped ─stop→ stopped
 
 The table decides: a trigger that has no transition from the current state is
@@ -44,6 +45,7 @@ class ModemState(enum.Enum):
     SETTING_UP_SMS = "setting_up_sms"
     WAITING_FOR_NETWORK = "waiting_for_network"
     READY = "ready"
+    SUSPENDED = "suspended"  # the modem is fine, the journal is not: nothing is taken off it
     STOPPED = "stopped"
 
 
@@ -60,6 +62,8 @@ class Trigger(enum.Enum):
     UNRESPONSIVE = "unresponsive"
     RESET_DETECTED = "reset_detected"
     PORT_LOST = "port_lost"
+    JOURNAL_FAILED = "journal_failed"
+    RESUMED = "resumed"
     STOP = "stop"
 
 
@@ -72,6 +76,7 @@ _ATTACHED = [
     S.SETTING_UP_SMS,
     S.WAITING_FOR_NETWORK,
     S.READY,
+    S.SUSPENDED,
 ]
 
 STATES: list[ModemState] = list(ModemState)
@@ -84,6 +89,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": T.SMS_READY.value, "source": S.SETTING_UP_SMS, "dest": S.WAITING_FOR_NETWORK},
     {"trigger": T.REGISTERED.value, "source": S.WAITING_FOR_NETWORK, "dest": S.READY},
     {"trigger": T.DEREGISTERED.value, "source": S.READY, "dest": S.WAITING_FOR_NETWORK},
+    {"trigger": T.JOURNAL_FAILED.value, "source": S.READY, "dest": S.SUSPENDED},
+    {"trigger": T.RESUMED.value, "source": S.SUSPENDED, "dest": S.READY},
     {"trigger": T.UNRESPONSIVE.value, "source": _ATTACHED, "dest": S.PROBING},
     {"trigger": T.RESET_DETECTED.value, "source": _ATTACHED, "dest": S.PROBING},
     {"trigger": T.PORT_LOST.value, "source": _ATTACHED, "dest": S.DISCONNECTED},

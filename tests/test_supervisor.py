@@ -1,0 +1,215 @@
+"""The modem supervisor's tables: the bring-up steps run by one loop, and errors to triggers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from device.at.errors import (
+    CmeError,
+    CommandError,
+    CommandTimeout,
+    ConnectionLost,
+    ModemError,
+    ResponseError,
+)
+from device.config import Config
+from device.errors import JournalError
+from device.modem import Lifecycle, ModemState, Trigger
+from device.modem.messages import ModuleIdentity
+from device.modem.profiles import PROFILES
+from device.modem.supervisor import (
+    BRING_UP,
+    ERROR_RULES,
+    PROBE_ATTEMPTS,
+    ModemSupervisor,
+    Recovery,
+    RegistrationLost,
+    RestartDetected,
+    Retry,
+    rule_for,
+)
+from device.observer import Counters
+
+S, T = ModemState, Trigger
+BUSY = CmeError("AT+CPMS", 14, "SIM busy")
+
+
+class FakeChannel:
+    def __init__(self) -> None:
+        self.echo_count = 0
+        self.escapes = 0
+
+    def cancel_sms_input(self) -> None:
+        self.escapes += 1
+
+
+class FakeModem:
+    """Answers the bring-up calls from scripts: each entry is a result or an error."""
+
+    def __init__(self, **scripts: list[Any]) -> None:
+        self.channel = FakeChannel()
+        self.identity = ModuleIdentity("Quectel", "BG96", "R1", "1")
+        self.profile = PROFILES["generic"]
+        self.registration_text = "not registered"
+        self.rssi = 20
+        self.calls: list[str] = []
+        self._scripts = scripts
+
+    def _next(self, name: str, default: Any) -> Any:
+        self.calls.append(name)
+        script = self._scripts.get(name)
+        result = script.pop(0) if script else default
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def probe(self, timeout: float) -> None:
+        self._next("probe", None)
+
+    async def configure(self) -> None:
+        self._next("configure", None)
+        self.profile = PROFILES["quectel-bg96"]  # the modem layer identifies the module
+
+    async def sim_status(self) -> tuple[bool, str]:
+        ready: bool = self._next("sim_status", True)
+        return ready, "READY" if ready else "SIM busy"
+
+    async def setup_sms(self) -> None:
+        self._next("setup_sms", None)
+
+    async def refresh_registration(self) -> int:
+        stat: int = self._next("refresh_registration", 1)
+        self.registration_text = "registered" if stat in (1, 5) else "searching"
+        return stat
+
+    async def refresh_signal(self) -> int:
+        return int(self._next("refresh_signal", 20))
+
+
+def supervisor(initial: ModemState = S.PROBING) -> tuple[ModemSupervisor, list[ModemState]]:
+    states: list[ModemState] = []
+    life = Lifecycle(lambda a, b: states.append(b), initial=initial)
+    config = Config(port="/dev/null", reconnect_initial=0.0, reconnect_max=0.0,
+                    health_interval=0.0)  # fmt: skip
+    sup = ModemSupervisor(config, life, counters=Counters(), stop=asyncio.Event(),
+                          wake=asyncio.Event(), on_urc=lambda urc: None)  # fmt: skip
+    return sup, states
+
+
+def test_the_table_has_one_step_per_state_before_ready() -> None:
+    assert set(BRING_UP) == {S.PROBING, S.CONFIGURING, S.WAITING_FOR_SIM, S.SETTING_UP_SMS,
+                             S.WAITING_FOR_NETWORK, S.SUSPENDED}  # fmt: skip
+    life = Lifecycle(initial=S.PROBING)
+    while (step := BRING_UP.get(life.state)) is not None:  # each step's trigger leads on
+        assert step.state is life.state
+        life.fire(step.trigger)
+    assert life.state is S.READY
+    assert BRING_UP[S.PROBING].retry is Retry.PROBE
+    assert BRING_UP[S.SUSPENDED].trigger is T.RESUMED
+
+
+async def test_bring_up_walks_the_table_with_each_steps_retry_rule() -> None:
+    modem = FakeModem(
+        probe=[CommandTimeout("ATE0", 2.0)],  # silent once: ESC, then answered
+        configure=[BUSY],  # busy once: retried
+        sim_status=[False, False],  # not ready twice: waited out
+        setup_sms=[BUSY, BUSY],
+        refresh_registration=[2, 2, 2],
+    )
+    sup, states = supervisor()
+    assert await sup.bring_up(modem)  # type: ignore[arg-type]
+    assert states == [S.CONFIGURING, S.WAITING_FOR_SIM, S.SETTING_UP_SMS,
+                      S.WAITING_FOR_NETWORK, S.READY]  # fmt: skip
+    assert modem.channel.escapes == 1
+    assert modem.calls.count("probe") == 2
+    assert modem.calls.count("configure") == 2
+    assert modem.calls.count("sim_status") == 3
+    assert modem.calls.count("setup_sms") == 3
+    assert modem.calls.count("refresh_registration") == 4
+    assert sup.profile.name == "quectel-bg96"  # the modem's, once configured
+
+
+async def test_a_silent_modem_gives_up_after_the_probe_attempts() -> None:
+    modem = FakeModem(probe=[CommandTimeout("ATE0", 2.0)] * PROBE_ATTEMPTS)
+    sup, states = supervisor()
+    assert not await sup.bring_up(modem)  # type: ignore[arg-type]
+    assert (states, modem.channel.escapes) == ([], PROBE_ATTEMPTS)
+
+
+async def test_an_error_answer_to_the_probe_is_an_answer() -> None:
+    modem = FakeModem(probe=[CommandError("ATE0", None, "error")])
+    sup, states = supervisor()
+    assert await sup.bring_up(modem)  # type: ignore[arg-type]
+    assert states[-1] is S.READY
+
+
+async def test_a_non_busy_error_leaves_the_loop() -> None:
+    modem = FakeModem(configure=[CmeError("AT+CMEE=2", 100, "unknown")])
+    sup, states = supervisor()
+    with pytest.raises(CmeError):
+        await sup.bring_up(modem)  # type: ignore[arg-type]
+    assert states == [S.CONFIGURING]
+
+
+async def test_bring_up_resumes_where_the_lifecycle_is() -> None:
+    modem = FakeModem(refresh_registration=[0, 5])
+    sup, states = supervisor(S.WAITING_FOR_NETWORK)
+    assert await sup.bring_up(modem)  # type: ignore[arg-type]
+    assert states == [S.READY]
+    assert modem.calls == ["refresh_registration", "refresh_registration", "refresh_signal"]
+
+
+async def test_a_restart_seen_on_the_way_is_raised_before_ready() -> None:
+    modem = FakeModem()
+    sup, states = supervisor(S.SETTING_UP_SMS)
+    sup.restarts.needed("boot banner RDY")
+    with pytest.raises(RestartDetected, match="boot banner RDY"):
+        await sup.bring_up(modem)  # type: ignore[arg-type]
+    assert states == [S.WAITING_FOR_NETWORK]
+
+
+async def test_stop_ends_a_wait() -> None:
+    modem = FakeModem(sim_status=[False] * 100)
+    sup, states = supervisor(S.WAITING_FOR_SIM)
+    sup._stop.set()
+    assert not await sup.bring_up(modem)  # type: ignore[arg-type]
+    assert states == []
+
+
+RULES: list[tuple[Exception, bool, Trigger, Recovery]] = [
+    (ConnectionLost("gone"), False, T.PORT_LOST, Recovery.REOPEN),
+    (ConnectionLost("gone"), True, T.PORT_LOST, Recovery.REOPEN),
+    (RestartDetected("banner"), False, T.RESET_DETECTED, Recovery.REINITIALISE),
+    (RegistrationLost("searching"), False, T.DEREGISTERED, Recovery.WAIT_FOR_NETWORK),
+    (JournalError("disk full"), False, T.JOURNAL_FAILED, Recovery.SUSPEND),
+    (JournalError("disk full"), True, T.JOURNAL_FAILED, Recovery.SUSPEND),
+    (CommandTimeout("AT", 1.0), False, T.UNRESPONSIVE, Recovery.PROBE),
+    (CommandTimeout("AT", 1.0), True, T.RESET_DETECTED, Recovery.REINITIALISE),
+    (CmeError("AT", 100, "unknown"), False, T.UNRESPONSIVE, Recovery.PROBE_AFTER_BACKOFF),
+    (CmeError("AT", 100, "unknown"), True, T.RESET_DETECTED, Recovery.REINITIALISE),
+    (ResponseError("garbled"), False, T.UNRESPONSIVE, Recovery.PROBE_AFTER_BACKOFF),
+]
+
+
+@pytest.mark.parametrize(("error", "restart_seen", "trigger", "recovery"), RULES)
+def test_error_to_trigger_map(
+    error: Exception, restart_seen: bool, trigger: Trigger, recovery: Recovery
+) -> None:
+    rule = rule_for(error, restart_seen=restart_seen)
+    assert rule is not None
+    assert (rule.trigger, rule.recovery) == (trigger, recovery)
+
+
+def test_an_unknown_error_has_no_rule() -> None:
+    assert rule_for(ValueError("bug"), restart_seen=False) is None
+    assert rule_for(ModemError("any modem error"), restart_seen=False) is ERROR_RULES[-1]
+
+
+def test_every_rules_trigger_is_declared_where_it_is_fired() -> None:
+    """Port loss is fired once the port is closed; the others from READY (the session)."""
+    for rule in ERROR_RULES:
+        if rule.recovery is not Recovery.REOPEN:
+            Lifecycle(initial=S.READY).fire(rule.trigger)
