@@ -7,8 +7,10 @@ must be executed exactly once and answered, and no exception may escape the
 agent. Recovery time (fault → first reply to a command sent after it) is
 measured; ``pytest -s`` prints a line per fault (RELIABILITY.md records them).
 
-The agent runs in-process against hostsim on a real pty, reaching it through the
-stable symlink (so an unplugged modem comes back as a new pty behind it).
+The agent runs in-process against hostsim. Each fault alone goes over the
+in-memory link (``hostsim.link``, its variants in turn); the USB unplug, the
+storm and the schedules go over a real pty, reached through the stable symlink
+(so an unplugged modem comes back as a new pty behind it).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import pytest
 from conftest import run_async
+from harness import Line
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
@@ -34,12 +37,15 @@ from device.commands import default_registry
 from device.config import Config
 from device.journal import InboxState, Journal
 from hostsim.cloud.network import Direction, SmsCommand
+from hostsim.link import VARIANTS
 from hostsim.modem.faults import FaultPlan
 from hostsim.modem.settings import ModemConfig, RegStat
 from hostsim.pty import SimulatedModem
 from hostsim.sim import HostSim
 
 WAIT = 30.0
+
+VARIANTS_BY_NAME = {v.name: v for v in VARIANTS}
 
 FAULT_FIGURES: list[str] = []
 
@@ -73,9 +79,15 @@ class Fleet:
 
 
 async def start_fleet(
-    tmp: Path, config: ModemConfig | None = None, *, command_timeout: float = 0.5
+    tmp: Path,
+    config: ModemConfig | None = None,
+    *,
+    command_timeout: float = 0.5,
+    line: Line | None = None,
 ) -> tuple[Fleet, Any]:
-    sim = HostSim(link=tmp / "modem", seed=6, retry_initial=0.05, config=config)
+    """The agent and hostsim joined by ``line`` (default: a pty behind a symlink)."""
+    line = Line.pty() if line is None else line
+    sim = line.hostsim(link=tmp / "modem", seed=6, retry_initial=0.05, config=config)
     await sim.start()
     gw = sim.modems[0]
     agent_config = Config(
@@ -90,7 +102,12 @@ async def start_fleet(
         send_retry_max=0.3,
     )
     journal = Journal.open(agent_config.journal)
-    agent = Agent(agent_config, journal, default_registry())
+    agent = Agent(
+        agent_config,
+        journal,
+        default_registry(),
+        open_channel=line.open_channel(gw, default_timeout=command_timeout),
+    )
     fleet = Fleet(sim, gw, agent, journal)
     sim.network.listeners.append(fleet.heard)
     task = asyncio.create_task(agent.run())
@@ -233,11 +250,23 @@ FAULTS: dict[str, Fault] = {
 }
 
 
+#: Each fault alone runs over the in-memory link, the variants taken in turn (so each
+#: meets several faults without multiplying the run); the unplug over the pty, where
+#: a new device file appears behind the symlink.
+FAULT_LINES = [
+    (name, "pty" if name.startswith("USB unplug") else VARIANTS[i % len(VARIANTS)].name)
+    for i, name in enumerate(FAULTS)
+]
+
+
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("name", list(FAULTS))
+@pytest.mark.parametrize(
+    ("name", "over"), FAULT_LINES, ids=[f"{name}-{over}" for name, over in FAULT_LINES]
+)
 @pytest.mark.async_timeout(80)
-async def test_each_fault_alone(tmp_path: Path, name: str) -> None:
-    fleet, task = await start_fleet(tmp_path)
+async def test_each_fault_alone(tmp_path: Path, name: str, over: str) -> None:
+    line = Line.pty() if over == "pty" else Line.loopback(VARIANTS_BY_NAME[over])
+    fleet, task = await start_fleet(tmp_path, line=line)
     try:
         before = [f"ping: b{n}" for n in range(3)]
         for p in before:
