@@ -1,0 +1,263 @@
+"""The inbox pipeline: read -> journal -> delete (the "nothing lost" rule).
+
+Messages reach the agent three ways, and all take the same path:
+
+- ``+CMTI: <mem>,<index>`` indications: the index is read (``AT+CMGR``);
+- a drain of the whole storage (``AT+CMGL``): after every bring-up, after a
+  malformed ``+CMTI`` or an unreadable index, and on every safety sweep (for
+  messages whose ``+CMTI`` never came);
+- ``+CMT`` direct delivery (the module's ``+CNMI`` is not ours any more): the
+  message comes in the indication itself and has no storage index; it is
+  journaled, and then the modem is re-initialised so that indications go
+  through storage again.
+
+Each message is committed to the journal first and deleted from the modem
+second, so a crash in between leaves it in storage (and the journal's
+deduplication keeps the next read from running it twice). Before anything is
+journaled the restart watch is consulted, and before a message is journaled as
+undecodable the modem's settings are checked: reading with a character set a
+restarted module forgot would garble it, and it is re-read after the
+re-initialisation instead. Parts of a concatenated message are held in the
+journal (committed before the delete, like any message) until the last part is
+in, whatever order they came in; parts that stop coming are journaled
+incomplete after ``concat_timeout``. A sender outside ``allowed_senders`` is
+journaled REFUSED (and deleted, and counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from device.at.codec import Urc
+from device.at.errors import CommandError
+from device.crash import CrashPoints
+from device.journal import InboxState, Journal
+from device.modem import Modem, StoredSms, UndecodableSms, decode_direct, parse_cmti
+from device.observer import AgentObserver, Counters, notify
+
+LOGGER = logging.getLogger(__name__)
+
+
+class RestartWatch(Protocol):
+    """What the inbox needs from restart detection (the supervisor's)."""
+
+    def needed(self, reason: str) -> None:
+        """Ask for a re-initialisation (the first reason is kept)."""
+
+    def check(self) -> None:
+        """Raise when a restart was seen: nothing more may be journaled or deleted."""
+
+
+class Inbox:
+    """Takes messages off the modem into the journal; woken by indications."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        allowed_senders: Collection[str],
+        concat_timeout: float,
+        restart: RestartWatch,
+        counters: Counters,
+        observer: AgentObserver,
+        crash: CrashPoints,
+        stop: asyncio.Event,
+        wake: asyncio.Event,
+    ) -> None:
+        self.journal = journal
+        self._allowed = allowed_senders
+        self._concat_timeout = concat_timeout
+        self._restart = restart
+        self._counters = counters
+        self._observer = observer
+        self._crash = crash
+        self._stop = stop
+        self._wake = wake
+        self._indications: list[tuple[str, int]] = []
+        self._direct: list[Urc] = []
+        #: True when the whole storage is to be read (set after every bring-up).
+        self.drain_needed = True
+
+    @property
+    def waiting(self) -> bool:
+        """True when indications, direct deliveries or a drain wait to be taken."""
+        return bool(self._indications or self._direct or self.drain_needed)
+
+    def on_urc(self, urc: Urc) -> bool:
+        """Take ``+CMTI``, ``+CMT`` and ``+CDSI``; False for any other indication."""
+        if urc.name == "+CMTI":
+            parsed = parse_cmti(urc.args)
+            if parsed is None:
+                LOGGER.warning("malformed +CMTI indication %r; draining storage instead", urc.text)
+                self.drain_needed = True
+            else:
+                self._indications.append(parsed)
+            self._wake.set()
+        elif urc.name == "+CMT":
+            # Direct delivery means +CNMI is not ours any more: take the message,
+            # then re-initialise so that indications go through storage again.
+            LOGGER.warning("direct delivery (+CMT) although +CMTI was configured: %r", urc.text)
+            self._direct.append(urc)
+            self._wake.set()
+        elif urc.name == "+CDSI":
+            LOGGER.info("status report stored: %s (left in storage)", urc.args)
+        else:
+            return False
+        return True
+
+    async def take(self, modem: Modem) -> None:
+        """Take everything waiting: the drain first, then indications, then direct
+        deliveries, each in arrival order; returns early when stopped."""
+        if self.drain_needed:
+            self.drain_needed = False
+            await self._drain(modem)
+        while self._indications and not self._stop.is_set():
+            storage, index = self._indications.pop(0)
+            await self._take(modem, storage, index)
+        while self._direct and not self._stop.is_set():
+            urc = self._direct.pop(0)
+            await self._commit_and_delete(
+                modem, decode_direct(modem.charset, urc.args, urc.body or "", pdu=modem.pdu)
+            )
+
+    def expire_parts(self) -> None:
+        """Multipart messages whose parts stopped coming: journaled incomplete, answered."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=self._concat_timeout)
+        for row in self.journal.expire_parts(cutoff):
+            LOGGER.warning("inbox %d: incomplete message from %r: %s", row.id, row.sender,
+                           row.error)  # fmt: skip
+            notify(self._observer.received, row)
+
+    async def _drain(self, modem: Modem) -> None:
+        """Take everything already in storage, oldest index first."""
+        messages = await modem.list_received()
+        if messages:
+            LOGGER.info("%d message(s) waiting in storage", len(messages))
+        cleared = self.journal.forget_absent(
+            modem.read_storage, (m.index for m in messages if m.index is not None)
+        )
+        if cleared:
+            LOGGER.info("journal: %d row(s) no longer on the modem (deleted before a crash)",
+                        cleared)  # fmt: skip
+        for message in messages:
+            await self._commit_and_delete(modem, message)
+
+    async def _take(self, modem: Modem, storage: str, index: int) -> None:
+        try:
+            message = await modem.read(storage, index)
+        except CommandError as exc:
+            LOGGER.warning("cannot read %s index %d: %s; draining storage", storage, index, exc)
+            self.drain_needed = True
+            return
+        if message is None:
+            LOGGER.info("%s index %d holds no received message (already handled?)", storage, index)
+            return
+        await self._commit_and_delete(modem, message)
+
+    async def _commit_and_delete(self, modem: Modem, message: StoredSms | UndecodableSms) -> None:
+        """Journal first, delete from the modem second: nothing is lost in between."""
+        self._restart.check()
+        self._crash.reached("after_read")
+        if isinstance(message, StoredSms) and message.concat is not None:
+            await self._commit_part(modem, message)
+            return
+        if isinstance(message, UndecodableSms):
+            # Before calling a message undecodable, make sure it is not our settings
+            # that changed under us (a restart without banner): then it is re-read.
+            changed = await modem.settings_intact()
+            if changed is not None:
+                self._restart.needed(f"settings lost ({changed}) while reading a message")
+                self._restart.check()
+            LOGGER.error(
+                "undecodable message at %s index %s: %s",
+                message.storage,
+                message.index,
+                message.reason,
+            )
+            row, new = self.journal.record_incoming(
+                sender="",
+                timestamp=None,
+                text=f"{message.raw_header}\n{message.raw_body}",
+                storage=message.storage,
+                index=message.index,
+                state=InboxState.UNDECODABLE,
+                error=message.reason,
+            )
+            if new:
+                self._counters.undecodable += 1
+        else:
+            state, refusal = self._admission(message.sender)
+            allowed = refusal is None
+            row, new = self.journal.record_incoming(
+                sender=message.sender,
+                timestamp=message.timestamp,
+                text=message.text,
+                storage=message.storage,
+                index=message.index,
+                state=state,
+                error=refusal,
+            )
+            if new:
+                self._counters.received += 1
+                if not allowed:
+                    self._counters.refused += 1
+                    LOGGER.warning(
+                        "refused message from %r (inbox %d): not in allowed_senders",
+                        message.sender,
+                        row.id,
+                    )
+        self._crash.reached("after_commit")
+        if message.storage is not None and message.index is not None:
+            await modem.delete(message.storage, message.index)
+            self._crash.reached("after_delete")
+        self.journal.mark_deleted(row.id)
+        if new:
+            LOGGER.info("inbox %d: %s from %r: %r", row.id, row.state.value, row.sender, row.text)
+            notify(self._observer.received, row)
+        if message.storage is None:
+            self._restart.needed("+CMT direct delivery: indications must be set up again")
+
+    def _admission(self, sender: str) -> tuple[InboxState, str | None]:
+        """RECEIVED for an allowed sender; REFUSED with the reason otherwise."""
+        if sender in self._allowed:
+            return InboxState.RECEIVED, None
+        return InboxState.REFUSED, f"sender {sender!r} is not allowed"
+
+    async def _commit_part(self, modem: Modem, message: StoredSms) -> None:
+        """One part of a concatenated message: held in the journal (committed before the
+        modem delete, like any message); the whole message is journaled once its last
+        part is in, whatever order the parts came in."""
+        concat = message.concat
+        assert concat is not None
+        new = self.journal.add_part(
+            sender=message.sender,
+            reference=concat.reference,
+            total=concat.total,
+            sequence=concat.sequence,
+            text=message.text,
+            timestamp=message.timestamp,
+        )
+        if message.storage is not None and message.index is not None:
+            await modem.delete(message.storage, message.index)
+        LOGGER.info("part %d/%d (reference %d) from %r%s", concat.sequence, concat.total,
+                    concat.reference, message.sender, "" if new else " again: ignored")  # fmt: skip
+        state, refusal = self._admission(message.sender)
+        row = self.journal.complete_multipart(
+            sender=message.sender,
+            reference=concat.reference,
+            total=concat.total,
+            state=state,
+            error=refusal,
+        )
+        if row is not None:
+            self._counters.received += 1
+            LOGGER.info("inbox %d: %d-part message from %r: %r", row.id, concat.total,
+                        row.sender, row.text)  # fmt: skip
+            notify(self._observer.received, row)
+
+
+__all__ = ["Inbox", "RestartWatch"]
