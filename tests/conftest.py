@@ -71,12 +71,6 @@ def line(request: pytest.FixtureRequest) -> Line:
     return Line.loopback(request.param)
 
 
-@pytest.fixture(params=[pytest.param(v, id=v.name) for v in VARIANTS if not v.garbage_rate])
-def clean_line(request: pytest.FixtureRequest) -> Line:
-    """As :func:`line`, without the noise variant (for tests that count garbage)."""
-    return Line.loopback(request.param)
-
-
 async def communicate(proc: asyncio.subprocess.Process, timeout: float) -> tuple[bytes, bytes]:
     """``proc.communicate()`` bounded by ``timeout``; on expiry the process is killed
     (and reaped) before TimeoutError propagates, so no test leaves a process behind."""
