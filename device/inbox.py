@@ -36,7 +36,7 @@ from device.at.codec import Urc
 from device.at.errors import CommandError
 from device.crash import CrashPoints
 from device.journal import InboxState, Journal
-from device.modem import Modem, StoredSms, UndecodableSms, decode_direct, parse_cmti
+from device.modem import Modem, StoredSms, UndecodableSms, parse_cmti
 from device.observer import AgentObserver, Counters, notify
 
 LOGGER = logging.getLogger(__name__)
@@ -120,9 +120,7 @@ class Inbox:
             await self._take(modem, storage, index)
         while self._direct and not self._stop.is_set():
             urc = self._direct.pop(0)
-            await self._commit_and_delete(
-                modem, decode_direct(modem.charset, urc.args, urc.body or "", pdu=modem.pdu)
-            )
+            await self._commit_and_delete(modem, modem.mode.direct(urc.args, urc.body or ""))
 
     def expire_parts(self) -> None:
         """Multipart messages whose parts stopped coming: journaled incomplete, answered."""

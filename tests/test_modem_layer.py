@@ -21,7 +21,6 @@ from device.modem import (
     StoredSms,
     TextMode,
     UndecodableSms,
-    decode_direct,
     mode_for,
 )
 from device.modem import profiles as profiles_module
@@ -180,8 +179,7 @@ def test_read_back_of_the_unverified_settings() -> None:
 def test_the_mode_is_chosen_once() -> None:
     text, pdu = modem(ScriptedChannel()), modem(ScriptedChannel(), mode="pdu")
     assert isinstance(text.mode, TextMode) and isinstance(pdu.mode, PduMode)
-    assert (text.pdu, pdu.pdu) == (False, True)
-    assert text.charset is pdu.charset is Charset.UCS2
+    assert text.mode.charset is pdu.mode.charset is Charset.UCS2
     with pytest.raises(ValueError, match="unknown SMS mode"):
         mode_for("morse")
 
@@ -206,13 +204,15 @@ async def test_submit_per_mode() -> None:
     assert bytes.fromhex(pdu.bodies[0])  # a hex TPDU
 
 
-def test_decode_direct_delegates_to_the_mode() -> None:
+def test_direct_delivery_per_mode() -> None:
     args, body = '"003000300030",,"26/01/01,00:00:00+00"', "00700069006E0067"
-    message = decode_direct(Charset.UCS2, args, body)
+    message = TextMode().direct(args, body)
     assert isinstance(message, StoredSms) and (message.sender, message.text) == ("000", "ping")
-    assert message == TextMode().direct(args, body)
-    broken = decode_direct(Charset.UCS2, ",1", "zz", pdu=True)
-    assert isinstance(broken, UndecodableSms) and broken == PduMode().direct(",1", "zz")
+    assert (message.storage, message.index) == (None, None)
+    garbled = TextMode().direct("garbage", "zz")
+    assert isinstance(garbled, UndecodableSms) and garbled.raw_header == "+CMT: garbage"
+    broken = PduMode().direct(",1", "zz")
+    assert isinstance(broken, UndecodableSms) and broken.raw_header == "+CMT: ,1"
 
 
 # -- profiles --------------------------------------------------------------------------

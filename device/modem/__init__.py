@@ -24,7 +24,7 @@ from device.modem.messages import (
     parse_cmti,
     signal_text,
 )
-from device.modem.modes import MODES, MessageMode, PduMode, TextMode, decode_direct, mode_for
+from device.modem.modes import MODES, MessageMode, PduMode, TextMode, mode_for
 from device.modem.operations import (
     DEFAULT_SEND_TIMEOUT,
     Modem,
@@ -53,7 +53,6 @@ __all__ = [
     "TextMode",
     "Trigger",
     "UndecodableSms",
-    "decode_direct",
     "from_pdu",
     "mode_for",
     "normalise_storage",

@@ -203,11 +203,3 @@ def mode_for(name: str, charset: Charset = Charset.UCS2) -> MessageMode:
         return MODES[name](charset)
     except KeyError:
         raise ValueError(f"unknown SMS mode {name!r} (known: {', '.join(MODES)})") from None
-
-
-def decode_direct(charset: Charset, args: str, body: str, *, pdu: bool = False) -> Received:
-    """A ``+CMT:`` indication as a message with no index (the mode's :meth:`~MessageMode.direct`).
-
-    Kept for callers that hold a charset and a flag instead of the modem's mode.
-    """
-    return mode_for("pdu" if pdu else "text", charset).direct(args, body)

@@ -35,9 +35,9 @@ from device.modem.messages import (
     StoredSms,
     UndecodableSms,
 )
-from device.modem.modes import MessageMode, PduMode, mode_for
+from device.modem.modes import MessageMode, mode_for
 from device.modem.profiles import PROFILES, Profile, resolve
-from device.sms.charset import Charset, to_wire
+from device.sms.charset import to_wire
 
 LOGGER = logging.getLogger(__name__)
 
@@ -80,16 +80,6 @@ class Modem:
         self.rssi: int | None = None
         self.storage = self._storage_for(self.profile)
         self.read_storage = self.storage
-
-    @property
-    def charset(self) -> Charset:
-        """The TE character set of the mode."""
-        return self.mode.charset
-
-    @property
-    def pdu(self) -> bool:
-        """True in PDU mode."""
-        return isinstance(self.mode, PduMode)
 
     def _storage_for(self, profile: Profile) -> str:
         return profile.storage if self.settings.storage == AUTO else self.settings.storage
@@ -244,7 +234,7 @@ class Modem:
             await self.run(at.CPMS_SET, value=f'"{storage}"')
         except CommandError as exc:
             LOGGER.info("plain AT+CPMS refused (%s); trying the UCS2 form", exc)
-            await self.run(at.CPMS_SET, value=f'"{to_wire(storage, self.charset)}"')
+            await self.run(at.CPMS_SET, value=f'"{to_wire(storage, self.mode.charset)}"')
         self.read_storage = storage
 
     async def read(self, storage: str, index: int) -> StoredSms | UndecodableSms | None:
