@@ -20,26 +20,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import fcntl
 import json
 import logging
 import os
-import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from device import __version__
-from device.commands import default_registry, load_plugins
 from device.config import Config, load_config
 from device.errors import ConfigError, JournalError, SmscmdError
 from device.journal import InboxRow, Journal, OutboxRow
-
-if TYPE_CHECKING:
-    from device.agent import Agent
-    from device.systemd import Notifier
 
 LOGGER = logging.getLogger("smscmd")
 
@@ -221,84 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_run(config: Config) -> int:
     if config.port is None:
         raise ConfigError("no serial port: give --port or set agent.port", key="agent.port")
-    return asyncio.run(_run_agent(config))
+    from device.service import run_service
 
-
-async def _run_agent(config: Config) -> int:
-    from device.agent import Agent, AgentObserver
-    from device.control import ControlError, ControlServer
-    from device.handlers import apply_config
-    from device.modem import ModemState
-    from device.systemd import Notifier, run_watchdog, watchdog_period
-
-    class SystemdStatus(AgentObserver):
-        """Every lifecycle change as the unit's STATUS= (what `systemctl status` shows)."""
-
-        def state_changed(self, before: ModemState, after: ModemState) -> None:
-            notifier.status(f"modem {after.value} on {config.port}")
-
-    wd_period = watchdog_period()  # read before from_env(unset=True) clears WATCHDOG_*
-    notifier = Notifier.from_env(unset=True)  # exec handlers do not inherit NOTIFY_SOCKET
-    with _exclusive(config.journal), Journal.open(config.journal) as journal:
-        registry = default_registry()
-        load_plugins(registry)
-        apply_config(registry, config.handlers)
-        agent = Agent(config, journal, registry, observer=SystemdStatus())
-        control = ControlServer(agent, config.control_socket)
-        try:
-            await control.start()
-        except ControlError as exc:
-            # Commands still work without it; only `smscmd send/status` cannot reach us.
-            LOGGER.error("%s; running without a control socket", exc)
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, _stopper(agent, signum, notifier))
-        LOGGER.info("smscmd %s on %s, journal %s", __version__, config.port, config.journal)
-        # READY once the journal, the lock and the control socket are up; the modem's
-        # own progress is reported through STATUS (a gateway without its modem must
-        # still be reachable with `smscmd status`).
-        notifier.ready(f"started on {config.port}")
-        run = asyncio.create_task(agent.run())
-        wd_stop = asyncio.Event()
-        # Pings prove the event loop turns and the agent runs; a blocked loop stops them.
-        watchdog = asyncio.create_task(
-            run_watchdog(notifier, lambda: not run.done(), wd_stop, period=wd_period)
-        )
-        try:
-            await run
-        finally:
-            wd_stop.set()
-            await watchdog
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
-            await control.close()
-            notifier.close()
+    asyncio.run(run_service(config))
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _exclusive(journal: Path) -> Iterator[None]:
-    """One agent per journal: an exclusive lock on ``<journal>.lock`` for the run.
-
-    A second agent on the same journal (and so, normally, the same modem) would run
-    the same commands twice; it stops here instead.
-    """
-    lock_path = journal.with_name(journal.name + ".lock")
-    try:
-        lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise JournalError(f"cannot create {lock_path}: {exc}") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise JournalError(
-                f"another smscmd agent is using {journal} (lock {lock_path} is held)"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
 
 
 async def cmd_send(config: Config, text: str, to: str | None) -> int:
@@ -379,16 +296,6 @@ async def cmd_status(config: Config, *, as_json: bool) -> int:
     for name, value in status["journal"].items():
         print(f"{name:<13} {value}")
     return EXIT_OK
-
-
-def _stopper(agent: Agent, signum: int, notifier: Notifier) -> Callable[[], None]:
-    def stop() -> None:
-        name = signal.Signals(signum).name
-        LOGGER.info("%s received; stopping", name)
-        notifier.stopping(f"stopping: {name}")
-        agent.stop()
-
-    return stop
 
 
 def cmd_journal(config: Config, *, as_json: bool, limit: int | None, outbox: bool = False) -> int:
