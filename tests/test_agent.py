@@ -1,4 +1,4 @@
-"""The agent in-process against hostsim over each in-memory link variant: recovery, edge cases."""
+"""The agent in-process against hostsim over the in-memory link variants: recovery, edge cases."""
 
 from __future__ import annotations
 
