@@ -113,7 +113,7 @@ class LinkVariant:
 
 WHOLE = LinkVariant("whole")
 BYTES = LinkVariant("bytes", chunk_size=1)
-CHUNKED = LinkVariant("chunked", chunk_size=7, delay=0.0005)
+CHUNKED = LinkVariant("chunked", chunk_size=13, delay=0.0005)
 GARBAGE = LinkVariant("garbage", garbage_rate=0.5, seed=10)
 
 #: The variants the agent's behaviour tests run over.
