@@ -11,7 +11,8 @@ import asyncio
 import itertools
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,9 +120,11 @@ class Api:
         return await self.request("GET", f"{self.collection}/{sid}")
 
 
-async def with_api(count: int, scenario: Callable[[HostSim, Api], Any], **kwargs: Any) -> None:
+@asynccontextmanager
+async def serving(count: int, **kwargs: Any) -> AsyncIterator[tuple[HostSim, Api]]:
+    """A started fleet of ``count`` with its API, and a client for it."""
     async with fleet(count, **kwargs) as sim, aiohttp.ClientSession() as session:
-        await scenario(sim, Api(sim, session))
+        yield sim, Api(sim, session)
 
 
 class Statuses:
@@ -255,7 +258,7 @@ def send_sms(port: str, number: str, text: str) -> bytes:
 
 
 async def test_create_by_name_is_delivered_with_exact_schema() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (sim, api):
         created = await api.created(Sim="sim0", Payload="checkin: now")
         check_resource(created, sim)
         assert created["status"] == "queued" and created["direction"] == "to_sim"
@@ -270,11 +273,9 @@ async def test_create_by_name_is_delivered_with_exact_schema() -> None:
         assert message is not None and message.address == "000"
         assert message.text == "checkin: now"
 
-    await with_api(1, scenario)
-
 
 async def test_create_by_sid_reaches_only_that_modem() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(2) as (sim, api):
         watch = Statuses(sim.network)
         by_sid = await api.created(Sim=sim.sims[1].sid, Payload="one")
         by_name = await api.created(Sim="sim1", Payload="two")
@@ -285,15 +286,11 @@ async def test_create_by_sid_reaches_only_that_modem() -> None:
         assert sim.modems[0].modem.storages["SM"].used == 0
         assert watch.of(by_sid["sid"]) == [Status.SENT, Status.DELIVERED]
 
-    await with_api(2, scenario)
-
 
 async def test_fetch_unknown_sid_is_404() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (_sim, api):
         check_error(await api.fetch("HC" + "0" * 32), 404, 20404)
         check_error(await api.fetch("nonsense"), 404, 20404)
-
-    await with_api(1, scenario)
 
 
 async def test_create_app_serves_without_a_server_and_uses_the_request_host() -> None:
@@ -318,7 +315,7 @@ async def test_create_app_serves_without_a_server_and_uses_the_request_host() ->
 
 
 async def test_list_schema_and_filters() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(2) as (sim, api):
         watch = Statuses(sim.network)
         a = await api.created(Sim="sim0", Payload="a")
         b = await api.created(Sim="sim1", Payload="b")
@@ -359,11 +356,9 @@ async def test_list_schema_and_filters() -> None:
         assert await payloads(Status="failed") == []
         assert await payloads(Sim="sim1", Direction="from_sim", Status="received") == ["reply"]
 
-    await with_api(2, scenario)
-
 
 async def test_paging_follows_next_page_url_without_gaps_or_duplicates() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(2) as (_sim, api):
         sids = [(await api.created(Sim="sim0", Payload=f"p{i}"))["sid"] for i in range(8)]
         await api.created(Sim="sim1", Payload="other sim")
         newest_first = sids[::-1]
@@ -402,8 +397,6 @@ async def test_paging_follows_next_page_url_without_gaps_or_duplicates() -> None
         assert beyond.body["sms_commands"] == []
         assert beyond.body["meta"]["next_page_url"] is None
         assert beyond.body["meta"]["previous_page_url"] is None
-
-    await with_api(2, scenario)
 
 
 @given(
@@ -460,13 +453,11 @@ GOOD = {"Sim": "sim0", "Payload": "hello"}
     ],
 )
 async def test_create_errors(fields: dict[str, str], status: int, code: int, words: str) -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (_sim, api):
         reply = await api.create(**fields)
         check_error(reply, status, code)
         assert words in reply.body["message"]
         assert (await api.list()).body["sms_commands"] == []
-
-    await with_api(1, scenario)
 
 
 @pytest.mark.parametrize(
@@ -476,14 +467,12 @@ async def test_create_errors(fields: dict[str, str], status: int, code: int, wor
 async def test_create_accepts_payloads_that_fit_one_sms(payload: str) -> None:
     assert payload_problem(payload) is None
 
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (sim, api):
         created = await api.created(Sim="sim0", Payload=payload)
         assert created["payload"] == payload
         await sim.modems[0].wait_until(stored(), WAIT)
         message = sim.modems[0].modem.storages["SM"].get(0)
         assert message is not None and message.text == payload
-
-    await with_api(1, scenario)
 
 
 def test_payload_problem_edges() -> None:
@@ -508,16 +497,14 @@ def test_payload_problem_edges() -> None:
     ],
 )
 async def test_list_errors(params: dict[str, str], status: int, code: int, words: str) -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (_sim, api):
         reply = await api.list(**params)
         check_error(reply, status, code)
         assert words in reply.body["message"]
 
-    await with_api(1, scenario)
-
 
 async def test_unknown_path_and_wrong_method() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (_sim, api):
         check_error(await api.request("GET", api.base + "/v1/Sims"), 404, 20404)
         check_error(await api.request("GET", api.base + "/", auth=None), 404, 20404)
         for method, url in [
@@ -530,11 +517,9 @@ async def test_unknown_path_and_wrong_method() -> None:
             check_error(reply, 405, 20004)
             assert "GET" in reply.headers["Allow"]
 
-    await with_api(1, scenario)
-
 
 async def test_auth_failures_are_401() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (sim, api):
         bad = [
             None,
             aiohttp.encode_basic_auth(sim.account_sid, "wrong"),
@@ -553,8 +538,6 @@ async def test_auth_failures_are_401() -> None:
                 check_error(reply, 401, 20003)
                 assert reply.headers["WWW-Authenticate"] == 'Basic realm="Twilio API"'
         assert sim.network.commands() == []
-
-    await with_api(1, scenario)
 
 
 async def test_bind_errors_and_bad_settings() -> None:
@@ -688,7 +671,7 @@ async def test_bad_callback_target_blocks_nothing(mode: str) -> None:
 
 
 async def test_unreachable_callback_target_is_harmless() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (sim, api):
         with socket.socket() as closed:
             closed.bind(("127.0.0.1", 0))
             port = closed.getsockname()[1]
@@ -697,8 +680,6 @@ async def test_unreachable_callback_target_is_harmless() -> None:
             Sim="sim0", Payload="x", CallbackUrl=f"http://127.0.0.1:{port}/cb"
         )
         await watch.reached(command["sid"], Status.DELIVERED)
-
-    await with_api(1, scenario)
 
 
 # -- undeliverable ----------------------------------------------------------------
@@ -724,7 +705,7 @@ async def test_unregistered_modem_keeps_sent_until_registration_returns() -> Non
 async def test_full_storage_holds_in_order_until_a_message_is_deleted() -> None:
     config = ModemConfig(storages=(("SM", 1), ("ME", 10)))
 
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1, config=config) as (sim, api):
         watch = Statuses(sim.network)
         first = await api.created(Sim="sim0", Payload="first")
         second = await api.created(Sim="sim0", Payload="second")
@@ -739,11 +720,9 @@ async def test_full_storage_holds_in_order_until_a_message_is_deleted() -> None:
         assert message is not None and message.text == "second"
         assert (await api.fetch(third["sid"])).body["status"] == "sent"
 
-    await with_api(1, scenario, config=config)
-
 
 async def test_retry_window_expiry_fails_the_command() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1, retry_window=0.3) as (sim, api):
         watch = Statuses(sim.network)
         sim.modems[0].modem.reg_stat = RegStat.NOT_REGISTERED
         command = await api.created(Sim="sim0", Payload="never")
@@ -751,8 +730,6 @@ async def test_retry_window_expiry_fails_the_command() -> None:
         assert watch.of(command["sid"]) == [Status.SENT, Status.FAILED]
         reply = await api.list(Status="failed")
         assert [i["sid"] for i in reply.body["sms_commands"]] == [command["sid"]]
-
-    await with_api(1, scenario, retry_window=0.3)
 
 
 # -- from_sim ----------------------------------------------------------------------
@@ -782,22 +759,18 @@ async def test_from_sim_is_listed_and_sent_to_fleet_webhook(method: str) -> None
 
 
 async def test_sms_to_another_number_is_refused_with_cms_21() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (sim, api):
         out = await asyncio.to_thread(send_sms, sim.modems[0].path, "+15551234567", "hi")
         assert b"+CMS ERROR: 21\r\n" in out, out
         assert sim.network.commands() == []
         assert (await api.list()).body["sms_commands"] == []
 
-    await with_api(1, scenario)
-
 
 async def test_page_size_above_the_maximum_is_served_as_the_maximum() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (_sim, api):
         reply = await api.list(PageSize="5000")
         assert reply.status == 200
         assert reply.body["meta"]["page_size"] == 1000
-
-    await with_api(1, scenario)
 
 
 # -- review follow-ups: no busy retry, sent-anyway replies, fairness, failed callbacks, unplug --
@@ -806,7 +779,7 @@ async def test_page_size_above_the_maximum_is_served_as_the_maximum() -> None:
 async def test_full_storage_is_retried_without_spinning() -> None:
     """A full storage holds the command; the network does not retry on every loop turn."""
 
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1, retry_initial=60.0) as (sim, api):
         gw = sim.modems[0]
         statuses = Statuses(sim.network)
         for n in range(30):
@@ -829,11 +802,9 @@ async def test_full_storage_is_retried_without_spinning() -> None:
         gw.modem.feed(b"AT+CMGD=0\r")  # space again: delivered at once, no timer needed
         await statuses.reached(held["sid"], Status.DELIVERED)
 
-    await with_api(1, scenario, retry_initial=60.0)
-
 
 async def test_a_reply_sent_despite_an_error_reaches_the_cloud() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (sim, api):
         modem = sim.modems[0].modem
         modem.fail_next_send(500, sent_anyway=True)
         for line in (b"ATE0\r", b"AT+CMGF=1\r", b'AT+CMGS="000"\r'):
@@ -842,8 +813,6 @@ async def test_a_reply_sent_despite_an_error_reaches_the_cloud() -> None:
         assert [s.text for s in modem.sent] == ["pong"]  # answered +CMS ERROR: 500, yet sent
         reply = await api.list(Direction="from_sim")
         assert [c["payload"] for c in reply.body["sms_commands"]] == ["pong"]
-
-    await with_api(1, scenario)
 
 
 async def test_a_slow_callback_target_does_not_delay_others() -> None:
@@ -882,7 +851,7 @@ async def test_failed_status_is_called_back_on_expiry_and_at_shutdown() -> None:
 
 
 async def test_unplugged_modem_holds_commands_until_replugged(tmp_path: Any) -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1, link=tmp_path / "gw") as (sim, api):
         gw = sim.modems[0]
         statuses = Statuses(sim.network)
         first_pty = gw.path
@@ -896,8 +865,6 @@ async def test_unplugged_modem_holds_commands_until_replugged(tmp_path: Any) -> 
         assert gw.modem.storages["SM"].used == 1
         assert first_pty  # the new pty may or may not reuse the number; the link is stable
 
-    await with_api(1, scenario, link=tmp_path / "gw")
-
 
 # -- the hostsim-only SMS route -------------------------------------------------------
 
@@ -909,7 +876,7 @@ def hostsim_sms_url(api: Api, sim_key: str) -> str:
 
 
 async def test_hostsim_sms_route_delivers_one_message() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(2) as (sim, api):
         reply = await api.request("POST", hostsim_sms_url(api, "sim1"), data={"Body": "hi"})
         assert reply.status == 201 and reply.body == {"indexes": [0]}
         message = sim.modems[1].modem.storages["SM"].get(0)
@@ -922,11 +889,9 @@ async def test_hostsim_sms_route_delivers_one_message() -> None:
         assert message is not None and message.address == "+447700900123"
         assert sim.network.commands() == []  # no SmsCommand: it bypassed the network
 
-    await with_api(2, scenario)
-
 
 async def test_hostsim_sms_route_delivers_parts_in_the_given_order() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (sim, api):
         modem = sim.modems[0].modem
         data = {"Body": LONG_BODY, "Parts": "2, 0,1,1"}
         reply = await api.request("POST", hostsim_sms_url(api, "sim0"), data=data)
@@ -941,19 +906,15 @@ async def test_hostsim_sms_route_delivers_parts_in_the_given_order() -> None:
         reply = await api.request("POST", hostsim_sms_url(api, "sim0"), data={"Body": LONG_BODY})
         assert reply.status == 201 and reply.body == {"indexes": [4, 5, 6]}
 
-    await with_api(1, scenario)
-
 
 async def test_hostsim_sms_route_reaches_the_te_as_cmti() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (sim, api):
         with serial.Serial(sim.modems[0].path, 115200, timeout=IO_TIMEOUT) as ser:
             data = {"Body": LONG_BODY, "Parts": "1,0"}
             reply = await api.request("POST", hostsim_sms_url(api, "sim0"), data=data)
             assert reply.status == 201 and reply.body == {"indexes": [0, 1]}
             out = await asyncio.to_thread(ser.read_until, b'+CMTI: "SM",1\r\n')
             assert out == b'\r\n+CMTI: "SM",0\r\n\r\n+CMTI: "SM",1\r\n'
-
-    await with_api(1, scenario)
 
 
 @pytest.mark.parametrize(
@@ -973,17 +934,15 @@ async def test_hostsim_sms_route_reaches_the_te_as_cmti() -> None:
 async def test_hostsim_sms_route_errors(
     sim_key: str, data: dict[str, str], status: int, code: int
 ) -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (sim, api):
         check_error(
             await api.request("POST", hostsim_sms_url(api, sim_key), data=data), status, code
         )
         assert sim.modems[0].modem.storages["SM"].used == 0
 
-    await with_api(1, scenario)
-
 
 async def test_hostsim_sms_route_auth_method_and_unplugged() -> None:
-    async def scenario(sim: HostSim, api: Api) -> None:
+    async with serving(1) as (sim, api):
         url = hostsim_sms_url(api, "sim0")
         for auth in (None, aiohttp.encode_basic_auth(sim.account_sid, "wrong")):
             reply = await api.request("POST", url, data={"Body": "x"}, auth=auth)
@@ -993,5 +952,3 @@ async def test_hostsim_sms_route_auth_method_and_unplugged() -> None:
         sim.modems[0].unplug()
         check_error(await api.request("POST", url, data={"Body": "x"}), 409, 20409)
         assert sim.modems[0].modem.storages["SM"].used == 0
-
-    await with_api(1, scenario)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -307,27 +309,27 @@ class Client:
             return response.status, await response.json()
 
 
-async def with_client(tmp_path: Path, scenario: Any, **kwargs: Any) -> None:
+@asynccontextmanager
+async def serving(tmp_path: Path, **kwargs: Any) -> AsyncIterator[tuple[HostSim, Client]]:
+    """Two gateways behind links in ``tmp_path`` with the API, and a client for it."""
     async with (
         HostSim(2, link=tmp_path / "gw", api="127.0.0.1:0", seed=1, **kwargs) as sim,
         aiohttp.ClientSession() as session,
     ):
-        await scenario(sim, Client(sim, session))
+        yield sim, Client(sim, session)
 
 
 ACTIONS = ("reset", "unplug", "replug", "garbage", "hang", "resume", "faults")
 
 
 async def test_routes_need_auth_and_a_known_sim(tmp_path: Path) -> None:
-    async def scenario(sim: HostSim, client: Client) -> None:
+    async with serving(tmp_path) as (sim, client):
         for action in ACTIONS:
             status, body = await client.call("sim0", action, auth=False)
             assert status == 401 and body["code"] == 20003
             status, body = await client.call("nosuch", action, params={"bytes": "1"})
             assert status == 404 and body["code"] == 20404
         assert sim[0].attached and not sim[0].modem.hung
-
-    await with_client(tmp_path, scenario)
 
 
 @pytest.mark.parametrize(
@@ -351,16 +353,14 @@ async def test_routes_need_auth_and_a_known_sim(tmp_path: Path) -> None:
 async def test_routes_refuse_bad_values(
     tmp_path: Path, action: str, params: dict[str, str]
 ) -> None:
-    async def scenario(sim: HostSim, client: Client) -> None:
+    async with serving(tmp_path) as (sim, client):
         status, body = await client.call("sim0", action, params=params)
         assert status == 400 and body["code"] == 20001, body
         assert sim[0].attached and not sim[0].modem.hung and not sim[0].faults.active
 
-    await with_client(tmp_path, scenario)
-
 
 async def test_reset_route_reboots_into_not_ready(tmp_path: Path) -> None:
-    async def scenario(sim: HostSim, client: Client) -> None:
+    async with serving(tmp_path) as (sim, client):
         port = PtyPeer.open(tmp_path / "gw1")
         try:
             port.write(b"ATE0\r")
@@ -384,11 +384,9 @@ async def test_reset_route_reboots_into_not_ready(tmp_path: Path) -> None:
         finally:
             port.close()
 
-    await with_client(tmp_path, scenario)
-
 
 async def test_unplug_route_with_seconds_replugs_and_without_waits(tmp_path: Path) -> None:
-    async def scenario(sim: HostSim, client: Client) -> None:
+    async with serving(tmp_path) as (sim, client):
         gateway, link = sim[0], tmp_path / "gw0"
         status, body = await client.call("sim0", "unplug", params={"seconds": "0.05"})
         assert status == 200 and body["attached"] is False and body["replug_in"] == 0.05
@@ -402,11 +400,9 @@ async def test_unplug_route_with_seconds_replugs_and_without_waits(tmp_path: Pat
         assert status == 200 and body["attached"] is True and body["pty"] == gateway.path
         assert os.readlink(link) == gateway.path
 
-    await with_client(tmp_path, scenario)
-
 
 async def test_garbage_route_puts_seeded_noise_on_the_line(tmp_path: Path) -> None:
-    async def scenario(sim: HostSim, client: Client) -> None:
+    async with serving(tmp_path) as (sim, client):
         port = PtyPeer.open(tmp_path / "gw0")
         try:
             status, body = await client.call("sim0", "garbage", data={"bytes": "64"})
@@ -415,11 +411,9 @@ async def test_garbage_route_puts_seeded_noise_on_the_line(tmp_path: Path) -> No
         finally:
             port.close()
 
-    await with_client(tmp_path, scenario)
-
 
 async def test_hang_route_swallows_input_until_resumed(tmp_path: Path) -> None:
-    async def scenario(sim: HostSim, client: Client) -> None:
+    async with serving(tmp_path) as (sim, client):
         gateway = sim[0]
         port = PtyPeer.open(tmp_path / "gw0")
         try:
@@ -437,11 +431,9 @@ async def test_hang_route_swallows_input_until_resumed(tmp_path: Path) -> None:
         finally:
             port.close()
 
-    await with_client(tmp_path, scenario)
-
 
 async def test_faults_route_sets_the_plan_live(tmp_path: Path) -> None:
-    async def scenario(sim: HostSim, client: Client) -> None:
+    async with serving(tmp_path) as (sim, client):
         port = PtyPeer.open(tmp_path / "gw0")
         try:
             status, body = await client.call(
@@ -465,13 +457,9 @@ async def test_faults_route_sets_the_plan_live(tmp_path: Path) -> None:
         finally:
             port.close()
 
-    await with_client(tmp_path, scenario)
-
 
 async def test_hostsim_faults_apply_to_every_modem(tmp_path: Path) -> None:
-    async def scenario(sim: HostSim, client: Client) -> None:
+    async with serving(tmp_path, faults=FaultPlan(echo_stuck=True)) as (sim, client):
         assert all(gateway.faults == FaultPlan(echo_stuck=True) for gateway in sim.modems)
         status, body = await client.call("sim1", "faults", method="GET")
         assert status == 200 and body["faults"]["echo_stuck"] is True
-
-    await with_client(tmp_path, scenario, faults=FaultPlan(echo_stuck=True))
