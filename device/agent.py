@@ -48,10 +48,10 @@ from device.executor import Executor
 from device.inbox import Inbox
 from device.journal import Journal
 from device.modem import Lifecycle, Modem, ModemState, Trigger, signal_text
+from device.modem.profiles import Profile
 from device.modem.supervisor import ModemSupervisor, OpenChannel
 from device.observer import AgentObserver, Counters, notify
 from device.outbox import Outbox, SendPolicy
-from device.profiles import Profile
 
 LOGGER = logging.getLogger(__name__)
 

@@ -287,10 +287,66 @@ def _from_document(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
     return values
 
 
-_HANDLER_KEYS = frozenset(
-    {"argv", "argument", "cwd", "env", "timeout", "output_limit", "idempotent", "enabled",
-     "rate", "per", "summary"}
-)  # fmt: skip
+def _argv(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(a, str) and a for a in value):
+        raise ValueError("expected a non-empty list of strings (no shell is used)")
+    return tuple(value)
+
+
+def _argument_mode(value: object) -> str:
+    if value not in ("argv", "stdin"):
+        raise ValueError('expected "argv" or "stdin"')
+    return str(value)
+
+
+def _env(value: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError("expected a table of strings")
+    return tuple(sorted(value.items()))
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _quoting(check: Callable[[object], Any]) -> Callable[[object], Any]:
+    """``check`` with the offending value quoted in its error, as the top-level keys do."""
+
+    def validate(value: object) -> Any:
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; got {value!r}") from exc
+
+    return validate
+
+
+#: ``[handlers."<name>"]`` keys: each validator returns the HandlerConfig field value or
+#: raises ValueError with the message for that key (checked in this order).
+_HANDLER_FIELDS: dict[str, Callable[[object], Any]] = {
+    "argv": _argv,
+    "argument": _argument_mode,
+    "cwd": _path,
+    "env": _env,
+    "timeout": _quoting(_seconds),
+    "per": _quoting(_seconds),
+    "output_limit": _quoting(_count(1)),
+    "rate": _quoting(_count(1)),
+    "idempotent": _flag,
+    "enabled": _flag,
+    "summary": _text,
+}
+_HANDLER_KEYS = frozenset(_HANDLER_FIELDS)
 
 
 def _handlers(content: object, path: Path) -> tuple[HandlerConfig, ...]:
@@ -313,49 +369,12 @@ def _handlers(content: object, path: Path) -> tuple[HandlerConfig, ...]:
         if unknown:
             raise bad(f"unknown key (known: {', '.join(sorted(_HANDLER_KEYS))})", min(unknown))
         fields: dict[str, Any] = {"name": name}
-        if "argv" in table:
-            argv = table["argv"]
-            if (
-                not isinstance(argv, list)
-                or not argv
-                or not all(isinstance(a, str) and a for a in argv)
-            ):
-                raise bad("expected a non-empty list of strings (no shell is used)", "argv")
-            fields["argv"] = tuple(argv)
-        if "argument" in table:
-            if table["argument"] not in ("argv", "stdin"):
-                raise bad('expected "argv" or "stdin"', "argument")
-            fields["argument"] = table["argument"]
-        if "cwd" in table:
-            fields["cwd"] = _path_value(table["cwd"], bad)
-        if "env" in table:
-            env = table["env"]
-            if not isinstance(env, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-            ):
-                raise bad("expected a table of strings", "env")
-            fields["env"] = tuple(sorted(env.items()))
-        for key, check in (("timeout", _seconds), ("per", _seconds)):
+        for key, validate in _HANDLER_FIELDS.items():
             if key in table:
                 try:
-                    fields[key] = check(table[key])
+                    fields[key] = validate(table[key])
                 except ValueError as exc:
-                    raise bad(f"{exc}; got {table[key]!r}", key) from exc
-        for key, minimum in (("output_limit", 1), ("rate", 1)):
-            if key in table:
-                try:
-                    fields[key] = _count(minimum)(table[key])
-                except ValueError as exc:
-                    raise bad(f"{exc}; got {table[key]!r}", key) from exc
-        for key in ("idempotent", "enabled"):
-            if key in table:
-                if not isinstance(table[key], bool):
-                    raise bad("expected true or false", key)
-                fields[key] = table[key]
-        if "summary" in table:
-            if not isinstance(table["summary"], str):
-                raise bad("expected a string", "summary")
-            fields["summary"] = table["summary"]
+                    raise bad(str(exc), key) from exc
         if "argv" not in fields and set(fields) - {"name", "enabled", "idempotent", "rate", "per"}:
             raise bad("argv is required for a program (without it only enabled, idempotent, "
                       "rate and per adjust an existing handler)")  # fmt: skip
@@ -363,13 +382,6 @@ def _handlers(content: object, path: Path) -> tuple[HandlerConfig, ...]:
             fields["cwd"] = path.parent / fields["cwd"]
         out.append(HandlerConfig(**fields))
     return tuple(out)
-
-
-def _path_value(value: object, bad: Callable[[str, str | None], ConfigError]) -> Path:
-    try:
-        return _path(value)
-    except ValueError as exc:
-        raise bad(str(exc), "cwd") from exc
 
 
 def load_config(path: str | Path | None, **overrides: Any) -> Config:

@@ -512,7 +512,7 @@ async def test_each_persona_end_to_end(tmp_path: Path, line: Line, name: str) ->
 
 
 def test_profile_detection() -> None:
-    from device.profiles import detect
+    from device.modem.profiles import detect
 
     assert detect("BG96", "Quectel").name == "quectel-bg96"
     assert detect("EG25", "Quectel").name == "quectel-eg25g"

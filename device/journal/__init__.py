@@ -103,7 +103,6 @@ from device.journal.transitions import (
     INITIAL_INBOX_STATES,
     InboxTransitionError,
 )
-from device.retry import backoff
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -124,7 +123,6 @@ __all__ = [
     "OutboxAttempt",
     "OutboxRow",
     "OutboxState",
-    "backoff",  # re-exported for old importers; the retry policy lives in device.retry
     "to_json",
 ]
 

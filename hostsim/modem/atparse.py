@@ -115,59 +115,67 @@ def parse_commands(line: str) -> list[Invocation]:
             i += 1
             continue
         if ch in EXTENDED_PREFIXES:
-            j = i + 1
-            while j < len(line) and line[j].isascii() and line[j].isalnum():
-                j += 1
-            if j == i + 1:
-                raise SyntaxFailure("empty extended command name")
-            name = line[i:j].upper()
-            rest = line[j:]
-            params: tuple[Param | None, ...] = ()
-            if rest.startswith("=?"):
-                form, j = Form.TEST, j + 2
-            elif rest.startswith("?"):
-                form, j = Form.READ, j + 1
-            elif rest.startswith("="):
-                end = _until_semicolon(line, j + 1)
-                form, params, j = Form.SET, split_params(line[j + 1 : end]), end
-            else:
-                form = Form.EXEC
-            if j < len(line) and line[j] != ";":
-                raise SyntaxFailure(f"unexpected {line[j]!r} after {name}")
-            result.append(Invocation(name, form, params))
-            i = j
-            continue
-        if ch in "Ss":
-            # S-parameter (V.250 §5.3): Sn? reads, Sn=v sets.
-            j = i + 1
-            while j < len(line) and line[j].isdigit():
-                j += 1
-            if j == i + 1:
-                raise SyntaxFailure("S without a register number")
-            register = Param(line[i + 1 : j])
-            if line[j : j + 1] == "?":
-                result.append(Invocation("S", Form.READ, (register,)))
-                i = j + 1
-                continue
-            if line[j : j + 1] == "=":
-                k = j + 1
-                while k < len(line) and line[k].isdigit():
-                    k += 1
-                result.append(Invocation("S", Form.SET, (register, Param(line[j + 1 : k]))))
-                i = k
-                continue
-            raise SyntaxFailure("S register without ? or =")
-        # Basic command: [&]letter[digits], e.g. E0, Z, I, &F.
-        j = i + 1 if ch != "&" else i + 2
-        if j > len(line) or not line[j - 1].isascii() or not line[j - 1].isalpha():
-            raise SyntaxFailure(f"unexpected {ch!r}")
-        name = line[i:j].upper()
-        k = j
+            invocation, i = _extended(line, i)
+        elif ch in "Ss":
+            invocation, i = _s_register(line, i)
+        else:
+            invocation, i = _basic(line, i)
+        result.append(invocation)
+    return result
+
+
+def _extended(line: str, i: int) -> tuple[Invocation, int]:
+    """``+NAME``, ``+NAME?``, ``+NAME=?`` or ``+NAME=params`` at ``i``; and where it ends."""
+    j = i + 1
+    while j < len(line) and line[j].isascii() and line[j].isalnum():
+        j += 1
+    if j == i + 1:
+        raise SyntaxFailure("empty extended command name")
+    name = line[i:j].upper()
+    rest = line[j:]
+    params: tuple[Param | None, ...] = ()
+    if rest.startswith("=?"):
+        form, j = Form.TEST, j + 2
+    elif rest.startswith("?"):
+        form, j = Form.READ, j + 1
+    elif rest.startswith("="):
+        end = _until_semicolon(line, j + 1)
+        form, params, j = Form.SET, split_params(line[j + 1 : end]), end
+    else:
+        form = Form.EXEC
+    if j < len(line) and line[j] != ";":
+        raise SyntaxFailure(f"unexpected {line[j]!r} after {name}")
+    return Invocation(name, form, params), j
+
+
+def _s_register(line: str, i: int) -> tuple[Invocation, int]:
+    """An S-parameter (V.250 §5.3) at ``i``: ``Sn?`` reads, ``Sn=v`` sets."""
+    j = i + 1
+    while j < len(line) and line[j].isdigit():
+        j += 1
+    if j == i + 1:
+        raise SyntaxFailure("S without a register number")
+    register = Param(line[i + 1 : j])
+    if line[j : j + 1] == "?":
+        return Invocation("S", Form.READ, (register,)), j + 1
+    if line[j : j + 1] == "=":
+        k = j + 1
         while k < len(line) and line[k].isdigit():
             k += 1
-        if k > j:
-            result.append(Invocation(name, Form.SET, (Param(line[j:k]),)))
-        else:
-            result.append(Invocation(name, Form.EXEC))
-        i = k
-    return result
+        return Invocation("S", Form.SET, (register, Param(line[j + 1 : k]))), k
+    raise SyntaxFailure("S register without ? or =")
+
+
+def _basic(line: str, i: int) -> tuple[Invocation, int]:
+    """A basic command at ``i``: ``[&]letter[digits]``, e.g. ``E0``, ``Z``, ``I``, ``&F``."""
+    ch = line[i]
+    j = i + 1 if ch != "&" else i + 2
+    if j > len(line) or not line[j - 1].isascii() or not line[j - 1].isalpha():
+        raise SyntaxFailure(f"unexpected {ch!r}")
+    name = line[i:j].upper()
+    k = j
+    while k < len(line) and line[k].isdigit():
+        k += 1
+    if k > j:
+        return Invocation(name, Form.SET, (Param(line[j:k]),)), k
+    return Invocation(name, Form.EXEC), k
