@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import device.journal
 from device.retry import Backoff, backoff
 
 _DELAYS = st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False)
@@ -66,6 +65,3 @@ def test_policy_rejects_attempt_zero_and_is_frozen() -> None:
         policy.initial = 1.0  # type: ignore[misc]
     assert [policy.delay(n) for n in (1, 2, 7, 8)] == [0.5, 1.0, 30.0, 30.0]
 
-
-def test_journal_re_exports_the_same_function() -> None:
-    assert device.journal.backoff is backoff
