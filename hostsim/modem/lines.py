@@ -4,13 +4,22 @@
 same output (the framing rules are in :mod:`hostsim.modem.interpreter`):
 
 * In command mode a line ends with ``\\r``; ``\\n`` is ignored, backspace
-  erases; past :data:`MAX_LINE` characters the line is refused (``ERROR``)
-  once its ``\\r`` arrives; a line without ``AT`` gets no answer. Commands of
-  one line run in order through the modem's handler table; the first failure
-  ends the line; ``AT+CMGS`` ends it with the prompt.
+  (the character in ``S5``, 0x08 by default) erases; past :data:`MAX_LINE`
+  characters the line is refused (``ERROR``) once its ``\\r`` arrives; a
+  line without ``AT`` gets no answer. Commands of one line run in order
+  through the modem's handler table; the first failure ends the line;
+  ``AT+CMGS``/``AT+CMGW`` end it with the prompt.
 * In the SMS prompt Ctrl-Z sends (the modem decides what then), ESC cancels
-  (``OK``), ``\\r`` is part of the body and re-prompts, a ``\\n`` right after
-  the prompt is dropped, other bytes are echoed when echo is on.
+  (``OK``), ``\\r`` is part of the body (a line break in the message) and
+  re-prompts, a ``\\n`` right after the prompt is dropped, backspace (``S5``)
+  erases the last character of the body (nothing when the body is empty; the
+  backspace is echoed like any byte), other bytes are echoed when echo is on.
+  Sources: 27.005 §3.5.1 (``<CR>`` gives a new prompt, Ctrl-Z sends, ESC
+  cancels); Telit LE910C / ML865 AT manuals, ``+CMGS``/``+CMGW`` (backspace
+  deletes the last character entered). DEL (0x7F) is not an editing
+  character: under ``AT+CSCS="GSM"`` it is the character ``à`` (GSM 03.38), so
+  it stays in the body. (Old Siemens MC35 firmware stored backspace as a
+  character; the modules of our personas edit.)
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ MAX_LINE = 1024
 
 CTRL_Z = 0x1A
 ESC = 0x1B
+#: The default of ``S5``, the command-line editing character.
 BACKSPACE = 0x08
 
 
@@ -84,7 +94,7 @@ class LineInput:
             self._run_line(line, overflow)
         elif byte == 0x0A:
             return
-        elif byte == BACKSPACE:
+        elif byte == modem.s_registers.get(5, BACKSPACE):
             if self._line:
                 self._line.pop()
         elif len(self._line) < MAX_LINE:
@@ -150,6 +160,10 @@ class LineInput:
             modem.output.prompt()
         elif byte == 0x0A and self._prompt.empty:
             return
+        elif byte == modem.s_registers.get(5, BACKSPACE):
+            if modem.echoing:
+                modem.output.raw(byte)
+            self._prompt.erase()
         else:
             if modem.echoing:
                 modem.output.raw(byte)

@@ -61,6 +61,14 @@ class SmsPrompt:
         else:
             self._overflow = True
 
+    def erase(self) -> None:
+        """Backspace: forget the last byte typed (nothing when the body is empty).
+
+        An overflowed body stays overflowed: what was dropped is not brought back.
+        """
+        if self._body:
+            self._body.pop()
+
     def leave(self) -> tuple[PendingSubmit, bytes, bool]:
         """Close the prompt: what was asked for, the body and whether it overflowed."""
         pending = self._submit if self._submit is not None else PendingSubmit("")
