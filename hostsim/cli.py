@@ -20,6 +20,10 @@ any other takes a value checked as the plan checks it (a bad one is a usage
 error). One-shot faults (reset, unplug, garbage, hang) are HTTP routes under
 ``/_hostsim`` (see :mod:`hostsim.cloud.api.control`).
 
+``hostsim personas`` prints the per-persona command table (Markdown, as the
+README's hostsim section embeds it; see :func:`hostsim.modem.personas.markdown`);
+``--readme PATH`` rewrites the table between the markers of that file instead.
+
 Credentials: ``--account-sid`` / ``--auth-token``, else the environment
 variables ``HOSTSIM_ACCOUNT_SID`` / ``HOSTSIM_AUTH_TOKEN``, else generated
 (stable with ``--seed``).
@@ -41,7 +45,7 @@ from typing import Any
 
 from hostsim.cloud.network import DEFAULT_RETRY_WINDOW
 from hostsim.modem.faults import FaultPlan, check_fault, fault_fields, fault_kind, parse_fault
-from hostsim.modem.personas import PERSONAS, persona
+from hostsim.modem.personas import PERSONAS, markdown, persona, with_table
 from hostsim.sim import HostSim
 
 LOGGER = logging.getLogger(__name__)
@@ -197,6 +201,10 @@ def _parser() -> argparse.ArgumentParser:
                      choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                      help="stderr log level (DEBUG shows raw AT traffic)")  # fmt: skip
     _add_fault_flags(run)
+    personas = sub.add_parser("personas", help="print the command set of every persona (Markdown)")
+    personas.add_argument(
+        "--readme", metavar="PATH", help="rewrite the table between the markers of PATH instead"
+    )
     return parser
 
 
@@ -230,10 +238,29 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _personas(readme: str | None) -> int:
+    """``hostsim personas [--readme PATH]``: print the table, or rewrite it in ``readme``."""
+    if readme is None:
+        sys.stdout.write(markdown())
+        return 0
+    try:
+        with open(readme, encoding="utf-8") as file:
+            text = file.read()
+        updated = with_table(text)
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"hostsim personas: {readme}: {exc}\n")
+        return 1
+    with open(readme, "w", encoding="utf-8") as file:
+        file.write(updated)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "personas":
+        return _personas(args.readme)
     try:
         fault_plan(args)
     except ValueError as exc:

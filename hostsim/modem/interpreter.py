@@ -32,6 +32,13 @@ Framing (V.250 / 27.007):
   after the final result / when a mode other than 0 is selected (``<bfr>`` 1
   discards them instead).
 
+Commands: the persona's set (:attr:`ModemConfig.commands`, see
+:mod:`hostsim.modem.personas`) selects the handlers of the merged table
+(:mod:`hostsim.modem.handlers`); a command outside the set, or in it but not
+emulated, answers as that module answers an unknown command
+(:meth:`EmulatedModem.absent`): plain ``ERROR``, or ``+CME ERROR: 100`` per
+``AT+CMEE`` with :attr:`Quirk.ABSENT_COMMAND_IS_CME_UNKNOWN`.
+
 Nothing raised by a handler escapes :meth:`EmulatedModem.feed`: an unexpected
 exception is logged and answered ``ERROR``.
 """
@@ -52,7 +59,7 @@ from hostsim.modem.handlers import HANDLERS, Handler
 from hostsim.modem.lines import InputState, LineInput
 from hostsim.modem.output import ModemOutput
 from hostsim.modem.results import CommandFailed, render_error
-from hostsim.modem.settings import MessageMode, ModemConfig, RegStat, Settings
+from hostsim.modem.settings import MessageMode, ModemConfig, Quirk, RegStat, Settings
 from hostsim.modem.storage import MessageStorage, Status, StoredMessage
 from hostsim.modem.submit import PendingSubmit, decode_body
 from hostsim.modem.textmode import TextFormat, cmt_lines, quoted
@@ -123,11 +130,32 @@ class EmulatedModem:
         self.swallowed = 0
         self._send_faults = SendFaults()
         self._submit_decision: SubmitDecision | None = None
-        #: The AT commands this modem knows, by name (:mod:`hostsim.modem.handlers`).
-        self.handlers: dict[str, Handler] = dict(HANDLERS)
+        #: The AT commands this modem answers, by name: the handlers of the persona's set.
+        self.handlers: dict[str, Handler] = {
+            name: handler for name, handler in HANDLERS.items() if name in self.commands
+        }
         self._input = LineInput(self)
 
     # ------------------------------------------------------------------ public API
+
+    @property
+    def commands(self) -> frozenset[str]:
+        """The command names this module has (its persona's set; every emulated one for a
+        bare :class:`ModemConfig`), the one source for ``AT+CLAC``. It may name commands
+        hostsim does not emulate (:attr:`ModemConfig.not_emulated`)."""
+        if self.config.commands is None:
+            return frozenset(HANDLERS)
+        return self.config.commands
+
+    def absent(self, name: str) -> CommandFailed:
+        """How this module answers the command ``name`` it has no handler for: plain
+        ``ERROR``, or ``+CME ERROR: 100`` (rendered per ``AT+CMEE``) on a module with
+        :attr:`Quirk.ABSENT_COMMAND_IS_CME_UNKNOWN`."""
+        if name in self.commands:
+            LOGGER.info("%s: a command of %s that hostsim does not emulate", name, self.config.name)
+        if Quirk.ABSENT_COMMAND_IS_CME_UNKNOWN in self.config.quirks:
+            return CommandFailed.cme(100)
+        return CommandFailed.plain()
 
     @property
     def state(self) -> InputState:

@@ -7,8 +7,9 @@ same output (the framing rules are in :mod:`hostsim.modem.interpreter`):
   (the character in ``S5``, 0x08 by default) erases; past :data:`MAX_LINE`
   characters the line is refused (``ERROR``) once its ``\\r`` arrives; a
   line without ``AT`` gets no answer. Commands of one line run in order
-  through the modem's handler table; the first failure ends the line;
-  ``AT+CMGS``/``AT+CMGW`` end it with the prompt.
+  through the modem's handler table; the first failure ends the line, and so
+  does a command without a handler (answered as the persona answers an absent
+  command); ``AT+CMGS``/``AT+CMGW`` end it with the prompt.
 * In the SMS prompt Ctrl-Z sends (the modem decides what then), ESC cancels
   (``OK``), ``\\r`` is part of the body (a line break in the message) and
   re-prompts, a ``\\n`` right after the prompt is dropped, backspace (``S5``)
@@ -128,7 +129,7 @@ class LineInput:
             handler = modem.handlers.get(invocation.name)
             if handler is None:
                 LOGGER.debug("unknown command %s", invocation.name)
-                modem.output.final("ERROR")
+                modem.fail(modem.absent(invocation.name))
                 return
             try:
                 lines = handler(modem, invocation)

@@ -78,20 +78,53 @@ class Settings:
     cereg: int = 0
 
 
+class Quirk(enum.Enum):
+    """A way a module family departs from the common behaviour (read by the interpreter)."""
+
+    #: A command the module lacks answers ``+CME ERROR: 100`` ("unknown"), formatted
+    #: per ``AT+CMEE`` (plain ``ERROR`` under ``CMEE=0``), instead of a plain ``ERROR``.
+    ABSENT_COMMAND_IS_CME_UNKNOWN = "absent-command-is-cme-unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a persona fact comes from: ``document`` and ``section`` (or page)."""
+
+    fact: str
+    document: str
+    section: str
+
+
 @dataclass(frozen=True, slots=True)
 class ModemConfig:
-    """Identity, storages and defaults of one emulated modem.
+    """Identity, command set, storages, defaults and quirks of one emulated modem.
 
     ``storages`` maps memory names to capacities; ``index_base`` is the first
-    index of every memory (0 on Quectel and SIMCom modules).
+    index of every memory (0 on Quectel and SIMCom modules). ``commands`` are
+    the names (``E``, ``&V``, ``+CFUN``, ``+QCCID`` …) the module has; None (a
+    bare ``ModemConfig()``, the generic module tests use) means every command
+    hostsim emulates. A name outside the set answers as the module answers an
+    unknown command (see :class:`Quirk`); :mod:`hostsim.modem.personas` holds
+    the named personas, with ``sources`` for what differs between modules.
     """
 
+    #: The persona's name (``hostsim run --persona``); "generic" for a bare config.
+    name: str = "generic"
     manufacturer: str = "Quectel"
     model: str = "BG96"
     revision: str = "BG96MAR02A07M1G"
     imei: str = "866425031234562"
     imsi: str = "732123200000001"
     iccid: str = "89883070000012345678"
+    #: The SIM's own number (``AT+CNUM``); empty: none stored, as on a Twilio Super SIM.
+    msisdn: str = ""
+    #: SIM PIN and PUK; ``pin`` None: the SIM is not PIN-locked (``+CPIN: READY`` at boot).
+    pin: str | None = None
+    puk: str = "12345678"
+    #: The network registered to (``AT+COPS`` long, short alphanumeric and numeric formats).
+    operator_long: str = "T-Mobile"
+    operator_short: str = "TMO"
+    operator_numeric: str = "310260"
     smsc: str = "+447937405250"
     rssi: int = 20
     reg_stat: RegStat = RegStat.ROAMING
@@ -102,3 +135,9 @@ class ModemConfig:
     defaults: Settings = field(default_factory=Settings)
     #: Lines a (re)booting module prints, in order (Quectel style).
     boot_banner: tuple[str, ...] = ("RDY", "+CPIN: READY", "+QIND: PB DONE", "+QIND: SMS DONE")
+    commands: frozenset[str] | None = None
+    #: Names in ``commands`` that hostsim has no handler for (they answer as absent);
+    #: :data:`hostsim.modem.personas.NOT_EMULATED` says why for each.
+    not_emulated: frozenset[str] = frozenset()
+    quirks: frozenset[Quirk] = frozenset()
+    sources: tuple[Source, ...] = ()
