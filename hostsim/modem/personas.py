@@ -123,13 +123,16 @@ PENDING = frozenset({
 
 
 def _not_emulated(commands: frozenset[str]) -> frozenset[str]:
-    """The names of ``commands`` that hostsim does not emulate."""
-    return commands & NOT_EMULATED.keys()
+    """The names of ``commands`` that hostsim does not emulate (a reason in
+    :data:`NOT_EMULATED` and no handler: a handler that lands wins)."""
+    return (commands & NOT_EMULATED.keys()) - HANDLERS.keys()
 
 
 _QUECTEL_COMMANDS = BASE | QUECTEL
 _QUECTEL_SOURCES = (
-    Source("command set", BG96_MANUAL, "chapters 2-9 (V.250, 27.007, 27.005, Quectel commands)"),
+    Source("command set", BG96_MANUAL, "the command chapters (V.250, 27.007, 27.005, Quectel)"),
+    Source("ATI: manufacturer, model, Revision: lines; CMEE default 1", BG96_MANUAL,
+           "ATI, AT+CMEE"),
     Source("AT+QCCID for the ICCID, no AT+CCID", BG96_MANUAL, "AT+QCCID (SIM related commands)"),
     Source("boot banner RDY, +CPIN: READY, +QIND: PB DONE / SMS DONE", BG96_MANUAL,
            "AT+QINDCFG, URC +QIND"),
@@ -159,7 +162,7 @@ PERSONAS: dict[str, ModemConfig] = {
         not_emulated=_not_emulated(_QUECTEL_COMMANDS),
         sources=(
             *_QUECTEL_SOURCES[1:],
-            Source("command set", EG25_MANUAL, "chapters 2-9"),
+            Source("command set", EG25_MANUAL, "the command chapters"),
             Source("SMS storages SM, ME 255 and MT (SM+ME)", EG25_MANUAL, "AT+CPMS (SMS commands)"),
         ),
     ),
@@ -173,10 +176,22 @@ PERSONAS: dict[str, ModemConfig] = {
         boot_banner=("RDY", "+CPIN: READY", "SMS DONE", "PB DONE"),
         # SIMCom powers up without new-message indications: the TE must ask for them.
         defaults=Settings(cnmi=Cnmi(0, 0, 0, 0, 0)),
+        ati=(
+            "Manufacturer: {manufacturer}",
+            "Model: {model}",
+            "Revision: {revision}",
+            "IMEI: {imei}",
+            "+GCAP: +CGSM,+FCLASS,+DS",
+        ),
         commands=BASE | SIMCOM,
         not_emulated=_not_emulated(BASE | SIMCOM),
         sources=(
-            Source("command set", SIMCOM_MANUAL, "chapters 2-5, 9 (V.250, status, network, SMS)"),
+            Source("command set", SIMCOM_MANUAL, "the command chapters (V.250, status, SMS)"),
+            Source(
+                "ATI: Manufacturer:, Model:, Revision:, IMEI:, +GCAP: lines",
+                SIMCOM_MANUAL,
+                "ATI; module output in github.com/Xinyuan-LilyGO/LilyGo-Modem-Series issue 380",
+            ),
             Source(
                 "AT+CICCID for the ICCID (+ICCID: line), no AT+CCID",
                 SIMCOM_MANUAL,
@@ -188,7 +203,11 @@ PERSONAS: dict[str, ModemConfig] = {
                 "AT+CPIN and the SMS DONE / PB DONE indications",
             ),
             Source("CNMI default 0,0,0,0,0", SIMCOM_MANUAL, "AT+CNMI (SMS commands)"),
-            Source("unknown command answers ERROR", SIMCOM_MANUAL, "AT interface synopsis"),
+            Source(
+                "an unknown or malformed command answers ERROR whatever AT+CMEE says",
+                SIMCOM_MANUAL,
+                "AT interface synopsis; github.com/Xinyuan-LilyGO/T-SIM7600X issue 77 (CMEE=2)",
+            ),
         ),
     ),
     "ublox-sara-r410m": ModemConfig(
@@ -202,18 +221,32 @@ PERSONAS: dict[str, ModemConfig] = {
         # No RDY: u-blox modules boot silently; only settings reveal a restart.
         boot_banner=(),
         defaults=Settings(echo=True, cmee=0),
+        ati=(
+            "Manufacturer: {manufacturer}",
+            "Model: {model}",
+            "Revision: {revision}",
+            "SVN: 03",
+            "IMEI: {imei}",
+        ),
         commands=BASE | UBLOX,
         not_emulated=_not_emulated(BASE | UBLOX),
         quirks=frozenset({Quirk.ABSENT_COMMAND_IS_CME_UNKNOWN}),
         sources=(
-            Source("command set", UBLOX_MANUAL, "chapters 3-11"),
+            Source("command set", UBLOX_MANUAL, "the command chapters"),
+            Source(
+                "ATI: Manufacturer:, Model:, Revision:, SVN:, IMEI: lines",
+                UBLOX_MANUAL,
+                "ATI; module output in github.com/vshymanskyy/TinyGSM issues 244 and 257",
+            ),
             Source("AT+CCID for the ICCID", UBLOX_MANUAL, "AT+CCID (SIM management)"),
             Source("no greeting text at boot by default", UBLOX_MANUAL, "AT+CSGT"),
             Source("CMEE default 0", UBLOX_MANUAL, "AT+CMEE"),
             Source(
                 "ERROR is formatted by AT+CMEE (an unknown command too)",
                 UBLOX_MANUAL,
-                "§1.1.6 Information text responses and result codes, table 1",
+                "§1.1.6 Information text responses and result codes, table 1 (R16); "
+                "SARA-R422S answers AT&C1 +CME ERROR: SIM busy under CMEE=2 "
+                "(github.com/u-blox/ubxlib issue 287)",
             ),
         ),
     ),

@@ -135,9 +135,21 @@ class ModemConfig:
     defaults: Settings = field(default_factory=Settings)
     #: Lines a (re)booting module prints, in order (Quectel style).
     boot_banner: tuple[str, ...] = ("RDY", "+CPIN: READY", "+QIND: PB DONE", "+QIND: SMS DONE")
+    #: ``ATI`` lines, :meth:`str.format` templates over the identity fields (Quectel style).
+    ati: tuple[str, ...] = ("{manufacturer}", "{model}", "Revision: {revision}")
     commands: frozenset[str] | None = None
     #: Names in ``commands`` that hostsim has no handler for (they answer as absent);
     #: :data:`hostsim.modem.personas.NOT_EMULATED` says why for each.
     not_emulated: frozenset[str] = frozenset()
     quirks: frozenset[Quirk] = frozenset()
     sources: tuple[Source, ...] = ()
+
+    def identification(self) -> list[str]:
+        """The ``ATI`` information lines: :attr:`ati` filled with this identity."""
+        fields = {
+            "manufacturer": self.manufacturer,
+            "model": self.model,
+            "revision": self.revision,
+            "imei": self.imei,
+        }
+        return [line.format(**fields) for line in self.ati]

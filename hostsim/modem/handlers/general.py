@@ -71,10 +71,9 @@ def _reset(modem: EmulatedModem, invocation: Invocation) -> list[str]:
 
 
 def _identify(modem: EmulatedModem, invocation: Invocation) -> list[str]:
-    """``ATI``: manufacturer, model and revision lines."""
+    """``ATI``: the persona's identification lines (:meth:`ModemConfig.identification`)."""
     _basic_flag(invocation, (0,))
-    cfg = modem.config
-    return [cfg.manufacturer, cfg.model, f"Revision: {cfg.revision}"]
+    return modem.config.identification()
 
 
 def _verbose(modem: EmulatedModem, invocation: Invocation) -> list[str]:
