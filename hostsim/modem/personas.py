@@ -1,7 +1,7 @@
 """Personas: emulated modems that look and behave like real module families, as data.
 
 Each persona is a :class:`~hostsim.modem.settings.ModemConfig`: identity (``ATI``,
-``AT+CGMI``/``CGMM``/``CGMR``/``CGSN``, IMSI, ICCID, MSISDN), the AT commands
+``AT+CGMI``/``CGMM``/``CGMR``/``CGSN``, IMSI, ICCID), the AT commands
 it has (``commands``: a base set of V.250 / 27.007 / 27.005 commands plus the
 family's own), boot banner, storages, index base, default settings, quirks and
 the ``sources`` (manual and section) of every fact that differs between

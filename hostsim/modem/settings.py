@@ -116,15 +116,6 @@ class ModemConfig:
     imei: str = "866425031234562"
     imsi: str = "732123200000001"
     iccid: str = "89883070000012345678"
-    #: The SIM's own number (``AT+CNUM``); empty: none stored, as on a Twilio Super SIM.
-    msisdn: str = ""
-    #: SIM PIN and PUK; ``pin`` None: the SIM is not PIN-locked (``+CPIN: READY`` at boot).
-    pin: str | None = None
-    puk: str = "12345678"
-    #: The network registered to (``AT+COPS`` long, short alphanumeric and numeric formats).
-    operator_long: str = "T-Mobile"
-    operator_short: str = "TMO"
-    operator_numeric: str = "310260"
     smsc: str = "+447937405250"
     rssi: int = 20
     reg_stat: RegStat = RegStat.ROAMING
@@ -137,6 +128,7 @@ class ModemConfig:
     boot_banner: tuple[str, ...] = ("RDY", "+CPIN: READY", "+QIND: PB DONE", "+QIND: SMS DONE")
     #: ``ATI`` lines, :meth:`str.format` templates over the identity fields (Quectel style).
     ati: tuple[str, ...] = ("{manufacturer}", "{model}", "Revision: {revision}")
+    #: The command names the module has, vendor ones included (gates the whole handler table).
     commands: frozenset[str] | None = None
     #: Names in ``commands`` that hostsim has no handler for (they answer as absent);
     #: :data:`hostsim.modem.personas.NOT_EMULATED` says why for each.
