@@ -1,9 +1,10 @@
 """Retry timing: the one capped exponential backoff used wherever smscmd tries again.
 
-Two loops wait between tries, and both take their delays from here: reopening a lost
-modem port (``reconnect_initial`` … ``reconnect_max``) and re-sending a failed SMS
-(``outbox.retry_initial`` … ``outbox.retry_max``). Also the waits while the modem
-reports itself busy at bring-up.
+The loops that wait between tries take their delays from here: reopening a lost modem
+port (``reconnect_initial`` … ``reconnect_max``), the bring-up waits for the SIM and the
+network, and re-sending a failed SMS (``outbox.retry_initial`` … ``outbox.retry_max``).
+(A step the module answers "busy" is retried at a fixed ``reconnect_initial``:
+:func:`device.modem.operations.retry_while_busy`.)
 
 * :func:`backoff` is the rule itself: after the ``attempt``-th failed try (counting from
   1) wait ``initial * 2**(attempt - 1)`` seconds, but never more than ``maximum``.

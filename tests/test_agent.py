@@ -541,6 +541,43 @@ async def test_registration_loss_waits_for_the_network_without_reinitialising(
         assert r.gw.sent[0].text == "pong: registered again"
 
 
+async def test_a_silent_restart_while_off_the_network_is_caught_before_ready(
+    tmp_path: Path, line: Line
+) -> None:
+    """A module that restarts with no banner and echo left off while unregistered
+    shows itself by its settings when the network is back: re-initialised, not
+    served with the module's defaults (PDU mode, GSM character set)."""
+    async with rig(tmp_path, line, health_interval=0.1) as r:
+        r.gw.modem.set_registration(RegStat.NOT_REGISTERED)
+        await asyncio.wait_for(r.recorder.reached(ModemState.WAITING_FOR_NETWORK, 2), WAIT)
+        states_before = len(r.recorder.states)
+        modem = r.gw.modem
+        modem.settings = dataclasses.replace(modem.config.defaults, echo=False)
+        r.gw.modem.set_registration(RegStat.ROAMING)
+        await asyncio.wait_for(r.recorder.reached(ModemState.READY, 2), WAIT)
+        assert r.agent.counters.reinitialisations == 1
+        assert r.recorder.states[states_before] is ModemState.PROBING
+        r.gw.deliver("000", "ping: after a silent restart")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert r.gw.sent[0].text == "pong: after a silent restart"
+
+
+async def test_a_port_lost_while_suspended_is_never_reported_ready(tmp_path: Path) -> None:
+    """The journal-failure hold ends when the port closes: suspended -> disconnected."""
+    async with rig(tmp_path, Line.pty(), reconnect_max=5.0) as r:
+        r.journal.record_incoming = _raise_journal_error  # type: ignore[method-assign]
+        r.gw.deliver("000", "ping: no disk")
+        await asyncio.wait_for(r.recorder.reached(ModemState.SUSPENDED), WAIT)
+        states_before = len(r.recorder.states)
+        r.gw.unplug()
+        await asyncio.wait_for(r.recorder.reached(ModemState.DISCONNECTED), WAIT)
+        assert r.recorder.states[states_before] is ModemState.DISCONNECTED
+
+
+def _raise_journal_error(**kwargs: Any) -> Any:
+    raise JournalError("disk full")
+
+
 async def test_journal_failure_suspends_a_healthy_modem_and_loses_nothing(
     tmp_path: Path, line: Line
 ) -> None:

@@ -64,4 +64,3 @@ def test_policy_rejects_attempt_zero_and_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         policy.initial = 1.0  # type: ignore[misc]
     assert [policy.delay(n) for n in (1, 2, 7, 8)] == [0.5, 1.0, 30.0, 30.0]
-

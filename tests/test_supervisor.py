@@ -24,6 +24,7 @@ from device.modem.supervisor import (
     BRING_UP,
     ERROR_RULES,
     PROBE_ATTEMPTS,
+    ErrorRule,
     ModemSupervisor,
     Recovery,
     RegistrationLost,
@@ -87,6 +88,10 @@ class FakeModem:
 
     async def refresh_signal(self) -> int:
         return int(self._next("refresh_signal", 20))
+
+    async def settings_intact(self) -> str | None:
+        changed: str | None = self._next("settings_intact", None)
+        return changed
 
 
 def supervisor(initial: ModemState = S.PROBING) -> tuple[ModemSupervisor, list[ModemState]]:
@@ -159,7 +164,21 @@ async def test_bring_up_resumes_where_the_lifecycle_is() -> None:
     sup, states = supervisor(S.WAITING_FOR_NETWORK)
     assert await sup.bring_up(modem)  # type: ignore[arg-type]
     assert states == [S.READY]
-    assert modem.calls == ["refresh_registration", "refresh_registration", "refresh_signal"]
+    # Not probed on the way (back from a registration loss): the settings are read back.
+    assert modem.calls == [
+        "refresh_registration",
+        "refresh_registration",
+        "refresh_signal",
+        "settings_intact",
+    ]
+
+
+async def test_settings_lost_while_off_the_network_are_a_restart() -> None:
+    modem = FakeModem(settings_intact=["AT+CMGF is 0"])
+    sup, states = supervisor(S.WAITING_FOR_NETWORK)
+    with pytest.raises(RestartDetected, match="AT\\+CMGF is 0"):
+        await sup.bring_up(modem)  # type: ignore[arg-type]
+    assert states == []
 
 
 async def test_a_restart_seen_on_the_way_is_raised_before_ready() -> None:
@@ -213,3 +232,21 @@ def test_every_rules_trigger_is_declared_where_it_is_fired() -> None:
     for rule in ERROR_RULES:
         if rule.recovery is not Recovery.REOPEN:
             Lifecycle(initial=S.READY).fire(rule.trigger)
+
+
+@pytest.mark.parametrize("state", [*BRING_UP, S.READY, S.SUSPENDED])
+@pytest.mark.parametrize("rule", ERROR_RULES, ids=lambda r: r.trigger.value)
+async def test_any_error_in_any_attached_state_recovers_without_invalid_trigger(
+    state: ModemState, rule: ErrorRule
+) -> None:
+    """Whatever raised in whichever attached state, recovery never stops the agent on
+    an InvalidTrigger: a trigger the table does not take from there falls back to
+    probing again (and is logged as the bug it is)."""
+    sup, _ = supervisor(state)
+    reopen = not await sup._recover(rule, Exception("simulated"))
+    assert reopen == (rule.recovery is Recovery.REOPEN)
+    if not reopen:
+        expected = rule.trigger if Lifecycle(initial=state).can(rule.trigger) else T.UNRESPONSIVE
+        probe = Lifecycle(initial=state)
+        probe.fire(expected)
+        assert sup.lifecycle.state is probe.state

@@ -136,6 +136,10 @@ class Lifecycle:
         )
         self.since = datetime.now().astimezone()
 
+    def can(self, trigger: Trigger) -> bool:
+        """Whether the table has a transition for ``trigger`` from the current state."""
+        return trigger.value in self._machine.get_triggers(self.state)
+
     def fire(self, trigger: Trigger) -> None:
         """Fire ``trigger``: the transition the table has for it from this state.
 

@@ -159,6 +159,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
     ErrorRule(ModemError, Trigger.UNRESPONSIVE, Recovery.PROBE_AFTER_BACKOFF),
 )
 _RESTART_RULE = ERROR_RULES[1]
+_UNRESPONSIVE_RULE = next(r for r in ERROR_RULES if r.recovery is Recovery.PROBE)
 _RECOVERABLE = tuple(rule.error for rule in ERROR_RULES)
 
 
@@ -273,7 +274,20 @@ class ModemSupervisor:
                     return
 
     async def _recover(self, rule: ErrorRule, exc: Exception) -> bool:
-        """Fire ``rule``'s trigger and recover; False when the port is to be reopened."""
+        """Fire ``rule``'s trigger and recover; False when the port is to be reopened.
+
+        An error whose trigger the table does not take from the current state (say a
+        journal error outside ``ready``) is a driver bug: it is logged as one and the
+        modem is probed again, rather than the agent stopping on :class:`InvalidTrigger`.
+        """
+        if rule.recovery is not Recovery.REOPEN and not self.lifecycle.can(rule.trigger):
+            LOGGER.error(
+                "bug: %s in state %s has no %s transition; probing the modem again",
+                type(exc).__name__,
+                self.lifecycle.state.value,
+                rule.trigger.value,
+            )
+            rule = _UNRESPONSIVE_RULE
         recovery = rule.recovery
         if recovery is Recovery.REOPEN:
             LOGGER.warning("serial port lost: %s", exc)
@@ -295,7 +309,7 @@ class ModemSupervisor:
         elif recovery is Recovery.SUSPEND:
             # Nothing was deleted from the modem without a commit: hold, then resume;
             # the messages are still in storage.
-            LOGGER.error("journal error, retrying in %.0f s: %s", self.config.reconnect_max, exc)
+            LOGGER.error("journal error, retrying in %.1f s: %s", self.config.reconnect_max, exc)
         self.lifecycle.fire(rule.trigger)
         return True
 
@@ -304,6 +318,20 @@ class ModemSupervisor:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
         return self._stop.is_set()
+
+    async def _hold(self, channel: AtChannel, seconds: float) -> bool:
+        """Wait ``seconds`` unless stopped or the port closed first; True when either."""
+        waits = [
+            asyncio.ensure_future(self._stop.wait()),
+            asyncio.ensure_future(channel.closed.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        return self._stop.is_set() or channel.closed.is_set()
 
     # -- bring-up ------------------------------------------------------------
 
@@ -337,7 +365,9 @@ class ModemSupervisor:
                 stop=self._stop,
             )
         if step.retry is Retry.AFTER_HOLD:
-            if await self.pause(self.config.reconnect_max):
+            # Held on a live port: a port that closes meanwhile ends the hold at once
+            # (port_lost from here), so a dead port is never reported ready.
+            if await self._hold(modem.channel, self.config.reconnect_max):
                 return False
             return await step.action(self, modem) is None
         waits = 0
@@ -386,13 +416,22 @@ class ModemSupervisor:
         await modem.setup_sms()
 
     async def _network(self, modem: Modem) -> str | None:
+        echoes = self._echoes_after_ate0
+        if echoes is None:
+            # Back from a registration loss, not probed again: a banner or echo seen
+            # while waiting is a restart now, not once the network is back.
+            self.restarts.check()
         if await modem.refresh_registration() not in REGISTERED:
             return modem.registration_text
         await modem.refresh_signal()
-        echoes = self._echoes_after_ate0
         if echoes is None:
-            # Back from a registration loss, not probed again: echo is a sign of restart.
+            # A module that restarted silently while off the network (no banner, echo
+            # left off) shows itself by its settings, as in the health check.
             self.restarts.check()
+            changed = await modem.settings_intact()
+            if changed is not None:
+                self.restarts.needed(f"settings lost ({changed}): the module restarted?")
+                self.restarts.check()
         else:
             if self.restarts.reason is not None:
                 raise RestartDetected(self.restarts.reason)

@@ -1,19 +1,12 @@
 """Fault injection for hostsim: what a misbehaving module or line does to the TE.
 
 A :class:`FaultPlan` holds the *persistent* faults of one modem (frozen; swap
-it with :meth:`hostsim.pty.SimulatedModem.set_faults` at any time):
-
-* ``chunk_size`` / ``chunk_delay`` — every output write is cut into chunks of
-  at most ``chunk_size`` bytes, ``chunk_delay`` seconds apart (scheduled on
-  the loop by :class:`ChunkedWriter`, never blocking);
-* ``urc_flood`` — ``N`` vendor URCs (``+QIND: "csq",20,99`` …) before every
-  line of every response, so they land between the lines of a response too;
-* ``bare_lf`` — response framing with ``\\n`` instead of ``\\r\\n``;
-* ``echo_stuck`` — ``ATE0`` answers ``OK`` but the echo stays on;
-* ``cms_on_send`` — the probability that ``AT+CMGS`` is answered
-  ``+CMS ERROR: 500``, of which a ``sent_anyway`` fraction went out all the same;
-* ``invalid_cmti`` — after each real ``+CMTI`` a bogus one: index ``-1``, an
-  index in another memory, or an already deleted (empty) index.
+it with :meth:`hostsim.pty.SimulatedModem.set_faults` at any time). Each
+field is declared once, with its help text, value name and range check: the
+CLI's ``--fault-*`` flags, the ``/_hostsim/`` form parsing and the route docs
+are generated from those declarations (``hostsim run --help`` lists them).
+Chunked output is scheduled on the loop by :class:`ChunkedWriter`, never
+blocking.
 
 One-shot faults (reset, unplug, garbage, hang) live on
 :class:`hostsim.pty.SimulatedModem`. Every random choice comes from the
