@@ -238,7 +238,11 @@ PERSONAS: dict[str, ModemConfig] = {
                 UBLOX_MANUAL,
                 "ATI; module output in github.com/vshymanskyy/TinyGSM issues 244 and 257",
             ),
-            Source("AT+CCID for the ICCID", UBLOX_MANUAL, "AT+CCID (SIM management)"),
+            Source(
+                "AT+CCID for the ICCID (not 3GPP; Quectel and SIMCom lack it)",
+                UBLOX_MANUAL,
+                "AT+CCID; github.com/FreeRTOS/FreeRTOS-Cellular-Interface pull 158",
+            ),
             Source("no greeting text at boot by default", UBLOX_MANUAL, "AT+CSGT"),
             Source("CMEE default 0", UBLOX_MANUAL, "AT+CMEE"),
             Source(
