@@ -6,7 +6,8 @@ it has (``commands``: a base set of V.250 / 27.007 / 27.005 commands plus the
 family's own), boot banner, storages, index base, default settings, quirks and
 the ``sources`` (manual and section) of every fact that differs between
 modules. ``hostsim run --persona NAME`` and ``HostSim(config=persona(NAME))``
-select one; ``hostsim run`` defaults to ``quectel-bg96``.
+select one; ``hostsim run`` defaults to ``quectel-bg96``. ``generic`` is a
+module that has only the standard commands (no vendor ones, no boot banner).
 
 A command in a persona's set is answered by the handler of that name in
 :data:`hostsim.modem.handlers.HANDLERS` once one exists. Names without one are
@@ -141,6 +142,28 @@ _QUECTEL_SOURCES = (
 )  # fmt: skip
 
 PERSONAS: dict[str, ModemConfig] = {
+    "generic": ModemConfig(
+        name="generic",
+        manufacturer="hostsim",
+        model="GENERIC-27005",
+        revision="hostsim-27005-1",
+        imei="350000001234562",
+        # No vendor banner: a module that only follows the standards prints none.
+        boot_banner=(),
+        defaults=Settings(cmee=0, cnmi=Cnmi(0, 0, 0, 0, 0)),
+        commands=BASE,
+        not_emulated=_not_emulated(BASE),
+        sources=(
+            Source("command set", "ITU-T V.250, 3GPP TS 27.007, 3GPP TS 27.005", "whole"),
+            Source("CMEE default 0", "3GPP TS 27.007", "§9.1 +CMEE"),
+            Source(
+                "CNMI default 0,0,0,0,0 (indications kept in the MT)",
+                "3GPP TS 27.005",
+                "§3.4.1 +CNMI",
+            ),
+            Source("unknown command answers ERROR", "ITU-T V.250", "§5.7.1 result codes"),
+        ),
+    ),
     "quectel-bg96": ModemConfig(
         name="quectel-bg96",
         commands=_QUECTEL_COMMANDS,
@@ -155,7 +178,7 @@ PERSONAS: dict[str, ModemConfig] = {
         manufacturer="Quectel",
         model="EG25",
         revision="EG25GGBR07A08M2G",
-        imei="867698041234563",
+        imei="867698041234561",
         storages=(("SM", 50), ("ME", 255), ("MT", 305)),
         boot_banner=("RDY", "+CPIN: READY", "+QIND: PB DONE", "+QIND: SMS DONE"),
         commands=_QUECTEL_COMMANDS,
@@ -171,7 +194,7 @@ PERSONAS: dict[str, ModemConfig] = {
         manufacturer="SIMCOM INCORPORATED",
         model="SIMCOM_SIM7600E-H",
         revision="LE20B04SIM7600M22",
-        imei="862636051234569",
+        imei="862636051234563",
         storages=(("SM", 30), ("ME", 100)),
         boot_banner=("RDY", "+CPIN: READY", "SMS DONE", "PB DONE"),
         # SIMCom powers up without new-message indications: the TE must ask for them.
@@ -215,7 +238,7 @@ PERSONAS: dict[str, ModemConfig] = {
         manufacturer="u-blox",
         model="SARA-R410M-02B",
         revision="L0.0.00.00.05.06 [Feb 03 2018 13:00:41]",
-        imei="352753091234566",
+        imei="352753091234565",
         storages=(("SM", 23), ("ME", 100)),
         index_base=0,
         # No RDY: u-blox modules boot silently; only settings reveal a restart.
