@@ -13,7 +13,7 @@ bytes out, no file, socket or event loop. Around it, one module per concern:
 * :mod:`~hostsim.modem.settings`, :mod:`~hostsim.modem.storage` — what the
   module remembers; :mod:`~hostsim.modem.textmode`, :mod:`~hostsim.modem.pdumode`
   — how stored messages are shown in each ``AT+CMGF`` mode;
-* :mod:`~hostsim.modem.personas` — module families as data;
+* :mod:`~hostsim.modem.personas` — module families as data (command sets included);
   :mod:`~hostsim.modem.faults` — what a misbehaving module does.
 
 hostsim keeps its own AT parser and CME/CMS tables on purpose: it is an
