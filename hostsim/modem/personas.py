@@ -31,7 +31,7 @@ from hostsim.modem.settings import Cnmi, ModemConfig, Quirk, Settings, Source
 
 BG96_MANUAL = "Quectel BG96 AT Commands Manual V2.3"
 EG25_MANUAL = "Quectel EG25-G AT Commands Manual V1.0 (EC2x&EG2x&EM05 series)"
-SIMCOM_MANUAL = "SIMCom SIM7500_SIM7600 Series AT Command Manual V2.00"
+SIMCOM_MANUAL = "SIMCom SIM7500_SIM7600 Series AT Command Manual V1.10"
 UBLOX_MANUAL = "u-blox SARA-R4 series AT commands manual UBX-17003787"
 
 #: ITU-T V.250 basic commands every family has.
@@ -57,9 +57,10 @@ QUECTEL = frozenset({
     "+CBC", "+QCCID", "+QURCCFG", "+QINDCFG", "+QCFG", "+QPOWD", "+QCSQ", "+QNWINFO",
     "+QSPN", "+QCMGS", "+QCMGR", "+QPINC", "+QINISTAT", "+QSIMDET", "+QSIMSTAT",
 })  # fmt: skip
-#: SIMCom's own commands (SIM7500_SIM7600 manual, chapters 3–5).
+#: SIMCom's own commands (SIM7500_SIM7600 manual, chapters 3–5) and V.250 ``&S``/``&E``.
 SIMCOM = frozenset({
-    "+CBC", "+CICCID", "+SPIC", "+CPSI", "+CNMP", "+CNSMOD", "+CSUB", "+CRESET", "+CPOF",
+    "&S", "&E", "+CBC", "+CICCID", "+SPIC", "+CPSI", "+CNMP", "+CNSMOD", "+CSUB", "+CRESET",
+    "+CPOF",
 })  # fmt: skip
 #: u-blox's own commands (SARA-R4 manual), and V.250 ``&K`` flow control.
 UBLOX = frozenset({
@@ -97,6 +98,8 @@ NOT_EMULATED: dict[str, str] = {
     "+QINISTAT": "Quectel SIM initialisation status: the boot banner shows it",
     "+QSIMDET": "SIM hot-plug detection: the SIM is never removed",
     "+QSIMSTAT": "SIM inserted status report: the SIM is never removed",
+    "&S": "DSR line mode: a pty has no DSR line",
+    "&E": "CONNECT result code format: no data connections",
     "+CPSI": "SIMCom system information (serving cell, band): no radio",
     "+CNMP": "SIMCom preferred mode (GSM/LTE): no radio",
     "+CNSMOD": "SIMCom network system mode: no radio",
@@ -209,16 +212,20 @@ PERSONAS: dict[str, ModemConfig] = {
         commands=BASE | SIMCOM,
         not_emulated=_not_emulated(BASE | SIMCOM),
         sources=(
-            Source("command set", SIMCOM_MANUAL, "the command chapters (V.250, status, SMS)"),
+            Source(
+                "command set; V.250 part: &S and &E, no &K",
+                SIMCOM_MANUAL,
+                "chapter 3 (AT commands according to V.25TER, §3.1-3.35), 4 (status control), SMS",
+            ),
             Source(
                 "ATI: Manufacturer:, Model:, Revision:, IMEI:, +GCAP: lines",
                 SIMCOM_MANUAL,
-                "ATI; module output in github.com/Xinyuan-LilyGO/LilyGo-Modem-Series issue 380",
+                "§3.11 ATI; module output: github.com/Xinyuan-LilyGO/LilyGo-Modem-Series issue 380",
             ),
             Source(
                 "AT+CICCID for the ICCID (+ICCID: line), no AT+CCID",
                 SIMCOM_MANUAL,
-                "AT+CICCID (status control commands)",
+                "§4.3 AT+CICCID (chapter 4, status control)",
             ),
             Source(
                 "boot banner RDY, +CPIN: READY, SMS DONE, PB DONE",
@@ -229,7 +236,7 @@ PERSONAS: dict[str, ModemConfig] = {
             Source(
                 "an unknown or malformed command answers ERROR whatever AT+CMEE says",
                 SIMCOM_MANUAL,
-                "AT interface synopsis; github.com/Xinyuan-LilyGO/T-SIM7600X issue 77 (CMEE=2)",
+                "§2 AT interface synopsis; github.com/Xinyuan-LilyGO/T-SIM7600X issue 77 (CMEE=2)",
             ),
         ),
     ),
