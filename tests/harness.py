@@ -1,6 +1,8 @@
 """Shared test harnesses: how an in-process agent reaches hostsim (:class:`Line`), and
-the agent as a child process (:class:`AgentProcess`, :func:`running_agent`), and a
-scripted end of a pseudo-terminal (:class:`PtyPeer`).
+the agent as a child process (:class:`AgentProcess`, :func:`running_agent`), a
+scripted end of a pseudo-terminal (:class:`PtyPeer`), ``hostsim run`` as a child
+process (:func:`running_hostsim`) with the official SDK on its API (:func:`sdk`), and
+a local HTTP endpoint for its status callbacks and fleet webhook (:class:`Listener`).
 
 The in-memory tier runs the agent's behaviour tests over each loopback variant
 of :mod:`hostsim.link`; the pty tier (``Line.pty()``) keeps a real terminal for
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -21,6 +24,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
+from twilio.rest import Client
 
 from device.at.channel import AtChannel
 from hostsim.link import LinkVariant, LoopbackPorts
@@ -241,3 +247,80 @@ class PtyPeer:
         for fd in self._fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+#: How long ``hostsim run`` gets to print its ready line, and to stop on SIGTERM.
+HOSTSIM_WAIT = 20.0
+
+
+@asynccontextmanager
+async def running_hostsim(
+    tmp: Path, *args: str, wait: float = HOSTSIM_WAIT
+) -> AsyncIterator[dict[str, Any]]:
+    """``hostsim run --api 127.0.0.1:0 --link TMP/gw ARGS…`` as a child process: yields
+    its ready line (``api``, ``account_sid``, ``auth_token``, ``sims`` with each
+    ``link``); on exit SIGTERM, and exit status 0 required. Its stderr is ``TMP/hostsim.log``
+    (``--log-level DEBUG`` in ``args`` puts the raw AT traffic there)."""
+    log = tmp / "hostsim.log"
+    with log.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hostsim", "run", "--api", "127.0.0.1:0",
+            "--link", str(tmp / "gw"), *args,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=err,
+        )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), wait)
+        ready: dict[str, Any] = json.loads(line)
+        yield ready
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), wait)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise AssertionError("hostsim did not stop on SIGTERM") from None
+    assert proc.returncode == 0, log.read_text(errors="replace")[-3000:]
+
+
+def sdk(ready: dict[str, Any]) -> Client:
+    """The official ``twilio`` client, pointed at the API of a :func:`running_hostsim`."""
+    client = Client(ready["account_sid"], ready["auth_token"])
+    client.supersim.base_url = ready["api"]
+    return client
+
+
+class Listener:
+    """A local HTTP endpoint: status callbacks at /status, the fleet webhook at /fleet
+    (each request's form lands in its queue)."""
+
+    def __init__(self) -> None:
+        self.status: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+        self.fleet: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+        self.url = ""
+
+    async def _status(self, request: web.Request) -> web.Response:
+        self.status.put_nowait(dict(await request.post()))  # type: ignore[arg-type]
+        return web.Response(status=204)
+
+    async def _fleet(self, request: web.Request) -> web.Response:
+        self.fleet.put_nowait(dict(await request.post()))  # type: ignore[arg-type]
+        return web.Response(status=204)
+
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[Listener]:
+        app = web.Application()
+        app.router.add_post("/status", self._status)
+        app.router.add_post("/fleet", self._fleet)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
+        try:
+            yield self
+        finally:
+            await runner.cleanup()

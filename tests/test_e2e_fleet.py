@@ -10,96 +10,24 @@ receives, never on time.
 from __future__ import annotations
 
 import asyncio
-import json
-import signal
-import sys
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from harness import AgentProcess, running_agent
-from twilio.rest import Client
+from harness import AgentProcess, Listener, running_agent, running_hostsim, sdk
 
 WAIT = 20.0
 
 
-class Listener:
-    """A local HTTP endpoint: status callbacks at /status, the fleet webhook at /fleet."""
-
-    def __init__(self) -> None:
-        self.status: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-        self.fleet: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-        self.url = ""
-
-    async def _status(self, request: web.Request) -> web.Response:
-        self.status.put_nowait(dict(await request.post()))  # type: ignore[arg-type]
-        return web.Response(status=204)
-
-    async def _fleet(self, request: web.Request) -> web.Response:
-        self.fleet.put_nowait(dict(await request.post()))  # type: ignore[arg-type]
-        return web.Response(status=204)
-
-    @asynccontextmanager
-    async def serving(self) -> AsyncIterator[Listener]:
-        app = web.Application()
-        app.router.add_post("/status", self._status)
-        app.router.add_post("/fleet", self._fleet)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
-        try:
-            yield self
-        finally:
-            await runner.cleanup()
-
-
-async def _stop(proc: asyncio.subprocess.Process) -> int:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), WAIT)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise AssertionError("process did not stop on SIGTERM") from None
-    assert proc.returncode is not None
-    return proc.returncode
-
-
-@asynccontextmanager
-async def fleet(tmp: Path, webhook: str) -> AsyncIterator[dict[str, Any]]:
-    err = (tmp / "hostsim.log").open("wb")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hostsim", "run", "--sims", "2", "--api", "127.0.0.1:0",
-        "--seed", "3", "--commands-webhook", webhook, "--link", str(tmp / "gw"),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=err,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), WAIT)
-        ready: dict[str, Any] = json.loads(line)
-        yield ready
-    finally:
-        code = await _stop(proc)
-        err.close()
-        assert code == 0, (tmp / "hostsim.log").read_text(errors="replace")[-3000:]
+def fleet(tmp: Path, webhook: str) -> AbstractAsyncContextManager[dict[str, Any]]:
+    """Two Sims, seeded, every from_sim command posted to ``webhook``."""
+    return running_hostsim(tmp, "--sims", "2", "--seed", "3", "--commands-webhook", webhook)
 
 
 def agent(tmp: Path, name: str, port: str) -> AbstractAsyncContextManager[AgentProcess]:
     """``smscmd run`` on ``port`` with journal and log named ``name``; exit 0 required."""
     return running_agent(tmp, port, journal=tmp / f"{name}.sqlite3", name=name, stop_timeout=WAIT)
-
-
-def sdk(ready: dict[str, Any]) -> Client:
-    client = Client(ready["account_sid"], ready["auth_token"])
-    client.supersim.base_url = ready["api"]
-    return client
 
 
 @pytest.fixture(autouse=True)
