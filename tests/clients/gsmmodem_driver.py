@@ -1,0 +1,135 @@
+"""python-gsmmodem-new, unchanged, driven as an application would drive it; run by
+``tests/test_clients_gsmmodem.py`` with the Python of its own virtual environment
+(``.venv-clients``), never imported by the suite.
+
+    python gsmmodem_driver.py PORT {text,pdu} LOGFILE
+
+It speaks JSON lines. On stdout, one object per step, ``{"step": NAME, ...}`` with
+``"error"`` when the client raised (``connect`` failing ends the run, exit 1). On
+stdin, after ``{"step": "ready"}``, the test writes ``{"expect": N}`` once it has seen
+N commands delivered to the modem; the driver reports the callbacks it got
+(``received``), what is left in storage (``stored``) and exits 0.
+
+How the end of the receive phase is found: with N callbacks, at once (after the
+library's notification threads, which delete what they handed over, end). With fewer (the
+library handles only the first ``+CMTI`` of the lines it reads in one go, which is
+what the burst measurement counts), the library gives no signal that it is done
+reading, so the driver polls, with a deadline, until the port has no input waiting,
+the reader thread holds no partial notification and no notification thread is alive,
+twice in a row.
+
+The library's own log (``gsmmodem`` loggers at DEBUG: every AT line written and read)
+goes to LOGFILE.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from typing import Any
+
+from gsmmodem.modem import GsmModem
+
+#: Bound of the receive phase, after the test said how many commands were delivered.
+RECEIVE_DEADLINE = 10.0
+#: Pause between two looks at the reader's state while it settles (see the docstring).
+SETTLE_POLL = 0.02
+#: What the driver sends to 000 in each mode.
+REPLY = "pong from python-gsmmodem"
+
+
+def emit(step: str, **fields: Any) -> None:
+    print(json.dumps({"step": step, **fields}), flush=True)
+
+
+def attempt(step: str, action: Any) -> Any:
+    """Run ``action()``; emit ``step`` with its value or the client's error."""
+    try:
+        value = action()
+    except Exception as exc:
+        emit(step, error=f"{type(exc).__name__}: {exc}")
+        return None
+    emit(step, value=value)
+    return value
+
+
+class Inbox:
+    """What the receive callback saw, with a wait for a count."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self._cond = threading.Condition()
+
+    def callback(self, sms: Any) -> None:
+        with self._cond:
+            self.texts.append(sms.text)
+            self._cond.notify_all()
+
+    def wait_for(self, count: int, deadline: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: len(self.texts) >= count, max(0.0, deadline - time.monotonic())
+            )
+
+
+def handlers(modem: GsmModem) -> list[threading.Thread]:
+    """The library's notification threads still running (one per group of lines read)."""
+    own = (threading.main_thread(), modem.rxThread)
+    return [t for t in threading.enumerate() if t not in own and t.is_alive()]
+
+
+def join_handlers(modem: GsmModem, deadline: float) -> None:
+    """Each callback is followed by the library's delete: let those finish."""
+    for thread in handlers(modem):
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def settled(modem: GsmModem) -> bool:
+    """Nothing left to read, no partial notification, no handler thread running."""
+    return modem.serial.in_waiting == 0 and not modem._notification and not handlers(modem)
+
+
+def wait_settled(modem: GsmModem, deadline: float) -> None:
+    calm = 0
+    while calm < 2 and time.monotonic() < deadline:
+        calm = calm + 1 if settled(modem) else 0
+        time.sleep(SETTLE_POLL)
+
+
+def main(port: str, mode: str, logfile: str) -> int:
+    logging.basicConfig(
+        filename=logfile, level=logging.DEBUG,
+        format="%(asctime)s %(threadName)s %(name)s %(message)s",
+    )  # fmt: skip
+    inbox = Inbox()
+    modem = GsmModem(port, 115200, smsReceivedCallbackFunc=inbox.callback)
+    modem.smsTextMode = mode == "text"
+    try:
+        modem.connect()
+    except Exception as exc:
+        emit("connect", error=f"{type(exc).__name__}: {exc}")
+        return 1
+    try:
+        emit("connect", value=modem.manufacturer)
+        attempt("networkName", lambda: modem.networkName)
+        attempt("signalStrength", lambda: modem.signalStrength)
+        attempt("sendSms", lambda: modem.sendSms("000", f"{REPLY} ({mode})").reference)
+        emit("ready")
+        expect = int(json.loads(sys.stdin.readline())["expect"])
+        deadline = time.monotonic() + RECEIVE_DEADLINE
+        if inbox.wait_for(expect, deadline):
+            join_handlers(modem, deadline)
+        else:
+            wait_settled(modem, deadline)
+        emit("received", value=list(inbox.texts))
+        attempt("listStoredSms", lambda: [sms.text for sms in modem.listStoredSms()])
+    finally:
+        modem.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
