@@ -24,6 +24,7 @@ from clients.support import (
     evidence,
     gammu_config,
     hostsim_args,
+    needs,
     require_tool,
     run_client,
 )
@@ -47,9 +48,7 @@ STEPS = (
 )
 _SEPARATOR = re.compile(r"^-{20,}\nExecuting batch .* - command (\d+): .*\n", re.MULTILINE)
 
-NEEDS_CFUN = pytest.mark.xfail(
-    strict=True, reason="needs AT+CFUN=1: gammu powers the module on at every start"
-)
+NEEDS_CFUN = needs("needs AT+CFUN=1: gammu powers the module on at every start")
 
 
 def sections(output: str) -> list[str]:

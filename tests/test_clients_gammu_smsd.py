@@ -17,7 +17,16 @@ import time
 from pathlib import Path
 
 import pytest
-from clients.support import WAIT, Cloud, evidence, gammu_config, hostsim_args, require_tool, stop
+from clients.support import (
+    WAIT,
+    Cloud,
+    evidence,
+    gammu_config,
+    hostsim_args,
+    needs,
+    require_tool,
+    stop,
+)
 from harness import Listener, running_hostsim
 
 pytestmark = pytest.mark.clients
@@ -30,9 +39,7 @@ INBOX_POLL = 0.05
 #: What smsd logs when the phone's init failed (then it sleeps 30 s and tries again).
 INIT_FAILED = "Error at init connection"
 
-NEEDS_CFUN = pytest.mark.xfail(
-    strict=True, reason="needs AT+CFUN=1: gammu-smsd powers the module on at init"
-)
+NEEDS_CFUN = needs("needs AT+CFUN=1: gammu-smsd powers the module on at init")
 
 
 def smsd_section(tmp: Path, log: Path) -> str:
