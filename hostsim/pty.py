@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hostsim.modem.faults import MAX_GARBAGE, ChunkedWriter, FaultPlan, garbage
-from hostsim.modem.interpreter import EmulatedModem, SentSms, SubmitDecision
+from hostsim.modem.interpreter import EmulatedModem
+from hostsim.modem.sending import SentSms, SubmitDecision
 from hostsim.modem.settings import ModemConfig
 
 if TYPE_CHECKING:
@@ -239,6 +240,12 @@ class SimulatedModem:
         """The SIM and SMS are ready (False for a while after :meth:`reset`)."""
         return self.modem.sim_ready
 
+    def on_acknowledged(self, listener: Callable[[bool], None]) -> None:
+        """Tell ``listener`` whether each ``+CMT`` that waited for ``AT+CNMA`` was
+        acknowledged (:meth:`EmulatedModem.on_acknowledged`); the wait ends after
+        :attr:`ModemConfig.ack_timeout` seconds."""
+        self.modem.on_acknowledged(listener)
+
     def on_submit(self, decide: SubmitDecision) -> None:
         """The network's say on every SMS the module sends (:meth:`EmulatedModem.on_submit`)."""
         self.modem.on_submit(decide)
@@ -414,6 +421,10 @@ class SimulatedModem:
 
     def _changed(self) -> None:
         self._pump()
+        if not self.modem.awaiting_ack:
+            self._cancel("cnma")
+        elif "cnma" not in self._timers:
+            self._later("cnma", self.modem.config.ack_timeout, self.modem.ack_timeout)
         for listener in list(self._listeners):
             try:
                 listener()

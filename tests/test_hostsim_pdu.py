@@ -257,6 +257,9 @@ class _Gateway:
     def add_change_listener(self, listener: Any) -> None:
         pass
 
+    def on_acknowledged(self, listener: Any) -> None:
+        pass
+
 
 def test_refused_destination_is_cms_21_and_000_becomes_a_command() -> None:
     modem = pdu_modem()

@@ -17,6 +17,14 @@ public description of the SmsCommand resource:
   command with status ``received``. SMS to any other destination are refused:
   the modem answers ``+CMS ERROR: 21`` (short message transfer rejected) —
   a Super SIM reaches only ``000``.
+* A delivery the modem shows as ``+CMT`` and that waits for the TE's
+  ``AT+CNMA`` (``AT+CSMS=1``, 27.005 §3.4.4; the gateway answers
+  :data:`AWAITING_ACK`) stays ``sent``, and nothing else goes to that Sim,
+  until the gateway settles it: acknowledged, it is ``delivered``; not
+  acknowledged (a negative ``AT+CNMA``, the module's timeout) it is delivered
+  again, like any held command — at the next change of the modem (where the
+  module, after a timeout, has stopped routing to the TE and stores it) or by
+  the retry timer.
 
 The network sees a gateway only through the :class:`Gateway` protocol: whether
 it is attached and registered, a delivery that may fail, and a say on every
@@ -49,6 +57,8 @@ LOGGER = logging.getLogger(__name__)
 COMMANDS_NUMBER = "000"
 #: RP-cause 21 (3GPP TS 24.011 Annex E-2), reported as +CMS ERROR: 21.
 REFUSED_DESTINATION_CMS = 21
+#: What :meth:`Gateway.deliver` answers for a ``+CMT`` that waits for ``AT+CNMA``.
+AWAITING_ACK = -2
 #: Super SIM retries delivery for up to 24 hours.
 DEFAULT_RETRY_WINDOW = 24 * 3600.0
 DEFAULT_RETRY_INITIAL = 1.0
@@ -106,7 +116,13 @@ class Gateway(Protocol):
 
     def deliver(self, sender: str, text: str) -> int | None:
         """An SMS from ``sender`` reaches the modem: its storage index (-1 for a ``+CMT``
-        direct delivery), or None when it could not take it (storage full)."""
+        direct delivery, :data:`AWAITING_ACK` for one that waits for ``AT+CNMA``),
+        or None when it could not take it (storage full)."""
+        ...
+
+    def on_acknowledged(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(acknowledged)`` when a delivery that answered
+        :data:`AWAITING_ACK` is settled."""
         ...
 
     def on_submit(self, decide: Callable[[str, str], int | None]) -> None:
@@ -185,6 +201,8 @@ class Network(Generic[G]):
         self._closed = False
         self._delivering = False
         self._held: dict[str, str] = {}
+        #: Sim sid -> the command shown to its modem that waits for ``AT+CNMA``.
+        self._unacked: dict[str, str] = {}
 
     # -- fleet -------------------------------------------------------------
 
@@ -196,6 +214,7 @@ class Network(Generic[G]):
         self.sims.append(sim)
         gateway.on_submit(functools.partial(self._submitted, sim))
         gateway.add_change_listener(functools.partial(self._modem_changed, sim))
+        gateway.on_acknowledged(functools.partial(self._acknowledged, sim))
         return sim
 
     def find_sim(self, key: str) -> Sim[G] | None:
@@ -324,8 +343,9 @@ class Network(Generic[G]):
             asyncio.get_running_loop().call_soon(self._deliver_pending, sim)
 
     def _deliver_pending(self, sim: Sim[G]) -> None:
-        """Deliver ``sim``'s pending commands in order until one cannot be delivered."""
-        if self._closed:
+        """Deliver ``sim``'s pending commands in order until one cannot be delivered
+        (or waits for the TE's acknowledgement)."""
+        if self._closed or sim.sid in self._unacked:
             return
         loop = asyncio.get_running_loop()
         while sim.pending:
@@ -342,6 +362,8 @@ class Network(Generic[G]):
             if not self._try_deliver(sim, command):
                 self._schedule_retry(sim, sid)
                 return
+            if sim.sid in self._unacked:
+                return  # shown; delivered once acknowledged (_acknowledged)
             sim.pending.pop(0)
             self._forget_timer(sid)
             self._set_status(sid, Status.DELIVERED)
@@ -362,12 +384,28 @@ class Network(Generic[G]):
                 self._delivering = False
             if index is not None:
                 self._held.pop(command.sid, None)
+                if index == AWAITING_ACK:
+                    self._unacked[sim.sid] = command.sid
                 return True
             reason = "storage full"
         if self._held.get(command.sid) != reason:
             self._held[command.sid] = reason
             LOGGER.info("Sim %s: %s held (%s); retrying", sim.unique_name, command.sid, reason)
         return False
+
+    def _acknowledged(self, sim: Sim[G], positive: bool) -> None:
+        """The TE settled the ``+CMT`` of ``sim``'s first pending command."""
+        sid = self._unacked.pop(sim.sid, None)
+        if sid is None or self._closed:
+            return
+        if positive and sim.pending and sim.pending[0] == sid:
+            sim.pending.pop(0)
+            self._forget_timer(sid)
+            self._set_status(sid, Status.DELIVERED)
+        else:
+            LOGGER.info("Sim %s: %s not acknowledged; delivering again", sim.unique_name, sid)
+            self._schedule_retry(sim, sid)
+        asyncio.get_running_loop().call_soon(self._deliver_pending, sim)
 
     def _schedule_retry(self, sim: Sim[G], sid: str) -> None:
         if sid in self._timers:

@@ -26,11 +26,18 @@ Framing (V.250 / 27.007):
   text and re-prompts, a ``\\n`` right after the prompt is dropped (it is the
   tail of a ``\\r\\n``-terminated command line), other bytes are echoed when
   echo is on.
-* Unsolicited result codes are emitted at once, except while in the SMS
-  prompt or with ``AT+CNMI`` mode 0: then they are held (at most
-  :data:`~hostsim.modem.output.MAX_HELD_URCS`, oldest dropped) and flushed
-  after the final result / when a mode other than 0 is selected (``<bfr>`` 1
-  discards them instead).
+* Unsolicited result codes are emitted at once, except while a command line
+  runs (or the send after Ctrl-Z) or the SMS prompt is open: then they are
+  held (at most :data:`~hostsim.modem.output.MAX_HELD_URCS`, oldest dropped)
+  and flushed, back to back, after the final result; so in ``AT+CNMI`` modes
+  1, 2 and 3 alike (27.005 §3.4.1: mode 1 discards only while the link is
+  reserved for on-line data, which hostsim has not). New-message indications
+  under ``AT+CNMI`` mode 0 stay in the module until a mode other than 0 is
+  selected: flushed after that command's ``OK`` (``<bfr>`` 0) or cleared
+  (``<bfr>`` 1). ``+CREG`` and other codes are not kept by mode 0.
+* ``AT+CMGW`` enters the same prompt and stores the message
+  (``+CMGW: <index>``); ``AT+CMSS`` sends a stored one. Deliveries, status
+  reports and ``AT+CNMA`` are routed by :mod:`hostsim.modem.routing`.
 
 Commands: the persona's set (:attr:`ModemConfig.commands`, see
 :mod:`hostsim.modem.personas`) selects the handlers of the merged table
@@ -48,50 +55,34 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from device.sms import gsm7
-from device.sms.pdu import Concat, PduError
 from hostsim.modem import pdumode
-from hostsim.modem.faults import FaultPlan, SendFault, SendFaults, invalid_cmti
+from hostsim.modem.acks import Acknowledgements
+from hostsim.modem.faults import FaultPlan, SendFault
 from hostsim.modem.handlers import HANDLERS, Handler
 from hostsim.modem.lines import InputState, LineInput
 from hostsim.modem.output import ModemOutput
 from hostsim.modem.results import CommandFailed, render_error
-from hostsim.modem.settings import MessageMode, ModemConfig, Quirk, RegStat, Settings
+from hostsim.modem.routing import MessageRouting
+from hostsim.modem.sending import Sender, SentSms, SubmitDecision
+from hostsim.modem.settings import ModemConfig, Quirk, RegStat, Settings
 from hostsim.modem.storage import MessageStorage, Status, StoredMessage
 from hostsim.modem.submit import PendingSubmit, decode_body
-from hostsim.modem.textmode import TextFormat, cmt_lines, quoted
+from hostsim.modem.textmode import TextFormat
 
 LOGGER = logging.getLogger(__name__)
 
-#: Returned by :meth:`EmulatedModem.deliver_sms` for a ``+CMT`` direct delivery (nothing stored).
-DIRECT_DELIVERY = -1
-#: The network's say on an SMS the TE sends: called with the destination and the
-#: text; None accepts it, a number refuses it with that ``+CMS ERROR`` code.
-SubmitDecision = Callable[[str, str], int | None]
 
-
-@dataclass(frozen=True, slots=True)
-class SentSms:
-    """A message the TE sent with ``AT+CMGS`` (``reference`` is the ``<mr>``)."""
-
-    destination: str
-    text: str
-    reference: int
-    timestamp: datetime
-    dcs: int = 0
-    #: The concatenation header of a PDU-mode submit, None otherwise.
-    concat: Concat | None = None
-
-
-class EmulatedModem:
+class EmulatedModem(MessageRouting):
     """One emulated module with its SIM storage (see the module docstring for framing).
 
     Read access for tests: :attr:`settings`, :attr:`storages`, :attr:`sent`,
-    :attr:`state`. ``on_change`` is called (exceptions logged, never raised)
-    after every processed command line, SMS send/cancel, delivery and
+    :attr:`state`, :attr:`unacknowledged`. Deliveries, status reports and
+    ``AT+CNMA`` are in :class:`~hostsim.modem.routing.MessageRouting`.
+    ``on_change`` is called (exceptions logged, never raised) after every
+    processed command line, SMS send/cancel, delivery, acknowledgement and
     registration change.
     """
 
@@ -115,12 +106,11 @@ class EmulatedModem:
             name: MessageStorage(name, capacity, self.config.index_base)
             for name, capacity in self.config.storages
         }
-        self.sent: list[SentSms] = []
+        self._sender = Sender()
         self.reg_stat: RegStat = self.config.reg_stat
         #: False makes SIM-dependent commands fail with "SIM busy" (CME 14 / CMS 314).
         self.sim_ready = True
         self.output = ModemOutput(lambda: self.faults, lambda: self.rng)
-        self._next_mr = 0
         self._next_concat_reference = 0
         #: V.250 S-registers (S3 line end, S4 response formatting, S5 backspace …).
         self.s_registers: dict[int, int] = {0: 0, 3: 13, 4: 10, 5: 8, 7: 60, 10: 14}
@@ -128,13 +118,12 @@ class EmulatedModem:
         self.hung = False
         #: Bytes from the TE ignored while hung (a change is reported for each feed).
         self.swallowed = 0
-        self._send_faults = SendFaults()
-        self._submit_decision: SubmitDecision | None = None
         #: The AT commands this modem answers, by name: the handlers of the persona's set.
         self.handlers: dict[str, Handler] = {
             name: handler for name, handler in HANDLERS.items() if name in self.commands
         }
         self._input = LineInput(self)
+        self._acks = Acknowledgements()
 
     # ------------------------------------------------------------------ public API
 
@@ -185,7 +174,12 @@ class EmulatedModem:
         It is asked only when the SMS reaches the network: not when a send fault
         answers an error and the SMS did not go out. None: every SMS is accepted.
         """
-        self._submit_decision = decide
+        self._sender.decide = decide
+
+    @property
+    def sent(self) -> list[SentSms]:
+        """Messages the TE sent (``AT+CMGS``, ``AT+CMSS``), oldest first."""
+        return self._sender.sent
 
     def deliver_sms(
         self, sender: str, text: str, *, timestamp: datetime | None = None
@@ -248,27 +242,6 @@ class EmulatedModem:
                 raise ValueError(f"order names part {number}; the text has {len(messages)} parts")
         return [self._deliver(messages[number]) for number in sequence]
 
-    def _deliver(self, message: StoredMessage) -> int | None:
-        cnmi = self.settings.cnmi
-        if cnmi.mt == 2:
-            lines = _direct_lines(message, self.settings.cmgf, self.text_format(), self.config.smsc)
-            if lines is not None:
-                self._urc(lines)
-                self._changed()
-                return DIRECT_DELIVERY
-        mem = self.settings.cpms[2]
-        index = self.storages[mem].store(message)
-        if index is None:
-            LOGGER.debug("memory %s full: message from %s not stored", mem, message.address)
-            return None  # nothing changed: no change notification
-        self._announced.setdefault(mem, set()).add(index)
-        if cnmi.mt in (1, 3):
-            self._urc([f"+CMTI: {quoted(mem)},{index}"])
-            if self.faults.invalid_cmti:
-                self._urc([invalid_cmti(self.rng, self.storages, self._announced, mem)])
-        self._changed()
-        return index
-
     def set_registration(self, stat: RegStat) -> None:
         """Change the network registration; emits ``+CREG``/``+CEREG`` URCs per their ``<n>``."""
         self.reg_stat = stat
@@ -299,6 +272,8 @@ class EmulatedModem:
         self.reset_settings()
         self._input.forget()
         self.output.drop_held()
+        self.output.drop_buffer()
+        self._acks.settle(False)  # a +CMT waiting for +CNMA is never acknowledged
         banner = self.config.boot_banner[:1] if not_ready else self.config.boot_banner
         if not_ready:
             self.sim_ready = False
@@ -325,15 +300,23 @@ class EmulatedModem:
         """The current text-mode rendering settings (``AT+CSCS``, ``AT+CSDH``, ``AT+CSMP``)."""
         return TextFormat.of(self.settings, self.config.smsc)
 
-    def begin_submit(self, destination: str, *, pdu_length: int | None = None) -> None:
-        """Enter the SMS prompt (called by the ``AT+CMGS`` handler): for ``destination``
-        in text mode, for a PDU of ``pdu_length`` TPDU octets in PDU mode."""
-        self._input.begin_submit(PendingSubmit(destination, pdu_length))
+    def begin_submit(
+        self, destination: str, *, pdu_length: int | None = None, write: Status | None = None
+    ) -> None:
+        """Enter the SMS prompt (called by the ``AT+CMGS``/``AT+CMGW`` handlers): for
+        ``destination`` in text mode, for a PDU of ``pdu_length`` TPDU octets in PDU
+        mode; with ``write`` the message is stored with that status, not sent."""
+        self._input.begin_submit(PendingSubmit(destination, pdu_length, write))
 
     def cnmi_changed(self) -> None:
-        """Flush or drop held URCs after ``AT+CNMI`` selected a mode other than 0."""
-        if self.settings.cnmi.mode != 0 and self.settings.cnmi.bfr == 1:
-            self.output.drop_held()
+        """After ``AT+CNMI``: a mode other than 0 flushes the indications buffered in
+        mode 0 after the ``OK`` (``<bfr>`` 0) or clears them (``<bfr>`` 1), 27.005 §3.4.1."""
+        cnmi = self.settings.cnmi
+        if cnmi.mode != 0:
+            if cnmi.bfr == 1:
+                self.output.drop_buffer()
+            else:
+                self.output.release_buffer()
 
     def fail_next_send(self, code: int = 500, *, sent_anyway: bool = False) -> None:
         """Answer the next ``AT+CMGS`` with ``+CMS ERROR: <code>``.
@@ -341,7 +324,7 @@ class EmulatedModem:
         With ``sent_anyway`` the SMS is recorded as sent all the same, as some
         modules (SIMCom SIM7080G with 500) do. Calls queue up.
         """
-        self._send_faults.queue(SendFault(code, sent_anyway))
+        self._sender.queue_fault(SendFault(code, sent_anyway))
 
     # ------------------------------------------------------------------ for the input side
 
@@ -351,50 +334,67 @@ class EmulatedModem:
         return self.settings.echo or self.faults.echo_stuck
 
     def submit(self, pending: PendingSubmit, body: bytes, overflow: bool) -> None:
-        """The TE ended the prompt with Ctrl-Z: send (or refuse) the SMS, answer, end the line."""
+        """The TE ended the prompt with Ctrl-Z: send, write (``AT+CMGW``) or refuse
+        the message and answer; the caller ends the line."""
         try:
             submitted = decode_body(pending, body, overflow, self.settings)
+            if pending.write is not None:
+                lines = [f"+CMGW: {self._write(pending.write, submitted)}"]
+            else:
+                lines = [f"+CMGS: {self.send(submitted)}"]
         except CommandFailed as failure:
             self.fail(failure)
-            self.after_line()
             return
-        destination, text = submitted.destination, submitted.text
-        reference = self._next_mr
-        self._next_mr = (self._next_mr + 1) % 256
-        when = datetime.now(UTC).replace(microsecond=0)
-        fault = self._send_faults.next(self.faults, self.rng)
-        if (fault is None or fault.sent_anyway) and self._submit_decision is not None:
-            # The SMS reaches the network (also when the module then reports an
-            # error although it went out): the network may still refuse it.
-            refusal = self._submit_decision(destination, text)
-            if refusal is not None:
-                LOGGER.info("SMS to %s refused by the network (CMS %d)", destination, refusal)
-                fault = SendFault(refusal, sent_anyway=False)
-        if fault is None or fault.sent_anyway:
-            sms = SentSms(destination, text, reference, when, submitted.dcs, submitted.concat)
-            self.sent.append(sms)
-            LOGGER.info("SMS to %s sent (mr=%d): %r", destination, reference, text)
-        if fault is not None:
-            self.fail(CommandFailed.cms(fault.code))
-        else:
-            self.output.info([f"+CMGS: {reference}"])
-            self.output.final("OK")
-        self.after_line()
+        self.output.info(lines)
+        self.output.final("OK")
+
+    def send(self, submitted: pdumode.Submitted) -> int:
+        """Send ``submitted`` (``AT+CMGS``, ``AT+CMSS``): its TP-MR, or CommandFailed
+        for a send fault or the network's refusal. Sent with TP-SRR set, a status
+        report follows (:meth:`deliver_status_report`: the emulated network reports
+        delivery at once; while a command runs it is held until its final result)."""
+        outcome = self._sender.send(submitted, self.faults, self.rng)
+        if outcome.sms is not None and submitted.srr:
+            sms = outcome.sms
+            self.deliver_status_report(sms.destination, sms.reference, timestamp=sms.timestamp)
+        if outcome.error is not None:
+            raise CommandFailed.cms(outcome.error)
+        return outcome.reference
+
+    def _write(self, status: Status, submitted: pdumode.Submitted) -> int:
+        """``AT+CMGW``: store in ``<mem2>``; the index, or CMS 322 (memory full)."""
+        when = submitted.timestamp or datetime.now(UTC).replace(microsecond=0)
+        message = StoredMessage(
+            status,
+            submitted.destination,
+            submitted.text,
+            when,
+            submitted.dcs,
+            submitted.concat,
+            srr=submitted.srr,
+        )
+        index = self.storages[self.settings.cpms[1]].store(message)
+        if index is None:
+            raise CommandFailed.cms(322)
+        return index
 
     def fail(self, failure: CommandFailed) -> None:
         """End the line with ``failure`` rendered per ``AT+CMEE``."""
         self.output.final(render_error(failure, self.settings.cmee))
 
     def after_line(self) -> None:
-        """After a command line or the prompt: flush held URCs if they may go, report a change."""
-        if self.state is InputState.COMMAND and self.settings.cnmi.mode != 0:
+        """After a command line or the prompt: flush held URCs (unless a prompt is
+        open), report a change."""
+        if self.state is InputState.COMMAND:
             self.output.flush_held()
         self._changed()
 
     # ------------------------------------------------------------------ output
 
     def _urc(self, lines: list[str]) -> None:
-        hold = self.state is InputState.SMS_PROMPT or self.settings.cnmi.mode == 0
+        """An unsolicited result code: held while a command runs or the prompt is
+        open (flushed after the final result), else at once."""
+        hold = self.state is InputState.SMS_PROMPT or self._input.busy
         self.output.urc(lines, hold=hold)
 
     def _changed(self) -> None:
@@ -409,16 +409,3 @@ class EmulatedModem:
 def _dcs_for(text: str) -> int:
     """0 (GSM 7-bit) when every character is in GSM 03.38, else 8 (UCS2)."""
     return 0 if all(gsm7.is_gsm(ch) for ch in text) else 8
-
-
-def _direct_lines(
-    message: StoredMessage, mode: MessageMode, fmt: TextFormat, smsc: str
-) -> list[str] | None:
-    """``+CMT`` lines in ``mode``; None when there is no PDU for it (then it is stored)."""
-    if mode is MessageMode.TEXT:
-        return cmt_lines(message, fmt)
-    try:
-        return pdumode.cmt_lines(message, smsc)
-    except PduError as exc:
-        LOGGER.warning("no PDU for the message from %s (%s): stored", message.address, exc)
-        return None

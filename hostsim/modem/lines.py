@@ -63,6 +63,8 @@ class LineInput:
         self._line = bytearray()
         self._line_overflow = False
         self._prompt = SmsPrompt()
+        #: A command line (or the send after Ctrl-Z) is being executed: URCs wait.
+        self.busy = False
 
     def byte(self, byte: int) -> None:
         """Process one byte from the TE."""
@@ -111,10 +113,14 @@ class LineInput:
                 LOGGER.debug("ignoring line without AT prefix: %r", raw)
             return
         LOGGER.debug("command line %r", raw)
-        if overflow:
-            self._modem.output.final("ERROR")
-        else:
-            self._execute(text[start + 2 :])
+        self.busy = True
+        try:
+            if overflow:
+                self._modem.output.final("ERROR")
+            else:
+                self._execute(text[start + 2 :])
+        finally:
+            self.busy = False
         self._modem.after_line()
 
     def _execute(self, body: str) -> None:
@@ -150,7 +156,12 @@ class LineInput:
         modem = self._modem
         if byte == CTRL_Z:
             self.state = InputState.COMMAND
-            modem.submit(*self._prompt.leave())
+            self.busy = True
+            try:
+                modem.submit(*self._prompt.leave())
+            finally:
+                self.busy = False
+            modem.after_line()
         elif byte == ESC:
             self.state = InputState.COMMAND
             self._prompt.leave()

@@ -3,9 +3,18 @@
 :class:`ModemOutput` is the modem's output buffer. Framing is
 ``<eol><line>[<eol><line>…]<eol>``, ``<eol>`` being ``\\r\\n`` (``\\n`` under
 the ``bare_lf`` fault); under ``urc_flood`` vendor URCs precede every
-information line and every final result. An unsolicited result code that
-cannot be emitted now (the caller says so) is held, at most
-:data:`MAX_HELD_URCS` of them, the oldest dropped, until :meth:`flush_held`.
+information line and every final result.
+
+Two places keep unsolicited result codes, each at most :data:`MAX_HELD_URCS`,
+the oldest dropped (27.005 §3.4.1 allows that for a full buffer):
+
+* *held*: a URC that arrives while a command runs or the SMS prompt is open
+  waits for the final result (:meth:`flush_held`). A burst held this way goes
+  out back to back, in one write.
+* *buffered*: new-message indications under ``AT+CNMI`` mode 0 stay in the
+  module (:meth:`buffer`) until a mode other than 0 is selected; then they are
+  moved behind the held ones (:meth:`release_buffer`, ``<bfr>`` 0: they follow
+  that command's ``OK``) or cleared (:meth:`drop_buffer`, ``<bfr>`` 1).
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ class ModemOutput:
         self._rng = rng
         self._out = bytearray()
         self._held: list[bytes] = []
+        self._buffered: list[list[str]] = []
 
     @property
     def eol(self) -> bytes:
@@ -89,8 +99,28 @@ class ModemOutput:
         self._held.clear()
 
     def drop_held(self) -> None:
-        """Forget the held URCs (a reboot, ``AT+CNMI`` ``<bfr>`` 1)."""
+        """Forget the held URCs (a reboot)."""
         self._held.clear()
+
+    @property
+    def buffered(self) -> int:
+        """How many indications the ``AT+CNMI`` mode 0 buffer keeps."""
+        return len(self._buffered)
+
+    def buffer(self, lines: list[str]) -> None:
+        """Keep an indication in the module (``AT+CNMI`` mode 0); framed when released."""
+        self._buffered.append(lines)
+        del self._buffered[:-MAX_HELD_URCS]
+
+    def release_buffer(self) -> None:
+        """Move the buffered indications behind the held URCs, oldest first."""
+        for lines in self._buffered:
+            self.urc(lines, hold=True)
+        self._buffered.clear()
+
+    def drop_buffer(self) -> None:
+        """Clear the buffered indications (``<bfr>`` 1, a reboot)."""
+        self._buffered.clear()
 
     def drain(self) -> bytes:
         """Return and clear the pending output (empty when there is none)."""

@@ -13,20 +13,31 @@ Rules (27.005 §3.1, §3.4.1, §3.5.1; 23.040 §9.2):
   relative validity period of ``AT+CSMP``. A part of a concatenated message
   carries the concatenation element (IEI 0x00, or 0x08 for a 16-bit reference)
   and TP-UDHI.
+* A status report (:attr:`StoredMessage.report`) is an SMS-STATUS-REPORT:
+  TP-MMS set, TP-SRQ clear, no parameter indicator (no user data).
 * ``<alpha>`` is always empty (no phonebook lookup), as on Quectel modules.
 * A stored message that cannot be one PDU (more than one SMS of text, a sender
   that is neither a number nor 11 GSM characters) raises :class:`PduError`.
 * An ``AT+CMGS`` body is the hex PDU (whitespace ignored, any case) and must be
   an SMS-SUBMIT whose TPDU is exactly ``<length>`` octets; anything else is
-  :class:`PduError` (``+CMS ERROR: 304`` upstream).
+  :class:`PduError` (``+CMS ERROR: 304`` upstream). An ``AT+CMGW`` body is
+  an SMS-SUBMIT for a stored MO status (2, 3) and an SMS-DELIVER for a
+  received one (0, 1), as 27.005 §3.5.3 asks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
+from construct import ConstructError
+
+from device.errors import SmsFormatError
 from device.sms import gsm7
 from device.sms.pdu import (
+    SMSC,
+    STATUS_REPORT,
+    Address,
     Concat,
     Encoding,
     PduError,
@@ -80,6 +91,9 @@ def render(message: StoredMessage, smsc: str, vp: int = 167) -> RenderedPdu:
     validity period of a stored MO message.
     """
     center = smsc or None
+    if message.report is not None:
+        pdu_hex = _status_report(message, center)
+        return RenderedPdu(pdu_hex, _tpdu_length(pdu_hex))
     encoding = encoding_of(message.dcs)
     if message.status.received:
         pdu_hex = encode_deliver(
@@ -98,8 +112,39 @@ def render(message: StoredMessage, smsc: str, vp: int = 167) -> RenderedPdu:
             smsc=center,
             concat=message.concat,
             encoding=encoding,
+            status_report=message.srr,
         )
     return RenderedPdu(pdu_hex, _tpdu_length(pdu_hex))
+
+
+#: TP-FO of the status reports the emulated network sends: SMS-STATUS-REPORT, TP-MMS set.
+STATUS_REPORT_FO = 0x06
+
+
+def _status_report(message: StoredMessage, smsc: str | None) -> str:
+    """The SMS-STATUS-REPORT PDU (hex, SMSC prefix first) of a stored status report."""
+    report = message.report
+    if report is None:
+        raise PduError("not a status report")
+    value = {
+        "fo": {"udhi": False, "srq": False, "lp": False, "no_more": True, "mti": 2},
+        "mr": report.reference,
+        "ra": Address.parse(message.address),
+        "scts": message.timestamp,
+        "dt": report.discharge,
+        "st": report.status,
+        "pi": None,
+        "pi_more": None,
+        "pid": None,
+        "dcs": None,
+        "udl": None,
+        "ud": None,
+    }
+    try:
+        raw: bytes = SMSC.build(smsc) + STATUS_REPORT.build(value)
+    except (ConstructError, SmsFormatError) as exc:
+        raise PduError(f"cannot encode the status report: {exc}") from exc
+    return raw.hex().upper()
 
 
 def concatenated(message: StoredMessage, reference: int, smsc: str) -> list[StoredMessage]:
@@ -159,6 +204,12 @@ def cmgl_lines(index: int, message: StoredMessage, smsc: str, vp: int = 167) -> 
     return [f"+CMGL: {index},{message.status.number},,{pdu.length}", pdu.hex]
 
 
+def cds_lines(message: StoredMessage, smsc: str) -> list[str]:
+    """``+CDS: <length>`` and the PDU line of a status report routed to the TE (``ds`` 1)."""
+    pdu = render(message, smsc)
+    return [f"+CDS: {pdu.length}", pdu.hex]
+
+
 def cmt_lines(message: StoredMessage, smsc: str) -> list[str]:
     """``+CMT: ,<length>`` and the PDU line of a direct delivery (``AT+CNMI=…,2``)."""
     pdu = render(message, smsc)
@@ -173,23 +224,28 @@ class Submitted:
     text: str
     dcs: int
     concat: Concat | None
+    #: TP-SRR: the sender asks for a status report.
+    srr: bool = False
+    #: TP-SCTS of an SMS-DELIVER written with ``AT+CMGW`` (None otherwise).
+    timestamp: datetime | None = None
 
 
-def decode_submit(body: bytes, length: int) -> Submitted:
-    """The SMS-SUBMIT typed in the prompt; PduError when malformed or not ``length`` long."""
+def decode_submit(body: bytes, length: int, *, kind: PduKind = PduKind.SUBMIT) -> Submitted:
+    """The PDU typed in the prompt; PduError when malformed, not ``length`` long or
+    not of ``kind`` (an SMS-SUBMIT, or an SMS-DELIVER written to storage)."""
     try:
         wire = body.decode("ascii")
     except UnicodeDecodeError as exc:
         raise PduError("PDU body is not ASCII hex") from exc
     pdu: SmsPdu = decode_pdu(wire)
-    if pdu.kind is not PduKind.SUBMIT:
-        raise PduError(f"AT+CMGS needs an SMS-SUBMIT, got an {pdu.kind}")
+    if pdu.kind is not kind:
+        raise PduError(f"expected an {kind}, got an {pdu.kind}")
     if pdu.tpdu_length != length:
         raise PduError(f"<length> {length} but the TPDU has {pdu.tpdu_length} octets")
-    destination = pdu.recipient or ""
-    if pdu.address.ton is Ton.ALPHANUMERIC:
-        raise PduError(f"destination {destination!r} is not a number")
-    return Submitted(destination, pdu.text, pdu.dcs, pdu.concat)
+    address = str(pdu.address)
+    if kind is PduKind.SUBMIT and pdu.address.ton is Ton.ALPHANUMERIC:
+        raise PduError(f"destination {address!r} is not a number")
+    return Submitted(address, pdu.text, pdu.dcs, pdu.concat, pdu.status_report, pdu.timestamp)
 
 
 def fits_one_sms(text: str) -> bool:

@@ -121,7 +121,7 @@ NOT_EMULATED: dict[str, str] = {
 #: absent). Drop a name here once its handler exists.
 PENDING = frozenset({
     "&V", "+GCAP", "+CLAC", "+CFUN", "+CESQ", "+CBC", "+CCLK", "+COPS", "+CGREG",
-    "+CGATT", "+CGDCONT", "+CNUM", "+CSMS", "+CSCA", "+CMGW", "+CMSS", "+CNMA",
+    "+CGATT", "+CGDCONT", "+CNUM", "+CSCA",
     "+QCCID", "+QURCCFG", "+QINDCFG", "+CICCID",
 })  # fmt: skip
 

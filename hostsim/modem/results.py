@@ -42,6 +42,7 @@ CMS_TEXT: dict[int, str] = {
     322: "memory full",
     330: "SMSC address unknown",
     331: "no network service",
+    340: "no +CNMA acknowledgement expected",
     500: "unknown error",
 }
 

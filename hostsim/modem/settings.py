@@ -76,6 +76,9 @@ class Settings:
     cpms: tuple[str, str, str] = ("SM", "SM", "SM")
     creg: int = 0
     cereg: int = 0
+    #: ``AT+CSMS`` ``<service>``: 0 (phase 2, no acknowledgements), 1 (phase 2+:
+    #: ``+CMT``/``+CDS`` routed to the TE wait for ``AT+CNMA``).
+    csms: int = 0
 
 
 class Quirk(enum.Enum):
@@ -124,6 +127,9 @@ class ModemConfig:
     storages: tuple[tuple[str, int], ...] = (("SM", 30), ("ME", 100))
     index_base: int = 0
     defaults: Settings = field(default_factory=Settings)
+    #: Seconds the module waits for the TE's ``AT+CNMA`` after a ``+CMT``/``+CDS``
+    #: under ``AT+CSMS=1`` (TS 24.011 §10 timer TR2M, 12–20 s) before it gives up.
+    ack_timeout: float = 15.0
     #: Lines a (re)booting module prints, in order (Quectel style).
     boot_banner: tuple[str, ...] = ("RDY", "+CPIN: READY", "+QIND: PB DONE", "+QIND: SMS DONE")
     #: ``ATI`` lines, :meth:`str.format` templates over the identity fields (Quectel style).

@@ -68,6 +68,20 @@ class Status(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class StatusReport:
+    """What an SMS-STATUS-REPORT adds to a message (TS 23.040 §9.2.2.3).
+
+    ``reference`` is the TP-MR of the submit it reports on (0–255),
+    ``discharge`` TP-DT (aware, like every time stamp here), ``status`` TP-ST
+    (0: received by the recipient; 9.2.3.15 lists the others).
+    """
+
+    reference: int
+    discharge: datetime
+    status: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
     """One message in a memory.
 
@@ -77,6 +91,9 @@ class StoredMessage:
     (``text`` then holds one latin-1 character per octet). ``concat`` marks one
     part of a concatenated message: ``text`` is then this part's text only, and
     the part carries a user-data header when rendered (see :mod:`hostsim.modem.pdumode`).
+    ``srr`` is TP-SRR of a stored MO message (a status report is asked for when it is
+    sent with ``AT+CMSS``). ``report`` makes the message a status report: ``address``
+    is then TP-RA (the recipient), ``timestamp`` TP-SCTS, ``text`` empty.
     """
 
     status: Status
@@ -85,14 +102,18 @@ class StoredMessage:
     timestamp: datetime
     dcs: int = 0
     concat: Concat | None = None
+    srr: bool = False
+    report: StatusReport | None = None
 
     def __post_init__(self) -> None:
-        # The time stamp must be printable as an SCTS (aware, 2000-2099, whole
-        # quarter hours): refuse it here rather than fail when it is read.
+        # Time stamps must be printable as an SCTS (aware, 2000-2099, whole
+        # quarter hours): refuse them here rather than fail when read.
         try:
             format_scts(self.timestamp)
+            if self.report is not None:
+                format_scts(self.report.discharge)
         except SmsFormatError as exc:
-            raise ValueError(f"StoredMessage.timestamp: {exc}") from exc
+            raise ValueError(f"StoredMessage time stamp: {exc}") from exc
 
     def with_status(self, status: Status) -> StoredMessage:
         """A copy with another status."""

@@ -1,4 +1,4 @@
-"""The SMS prompt of ``AT+CMGS``: the body being typed, and what it decodes to.
+"""The SMS prompt of ``AT+CMGS`` and ``AT+CMGW``: the body being typed, and what it decodes to.
 
 :class:`SmsPrompt` collects the body between the ``> `` prompt and Ctrl-Z /
 ESC, bounded at :data:`MAX_BODY` bytes (more marks it overflowed; the send
@@ -15,10 +15,14 @@ from dataclasses import dataclass
 from device.errors import SmsFormatError
 from device.sms import gsm7
 from device.sms.charset import Charset, from_wire
-from device.sms.pdu import PduError
+from device.sms.pdu import PduError, PduKind
 from hostsim.modem import pdumode
 from hostsim.modem.results import CommandFailed
 from hostsim.modem.settings import Settings
+from hostsim.modem.storage import Status
+
+#: TP-SRR in the first octet of an SMS-SUBMIT (TS 23.040 §9.2.3.5): ask for a status report.
+SRR = 0x20
 
 LOGGER = logging.getLogger(__name__)
 
@@ -28,11 +32,13 @@ MAX_BODY = 1024
 
 @dataclass(frozen=True, slots=True)
 class PendingSubmit:
-    """What the ``AT+CMGS`` that opened the prompt asked for."""
+    """What the ``AT+CMGS`` / ``AT+CMGW`` that opened the prompt asked for."""
 
     destination: str
-    #: ``<length>`` of a PDU-mode ``AT+CMGS`` (then ``destination`` is empty).
+    #: ``<length>`` of a PDU-mode prompt (then ``destination`` is empty).
     pdu_length: int | None = None
+    #: ``AT+CMGW``: store the message with this ``<stat>`` instead of sending it.
+    write: Status | None = None
 
 
 class SmsPrompt:
@@ -83,23 +89,28 @@ class SmsPrompt:
 def decode_body(
     pending: PendingSubmit, body: bytes, overflow: bool, settings: Settings
 ) -> pdumode.Submitted:
-    """What a finished prompt sends: the PDU in PDU mode, else the text for
-    ``pending.destination`` (no concatenation header); CommandFailed (304 in PDU
-    mode, 305 in text mode) for an overflowed or undecodable body."""
+    """What a finished prompt sends or writes: the PDU in PDU mode, else the text
+    for ``pending.destination`` (no concatenation header; TP-SRR from the
+    ``AT+CSMP`` first octet); CommandFailed (304 in PDU mode, 305 in text mode)
+    for an overflowed or undecodable body."""
     if pending.pdu_length is not None:
         if overflow:
             raise CommandFailed.cms(304)
-        return decode_pdu_body(body, pending.pdu_length)
+        received = pending.write is not None and pending.write.received
+        kind = PduKind.DELIVER if received else PduKind.SUBMIT
+        return decode_pdu_body(body, pending.pdu_length, kind)
     if overflow:
         raise CommandFailed.cms(305)
     text, dcs = decode_text_body(body, settings)
-    return pdumode.Submitted(pending.destination, text, dcs, None)
+    srr = bool(settings.csmp.fo & SRR)
+    return pdumode.Submitted(pending.destination, text, dcs, None, srr)
 
 
-def decode_pdu_body(body: bytes, length: int) -> pdumode.Submitted:
-    """The SMS-SUBMIT of a PDU-mode prompt body; CMS 304 when it cannot be sent."""
+def decode_pdu_body(body: bytes, length: int, kind: PduKind = PduKind.SUBMIT) -> pdumode.Submitted:
+    """The SMS-SUBMIT (or the SMS-DELIVER ``AT+CMGW`` stores) of a PDU-mode prompt
+    body; CMS 304 when it cannot be sent."""
     try:
-        return pdumode.decode_submit(body, length)
+        return pdumode.decode_submit(body, length, kind=kind)
     except PduError as exc:
         LOGGER.info("SMS PDU refused: %s", exc)
         raise CommandFailed.cms(304) from exc

@@ -19,6 +19,9 @@ Rules (27.005 §3.1, §4.1, §3.4.1):
 * A part of a concatenated message has TP-UDHI set in ``<fo>`` (68 received,
   ``AT+CSMP`` fo + 64 stored MO) and its body is the whole TP-UD, header
   included, as hex; ``<length>`` counts those octets (27.005 §3.1 ``<data>``).
+* A status report has no body line: ``<fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>``
+  after ``+CDS:``, after ``+CMGR: <stat>,`` and after ``+CMGL: <index>,<stat>,``
+  (27.005 §3.4.1, §3.4.2, §4.1; ``<fo>`` 6: SMS-STATUS-REPORT, TP-MMS set).
 """
 
 from __future__ import annotations
@@ -139,8 +142,28 @@ def _submit_details(message: StoredMessage, fmt: TextFormat) -> str:
     )
 
 
+def report_fields(message: StoredMessage, fmt: TextFormat) -> str:
+    """``<fo>,<mr>,<ra>,<tora>,<scts>,<dt>,<st>`` of a status report; ValueError for a
+    message that is none."""
+    report = message.report
+    if report is None:
+        raise ValueError("not a status report")
+    return (
+        f"{pdumode.STATUS_REPORT_FO},{report.reference},{_address(message, fmt)},"
+        f"{type_of_address(message.address)},{quoted(format_scts(message.timestamp))},"
+        f"{quoted(format_scts(report.discharge))},{report.status}"
+    )
+
+
+def cds_lines(message: StoredMessage, fmt: TextFormat) -> list[str]:
+    """``+CDS: …`` of a status report routed to the TE (``AT+CNMI=…,1``): one line."""
+    return [f"+CDS: {report_fields(message, fmt)}"]
+
+
 def cmgr_lines(message: StoredMessage, fmt: TextFormat) -> list[str]:
-    """``+CMGR: …`` header and body line for ``message``."""
+    """``+CMGR: …`` header and body line for ``message`` (one line for a status report)."""
+    if message.report is not None:
+        return [f"+CMGR: {quoted(message.status.text)},{report_fields(message, fmt)}"]
     head = f"+CMGR: {quoted(message.status.text)},{_address(message, fmt)},"
     if message.status.received:
         head += f",{quoted(format_scts(message.timestamp))}"
@@ -152,7 +175,11 @@ def cmgr_lines(message: StoredMessage, fmt: TextFormat) -> list[str]:
 
 
 def cmgl_lines(index: int, message: StoredMessage, fmt: TextFormat) -> list[str]:
-    """``+CMGL: …`` header and body line for one listed message."""
+    """``+CMGL: …`` header and body line for one listed message (one line for a
+    status report)."""
+    if message.report is not None:
+        status = quoted(message.status.text)
+        return [f"+CMGL: {index},{status},{report_fields(message, fmt)}"]
     scts = quoted(format_scts(message.timestamp)) if message.status.received else ""
     head = f"+CMGL: {index},{quoted(message.status.text)},{_address(message, fmt)},,{scts}"
     if fmt.show_header:

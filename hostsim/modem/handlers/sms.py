@@ -312,6 +312,35 @@ def _cmgd(modem: EmulatedModem, invocation: Invocation) -> list[str]:
     return []
 
 
+def _text_address(modem: EmulatedModem, param: Param | None) -> str:
+    """A text-mode ``<da>``/``<oa>`` under ``AT+CSCS``: quoted, valid digits; else CMS 305."""
+    if param is None or not param.quoted:
+        raise CommandFailed.cms(305)
+    try:
+        address = address_from_wire(param.text, modem.settings.cscs)
+    except SmsFormatError:
+        raise CommandFailed.cms(305) from None
+    if not address or not all(ch in _ADDRESS_CHARS for ch in address):
+        raise CommandFailed.cms(305)
+    return address
+
+
+def _type_of_address(param: Param | None, error: CommandFailed) -> None:
+    """Check an optional ``<toda>``/``<tooa>`` (0–255)."""
+    if param is not None:
+        int_value(param, 0, 255, error)
+
+
+def _pdu_length(param: Param | None) -> int:
+    """``<length>`` of a PDU-mode prompt (TPDU octets, 1–164); else CMS 304."""
+    if param is None or param.quoted or not param.text.isdigit() or len(param.text) > 3:
+        raise CommandFailed.cms(304)
+    length = int(param.text)
+    if not 1 <= length <= pdumode.MAX_TPDU:
+        raise CommandFailed.cms(304)
+    return length
+
+
 def _cmgs(modem: EmulatedModem, invocation: Invocation) -> list[str]:
     """``AT+CMGS="<da>"[,<toda>]`` (text) or ``AT+CMGS=<length>`` (PDU): checks the
     parameters, then the modem shows the prompt."""
@@ -321,29 +350,140 @@ def _cmgs(modem: EmulatedModem, invocation: Invocation) -> list[str]:
     if _pdu_mode(modem):
         max_params(invocation, 1)
         _require_sim(modem)
-        param = invocation.params[0]
-        if param is None or param.quoted or not param.text.isdigit() or len(param.text) > 3:
-            raise CommandFailed.cms(304)
-        length = int(param.text)
-        if not 1 <= length <= pdumode.MAX_TPDU:
-            raise CommandFailed.cms(304)
-        modem.begin_submit("", pdu_length=length)
+        modem.begin_submit("", pdu_length=_pdu_length(invocation.params[0]))
         return []
     max_params(invocation, 2)
     _require_sim(modem)
-    param = invocation.params[0]
-    if param is None or not param.quoted:
-        raise CommandFailed.cms(305)
-    charset = modem.settings.cscs
-    try:
-        address = address_from_wire(param.text, charset)
-    except SmsFormatError:
-        raise CommandFailed.cms(305) from None
-    if not address or not all(ch in _ADDRESS_CHARS for ch in address):
-        raise CommandFailed.cms(305)
-    if len(invocation.params) == 2 and invocation.params[1] is not None:
-        int_value(invocation.params[1], 0, 255, CommandFailed.cms(305))
+    address = _text_address(modem, invocation.params[0])
+    if len(invocation.params) == 2:
+        _type_of_address(invocation.params[1], CommandFailed.cms(305))
     modem.begin_submit(address)
+    return []
+
+
+def _cmgw(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CMGW[=<da>[,<toda>[,<stat>]]]`` (text) or ``AT+CMGW=<length>[,<stat>]`` (PDU):
+    the prompt, then the message is written to ``<mem2>`` (27.005 §3.5.3).
+
+    ``<stat>`` defaults to ``"STO UNSENT"`` / 2; a received status (0, 1) stores
+    ``<da>`` as the originator (and in PDU mode wants an SMS-DELIVER). The bare
+    ``AT+CMGW`` of text mode writes a message without an address. A full memory
+    is CMS 322, after Ctrl-Z.
+    """
+    if invocation.form is Form.TEST:
+        return []
+    only_forms(invocation, Form.EXEC, Form.SET)
+    _require_sim(modem)
+    params = list(invocation.params) if invocation.form is Form.SET else []
+    status = Status.STO_UNSENT
+    if _pdu_mode(modem):
+        max_params(invocation, 2)
+        length = _pdu_length(params[0] if params else None)
+        if len(params) == 2 and params[1] is not None:
+            chosen = _pdu_stat(params[1])
+            if chosen is None:  # 4 ("all") is a filter, not a status
+                raise CommandFailed.cms(304)
+            status = chosen
+        modem.begin_submit("", pdu_length=length, write=status)
+        return []
+    max_params(invocation, 3)
+    address = ""
+    if params and params[0] is not None:
+        address = _text_address(modem, params[0])
+    if len(params) >= 2:
+        _type_of_address(params[1], CommandFailed.cms(305))
+    if len(params) == 3 and params[2] is not None:
+        if not params[2].quoted:
+            raise CommandFailed.cms(305)
+        try:
+            status = Status.from_text(_string_param(modem, params[2]))
+        except ValueError:
+            raise CommandFailed.cms(305) from None
+    modem.begin_submit(address, write=status)
+    return []
+
+
+def _cmss(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CMSS=<index>[,<da>[,<toda>]]``: send the message at ``<index>`` of ``<mem2>``,
+    to ``<da>`` when given (in either mode, a string under ``AT+CSCS``) → ``+CMSS: <mr>``.
+
+    An empty or invalid index is CMS 321. A ``"STO UNSENT"`` message becomes
+    ``"STO SENT"`` once sent; it keeps its status when the send fails. The
+    network sees it as it sees an ``AT+CMGS`` (same faults, same refusals).
+    """
+    if invocation.form is Form.TEST:
+        return []
+    only_forms(invocation, Form.SET)
+    max_params(invocation, 3)
+    _require_sim(modem)
+    params = invocation.params
+    index = int_value(params[0], 0, 999_999, CommandFailed.cms(321))
+    store = modem.storages[modem.settings.cpms[1]]
+    message = store.get(index)
+    if message is None or message.report is not None:
+        raise CommandFailed.cms(321)
+    destination = message.address
+    bad = CommandFailed.cms(304 if _pdu_mode(modem) else 305)
+    if len(params) >= 2 and params[1] is not None:
+        try:
+            destination = _text_address(modem, params[1])
+        except CommandFailed:
+            raise bad from None
+    if len(params) == 3:
+        _type_of_address(params[2], bad)
+    if not destination:
+        raise CommandFailed.cms(304 if _pdu_mode(modem) else 305)
+    submitted = pdumode.Submitted(
+        destination, message.text, message.dcs, message.concat, message.srr
+    )
+    reference = modem.send(submitted)
+    if message.status is Status.STO_UNSENT:
+        store.set_status(index, Status.STO_SENT)
+    return [f"+CMSS: {reference}"]
+
+
+def _csms(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CSMS=<service>`` (0 or 1; 27.005 §3.2.1) → ``+CSMS: <mt>,<mo>,<bm>``.
+
+    Read: ``+CSMS: <service>,<mt>,<mo>,<bm>``. Every type is supported in both
+    services (1,1,1). Service 1 makes ``+CMT``/``+CDS`` wait for ``AT+CNMA``.
+    """
+    if invocation.form is Form.TEST:
+        return ["+CSMS: (0,1)"]
+    if invocation.form is Form.READ:
+        return [f"+CSMS: {modem.settings.csms},1,1,1"]
+    only_forms(invocation, Form.SET)
+    max_params(invocation, 1)
+    service = int_value(invocation.params[0], 0, 1, _not_allowed())
+    modem.settings = dataclasses.replace(modem.settings, csms=service)
+    return ["+CSMS: 1,1,1"]
+
+
+def _cnma(modem: EmulatedModem, invocation: Invocation) -> list[str]:
+    """``AT+CNMA`` acknowledges the ``+CMT``/``+CDS`` shown under ``AT+CSMS=1``
+    (27.005 §3.4.4); CMS 340 when none waits.
+
+    PDU mode also has ``AT+CNMA=<n>[,<length>]``: ``<n>`` 0 or 1 acknowledge,
+    2 is a negative acknowledgement (the network delivers again later); a
+    ``<length>`` other than 0 (an RP-ACK/RP-ERROR PDU to type) is not emulated
+    (CMS 304). Text mode has only the bare form.
+    """
+    pdu = _pdu_mode(modem)
+    if invocation.form is Form.TEST:
+        return ["+CNMA: (0-2)"] if pdu else []
+    positive = True
+    if invocation.form is Form.SET:
+        if not pdu:
+            raise CommandFailed.plain()
+        max_params(invocation, 2)
+        params = invocation.params
+        n = 0 if params[0] is None else int_value(params[0], 0, 2, CommandFailed.cms(304))
+        if len(params) == 2 and int_value(params[1], 0, 0, CommandFailed.cms(304)) != 0:
+            raise CommandFailed.cms(304)
+        positive = n != 2
+    else:
+        only_forms(invocation, Form.EXEC)
+    modem.acknowledge(positive)
     return []
 
 
@@ -358,4 +498,8 @@ HANDLERS: dict[str, Handler] = {
     "+CMGR": _cmgr,
     "+CMGD": _cmgd,
     "+CMGS": _cmgs,
+    "+CMGW": _cmgw,
+    "+CMSS": _cmss,
+    "+CSMS": _csms,
+    "+CNMA": _cnma,
 }
