@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
@@ -484,3 +485,72 @@ def test_indications_wait_for_the_final_result_of_a_command_in_progress() -> Non
     # The status report of AT+CMSS arrives while the command runs: after its OK,
     # in mode 1 as in mode 2.
     assert run(modem, b"AT+CMSS=0;+CPMS?\r").endswith(b'\r\nOK\r\n\r\n+CDSI: "SM",1\r\n')
+
+
+_LINES = [
+    b"AT+CMGF=0",
+    b"AT+CMGF=1",
+    b"AT+CSMS=1",
+    b"AT+CSMS?",
+    b"AT+CNMA",
+    b"AT+CNMA=2",
+    b"AT+CNMA=?",
+    b"AT+CNMI=0,2,0,1,0",
+    b"AT+CNMI=2,2,0,2,0",
+    b"AT+CNMI=1,1,0,1,1",
+    b"AT+CSMP=49",
+    b'AT+CMGW="000"',
+    b"AT+CMGW=11,2",
+    b"AT+CMGW",
+    b"AT+CMSS=0",
+    b'AT+CMSS=1,"000"',
+    b'AT+CMGL="ALL"',
+    b"AT+CMGL=4",
+    b"AT+CMGR=0",
+    b"AT+CMGR=1",
+    b"AT+CMGD=0,4",
+    b"AT+CSMS=0;+CNMA",
+]
+#: Whole command lines, and what may follow inside a prompt.
+_TOKENS = st.one_of(
+    st.sampled_from([line + b"\r" for line in _LINES]),
+    st.sampled_from([b"\x08", b"\x1a", b"\x1b", b"000100038100F0000002E834", b"hi", b"\r"]),
+)
+
+
+@given(st.lists(_TOKENS, max_size=50), st.lists(st.integers(0, 3), max_size=10))
+@settings(max_examples=300, deadline=None)
+def test_sms_command_fuzz_never_raises(tokens: list[bytes], events: list[int]) -> None:
+    """Random SMS traffic: no handler bug (feed logs those and answers ERROR), no raise."""
+    bugs = _Bugs()
+    logger = logging.getLogger("hostsim.modem")
+    logger.addHandler(bugs)
+    try:
+        modem = EmulatedModem()
+        for i, token in enumerate(tokens):
+            modem.feed(token)
+            if i < len(events):
+                event = events[i]
+                if event == 0:
+                    modem.deliver_sms("000", "x", timestamp=WHEN)
+                elif event == 1:
+                    modem.deliver_status_report("000", i, timestamp=WHEN)
+                elif event == 2:
+                    modem.ack_timeout()
+                else:
+                    modem.reboot()
+            modem.data_to_send()
+    finally:
+        logger.removeHandler(bugs)
+    assert bugs.records == []
+
+
+class _Bugs(logging.Handler):
+    """Collects the ``LOGGER.exception`` records of handler failures."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record.getMessage())
