@@ -7,9 +7,10 @@ chunking of the same input gives the same output.
 
 Framing (V.250 / 27.007):
 
-* A command line ends with ``\\r``; ``\\n`` is ignored; backspace (0x08) erases
-  the last character. Characters before the ``AT`` prefix (any case) are
-  ignored; a line without ``AT`` gets no answer at all. A line longer than
+* A command line ends with ``\\r``; ``\\n`` is ignored; backspace (the
+  character in ``S5``, 0x08 by default) erases the last character.
+  Characters before the ``AT`` prefix (any case) are ignored; a line without
+  ``AT`` gets no answer at all. A line longer than
   :data:`~hostsim.modem.lines.MAX_LINE` is answered ``ERROR`` once its ``\\r``
   arrives (the input side is :mod:`hostsim.modem.lines`).
 * Echo (``ATE1``, the default) repeats every received byte as it arrives.
@@ -24,8 +25,8 @@ Framing (V.250 / 27.007):
   SMS-SUBMIT or whose TPDU is not ``<length>`` octets is ``+CMS ERROR: 304``.
   In the prompt, Ctrl-Z sends, ESC cancels (``OK``), ``\\r`` is part of the
   text and re-prompts, a ``\\n`` right after the prompt is dropped (it is the
-  tail of a ``\\r\\n``-terminated command line), other bytes are echoed when
-  echo is on.
+  tail of a ``\\r\\n``-terminated command line), backspace (``S5``) erases the
+  last character of the body, other bytes are echoed when echo is on.
 * Unsolicited result codes are emitted at once, except while a command line
   runs (or the send after Ctrl-Z) or the SMS prompt is open: then they are
   held (at most :data:`~hostsim.modem.output.MAX_HELD_URCS`, oldest dropped)
