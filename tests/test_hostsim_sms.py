@@ -554,3 +554,20 @@ class _Bugs(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record.getMessage())
+
+
+def test_stored_status_report_listed_in_pdu_mode() -> None:
+    modem = EmulatedModem()
+    run(modem, b"ATE0;+CNMI=2,1,0,2,0\r")
+    modem.deliver_status_report("000", 9, timestamp=WHEN, discharge=WHEN)
+    modem.data_to_send()
+    lines = run(modem, b"AT+CMGL=4\r").split(b"\r\n")
+    assert lines[1].startswith(b"+CMGL: 0,0,,")
+    report = decode_pdu(lines[2].decode())
+    assert (report.kind, report.reference, report.discharge_time) == (
+        PduKind.STATUS_REPORT,
+        9,
+        WHEN,
+    )
+    assert int(lines[1].rsplit(b",", 1)[1]) == report.tpdu_length
+    assert run(modem, b"AT+CMGL=1\r").startswith(b"\r\n+CMGL: 0,1,,")  # now read
