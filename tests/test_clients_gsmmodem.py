@@ -24,8 +24,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clients.support import REPO, WAIT, Cloud, evidence, hostsim_args, needs, require_gsmmodem
+from clients.support import (
+    EXPECTED_FAILURES,
+    REPO,
+    WAIT,
+    Cloud,
+    evidence,
+    hostsim_args,
+    needs,
+    require_gsmmodem,
+)
 from harness import Listener, running_hostsim
+
+from hostsim.modem.personas import PERSONAS
 
 pytestmark = pytest.mark.clients
 
@@ -46,10 +57,12 @@ def python() -> Path:
 async def drive(
     tmp: Path, python: Path, persona: str, mode: str, payloads: list[str]
 ) -> dict[str, Any]:
-    """Run the driver on a fresh hostsim, deliver ``payloads`` once it is ready; its
-    steps by name (and the log's path as ``log``), every from_sim command as ``from_sim``."""
+    """Run the driver on a fresh hostsim, deliver ``payloads`` once it is ready: its
+    steps by name, with the log's path (``log``), its exit status (``code``), its stderr
+    (``stderr``) and the from_sim command its ``sendSms`` made (``from_sim``)."""
     log = tmp / "gsmmodem.log"
     steps: dict[str, Any] = {"log": log}
+    stderr = tmp / "driver-stderr.log"
     async with (
         Listener().serving() as hooks,
         running_hostsim(
@@ -57,11 +70,11 @@ async def drive(
         ) as ready,
     ):
         cloud = Cloud(ready, hooks)
-        proc = await asyncio.create_subprocess_exec(
-            str(python), str(DRIVER), cloud.link, mode, str(log),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+        with stderr.open("wb") as err:
+            proc = await asyncio.create_subprocess_exec(
+                str(python), str(DRIVER), cloud.link, mode, str(log),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err,
+            )  # fmt: skip
         assert proc.stdin is not None and proc.stdout is not None
         try:
             async with asyncio.timeout(WAIT):
@@ -84,6 +97,7 @@ async def drive(
                 proc.kill()
                 await proc.wait()
         steps["code"] = code
+        steps["stderr"] = stderr.read_text(errors="replace")
         if "sendSms" in steps and "error" not in steps["sendSms"]:
             steps["from_sim"] = await cloud.from_sim()
     return steps
@@ -97,12 +111,9 @@ def value(steps: dict[str, Any], name: str) -> Any:
     return step["value"]
 
 
-@NEEDS_CSCA
-@pytest.mark.parametrize("mode", ["text", "pdu"])
-@pytest.mark.timeout(60)
-@pytest.mark.async_timeout(50)
-async def test_gsmmodem(tmp_path: Path, python: Path, mode: str) -> None:
-    steps = await drive(tmp_path, python, "quectel-bg96", mode, [COMMAND])
+async def session(tmp: Path, python: Path, persona: str, mode: str) -> None:
+    """One command each way, in ``mode``, on a hostsim of its own with ``persona``."""
+    steps = await drive(tmp, python, persona, mode, [COMMAND])
     assert value(steps, "connect")
     assert value(steps, "networkName")
     assert 0 <= value(steps, "signalStrength") <= 31, steps
@@ -110,7 +121,38 @@ async def test_gsmmodem(tmp_path: Path, python: Path, mode: str) -> None:
     assert steps["from_sim"] == f"{REPLY} ({mode})"
     assert value(steps, "received") == [COMMAND], evidence(str(steps), steps["log"])
     assert value(steps, "listStoredSms") == [], evidence(str(steps), steps["log"])
+    assert "Traceback" not in steps["stderr"], evidence(steps["stderr"], steps["log"])
     assert steps["code"] == 0
+
+
+async def outcome(tmp: Path, python: Path, persona: str, mode: str) -> str | None:
+    """:func:`session` in ``tmp/persona``: None, or why it failed."""
+    (tmp / persona).mkdir()
+    try:
+        await session(tmp / persona, python, persona, mode)
+    except (*EXPECTED_FAILURES,) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@NEEDS_CSCA
+@pytest.mark.timeout(60)
+@pytest.mark.async_timeout(50)
+async def test_gsmmodem_text_mode_on_every_persona(tmp_path: Path, python: Path) -> None:
+    """Every persona at once, each on its own hostsim (the library mostly waits)."""
+    results = await asyncio.gather(*(outcome(tmp_path, python, name, "text") for name in PERSONAS))
+    failures = [f"== {name}: {why}" for name, why in zip(PERSONAS, results, strict=True) if why]
+    if failures:
+        pytest.fail("\n\n".join(failures))
+
+
+@NEEDS_CSCA
+@pytest.mark.timeout(60)
+@pytest.mark.async_timeout(50)
+async def test_gsmmodem_pdu_mode(tmp_path: Path, python: Path) -> None:
+    """PDU mode on the default persona (the text-mode test covers the others: the
+    library's PDU codec does not depend on the module)."""
+    await session(tmp_path, python, "quectel-bg96", "pdu")
 
 
 @NEEDS_CSCA
@@ -120,6 +162,10 @@ async def test_gsmmodem_burst(tmp_path: Path, python: Path, record_property: Any
     burst = [f"ping: burst {n}" for n in range(BURST)]
     steps = await drive(tmp_path, python, "quectel-bg96", "text", burst)
     seen, stored = value(steps, "received"), value(steps, "listStoredSms")
-    print(f"python-gsmmodem burst: {len(seen)} of {BURST} callbacks, {len(stored)} left stored")
+    raised = steps["stderr"].count("Traceback")
+    print(
+        f"python-gsmmodem burst of {BURST}: {len(seen)} callbacks, {len(stored)} left in"
+        f" storage, {raised} exceptions in the library's notification threads"
+    )
     record_property("gsmmodem_burst_callbacks", len(seen))
     assert sorted(seen + stored) == sorted(burst), evidence(str(steps), steps["log"])

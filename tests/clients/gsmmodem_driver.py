@@ -8,7 +8,9 @@ It speaks JSON lines. On stdout, one object per step, ``{"step": NAME, ...}`` wi
 ``"error"`` when the client raised (``connect`` failing ends the run, exit 1). On
 stdin, after ``{"step": "ready"}``, the test writes ``{"expect": N}`` once it has seen
 N commands delivered to the modem; the driver reports the callbacks it got
-(``received``), what is left in storage (``stored``) and exits 0.
+(``received``), what is left in storage (``listStoredSms``) and exits 0. An exception
+in one of the library's own threads is printed by Python on stderr, which the test
+keeps.
 
 How the end of the receive phase is found: with N callbacks, at once (after the
 library's notification threads, which delete what they handed over, end). With fewer (the
@@ -16,7 +18,7 @@ library handles only the first ``+CMTI`` of the lines it reads in one go, which 
 what the burst measurement counts), the library gives no signal that it is done
 reading, so the driver polls, with a deadline, until the port has no input waiting,
 the reader thread holds no partial notification and no notification thread is alive,
-twice in a row.
+on two looks in a row.
 
 The library's own log (``gsmmodem`` loggers at DEBUG: every AT line written and read)
 goes to LOGFILE.
@@ -35,8 +37,10 @@ from gsmmodem.modem import GsmModem
 
 #: Bound of the receive phase, after the test said how many commands were delivered.
 RECEIVE_DEADLINE = 10.0
-#: Pause between two looks at the reader's state while it settles (see the docstring).
+#: Longest pause between two looks at the reader's state (a callback ends it sooner).
 SETTLE_POLL = 0.02
+#: The serial read timeout of the library's reader thread (see main()).
+READ_TIMEOUT = 0.1
 #: What the driver sends to 000 in each mode.
 REPLY = "pong from python-gsmmodem"
 
@@ -92,11 +96,15 @@ def settled(modem: GsmModem) -> bool:
     return modem.serial.in_waiting == 0 and not modem._notification and not handlers(modem)
 
 
-def wait_settled(modem: GsmModem, deadline: float) -> None:
+def wait_received(modem: GsmModem, inbox: Inbox, expect: int, deadline: float) -> None:
+    """Until ``expect`` callbacks (then the library's deletes finish), or until the
+    library has settled (see the module docstring), or the deadline."""
     calm = 0
     while calm < 2 and time.monotonic() < deadline:
+        if inbox.wait_for(expect, min(deadline, time.monotonic() + SETTLE_POLL)):
+            join_handlers(modem, deadline)
+            return
         calm = calm + 1 if settled(modem) else 0
-        time.sleep(SETTLE_POLL)
 
 
 def main(port: str, mode: str, logfile: str) -> int:
@@ -105,6 +113,9 @@ def main(port: str, mode: str, logfile: str) -> int:
         format="%(asctime)s %(threadName)s %(name)s %(message)s",
     )  # fmt: skip
     inbox = Inbox()
+    # The library's read timeout (its class attribute, 1 s by default) bounds how long
+    # close() waits for its reader thread: shorter, so that each run ends sooner.
+    GsmModem.timeout = READ_TIMEOUT
     modem = GsmModem(port, 115200, smsReceivedCallbackFunc=inbox.callback)
     modem.smsTextMode = mode == "text"
     try:
@@ -119,11 +130,7 @@ def main(port: str, mode: str, logfile: str) -> int:
         attempt("sendSms", lambda: modem.sendSms("000", f"{REPLY} ({mode})").reference)
         emit("ready")
         expect = int(json.loads(sys.stdin.readline())["expect"])
-        deadline = time.monotonic() + RECEIVE_DEADLINE
-        if inbox.wait_for(expect, deadline):
-            join_handlers(modem, deadline)
-        else:
-            wait_settled(modem, deadline)
+        wait_received(modem, inbox, expect, time.monotonic() + RECEIVE_DEADLINE)
         emit("received", value=list(inbox.texts))
         attempt("listStoredSms", lambda: [sms.text for sms in modem.listStoredSms()])
     finally:

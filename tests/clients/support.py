@@ -146,15 +146,18 @@ class Cloud:
         return link
 
     async def deliver(self, *payloads: str) -> None:
-        """Create one to_sim command per payload at once; return when every one is
-        ``delivered`` (stored in the modem: its ``+CMTI`` is on the line)."""
+        """Create one to_sim command per payload, all at once (concurrent requests, so
+        several arrive back to back); return when every one is ``delivered`` (stored
+        in the modem: its ``+CMTI`` is on the line)."""
         client = sdk(self.ready)
-        for payload in payloads:
-            await asyncio.to_thread(
+        await asyncio.gather(*(
+            asyncio.to_thread(
                 client.supersim.v1.sms_commands.create,
                 sim="sim0", payload=payload,
                 callback_url=self.hooks.url + "/status", callback_method="POST",
-            )  # fmt: skip
+            )
+            for payload in payloads
+        ))  # fmt: skip
         delivered = 0
         async with asyncio.timeout(WAIT):
             while delivered < len(payloads):
