@@ -251,6 +251,10 @@ class _Gateway:
     def __init__(self, modem: EmulatedModem) -> None:
         self.modem = modem
 
+    @property
+    def registered(self) -> bool:
+        return self.modem.registered
+
     def on_submit(self, decide: Any) -> None:
         self.modem.on_submit(decide)
 

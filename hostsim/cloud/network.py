@@ -16,7 +16,9 @@ public description of the SmsCommand resource:
 * ``from_sim`` (mobile originated): an SMS the modem sends to ``000`` becomes a
   command with status ``received``. SMS to any other destination are refused:
   the modem answers ``+CMS ERROR: 21`` (short message transfer rejected) —
-  a Super SIM reaches only ``000``.
+  a Super SIM reaches only ``000``. A modem that is not registered (out of
+  coverage, ``AT+CFUN=0``/``4``, ``AT+COPS=2``) reaches nothing: ``+CMS ERROR: 331``
+  (no network service).
 * A delivery the modem shows as ``+CMT`` and that waits for the TE's
   ``AT+CNMA`` (``AT+CSMS=1``, 27.005 §3.4.4; the gateway answers
   :data:`AWAITING_ACK`) stays ``sent``, and nothing else goes to that Sim,
@@ -59,6 +61,8 @@ COMMANDS_NUMBER = "000"
 REFUSED_DESTINATION_CMS = 21
 #: What :meth:`Gateway.deliver` answers for a ``+CMT`` that waits for ``AT+CNMA``.
 AWAITING_ACK = -2
+#: 27.005 §3.2.5 "no network service": an SMS sent while not registered.
+NO_NETWORK_CMS = 331
 #: Super SIM retries delivery for up to 24 hours.
 DEFAULT_RETRY_WINDOW = 24 * 3600.0
 DEFAULT_RETRY_INITIAL = 1.0
@@ -111,7 +115,8 @@ class Gateway(Protocol):
 
     @property
     def registered(self) -> bool:
-        """The modem is registered to the network (home or roaming)."""
+        """The modem is registered to the network (home or roaming): False also while its
+        radio is off (``AT+CFUN=0``/``4``) or it deregistered (``AT+COPS=2``)."""
         ...
 
     def deliver(self, sender: str, text: str) -> int | None:
@@ -430,7 +435,11 @@ class Network(Generic[G]):
         self._held.pop(sid, None)
 
     def _submitted(self, sim: Sim[G], destination: str, text: str) -> int | None:
-        """The modem's ``AT+CMGS``: refused unless to 000, else a ``from_sim`` command."""
+        """The modem's ``AT+CMGS``: refused unless registered and to 000, else a
+        ``from_sim`` command."""
+        if not sim.gateway.registered:
+            LOGGER.warning("Sim %s: SMS refused, not registered", sim.unique_name)
+            return NO_NETWORK_CMS
         if destination != COMMANDS_NUMBER:
             LOGGER.warning(
                 "Sim %s: SMS to %r refused (a Super SIM reaches only %s)",

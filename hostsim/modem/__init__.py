@@ -6,7 +6,7 @@ bytes out, no file, socket or event loop. Around it, one module per concern:
 * :mod:`~hostsim.modem.lines` — the TE's bytes: command lines and the SMS prompt;
 * :mod:`~hostsim.modem.atparse` — the command-line syntax (V.250);
 * :mod:`~hostsim.modem.handlers` — the AT commands, as one table
-  (general V.250 / 27.007 ones, and the 27.005 SMS ones);
+  (general V.250 / 27.007 ones, radio, SIM, and the 27.005 SMS ones);
 * :mod:`~hostsim.modem.submit` — the ``AT+CMGS``/``AT+CMGW`` body and what it
   decodes to; :mod:`~hostsim.modem.sending` — the send path (TP-MR, send
   faults, the network's say);
@@ -14,9 +14,11 @@ bytes out, no file, socket or event loop. Around it, one module per concern:
   ``AT+CNMI``, ``AT+CNMA`` (:mod:`~hostsim.modem.acks`);
 * :mod:`~hostsim.modem.output` — framing, results and held URCs;
   :mod:`~hostsim.modem.results` — ``OK`` / ``ERROR`` / ``+CME`` / ``+CMS``;
-* :mod:`~hostsim.modem.settings`, :mod:`~hostsim.modem.storage` — what the
-  module remembers; :mod:`~hostsim.modem.textmode`, :mod:`~hostsim.modem.pdumode`
-  — how stored messages are shown in each ``AT+CMGF`` mode;
+* :mod:`~hostsim.modem.settings`, :mod:`~hostsim.modem.storage`,
+  :mod:`~hostsim.modem.state` (with :mod:`~hostsim.modem.radio` and
+  :mod:`~hostsim.modem.simcard`) — what the module remembers;
+  :mod:`~hostsim.modem.textmode`, :mod:`~hostsim.modem.pdumode` — how stored
+  messages are shown in each ``AT+CMGF`` mode;
 * :mod:`~hostsim.modem.personas` — module families as data (command sets included);
   :mod:`~hostsim.modem.faults` — what a misbehaving module does.
 

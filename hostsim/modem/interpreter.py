@@ -14,10 +14,16 @@ Framing (V.250 / 27.007):
   :data:`~hostsim.modem.lines.MAX_LINE` is answered ``ERROR`` once its ``\\r``
   arrives (the input side is :mod:`hostsim.modem.lines`).
 * Echo (``ATE1``, the default) repeats every received byte as it arrives.
-* Responses use ATV1 framing: ``\\r\\n<line>[\\r\\n<line>…]\\r\\n`` per command,
-  then ``\\r\\nOK\\r\\n`` or an error per ``AT+CMEE`` (:mod:`hostsim.modem.results`,
-  written by :mod:`hostsim.modem.output`). Commands of one line run in order;
-  the first failure ends the line.
+* Responses use ATV1 framing by default: ``\\r\\n<line>[\\r\\n<line>…]\\r\\n``
+  per command, then ``\\r\\nOK\\r\\n`` or an error per ``AT+CMEE``
+  (:mod:`hostsim.modem.results`); ``ATV0`` (numeric codes), ``ATQ1`` (no
+  result codes) and ``S3``/``S4`` change it as :mod:`hostsim.modem.output`
+  says. Commands of one line run in order; the first failure ends the line.
+  ``A/`` repeats the last line (:mod:`hostsim.modem.lines`).
+* What the module remembers besides its settings (radio, SIM PIN, SMSC, clock,
+  PDP contexts, the ``AT&W`` profile) is :attr:`EmulatedModem.module`
+  (:mod:`hostsim.modem.state`); registration URCs a command causes follow its
+  final result (:meth:`EmulatedModem.change_radio`).
 * ``AT+CMGS`` enters the SMS prompt (``\\r\\n> ``); commands after it on the
   same line are discarded. In PDU mode (``AT+CMGS=<length>``) the body is the
   hex PDU (see :mod:`hostsim.modem.pdumode`, the prompt in
@@ -53,6 +59,7 @@ exception is logged and answered ``ERROR``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -64,11 +71,13 @@ from hostsim.modem.acks import Acknowledgements
 from hostsim.modem.faults import FaultPlan, SendFault
 from hostsim.modem.handlers import HANDLERS, Handler
 from hostsim.modem.lines import InputState, LineInput
-from hostsim.modem.output import ModemOutput
+from hostsim.modem.output import Framing, ModemOutput
+from hostsim.modem.radio import Radio
 from hostsim.modem.results import CommandFailed, render_error
 from hostsim.modem.routing import MessageRouting
 from hostsim.modem.sending import Sender, SentSms, SubmitDecision
 from hostsim.modem.settings import ModemConfig, Quirk, RegStat, Settings
+from hostsim.modem.state import DEFAULT_S_REGISTERS, THIS_PORT, ModuleState
 from hostsim.modem.storage import MessageStorage, Status, StoredMessage
 from hostsim.modem.submit import PendingSubmit, decode_body
 from hostsim.modem.textmode import TextFormat
@@ -108,13 +117,16 @@ class EmulatedModem(MessageRouting):
             for name, capacity in self.config.storages
         }
         self._sender = Sender()
-        self.reg_stat: RegStat = self.config.reg_stat
+        #: Radio, SIM PIN, SMSC, clock, PDP contexts, saved profile (:mod:`hostsim.modem.state`).
+        self.module = ModuleState(self.config)
         #: False makes SIM-dependent commands fail with "SIM busy" (CME 14 / CMS 314).
         self.sim_ready = True
-        self.output = ModemOutput(lambda: self.faults, lambda: self.rng)
+        self.output = ModemOutput(lambda: self.faults, lambda: self.rng, self._framing)
         self._next_concat_reference = 0
         #: V.250 S-registers (S3 line end, S4 response formatting, S5 backspace …).
-        self.s_registers: dict[int, int] = {0: 0, 3: 13, 4: 10, 5: 8, 7: 60, 10: 14}
+        self.s_registers: dict[int, int] = dict(self.module.profile.s_registers)
+        #: What runs once the current command line's final result is out (``AT+CFUN=1,1``).
+        self._after_result: list[Callable[[], None]] = []
         #: While True the module is hung: input is swallowed, nothing is answered.
         self.hung = False
         #: Bytes from the TE ignored while hung (a change is reported for each feed).
@@ -243,23 +255,57 @@ class EmulatedModem(MessageRouting):
                 raise ValueError(f"order names part {number}; the text has {len(messages)} parts")
         return [self._deliver(messages[number]) for number in sequence]
 
+    @property
+    def reg_stat(self) -> RegStat:
+        """The registration the network offers (the module's own is :attr:`radio`'s)."""
+        return self.module.radio.network_stat
+
+    @reg_stat.setter
+    def reg_stat(self, stat: RegStat) -> None:
+        self.module.radio.network_stat = stat
+
+    @property
+    def radio(self) -> Radio:
+        """Functionality level, operator and attach (:mod:`hostsim.modem.radio`)."""
+        return self.module.radio
+
     def set_registration(self, stat: RegStat) -> None:
-        """Change the network registration; emits ``+CREG``/``+CEREG`` URCs per their ``<n>``."""
-        self.reg_stat = stat
-        if self.settings.creg:
-            self._urc([f"+CREG: {int(stat)}"])
-        if self.settings.cereg:
-            self._urc([f"+CEREG: {int(stat)}"])
+        """The network offers ``stat``: ``+CREG``/``+CGREG``/``+CEREG`` URCs per their ``<n>``
+        when what the module reports changes (not while its radio is off)."""
+        self.change_radio(lambda radio: setattr(radio, "network_stat", stat))
+        self.run_after_result()
         self._changed()
+
+    def change_radio(self, change: Callable[[Radio], None]) -> None:
+        """Apply ``change`` now; the registration URCs it causes go out after the
+        current line's final result (at once outside a command line: call
+        :meth:`run_after_result`)."""
+        before = self.radio.snapshot()
+        change(self.radio)
+        for line in self.radio.urcs(before, self.settings):
+            self.after_result(functools.partial(self._urc, [line]))
+
+    def after_result(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the current command line has its final result."""
+        self._after_result.append(action)
+
+    def run_after_result(self) -> None:
+        """Run what :meth:`after_result` queued, in order."""
+        actions, self._after_result = self._after_result, []
+        for action in actions:
+            action()
 
     @property
     def registered(self) -> bool:
         """Registered to a network (home or roaming): SMS can be delivered."""
-        return self.reg_stat in (RegStat.HOME, RegStat.ROAMING)
+        return self.radio.registered
 
-    def reset_settings(self) -> None:
-        """Restore the configured defaults (``ATZ``); stored messages survive."""
-        self.settings = self.config.defaults
+    def reset_settings(self, *, factory: bool = False) -> None:
+        """Restore the profile ``AT&W`` saved (``ATZ``), or with ``factory`` the configured
+        defaults (``AT&F``); S-registers too. Stored messages survive."""
+        profile = self.module.profile
+        self.settings = self.config.defaults if factory else profile.settings
+        self.s_registers = dict(DEFAULT_S_REGISTERS if factory else profile.s_registers)
 
     def reboot(self, *, not_ready: bool = False) -> None:
         """A silent module restart: settings back to defaults, a half-typed
@@ -271,11 +317,14 @@ class EmulatedModem(MessageRouting):
         :meth:`become_ready` prints the rest.
         """
         self.reset_settings()
+        self.module.power_on()
+        self._after_result.clear()
         self._input.forget()
         self.output.drop_held()
         self.output.drop_buffer()
         self._acks.settle(False)  # a +CMT waiting for +CNMA is never acknowledged
-        banner = self.config.boot_banner[:1] if not_ready else self.config.boot_banner
+        full = self.module.banner(self.config.boot_banner)
+        banner = full[:1] if not_ready else full
         if not_ready:
             self.sim_ready = False
         for line in banner:
@@ -288,7 +337,7 @@ class EmulatedModem(MessageRouting):
         if self.sim_ready:
             return
         self.sim_ready = True
-        for line in self.config.boot_banner[1:]:
+        for line in self.module.banner(self.config.boot_banner)[1:]:
             self.output.lines([line])
         self._changed()
 
@@ -384,19 +433,33 @@ class EmulatedModem(MessageRouting):
         self.output.final(render_error(failure, self.settings.cmee))
 
     def after_line(self) -> None:
-        """After a command line or the prompt: flush held URCs (unless a prompt is
-        open), report a change."""
+        """After a command line or the prompt: what waited for the final result runs
+        (:meth:`after_result`), held URCs flush (unless a prompt is open), a change
+        is reported."""
+        self.run_after_result()
         if self.state is InputState.COMMAND:
             self.output.flush_held()
         self._changed()
 
     # ------------------------------------------------------------------ output
 
+    def unsolicited(self, lines: list[str]) -> None:
+        """Emit unsolicited result codes now (held in the prompt or with ``AT+CNMI`` mode 0)."""
+        self._urc(lines)
+
     def _urc(self, lines: list[str]) -> None:
         """An unsolicited result code: held while a command runs or the prompt is
-        open (flushed after the final result), else at once."""
+        open (flushed after the final result), else at once; dropped when
+        ``AT+QURCCFG`` routes URCs to another port."""
+        if self.module.urc_port != THIS_PORT:
+            LOGGER.debug("URC to port %s, not this one: %r", self.module.urc_port, lines)
+            return
         hold = self.state is InputState.SMS_PROMPT or self._input.busy
         self.output.urc(lines, hold=hold)
+
+    def _framing(self) -> Framing:
+        registers = self.s_registers
+        return Framing(self.settings.verbose, self.settings.quiet, registers[3], registers[4])
 
     def _changed(self) -> None:
         if self.on_change is None:

@@ -3,13 +3,16 @@
 :class:`LineInput` is byte-driven, so any chunking of the same input gives the
 same output (the framing rules are in :mod:`hostsim.modem.interpreter`):
 
-* In command mode a line ends with ``\\r``; ``\\n`` is ignored, backspace
-  (the character in ``S5``, 0x08 by default) erases; past :data:`MAX_LINE`
-  characters the line is refused (``ERROR``) once its ``\\r`` arrives; a
-  line without ``AT`` gets no answer. Commands of one line run in order
-  through the modem's handler table; the first failure ends the line, and so
-  does a command without a handler (answered as the persona answers an absent
-  command); ``AT+CMGS``/``AT+CMGW`` end it with the prompt.
+* In command mode a line ends with ``S3`` (``\\r``); ``\\n`` is ignored,
+  backspace (the character in ``S5``, 0x08 by default) erases; ``A/`` (V.250
+  §5.2.4, any case, with no ``AT`` before it on the line) repeats the last
+  command line at once, without ``S3`` (before any line: the empty one,
+  ``OK``); past :data:`MAX_LINE` characters the line is refused (``ERROR``)
+  once its ``S3`` arrives; a line without ``AT`` gets no answer. Commands of
+  one line run in order through the modem's handler table; the first failure
+  ends the line, and so does a command without a handler (answered as the
+  persona answers an absent command); ``AT+CMGS``/``AT+CMGW`` end it with the
+  prompt.
 * In the SMS prompt Ctrl-Z sends (the modem decides what then), ESC cancels
   (``OK``), ``\\r`` is part of the body (a line break in the message) and
   re-prompts, a ``\\n`` right after the prompt is dropped, backspace (``S5``)
@@ -65,6 +68,8 @@ class LineInput:
         self._prompt = SmsPrompt()
         #: A command line (or the send after Ctrl-Z) is being executed: URCs wait.
         self.busy = False
+        #: The body (after ``AT``) of the last command line run, for ``A/``.
+        self._last_body = ""
 
     def byte(self, byte: int) -> None:
         """Process one byte from the TE."""
@@ -89,7 +94,7 @@ class LineInput:
         modem = self._modem
         if modem.echoing:
             modem.output.raw(byte)
-        if byte == 0x0D:
+        if byte == modem.s_registers[3]:
             line = bytes(self._line)
             overflow = self._line_overflow
             self._line.clear()
@@ -100,10 +105,21 @@ class LineInput:
         elif byte == modem.s_registers.get(5, BACKSPACE):
             if self._line:
                 self._line.pop()
+        elif byte == ord("/") and self._repeat_asked():
+            self._line.clear()
+            self._line_overflow = False
+            LOGGER.debug("A/: repeating %r", self._last_body)
+            self._run_body(self._last_body)
+            modem.after_line()
         elif len(self._line) < MAX_LINE:
             self._line.append(byte)
         else:
             self._line_overflow = True
+
+    def _repeat_asked(self) -> bool:
+        """The line so far ends in ``A`` (so ``/`` makes ``A/``) and has no ``AT`` before it."""
+        line = bytes(self._line).upper()
+        return line.endswith(b"A") and b"AT" not in line
 
     def _run_line(self, raw: bytes, overflow: bool) -> None:
         text = raw.decode("latin-1")
@@ -113,15 +129,20 @@ class LineInput:
                 LOGGER.debug("ignoring line without AT prefix: %r", raw)
             return
         LOGGER.debug("command line %r", raw)
+        if overflow:
+            self._modem.output.final("ERROR")
+        else:
+            self._last_body = text[start + 2 :]
+            self._run_body(self._last_body)
+        self._modem.after_line()
+
+    def _run_body(self, body: str) -> None:
+        """Execute a command line's ``body`` (after ``AT``); URCs wait meanwhile."""
         self.busy = True
         try:
-            if overflow:
-                self._modem.output.final("ERROR")
-            else:
-                self._execute(text[start + 2 :])
+            self._execute(body)
         finally:
             self.busy = False
-        self._modem.after_line()
 
     def _execute(self, body: str) -> None:
         modem = self._modem

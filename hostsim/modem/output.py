@@ -1,9 +1,20 @@
-"""What the emulated modem writes to the TE: ATV1 framing, results, held URCs.
+"""What the emulated modem writes to the TE: V.250 framing, results, held URCs.
 
-:class:`ModemOutput` is the modem's output buffer. Framing is
-``<eol><line>[<eol><line>…]<eol>``, ``<eol>`` being ``\\r\\n`` (``\\n`` under
-the ``bare_lf`` fault); under ``urc_flood`` vendor URCs precede every
-information line and every final result.
+:class:`ModemOutput` is the modem's output buffer. Framing follows V.250 §5.7.1
+and the :class:`Framing` in force (``ATV``, ``ATQ``, ``S3``, ``S4``), ``<eol>``
+being ``<S3><S4>`` (``\\r\\n`` by default; ``<S4>`` alone under the
+``bare_lf`` fault):
+
+* ``ATV1``: information text ``<eol><line>[<eol><line>…]<eol>``, a result
+  ``<eol><verbose code><eol>``, the SMS prompt ``<eol>> ``;
+* ``ATV0``: information text ``<line><eol>`` per line (no header), a result
+  ``<numeric code><S3>`` (:data:`~hostsim.modem.results.NUMERIC_CODES`; an
+  extended one such as ``+CME ERROR: 10`` keeps its text), the prompt ``> ``;
+* ``ATQ1``: no final result codes at all (information text and unsolicited
+  codes still go out).
+
+Under ``urc_flood`` vendor URCs precede every information line and every final
+result.
 
 Two places keep unsolicited result codes, each at most :data:`MAX_HELD_URCS`,
 the oldest dropped (27.005 §3.4.1 allows that for a full buffer):
@@ -22,8 +33,10 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from hostsim.modem.faults import FaultPlan, flood_lines
+from hostsim.modem.results import NUMERIC_CODES
 
 LOGGER = logging.getLogger(__name__)
 
@@ -31,28 +44,52 @@ LOGGER = logging.getLogger(__name__)
 MAX_HELD_URCS = 64
 
 
-class ModemOutput:
-    """The pending output of one modem; ``plan`` gives the faults in force at each write."""
+@dataclass(frozen=True, slots=True)
+class Framing:
+    """The result-code format in force: ``ATV``, ``ATQ`` and the ``S3`` / ``S4`` characters."""
 
-    def __init__(self, plan: Callable[[], FaultPlan], rng: Callable[[], random.Random]) -> None:
+    verbose: bool = True
+    quiet: bool = False
+    s3: int = 13
+    s4: int = 10
+
+
+class ModemOutput:
+    """The pending output of one modem; ``plan`` gives the faults in force at each write,
+    ``framing`` the result-code format (V1 with ``\\r\\n`` when not given)."""
+
+    def __init__(
+        self,
+        plan: Callable[[], FaultPlan],
+        rng: Callable[[], random.Random],
+        framing: Callable[[], Framing] | None = None,
+    ) -> None:
         self._plan = plan
         self._rng = rng
+        self._framing = framing if framing is not None else Framing
         self._out = bytearray()
         self._held: list[bytes] = []
         self._buffered: list[list[str]] = []
 
     @property
     def eol(self) -> bytes:
-        """The line ending in force (``\\r\\n``, or ``\\n`` under ``bare_lf``)."""
-        return b"\n" if self._plan().bare_lf else b"\r\n"
+        """The line ending in force: ``<S3><S4>``, or ``<S4>`` alone under ``bare_lf``."""
+        framing = self._framing()
+        if self._plan().bare_lf:
+            return bytes([framing.s4])
+        return bytes([framing.s3, framing.s4])
 
     def frame(self, lines: list[str]) -> bytes:
-        """``<eol><line>[<eol><line>…]<eol>`` (empty for no lines); unencodable characters
-        become ``?``."""
+        """Information text: ``<eol><line>[<eol><line>…]<eol>`` (``ATV0``: ``<line><eol>``
+        each); empty for no lines; unencodable characters become ``?``."""
         if not lines:
             return b""
         eol = self.eol.decode("latin-1")
-        return (eol + eol.join(lines) + eol).encode("latin-1", "replace")
+        if self._framing().verbose:
+            text = eol + eol.join(lines) + eol
+        else:
+            text = "".join(line + eol for line in lines)
+        return text.encode("latin-1", "replace")
 
     def raw(self, data: bytes | int) -> None:
         """Append bytes as they are (echo, the prompt, injected noise): one int is one byte."""
@@ -62,8 +99,8 @@ class ModemOutput:
             self._out += data
 
     def prompt(self) -> None:
-        """The SMS prompt ``<eol>> ``."""
-        self._out += self.eol + b"> "
+        """The SMS prompt ``<eol>> `` (``ATV0``: ``> ``)."""
+        self._out += (self.eol if self._framing().verbose else b"") + b"> "
 
     def lines(self, lines: list[str]) -> None:
         """Framed lines with no flood between them (boot banner lines)."""
@@ -79,9 +116,18 @@ class ModemOutput:
             self._out += self.frame([line])
 
     def final(self, result: str) -> None:
-        """A final result code (``OK``, ``ERROR``, ``+CMS ERROR: …``), flooded before it."""
+        """A final result code (``OK``, ``ERROR``, ``+CMS ERROR: …``), flooded before it;
+        nothing under ``ATQ1``; ``<code><S3>`` under ``ATV0``."""
+        framing = self._framing()
+        if framing.quiet:
+            return
         self._flood()
-        self._out += self.frame([result])
+        if framing.verbose:
+            self._out += self.frame([result])
+            return
+        code = NUMERIC_CODES.get(result)
+        text = result if code is None else str(code)
+        self._out += text.encode("latin-1", "replace") + bytes([framing.s3])
 
     def urc(self, lines: list[str], *, hold: bool) -> None:
         """Unsolicited lines, now, or held with ``hold`` (oldest dropped beyond the limit)."""

@@ -64,8 +64,8 @@ SIMCOM = frozenset({
 })  # fmt: skip
 #: u-blox's own commands (SARA-R4 manual), and V.250 ``&K`` flow control.
 UBLOX = frozenset({
-    "&K", "+CCID", "+CPWROFF", "+UPSV", "+URAT", "+UMNOPROF", "+USIMSTAT", "+UBANDMASK",
-    "+UCGED",
+    "&K", "+CCID", "+UPINCNT", "+CPWROFF", "+UPSV", "+URAT", "+UMNOPROF", "+USIMSTAT",
+    "+UBANDMASK", "+UCGED",
 })  # fmt: skip
 
 #: Commands some module has that hostsim does not emulate, and why. Such a name
@@ -80,8 +80,6 @@ NOT_EMULATED: dict[str, str] = {
     "+ICF": "character framing: a pty has none",
     "+CGACT": "PDP context activation: no packet data",
     "+CGPADDR": "PDP addresses: no packet data",
-    "+CLCK": "facility locks and call barring: only the SIM PIN (+CPIN) is emulated",
-    "+CPWD": "changing passwords: only the SIM PIN (+CPIN) is emulated",
     "+CRSM": "restricted SIM access (raw EF reads): no SIM file system",
     "+CSIM": "generic SIM access (APDUs): no SIM file system",
     "+CMMS": "keeping the SMS relay link open: no relay link timing",
@@ -94,7 +92,6 @@ NOT_EMULATED: dict[str, str] = {
     "+QSPN": "Quectel service provider name: +COPS is emulated",
     "+QCMGS": "Quectel concatenated send: +CMGS in PDU mode sends concatenated parts",
     "+QCMGR": "Quectel concatenated read: +CMGR in PDU mode shows the header",
-    "+QPINC": "Quectel PIN counters: +CPIN counts down on a wrong PIN",
     "+QINISTAT": "Quectel SIM initialisation status: the boot banner shows it",
     "+QSIMDET": "SIM hot-plug detection: the SIM is never removed",
     "+QSIMSTAT": "SIM inserted status report: the SIM is never removed",
@@ -106,7 +103,6 @@ NOT_EMULATED: dict[str, str] = {
     "+CSUB": "SIMCom sub-version: +CGMR carries the revision",
     "+CRESET": "SIMCom reset: use the /_hostsim/ reset route",
     "+CPOF": "SIMCom power off: use the /_hostsim/ reset route",
-    "+SPIC": "SIMCom PIN/PUK counters: +CPIN counts down on a wrong PIN",
     "+CPWROFF": "u-blox power off: use the /_hostsim/ reset route",
     "+UPSV": "u-blox power saving: the pty never sleeps",
     "+URAT": "u-blox radio access technology selection: no radio",
@@ -120,9 +116,7 @@ NOT_EMULATED: dict[str, str] = {
 #: persona may list them before their handler lands (until then they answer as
 #: absent). Drop a name here once its handler exists.
 PENDING = frozenset({
-    "&V", "+GCAP", "+CLAC", "+CFUN", "+CESQ", "+CBC", "+CCLK", "+COPS", "+CGREG",
-    "+CGATT", "+CGDCONT", "+CNUM", "+CSCA",
-    "+QCCID", "+QURCCFG", "+QINDCFG", "+CICCID",
+    "+QINDCFG",
 })  # fmt: skip
 
 
@@ -202,6 +196,7 @@ PERSONAS: dict[str, ModemConfig] = {
         boot_banner=("RDY", "+CPIN: READY", "SMS DONE", "PB DONE"),
         # SIMCom powers up without new-message indications: the TE must ask for them.
         defaults=Settings(cnmi=Cnmi(0, 0, 0, 0, 0)),
+        gcap="+GCAP: +CGSM,+FCLASS,+DS",
         ati=(
             "Manufacturer: {manufacturer}",
             "Model: {model}",
@@ -234,6 +229,11 @@ PERSONAS: dict[str, ModemConfig] = {
             ),
             Source("CNMI default 0,0,0,0,0", SIMCOM_MANUAL, "AT+CNMI (SMS commands)"),
             Source(
+                "+GCAP: +CGSM,+FCLASS,+DS; +SPIC: <pin1>,<puk1>,<pin2>,<puk2>",
+                SIMCOM_MANUAL,
+                "AT+GCAP (V.25TER chapter), AT+SPIC (status control)",
+            ),
+            Source(
                 "an unknown or malformed command answers ERROR whatever AT+CMEE says",
                 SIMCOM_MANUAL,
                 "§2 AT interface synopsis; github.com/Xinyuan-LilyGO/T-SIM7600X issue 77 (CMEE=2)",
@@ -251,6 +251,7 @@ PERSONAS: dict[str, ModemConfig] = {
         # No RDY: u-blox modules boot silently; only settings reveal a restart.
         boot_banner=(),
         defaults=Settings(echo=True, cmee=0),
+        gcap="+GCAP: +FCLASS, +CGSM",
         ati=(
             "Manufacturer: {manufacturer}",
             "Model: {model}",
@@ -275,6 +276,11 @@ PERSONAS: dict[str, ModemConfig] = {
             ),
             Source("no greeting text at boot by default", UBLOX_MANUAL, "AT+CSGT"),
             Source("CMEE default 0", UBLOX_MANUAL, "AT+CMEE"),
+            Source(
+                "+GCAP: +FCLASS, +CGSM; +UPINCNT: <pin1>,<pin2>,<puk1>,<puk2>",
+                UBLOX_MANUAL,
+                "AT+GCAP, AT+UPINCNT (SIM management)",
+            ),
             Source(
                 "ERROR is formatted by AT+CMEE (an unknown command too)",
                 UBLOX_MANUAL,

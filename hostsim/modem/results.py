@@ -16,14 +16,30 @@ from __future__ import annotations
 
 import enum
 
+#: V.250 §5.7.1 Table 1: the numeric form (``ATV0``) of the basic result codes.
+NUMERIC_CODES: dict[str, int] = {
+    "OK": 0,
+    "CONNECT": 1,
+    "RING": 2,
+    "NO CARRIER": 3,
+    "ERROR": 4,
+    "NO DIALTONE": 6,
+    "BUSY": 7,
+    "NO ANSWER": 8,
+}
+
 #: 27.007 §9.2 meanings of the CME codes the simulator uses.
 CME_TEXT: dict[int, str] = {
     3: "operation not allowed",
     4: "operation not supported",
     10: "SIM not inserted",
+    11: "SIM PIN required",
+    12: "SIM PUK required",
     13: "SIM failure",
     14: "SIM busy",
+    16: "incorrect password",
     30: "no network service",
+    32: "network not allowed - emergency calls only",
     50: "Incorrect parameters",
     100: "unknown",
 }

@@ -4,13 +4,20 @@
 the modem's lifetime (identity, storages, defaults). Defaults follow a Quectel
 module with a Twilio Super SIM: echo on, ``CMEE=1``, PDU mode (``CMGF=0``, the
 27.005 default: clients must select text mode as Twilio's samples do),
-``CSCS="GSM"``, ``CNMI=2,1,0,0,0``, ``CPMS="SM","SM","SM"``, registered roaming.
+``CSCS="GSM"``, ``CNMI=2,1,0,0,0``, ``CPMS="SM","SM","SM"``, registered roaming,
+verbose result codes (``ATV1``, ``ATQ0``).
+
+The general-command data that differs by module (operators, capabilities,
+vendor extras) sits in :class:`ModemConfig` too, with the BG96 / Super SIM
+values as defaults; the personas override them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from device.sms.charset import Charset
 
@@ -79,6 +86,49 @@ class Settings:
     #: ``AT+CSMS`` ``<service>``: 0 (phase 2, no acknowledgements), 1 (phase 2+:
     #: ``+CMT``/``+CDS`` routed to the TE wait for ``AT+CNMA``).
     csms: int = 0
+    #: ``AT+CGREG=<n>`` (GPRS registration URCs, 27.007 §10.1.20).
+    cgreg: int = 0
+    #: ``ATV``: True verbose (``OK``), False numeric (``0``) result codes (V.250 §6.2.6).
+    verbose: bool = True
+    #: ``ATQ1``: no result codes at all (V.250 §6.2.5).
+    quiet: bool = False
+    #: ``AT+COPS=3,<format>``: 0 long alphanumeric, 1 short, 2 numeric operator names.
+    cops_format: int = 0
+    #: ``AT&C`` (DCD), ``AT&D`` (DTR), ``AT&K`` (flow control), ``ATX`` (result-code set).
+    dcd_mode: int = 1
+    dtr_mode: int = 2
+    flow_control: int = 3
+    result_set: int = 4
+
+
+def with_setting(settings: Settings, name: str, value: object) -> Settings:
+    """``settings`` with the field called ``name`` set to ``value`` (a table-driven handler's
+    write; the caller passes a value of the field's type)."""
+    changes: dict[str, Any] = {name: value}
+    return dataclasses.replace(settings, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """A network the module sees (``AT+COPS=?``): names in the three ``<format>`` s."""
+
+    long_name: str
+    short_name: str
+    numeric: str
+    #: ``<AcT>`` of 27.007 §7.3: 0 GSM, 2 UTRAN, 7 E-UTRAN, 8 EC-GSM-IoT, 9 E-UTRAN NB-S1.
+    act: int = 7
+
+    def name(self, fmt: int) -> str:
+        """The name in ``AT+COPS`` ``<format>`` ``fmt`` (0 long, 1 short, 2 numeric)."""
+        return (self.long_name, self.short_name, self.numeric)[fmt]
+
+
+#: What a Twilio Super SIM sees in London: the network it roams on first, then others.
+DEFAULT_OPERATORS: tuple[Operator, ...] = (
+    Operator("vodafone UK", "voda UK", "23415"),
+    Operator("O2 - UK", "O2 - UK", "23410"),
+    Operator("EE", "EE", "23430"),
+)
 
 
 class Quirk(enum.Enum):
@@ -141,6 +191,24 @@ class ModemConfig:
     not_emulated: frozenset[str] = frozenset()
     quirks: frozenset[Quirk] = frozenset()
     sources: tuple[Source, ...] = ()
+    #: Networks seen (``AT+COPS=?``); the first is the one the module registers on.
+    operators: tuple[Operator, ...] = DEFAULT_OPERATORS
+    #: The SIM's MSISDN for ``AT+CNUM``; empty (a Super SIM has no phone number): no line.
+    msisdn: str = ""
+    #: The SIM's PIN and PUK; with ``pin_lock`` the SIM asks for the PIN at every boot
+    #: (``+CPIN: SIM PIN``), else it is ``READY`` (``AT+CLCK="SC"`` turns the lock on/off).
+    pin: str = "1234"
+    puk: str = "12345678"
+    pin_lock: bool = False
+    #: ``AT+GCAP`` (V.250 §6.1.9): the Quectel manuals list ``+CGSM``.
+    gcap: str = "+GCAP: +CGSM"
+    #: ``AT+CESQ`` (27.007 §8.69) LTE fields: ``<rsrq>`` 0–34, ``<rsrp>`` 0–97.
+    rsrq: int = 20
+    rsrp: int = 50
+    #: ``AT+CBC`` (27.007 §8.4): battery connection status, charge %, voltage in mV.
+    battery: tuple[int, int, int] = (0, 80, 3900)
+    #: The default PDP context (``AT+CGDCONT``): Super SIM's APN.
+    apn: str = "super"
 
     def identification(self) -> list[str]:
         """The ``ATI`` information lines: :attr:`ati` filled with this identity."""
