@@ -27,7 +27,6 @@ from clients.support import (
     evidence,
     gammu_config,
     hostsim_args,
-    needs,
     require_tool,
     run_client,
 )
@@ -50,8 +49,6 @@ STEPS = (
     "getallsms",
 )
 _SEPARATOR = re.compile(r"^-{20,}\nExecuting batch .* - command (\d+): .*\n", re.MULTILINE)
-
-NEEDS_CFUN = needs("needs AT+CFUN=1: gammu powers the module on at every start")
 
 
 def sections(output: str) -> list[str]:
@@ -115,7 +112,6 @@ async def outcome(tmp: Path, gammu: str, persona: str) -> str | None:
     return None
 
 
-@NEEDS_CFUN
 @pytest.mark.timeout(60)
 @pytest.mark.async_timeout(50)
 async def test_gammu_on_every_persona(tmp_path: Path, gammu: str) -> None:

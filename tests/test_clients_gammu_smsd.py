@@ -23,7 +23,6 @@ from clients.support import (
     evidence,
     gammu_config,
     hostsim_args,
-    needs,
     require_tool,
     stop,
 )
@@ -38,8 +37,6 @@ REPLY = "pong from gammu-smsd"
 INBOX_POLL = 0.05
 #: What smsd logs when the phone's init failed (then it sleeps 30 s and tries again).
 INIT_FAILED = "Error at init connection"
-
-NEEDS_CFUN = needs("needs AT+CFUN=1: gammu-smsd powers the module on at init")
 
 
 def smsd_section(tmp: Path, log: Path) -> str:
@@ -83,7 +80,6 @@ def smsd_bin() -> str:
     return require_tool("gammu-smsd")
 
 
-@NEEDS_CFUN
 @pytest.mark.timeout(60)
 @pytest.mark.async_timeout(50)
 async def test_gammu_smsd_files_backend(tmp_path: Path, smsd_bin: str) -> None:

@@ -31,7 +31,6 @@ from clients.support import (
     Cloud,
     evidence,
     hostsim_args,
-    needs,
     require_gsmmodem,
 )
 from harness import Listener, running_hostsim
@@ -44,8 +43,6 @@ DRIVER = REPO / "tests" / "clients" / "gsmmodem_driver.py"
 COMMAND = "ping: from the cloud to python-gsmmodem"
 REPLY = "pong from python-gsmmodem"
 BURST = 5
-
-NEEDS_CSCA = needs("needs AT+CSCA?: connect() reads the service centre address")
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +132,6 @@ async def outcome(tmp: Path, python: Path, persona: str, mode: str) -> str | Non
     return None
 
 
-@NEEDS_CSCA
 @pytest.mark.timeout(60)
 @pytest.mark.async_timeout(50)
 async def test_gsmmodem_text_mode_on_every_persona(tmp_path: Path, python: Path) -> None:
@@ -146,7 +142,6 @@ async def test_gsmmodem_text_mode_on_every_persona(tmp_path: Path, python: Path)
         pytest.fail("\n\n".join(failures))
 
 
-@NEEDS_CSCA
 @pytest.mark.timeout(60)
 @pytest.mark.async_timeout(50)
 async def test_gsmmodem_pdu_mode(tmp_path: Path, python: Path) -> None:
@@ -155,7 +150,6 @@ async def test_gsmmodem_pdu_mode(tmp_path: Path, python: Path) -> None:
     await session(tmp_path, python, "quectel-bg96", "pdu")
 
 
-@NEEDS_CSCA
 @pytest.mark.timeout(60)
 @pytest.mark.async_timeout(50)
 async def test_gsmmodem_burst(tmp_path: Path, python: Path, record_property: Any) -> None:

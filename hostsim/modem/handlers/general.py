@@ -164,11 +164,12 @@ def _s_register(modem: EmulatedModem, invocation: Invocation) -> list[str]:
 
 
 def _command_list(modem: EmulatedModem, invocation: Invocation) -> list[str]:
-    """``AT+CLAC`` (27.007 §8.37): every command this module has, one per line."""
+    """``AT+CLAC`` (27.007 §8.37): every command this module has (its persona's set), one
+    per line."""
     only_forms(invocation, Form.EXEC, Form.TEST)
     if invocation.form is Form.TEST:
         return []
-    return sorted(f"AT{name}" for name in modem.handlers)
+    return sorted(f"AT{name}" for name in modem.commands)
 
 
 def _battery(modem: EmulatedModem, invocation: Invocation) -> list[str]:
