@@ -59,7 +59,6 @@ exception is logged and answered ``ERROR``.
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -72,12 +71,11 @@ from hostsim.modem.faults import FaultPlan, SendFault
 from hostsim.modem.handlers import HANDLERS, Handler
 from hostsim.modem.lines import InputState, LineInput
 from hostsim.modem.output import Framing, ModemOutput
-from hostsim.modem.radio import Radio
 from hostsim.modem.results import CommandFailed, render_error
 from hostsim.modem.routing import MessageRouting
 from hostsim.modem.sending import Sender, SentSms, SubmitDecision
-from hostsim.modem.settings import ModemConfig, Quirk, RegStat, Settings
-from hostsim.modem.state import DEFAULT_S_REGISTERS, THIS_PORT, ModuleState
+from hostsim.modem.settings import ModemConfig, Quirk, Settings
+from hostsim.modem.state import DEFAULT_S_REGISTERS, THIS_PORT, ModuleState, RadioControl
 from hostsim.modem.storage import MessageStorage, Status, StoredMessage
 from hostsim.modem.submit import PendingSubmit, decode_body
 from hostsim.modem.textmode import TextFormat
@@ -85,12 +83,13 @@ from hostsim.modem.textmode import TextFormat
 LOGGER = logging.getLogger(__name__)
 
 
-class EmulatedModem(MessageRouting):
+class EmulatedModem(MessageRouting, RadioControl):
     """One emulated module with its SIM storage (see the module docstring for framing).
 
     Read access for tests: :attr:`settings`, :attr:`storages`, :attr:`sent`,
     :attr:`state`, :attr:`unacknowledged`. Deliveries, status reports and
-    ``AT+CNMA`` are in :class:`~hostsim.modem.routing.MessageRouting`.
+    ``AT+CNMA`` are in :class:`~hostsim.modem.routing.MessageRouting`; registration
+    and what waits for a final result in :class:`~hostsim.modem.state.RadioControl`.
     ``on_change`` is called (exceptions logged, never raised) after every
     processed command line, SMS send/cancel, delivery, acknowledgement and
     registration change.
@@ -254,51 +253,6 @@ class EmulatedModem(MessageRouting):
             if not 0 <= number < len(messages):
                 raise ValueError(f"order names part {number}; the text has {len(messages)} parts")
         return [self._deliver(messages[number]) for number in sequence]
-
-    @property
-    def reg_stat(self) -> RegStat:
-        """The registration the network offers (the module's own is :attr:`radio`'s)."""
-        return self.module.radio.network_stat
-
-    @reg_stat.setter
-    def reg_stat(self, stat: RegStat) -> None:
-        self.module.radio.network_stat = stat
-
-    @property
-    def radio(self) -> Radio:
-        """Functionality level, operator and attach (:mod:`hostsim.modem.radio`)."""
-        return self.module.radio
-
-    def set_registration(self, stat: RegStat) -> None:
-        """The network offers ``stat``: ``+CREG``/``+CGREG``/``+CEREG`` URCs per their ``<n>``
-        when what the module reports changes (not while its radio is off)."""
-        self.change_radio(lambda radio: setattr(radio, "network_stat", stat))
-        self.run_after_result()
-        self._changed()
-
-    def change_radio(self, change: Callable[[Radio], None]) -> None:
-        """Apply ``change`` now; the registration URCs it causes go out after the
-        current line's final result (at once outside a command line: call
-        :meth:`run_after_result`)."""
-        before = self.radio.snapshot()
-        change(self.radio)
-        for line in self.radio.urcs(before, self.settings):
-            self.after_result(functools.partial(self._urc, [line]))
-
-    def after_result(self, action: Callable[[], None]) -> None:
-        """Run ``action`` once the current command line has its final result."""
-        self._after_result.append(action)
-
-    def run_after_result(self) -> None:
-        """Run what :meth:`after_result` queued, in order."""
-        actions, self._after_result = self._after_result, []
-        for action in actions:
-            action()
-
-    @property
-    def registered(self) -> bool:
-        """Registered to a network (home or roaming): SMS can be delivered."""
-        return self.radio.registered
 
     def reset_settings(self, *, factory: bool = False) -> None:
         """Restore the profile ``AT&W`` saved (``ATZ``), or with ``factory`` the configured

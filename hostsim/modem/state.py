@@ -8,16 +8,23 @@ URC port (``AT+QURCCFG``) and the user profile ``AT&W`` saved (what ``ATZ``
 restores; ``AT&F`` restores the factory defaults). A boot
 (:meth:`ModuleState.power_on`) brings the radio up, asks for the PIN again when
 the lock is on, and restores the saved profile; the clock keeps running.
+
+:class:`RadioControl` is the part of
+:class:`~hostsim.modem.interpreter.EmulatedModem` that changes the radio and
+queues what must follow a command's final result (registration URCs, the
+``AT+CFUN=1,1`` reboot).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from hostsim.modem.radio import Radio
-from hostsim.modem.settings import ModemConfig, Settings
+from hostsim.modem.settings import ModemConfig, RegStat, Settings
 from hostsim.modem.simcard import PinState, SimCard
 
 #: V.250 S-registers at power-up: S0 auto-answer, S3 line end, S4 response
@@ -99,3 +106,60 @@ class ModuleState:
         """``AT+CCLK=``: the module clock reads ``when`` (aware) now, in zone ``tz_quarters``."""
         self.clock_offset = when - self.host_clock()
         self.tz_quarters = tz_quarters
+
+
+class RadioControl:
+    """Registration and the actions that wait for the final result (mixed into the modem)."""
+
+    if TYPE_CHECKING:  # provided by EmulatedModem
+        module: ModuleState
+        settings: Settings
+        _after_result: list[Callable[[], None]]
+
+        def _changed(self) -> None: ...
+        def _urc(self, lines: list[str]) -> None: ...
+
+    @property
+    def reg_stat(self) -> RegStat:
+        """The registration the network offers (the module's own is :attr:`radio`'s)."""
+        return self.module.radio.network_stat
+
+    @reg_stat.setter
+    def reg_stat(self, stat: RegStat) -> None:
+        self.module.radio.network_stat = stat
+
+    @property
+    def radio(self) -> Radio:
+        """Functionality level, operator and attach (:mod:`hostsim.modem.radio`)."""
+        return self.module.radio
+
+    def set_registration(self, stat: RegStat) -> None:
+        """The network offers ``stat``: ``+CREG``/``+CGREG``/``+CEREG`` URCs per their ``<n>``
+        when what the module reports changes (not while its radio is off)."""
+        self.change_radio(lambda radio: setattr(radio, "network_stat", stat))
+        self.run_after_result()
+        self._changed()
+
+    def change_radio(self, change: Callable[[Radio], None]) -> None:
+        """Apply ``change`` now; the registration URCs it causes go out after the
+        current line's final result (at once outside a command line: call
+        :meth:`run_after_result`)."""
+        before = self.radio.snapshot()
+        change(self.radio)
+        for line in self.radio.urcs(before, self.settings):
+            self.after_result(functools.partial(self._urc, [line]))
+
+    def after_result(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the current command line has its final result."""
+        self._after_result.append(action)
+
+    def run_after_result(self) -> None:
+        """Run what :meth:`after_result` queued, in order."""
+        actions, self._after_result = self._after_result, []
+        for action in actions:
+            action()
+
+    @property
+    def registered(self) -> bool:
+        """Registered to a network (home or roaming): SMS can be delivered."""
+        return self.radio.registered
