@@ -3,7 +3,8 @@
 
 The library runs in a subprocess, ``tests/clients/gsmmodem_driver.py`` (JSON lines
 out, one per step): ``connect()``, ``networkName``, ``signalStrength``,
-``sendSms('000', …)`` (comes back out of the API as ``from_sim``), the receive
+``sendSms('000', …)`` (comes back out of the API as ``from_sim``, and its status
+report says delivered), the receive
 callback for commands delivered through the API, ``listStoredSms()``; in text mode and
 in PDU mode (``smsTextMode``). Its DEBUG log (every AT line) stays in the test's
 ``tmp_path``; a failure names the commands hostsim refused.
@@ -114,7 +115,7 @@ async def session(tmp: Path, python: Path, persona: str, mode: str) -> None:
     assert value(steps, "connect")
     assert value(steps, "networkName")
     assert 0 <= value(steps, "signalStrength") <= 31, steps
-    assert value(steps, "sendSms") is not None
+    assert value(steps, "sendSms")["status"] == "delivered", steps
     assert steps["from_sim"] == f"{REPLY} ({mode})"
     assert value(steps, "received") == [COMMAND], evidence(str(steps), steps["log"])
     assert value(steps, "listStoredSms") == [], evidence(str(steps), steps["log"])

@@ -4,6 +4,11 @@
 
     python gsmmodem_driver.py PORT {text,pdu} LOGFILE
 
+``sendSms`` waits for the status report of what it sent, and the driver lets the
+library's notification thread for it finish before the receive phase: a report read
+while a command arrives would race with it (the library takes a ``+CMTI`` that comes
+while it waits for an answer as part of that answer, and loses it).
+
 It speaks JSON lines. On stdout, one object per step, ``{"step": NAME, ...}`` with
 ``"error"`` when the client raised (``connect`` failing ends the run, exit 1). On
 stdin, after ``{"step": "ready"}``, the test writes ``{"expect": N}`` once it has seen
@@ -33,7 +38,7 @@ import threading
 import time
 from typing import Any
 
-from gsmmodem.modem import GsmModem
+from gsmmodem.modem import GsmModem, SentSms
 
 #: Bound of the receive phase, after the test said how many commands were delivered.
 RECEIVE_DEADLINE = 10.0
@@ -77,6 +82,14 @@ class Inbox:
             return self._cond.wait_for(
                 lambda: len(self.texts) >= count, max(0.0, deadline - time.monotonic())
             )
+
+
+def sent(modem: GsmModem, text: str) -> dict[str, Any]:
+    """``sendSms`` to 000, waiting for its status report (the library asks for one by
+    default, ``AT+CSMP=49,…``): its reference and delivery status."""
+    sms = modem.sendSms("000", text, waitForDeliveryReport=True, deliveryTimeout=RECEIVE_DEADLINE)
+    status = {SentSms.ENROUTE: "enroute", SentSms.DELIVERED: "delivered"}.get(sms.status, "failed")
+    return {"reference": sms.reference, "status": status}
 
 
 def handlers(modem: GsmModem) -> list[threading.Thread]:
@@ -127,7 +140,8 @@ def main(port: str, mode: str, logfile: str) -> int:
         emit("connect", value=modem.manufacturer)
         attempt("networkName", lambda: modem.networkName)
         attempt("signalStrength", lambda: modem.signalStrength)
-        attempt("sendSms", lambda: modem.sendSms("000", f"{REPLY} ({mode})").reference)
+        attempt("sendSms", lambda: sent(modem, f"{REPLY} ({mode})"))
+        join_handlers(modem, time.monotonic() + RECEIVE_DEADLINE)
         emit("ready")
         expect = int(json.loads(sys.stdin.readline())["expect"])
         wait_received(modem, inbox, expect, time.monotonic() + RECEIVE_DEADLINE)
