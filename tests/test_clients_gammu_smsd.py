@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,11 +33,13 @@ pytestmark = pytest.mark.clients
 
 COMMAND = "ping: from the cloud to gammu-smsd"
 REPLY = "pong from gammu-smsd"
-#: How often the inbox directory is looked at: smsd gives no other sign of a message
-#: saved (no RunOnReceive on purpose: the files backend alone is under test).
-INBOX_POLL = 0.05
-#: What smsd logs when the phone's init failed (then it sleeps 30 s and tries again).
-INIT_FAILED = "Error at init connection"
+#: How often the test looks for smsd's progress: smsd gives no other sign of a message
+#: saved (no RunOnReceive on purpose: the files backend alone is under test), nor of a
+#: failure than its log, which is looked at in the same loop so a failure ends the wait.
+POLL = 0.05
+#: What smsd logs when it cannot go on: the phone's init failed (it would sleep 30 s
+#: and try again), a send failed (it would retry the file later).
+FAILURES = ("Error at init connection", "GSM_SendSMS failed")
 
 
 def smsd_section(tmp: Path, log: Path) -> str:
@@ -52,26 +55,25 @@ def smsd_section(tmp: Path, log: Path) -> str:
     )
 
 
-def look(inbox: Path, log: Path) -> Path | None:
-    """The first file smsd saved in ``inbox``, if any; fails at once when smsd could not
-    bring the modem up (it would sleep 30 s and try again)."""
-    saved = sorted(inbox.glob("IN*.txt"))
-    if not saved and log.exists() and INIT_FAILED in log.read_text(errors="replace"):
-        pytest.fail(evidence("gammu-smsd could not bring the modem up", log))
-    return saved[0] if saved else None
+def failure(log: Path) -> str | None:
+    """The first line of smsd's log that says it cannot go on, if any."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return next((line for line in text.splitlines() if any(f in line for f in FAILURES)), None)
 
 
-async def inbox_file(
-    inbox: Path, smsd: asyncio.subprocess.Process, log: Path, deadline: float
-) -> Path:
-    """The first file smsd saves in ``inbox``; fails if smsd exits or time runs out."""
-    while (saved := look(inbox, log)) is None:
+async def until(
+    done: Callable[[], bool], what: str, smsd: asyncio.subprocess.Process, log: Path
+) -> None:
+    """Poll ``done()``; fail at once when smsd exits or logs a failure, or after WAIT."""
+    deadline = time.monotonic() + WAIT
+    while not done():
         if smsd.returncode is not None:
-            pytest.fail(evidence(f"gammu-smsd exited {smsd.returncode}", log))
+            pytest.fail(evidence(f"gammu-smsd exited {smsd.returncode} waiting for {what}", log))
+        if (line := failure(log)) is not None:
+            pytest.fail(evidence(f"waiting for {what}, gammu-smsd logged: {line}", log))
         if time.monotonic() > deadline:
-            pytest.fail(evidence(f"nothing in {inbox} after {WAIT} s", log))
-        await asyncio.sleep(INBOX_POLL)
-    return saved
+            pytest.fail(evidence(f"no {what} within {WAIT} s", log))
+        await asyncio.sleep(POLL)
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +101,14 @@ async def test_gammu_smsd_files_backend(tmp_path: Path, smsd_bin: str) -> None:
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
+        inbox = tmp_path / "inbox"
         try:
-            saved = await inbox_file(tmp_path / "inbox", smsd, log, time.monotonic() + WAIT)
+            await until(lambda: any(inbox.glob("IN*.txt")), "a file in the inbox", smsd, log)
+            [saved] = inbox.glob("IN*.txt")
             assert saved.name.split("_")[3] == "000", evidence(saved.name, log)
             assert saved.read_text().strip() == COMMAND, evidence(saved.read_text(), log)
-            try:
-                assert await cloud.from_sim() == REPLY
-            except TimeoutError:
-                pytest.fail(evidence(f"no from_sim command within {WAIT} s", log))
+            await until(lambda: not hooks.fleet.empty(), "from_sim command", smsd, log)
+            assert await cloud.from_sim() == REPLY
         finally:
             code = await stop(smsd)
         assert code == 0, evidence(f"gammu-smsd exited {code} on SIGTERM", log)

@@ -133,19 +133,6 @@ async def outcome(tmp: Path, python: Path, persona: str, mode: str) -> str | Non
     return None
 
 
-#: Timing-dependent, so not strict: python-gsmmodem asks for a status report
-#: (``AT+CSMP=49``); while its notification thread reads and deletes that report
-#: (``AT+CMGR``/``AT+CMGD``), a ``+CMTI`` for the command the cloud sends meanwhile is
-#: taken for that command's response (its reader's field bug) and the receive
-#: callback never runs (the message stays stored).
-STATUS_REPORT_RACE = pytest.mark.xfail(
-    strict=False,
-    raises=EXPECTED_FAILURES,
-    reason="python-gsmmodem eats a +CMTI arriving while it handles a +CDSI",
-)
-
-
-@STATUS_REPORT_RACE
 @pytest.mark.timeout(60)
 @pytest.mark.async_timeout(50)
 async def test_gsmmodem_text_mode_on_every_persona(tmp_path: Path, python: Path) -> None:
@@ -156,7 +143,6 @@ async def test_gsmmodem_text_mode_on_every_persona(tmp_path: Path, python: Path)
         pytest.fail("\n\n".join(failures))
 
 
-@STATUS_REPORT_RACE
 @pytest.mark.timeout(60)
 @pytest.mark.async_timeout(50)
 async def test_gsmmodem_pdu_mode(tmp_path: Path, python: Path) -> None:

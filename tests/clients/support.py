@@ -37,19 +37,14 @@ def in_ci() -> bool:
 
 
 class ClientMissing(RuntimeError):
-    """A client is not installed, in CI: an error that no :func:`needs` mark expects."""
+    """A client is not installed, in CI: not among :data:`EXPECTED_FAILURES`."""
 
 
-#: What a client test that fails for a missing command raises (asserts, pytest.fail, a
-#: wait that timed out); :class:`ClientMissing` is not among them.
+#: What a client test raises when hostsim answers wrongly (asserts, pytest.fail, a wait
+#: that timed out): the ``raises=`` of an ``xfail`` on a command not emulated yet, so that
+#: a missing client (:class:`ClientMissing`) still fails in CI; also what a test that
+#: runs every persona at once collects per persona.
 EXPECTED_FAILURES = (AssertionError, pytest.fail.Exception, TimeoutError)
-
-
-def needs(reason: str) -> pytest.MarkDecorator:
-    """``xfail(strict=True)`` for a test that fails only because hostsim does not
-    emulate a command yet (``reason``: "needs AT+…"): strict, so the mark goes as soon
-    as the command lands; a missing client in CI still fails the test."""
-    return pytest.mark.xfail(strict=True, raises=EXPECTED_FAILURES, reason=reason)
 
 
 def missing(what: str) -> None:
