@@ -10,12 +10,13 @@ select one; ``hostsim run`` defaults to ``quectel-bg96``. ``generic`` is a
 module that has only the standard commands (no vendor ones, no boot banner).
 
 A command in a persona's set is answered by the handler of that name in
-:data:`hostsim.modem.handlers.HANDLERS` once one exists. Names without one are
-either :data:`NOT_EMULATED` (the module has them, hostsim will not: each with
-its reason, listed per persona in ``not_emulated``) or :data:`PENDING` (named
-by issue 11, handlers being added); ``tests/test_personas.py`` holds every
-name to one of the three. A command outside the set answers as that module
-answers an unknown command (:meth:`~hostsim.modem.interpreter.EmulatedModem.absent`).
+:data:`hostsim.modem.handlers.HANDLERS`. A name without one is in
+:data:`NOT_EMULATED` (the module has it, hostsim does not emulate it: the
+reason is there; each persona lists them in ``not_emulated``), and such a
+name answers as an absent command; ``tests/test_personas.py`` holds every name
+to one of the two, so nothing claims support silently. A command outside the
+set answers as that module answers an unknown command
+(:meth:`~hostsim.modem.interpreter.EmulatedModem.absent`).
 
 :func:`markdown` renders the per-persona command table that the README's
 hostsim section embeds between markers (``hostsim personas`` prints it,
@@ -110,20 +111,14 @@ NOT_EMULATED: dict[str, str] = {
     "+USIMSTAT": "u-blox SIM state reporting: the SIM is never removed",
     "+UBANDMASK": "u-blox band mask: no radio",
     "+UCGED": "u-blox cell environment: no radio",
+    "+QINDCFG": "Quectel URC indication switches: the +QIND boot indications are always on",
 }
-
-#: Commands named by issue 11 that are being added to the handler table now; a
-#: persona may list them before their handler lands (until then they answer as
-#: absent). Drop a name here once its handler exists.
-PENDING = frozenset({
-    "+QINDCFG",
-})  # fmt: skip
 
 
 def _not_emulated(commands: frozenset[str]) -> frozenset[str]:
-    """The names of ``commands`` that hostsim does not emulate (a reason in
-    :data:`NOT_EMULATED` and no handler: a handler that lands wins)."""
-    return (commands & NOT_EMULATED.keys()) - HANDLERS.keys()
+    """The names of ``commands`` that hostsim does not emulate (those with a reason
+    in :data:`NOT_EMULATED`; a name there that gets a handler must leave it)."""
+    return commands & NOT_EMULATED.keys()
 
 
 _QUECTEL_COMMANDS = BASE | QUECTEL
@@ -309,11 +304,7 @@ def clac_lines(commands: frozenset[str]) -> list[str]:
 def _cell(config: ModemConfig, name: str) -> str:
     if name not in (config.commands or frozenset()):
         return ""
-    if name in HANDLERS:
-        return "yes"
-    if name in config.not_emulated:
-        return "not emulated"
-    return "pending"
+    return "yes" if name in HANDLERS else "not emulated"
 
 
 #: The README lines that enclose the generated table.
@@ -341,8 +332,8 @@ def markdown() -> str:
     """The per-persona command table (Markdown) for the README's hostsim section.
 
     One row per command any persona has: "yes" (emulated), "not emulated" (the
-    module has it; see :data:`NOT_EMULATED`), "pending" (its handler is being
-    added), or empty (the module lacks it: it answers as an unknown command).
+    module has it; see :data:`NOT_EMULATED`), or empty (the module lacks it: it
+    answers as an unknown command).
     """
     names = sorted(set().union(*(c.commands or () for c in PERSONAS.values())))
     header = ["command", *PERSONAS]
