@@ -16,7 +16,6 @@ from hostsim.modem.personas import (
     PERSONAS,
     README_BEGIN,
     README_END,
-    clac_lines,
     markdown,
     persona,
     with_table,
@@ -165,18 +164,8 @@ def test_any_command_outside_the_set_answers_the_absent_result(
     assert out == (b"\r\n+CME ERROR: 100\r\n" if cme else b"\r\nERROR\r\n")
 
 
-def test_clac_lines_come_from_the_set() -> None:
-    config = PERSONAS["simcom-sim7600"]
-    assert config.commands is not None
-    lines = clac_lines(config.commands)
-    assert lines == sorted(lines) and len(lines) == len(config.commands)
-    assert "AT+CICCID" in lines and "AT+QCCID" not in lines and "AT&C" in lines
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_clac_answer_is_the_persona_set(name: str) -> None:
-    if "+CLAC" not in HANDLERS:
-        pytest.skip("AT+CLAC has no handler yet")
     modem = quiet(name, 1)
     out = answer(modem, b"AT+CLAC\r").decode()
     listed = {line.removeprefix("AT") for line in out.split("\r\n") if line.startswith("AT")}

@@ -197,7 +197,7 @@ PERSONAS: dict[str, ModemConfig] = {
             "Model: {model}",
             "Revision: {revision}",
             "IMEI: {imei}",
-            "+GCAP: +CGSM,+FCLASS,+DS",
+            "{gcap}",
         ),
         commands=BASE | SIMCOM,
         not_emulated=_not_emulated(BASE | SIMCOM),
@@ -294,11 +294,6 @@ def persona(name: str) -> ModemConfig:
         return dataclasses.replace(PERSONAS[name])
     except KeyError:
         raise ValueError(f"unknown persona {name!r} (known: {', '.join(PERSONAS)})") from None
-
-
-def clac_lines(commands: frozenset[str]) -> list[str]:
-    """``AT+CLAC`` information lines for ``commands``: ``AT<name>``, sorted, one a line."""
-    return [f"AT{name}" for name in sorted(commands)]
 
 
 def _cell(config: ModemConfig, name: str) -> str:

@@ -211,11 +211,13 @@ class ModemConfig:
     apn: str = "super"
 
     def identification(self) -> list[str]:
-        """The ``ATI`` information lines: :attr:`ati` filled with this identity."""
+        """The ``ATI`` information lines: :attr:`ati` filled with this identity
+        (``{manufacturer}``, ``{model}``, ``{revision}``, ``{imei}``, ``{gcap}``)."""
         fields = {
             "manufacturer": self.manufacturer,
             "model": self.model,
             "revision": self.revision,
             "imei": self.imei,
+            "gcap": self.gcap,
         }
         return [line.format(**fields) for line in self.ati]
