@@ -155,14 +155,15 @@ class ModemConfig:
     ``storages`` maps memory names to capacities; ``index_base`` is the first
     index of every memory (0 on Quectel and SIMCom modules). ``commands`` are
     the names (``E``, ``&V``, ``+CFUN``, ``+QCCID`` …) the module has; None (a
-    bare ``ModemConfig()``, the generic module tests use) means every command
+    bare ``ModemConfig()``, what most tests build) means every command
     hostsim emulates. A name outside the set answers as the module answers an
     unknown command (see :class:`Quirk`); :mod:`hostsim.modem.personas` holds
     the named personas, with ``sources`` for what differs between modules.
     """
 
-    #: The persona's name (``hostsim run --persona``); "generic" for a bare config.
-    name: str = "generic"
+    #: The persona's name (``hostsim run --persona``); "bare" for a config built directly
+    #: (BG96 identity, every emulated command: what most tests use), not a persona.
+    name: str = "bare"
     manufacturer: str = "Quectel"
     model: str = "BG96"
     revision: str = "BG96MAR02A07M1G"
