@@ -15,18 +15,17 @@ which stays in the test's ``tmp_path``.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
 import pytest
 from clients.support import (
-    EXPECTED_FAILURES,
     WAIT,
     Cloud,
     evidence,
     gammu_config,
     hostsim_args,
+    on_every_persona,
     require_tool,
     run_client,
 )
@@ -102,23 +101,10 @@ async def session(tmp: Path, gammu: str, persona: str) -> None:
         assert COMMAND not in relisted, evidence(relisted, log)
 
 
-async def outcome(tmp: Path, gammu: str, persona: str) -> str | None:
-    """:func:`session` in ``tmp/persona``: None, or why it failed."""
-    (tmp / persona).mkdir()
-    try:
-        await session(tmp / persona, gammu, persona)
-    except (*EXPECTED_FAILURES,) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
 @pytest.mark.timeout(60)
 @pytest.mark.async_timeout(50)
 async def test_gammu_on_every_persona(tmp_path: Path, gammu: str) -> None:
     """Every persona at once, each on its own hostsim: gammu spends most of its ~4 s
     waiting (its slow start, ``monitor``'s pauses), so one after the other would cost
     five times that."""
-    results = await asyncio.gather(*(outcome(tmp_path, gammu, name) for name in PERSONAS))
-    failures = [f"== {name}: {why}" for name, why in zip(PERSONAS, results, strict=True) if why]
-    if failures:
-        pytest.fail("\n\n".join(failures))
+    await on_every_persona(tmp_path, lambda tmp, persona: session(tmp, gammu, persona))

@@ -1,13 +1,14 @@
 """gammu-smsd (the Debian package, unchanged) with its files backend, against
-``hostsim run``, on the emulated modem's pty.
+``hostsim run``, on the emulated modem's pty, on every persona at once (each on a
+hostsim of its own).
 
-A command delivered through the API lands in smsd's inbox directory; a reply placed
-in its outbox directory (``OUT000.txt``) comes back out of the API as ``from_sim``.
-smsd runs in the foreground (``gammu-smsd -c
-CONFIG``, no ``RunOnReceive``), polling the modem and the outbox every second
-(``CommTimeout = 1``), and is stopped with SIGTERM, which it must obey with exit
-status 0. Its log (``DebugLevel = 255``: gammu's AT traffic included) stays in the
-test's ``tmp_path``; a failure names the commands hostsim refused.
+A command delivered through the API lands in smsd's inbox directory; a reply placed in
+its outbox directory (``OUT000.txt``) comes back out of the API as ``from_sim``. smsd
+runs in the foreground (``gammu-smsd -c CONFIG``, no ``RunOnReceive``), polling the
+modem and the outbox every second (``CommTimeout = 1``), and is stopped with SIGTERM,
+which it must obey with exit status 0. Its log (``DebugLevel = 255``: gammu's AT
+traffic included) stays in the test's ``tmp_path``; a failure names the commands
+hostsim refused.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from clients.support import (
     evidence,
     gammu_config,
     hostsim_args,
+    on_every_persona,
     require_tool,
     stop,
 )
@@ -82,26 +84,25 @@ def smsd_bin() -> str:
     return require_tool("gammu-smsd")
 
 
-@pytest.mark.timeout(60)
-@pytest.mark.async_timeout(50)
-async def test_gammu_smsd_files_backend(tmp_path: Path, smsd_bin: str) -> None:
-    log = tmp_path / "smsd.log"
+async def session(tmp: Path, smsd_bin: str, persona: str) -> None:
+    """A command in, a reply out, through smsd on a hostsim of its own with ``persona``."""
+    log = tmp / "smsd.log"
     async with (
         Listener().serving() as hooks,
         running_hostsim(
-            tmp_path, *hostsim_args("quectel-bg96"), "--commands-webhook", hooks.url + "/fleet"
+            tmp, *hostsim_args(persona), "--commands-webhook", hooks.url + "/fleet"
         ) as ready,
     ):
         cloud = Cloud(ready, hooks)
         await cloud.deliver(COMMAND)
-        config = gammu_config(tmp_path / "smsdrc", cloud.link, None, smsd_section(tmp_path, log))
-        (tmp_path / "outbox" / "OUT000.txt").write_text(REPLY)
+        config = gammu_config(tmp / "smsdrc", cloud.link, None, smsd_section(tmp, log))
+        (tmp / "outbox" / "OUT000.txt").write_text(REPLY)
         smsd = await asyncio.create_subprocess_exec(
             smsd_bin, "-c", str(config),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
-        inbox = tmp_path / "inbox"
+        inbox = tmp / "inbox"
         try:
             await until(lambda: any(inbox.glob("IN*.txt")), "a file in the inbox", smsd, log)
             [saved] = inbox.glob("IN*.txt")
@@ -112,3 +113,11 @@ async def test_gammu_smsd_files_backend(tmp_path: Path, smsd_bin: str) -> None:
         finally:
             code = await stop(smsd)
         assert code == 0, evidence(f"gammu-smsd exited {code} on SIGTERM", log)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.async_timeout(50)
+async def test_gammu_smsd_on_every_persona(tmp_path: Path, smsd_bin: str) -> None:
+    """Every persona at once, each on its own hostsim (smsd mostly waits: gammu's slow
+    start, then one pass of its loop a second)."""
+    await on_every_persona(tmp_path, lambda tmp, persona: session(tmp, smsd_bin, persona))

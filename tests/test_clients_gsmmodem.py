@@ -26,17 +26,15 @@ from typing import Any
 
 import pytest
 from clients.support import (
-    EXPECTED_FAILURES,
     REPO,
     WAIT,
     Cloud,
     evidence,
     hostsim_args,
+    on_every_persona,
     require_gsmmodem,
 )
 from harness import Listener, running_hostsim
-
-from hostsim.modem.personas import PERSONAS
 
 pytestmark = pytest.mark.clients
 
@@ -123,24 +121,11 @@ async def session(tmp: Path, python: Path, persona: str, mode: str) -> None:
     assert steps["code"] == 0
 
 
-async def outcome(tmp: Path, python: Path, persona: str, mode: str) -> str | None:
-    """:func:`session` in ``tmp/persona``: None, or why it failed."""
-    (tmp / persona).mkdir()
-    try:
-        await session(tmp / persona, python, persona, mode)
-    except (*EXPECTED_FAILURES,) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
 @pytest.mark.timeout(60)
 @pytest.mark.async_timeout(50)
 async def test_gsmmodem_text_mode_on_every_persona(tmp_path: Path, python: Path) -> None:
     """Every persona at once, each on its own hostsim (the library mostly waits)."""
-    results = await asyncio.gather(*(outcome(tmp_path, python, name, "text") for name in PERSONAS))
-    failures = [f"== {name}: {why}" for name, why in zip(PERSONAS, results, strict=True) if why]
-    if failures:
-        pytest.fail("\n\n".join(failures))
+    await on_every_persona(tmp_path, lambda tmp, persona: session(tmp, python, persona, "text"))
 
 
 @pytest.mark.timeout(60)

@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 from conftest import communicate
 from harness import Listener, sdk
+
+from hostsim.modem.personas import PERSONAS
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = "bash tests/clients/install"
@@ -164,6 +166,25 @@ class Cloud:
         form = await asyncio.wait_for(self.hooks.fleet.get(), WAIT)
         assert form["Status"] == "received", form
         return form["Payload"]
+
+
+async def on_every_persona(tmp: Path, session: Callable[[Path, str], Awaitable[None]]) -> None:
+    """``session(tmp/NAME, NAME)`` for every persona at once (each starts a hostsim of its
+    own: the clients mostly wait, so at once costs little more than one); one failure
+    naming each persona that failed, and why."""
+
+    async def outcome(persona: str) -> str | None:
+        (tmp / persona).mkdir()
+        try:
+            await session(tmp / persona, persona)
+        except EXPECTED_FAILURES as exc:
+            return f"== {persona}: {type(exc).__name__}: {exc}"
+        return None
+
+    results = await asyncio.gather(*(outcome(name) for name in PERSONAS))
+    failures = [why for why in results if why is not None]
+    if failures:
+        pytest.fail("\n\n".join(failures))
 
 
 def hostsim_args(persona: str) -> tuple[str, ...]:
