@@ -20,7 +20,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from conftest import communicate
@@ -49,7 +49,7 @@ class ClientMissing(RuntimeError):
 EXPECTED_FAILURES = (AssertionError, pytest.fail.Exception, TimeoutError)
 
 
-def missing(what: str) -> None:
+def missing(what: str) -> NoReturn:
     """A client is not installed: skip on a developer's machine, fail in CI."""
     reason = f"{what} is not installed (install the clients with `{INSTALL}`)"
     if in_ci():
@@ -62,7 +62,6 @@ def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         missing(name)
-    assert path is not None
     return path
 
 
