@@ -17,6 +17,7 @@ import random
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from device.sms import gsm7
 from device.sms.pdu import PduError
 from hostsim.modem import pdumode
 from hostsim.modem.acks import Acknowledgements
@@ -28,7 +29,7 @@ from hostsim.modem.storage import MessageStorage, Status, StatusReport, StoredMe
 from hostsim.modem.textmode import TextFormat, cds_lines, cmt_lines, quoted
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 LOGGER = logging.getLogger(__name__)
 
@@ -53,9 +54,72 @@ class MessageRouting:
         _announced: dict[str, set[int]]
         _acks: Acknowledgements
 
+        _next_concat_reference: int
+
         def _changed(self) -> None: ...
         def _urc(self, lines: list[str]) -> None: ...
         def text_format(self) -> TextFormat: ...
+
+    def deliver_sms(
+        self, sender: str, text: str, *, timestamp: datetime | None = None
+    ) -> int | None:
+        """A message arrives from the network.
+
+        Stored in the CPMS ``<mem3>`` memory with status REC UNREAD and announced
+        per ``AT+CNMI`` ``<mt>``: 0 silently, 1 and 3 ``+CMTI: "<mem>",<index>``.
+        With ``<mt>`` 2 it is shown as ``+CMT:`` (text or PDU per ``AT+CMGF``)
+        and not stored: returns :data:`DIRECT_DELIVERY`. Returns None, with no
+        indication, when the memory is full (the network would retry later). A
+        text outside GSM 03.38 is stored with DCS 8 (UCS2). The default
+        timestamp is now, in UTC, to the second.
+
+        The text is not checked against one SMS: a longer one reads fine in text
+        mode, but in PDU mode reading it fails (``+CMS ERROR: 300``) as it has
+        no PDU; use :meth:`deliver_concatenated` for long texts.
+        """
+        when = timestamp if timestamp is not None else datetime.now(UTC).replace(microsecond=0)
+        message = StoredMessage(Status.REC_UNREAD, sender, text, when, _dcs_for(text))
+        return self._deliver(message)
+
+    def deliver_concatenated(
+        self,
+        sender: str,
+        text: str,
+        *,
+        order: Sequence[int] | None = None,
+        reference: int | None = None,
+        timestamp: datetime | None = None,
+    ) -> list[int | None]:
+        """A long message arrives as concatenated parts (TS 23.040 §9.2.3.24.1).
+
+        ``text`` is cut with :func:`device.sms.pdu.split_for_concat` (GSM 7-bit
+        when every character is in GSM 03.38, else UCS2); each part is then
+        delivered like :meth:`deliver_sms` (stored and announced with its own
+        ``+CMTI``, or shown with ``+CMT``) in ``order``: 0-based part numbers,
+        e.g. ``[2, 0, 1]``, which may repeat a part (a duplicate) or leave one
+        out (default: every part in order). Even a short text gets a header
+        (one part of one). ``reference`` (0–65535; above 255 selects the 16-bit
+        element) defaults to a per-modem counter. Returns each delivery's
+        result in delivery order.
+
+        ValueError, before anything is delivered, for an order naming a part
+        that does not exist, a bad reference, or a sender or text that cannot be
+        a PDU (e.g. an alphanumeric sender over 11 characters).
+        """
+        when = timestamp if timestamp is not None else datetime.now(UTC).replace(microsecond=0)
+        if reference is None:
+            reference = self._next_concat_reference
+            self._next_concat_reference = (reference + 1) % 256
+        messages = pdumode.concatenated(
+            StoredMessage(Status.REC_UNREAD, sender, text, when, _dcs_for(text)),
+            reference,
+            self.config.smsc,
+        )
+        sequence = list(range(len(messages))) if order is None else list(order)
+        for number in sequence:
+            if not 0 <= number < len(messages):
+                raise ValueError(f"order names part {number}; the text has {len(messages)} parts")
+        return [self._deliver(messages[number]) for number in sequence]
 
     def _deliver(self, message: StoredMessage) -> int | None:
         cnmi = self.settings.cnmi
@@ -198,3 +262,8 @@ def _direct_lines(
     except PduError as exc:
         LOGGER.warning("no PDU for the message from %s (%s): stored", message.address, exc)
         return None
+
+
+def _dcs_for(text: str) -> int:
+    """0 (GSM 7-bit) when every character is in GSM 03.38, else 8 (UCS2)."""
+    return 0 if all(gsm7.is_gsm(ch) for ch in text) else 8
