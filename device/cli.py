@@ -317,8 +317,10 @@ def cmd_journal(config: Config, *, as_json: bool, limit: int | None, outbox: boo
             continue
         stamp = row.timestamp.isoformat() if row.timestamp else "-"
         reply = "" if row.reply is None else f" -> {row.reply!r}"
+        notes = "".join(f" [{note}]" for note in row.notes)
         print(
-            f"{row.id:>6} {stamp} {row.sender or '?':>8} {row.state.value:<11} {row.text!r}{reply}"
+            f"{row.id:>6} {stamp} {row.sender or '?':>8} {row.state.value:<11} {row.text!r}"
+            f"{reply}{notes}"
         )
     return EXIT_OK
 

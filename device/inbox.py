@@ -160,7 +160,9 @@ class Inbox:
         """Journal first, delete from the modem second: nothing is lost in between."""
         self._restart.check()
         self._crash.reached("after_read")
-        if isinstance(message, StoredSms) and message.concat is not None:
+        if isinstance(message, StoredSms) and message.concat is not None and not message.truncated:
+            # (A truncated part is journaled undecodable on its own below: its message
+            # then expires incomplete, and is never run.)
             await self._commit_part(modem, message)
             return
         if isinstance(message, UndecodableSms):
@@ -187,6 +189,23 @@ class Inbox:
             )
             if new:
                 self._counters.undecodable += 1
+        elif message.truncated:
+            # Shorter than its length said: what was complete is kept, but never run.
+            LOGGER.error("truncated message from %r at %s index %s", message.sender,
+                         message.storage, message.index)  # fmt: skip
+            row, new = self.journal.record_incoming(
+                sender=message.sender,
+                timestamp=message.timestamp,
+                text=message.text,
+                storage=message.storage,
+                index=message.index,
+                state=InboxState.UNDECODABLE,
+                error="truncated: the user data is shorter than its length says",
+                notes=message.notes,
+                sender_type=message.sender_type,
+            )
+            if new:
+                self._counters.undecodable += 1
         else:
             state, refusal = self._admission(message.sender)
             allowed = refusal is None
@@ -198,6 +217,8 @@ class Inbox:
                 index=message.index,
                 state=state,
                 error=refusal,
+                notes=message.notes,
+                sender_type=message.sender_type,
             )
             if new:
                 self._counters.received += 1
@@ -238,6 +259,7 @@ class Inbox:
             sequence=concat.sequence,
             text=message.text,
             timestamp=message.timestamp,
+            notes=message.notes,
         )
         if message.storage is not None and message.index is not None:
             await modem.delete(message.storage, message.index)
@@ -250,6 +272,7 @@ class Inbox:
             total=concat.total,
             state=state,
             error=refusal,
+            sender_type=message.sender_type,
         )
         if row is not None:
             self._counters.received += 1

@@ -1073,3 +1073,66 @@ def test_multipart_expiry_is_journaled_incomplete(tmp_path: Path) -> None:
         assert row.text == "[part 1 missing]B[part 3 missing]"
         assert row.error == "2 of 3 parts never arrived"
         assert journal.expire_parts(datetime(2026, 1, 2, tzinfo=UTC)) == []
+
+
+# --------------------------------------------------------------------------- notes, sender type
+
+
+def test_notes_and_sender_type_are_kept_and_shown(journal: Journal) -> None:
+    """What the decoder assumed (notes) and the type-of-address octet (23.040 §9.1.2.5)
+    are stored with the row, read back, and in the JSON form; a re-read is still the
+    same row (neither is part of the dedupe key)."""
+    row, new = journal.record_incoming(
+        sender="000", timestamp=SMSC_TS, text="ping", storage="SM", index=1,
+        notes=("reserved DCS 0x84 read as GSM 7-bit", "1 trailing octet ignored"),
+        sender_type=129,
+    )  # fmt: skip
+    assert new
+    assert row.notes == ("reserved DCS 0x84 read as GSM 7-bit", "1 trailing octet ignored")
+    assert row.sender_type == 129
+    again, new = journal.record_incoming(
+        sender="000", timestamp=SMSC_TS, text="ping", storage="SM", index=1
+    )
+    assert not new and again.id == row.id
+    data = row.as_dict()
+    assert data["notes"] == list(row.notes) and data["sender_type"] == 129
+    plain, _ = journal.record_incoming(
+        sender="000", timestamp=None, text="x", storage=None, index=None
+    )
+    assert plain.notes == () and plain.sender_type is None
+    assert journal.get_inbox(row.id) == row
+
+
+def test_parts_gather_their_notes(journal: Journal) -> None:
+    """A multipart message's row has the notes of all its parts, each once, and the
+    sender type the last part gave."""
+    journal.add_part(sender="000", reference=7, total=2, sequence=2, text="b",
+                     timestamp=None, notes=("n2", "same"))  # fmt: skip
+    journal.add_part(sender="000", reference=7, total=2, sequence=1, text="a",
+                     timestamp=None, notes=("same",))  # fmt: skip
+    row = journal.complete_multipart(sender="000", reference=7, total=2, sender_type=145)
+    assert row is not None
+    assert row.text == "ab" and row.notes == ("same", "n2") and row.sender_type == 145
+
+
+def test_migration_to_5_keeps_rows(path: Path) -> None:
+    """A version-4 journal gains the notes and sender_type columns; its rows read back
+    with no notes and no type."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        for migration in MIGRATIONS[:4]:
+            for statement in migration:
+                raw.execute(statement)
+        raw.execute("PRAGMA user_version = 4")
+        at = "2026-01-01T00:00:00+00:00"
+        raw.execute(
+            "INSERT INTO inbox (received_at, sender, text, state, on_modem, updated_at)"
+            " VALUES (?, '000', 'ping', 'received', 1, ?)",
+            (at, at),
+        )
+    finally:
+        raw.close()
+    with Journal.open(path) as j:
+        (row,) = j.inbox()
+        assert (row.text, row.notes, row.sender_type) == ("ping", (), None)

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from device.errors import JournalError
 from device.journal.rows import InboxRow, InboxState, OutboxRow, _iso
-from device.journal.schema import INBOX_COLUMNS, inbox_row
+from device.journal.schema import INBOX_COLUMNS, inbox_row, notes_text
 from device.journal.store import JournalStore
 from device.journal.transitions import check_inbox_transition, check_initial_inbox_state
 
@@ -34,6 +34,8 @@ class InboxJournal(JournalStore):
         state: InboxState = InboxState.RECEIVED,
         error: str | None = None,
         concat: str | None = None,
+        notes: Iterable[str] = (),
+        sender_type: int | None = None,
     ) -> tuple[InboxRow, bool]:
         """Commit a received SMS; returns ``(row, is_new)``. Delete it from the modem after.
 
@@ -46,7 +48,9 @@ class InboxJournal(JournalStore):
         ``concat`` is the concatenation info of one part of a multipart message (e.g.
         ``"ref/total/seq"``), None for a single message. ``state`` may be RECEIVED,
         REFUSED, UNDECODABLE or INCOMPLETE (``error`` says why); a ``timestamp`` must be
-        tz-aware.
+        tz-aware. ``notes`` say what the decoder assumed or could not read, and
+        ``sender_type`` is the sender's type-of-address octet; neither is part of the
+        dedupe key (a re-read decodes the same).
         """
         check_initial_inbox_state(state)
         if timestamp is not None and timestamp.tzinfo is None:
@@ -66,9 +70,22 @@ class InboxJournal(JournalStore):
                 return row, False
             cursor = conn.execute(
                 "INSERT INTO inbox (received_at, sender, timestamp, text, concat, storage,"
-                " modem_index, state, on_modem, error, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-                (now, sender, ts, text, concat, storage, index, state.value, error, now),
+                " modem_index, state, on_modem, error, updated_at, notes, sender_type)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+                (
+                    now,
+                    sender,
+                    ts,
+                    text,
+                    concat,
+                    storage,
+                    index,
+                    state.value,
+                    error,
+                    now,
+                    notes_text(notes),
+                    sender_type,
+                ),
             )
             inbox_id = cursor.lastrowid
             if inbox_id is None:

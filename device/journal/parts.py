@@ -10,10 +10,12 @@ The row is not ``on_modem``: each part was deleted from the modem on its own.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from datetime import datetime
 
 from device.errors import JournalError
 from device.journal.rows import InboxRow, InboxState, _iso, _utc_iso
+from device.journal.schema import notes_text, parse_notes
 from device.journal.store import JournalStore
 from device.journal.transitions import check_initial_inbox_state
 
@@ -30,19 +32,30 @@ class PartsJournal(JournalStore):
         sequence: int,
         text: str,
         timestamp: datetime | None,
+        notes: Iterable[str] = (),
     ) -> bool:
         """Commit one part of a concatenated message; False for a part already held.
 
         Parts are keyed by (sender, reference, total, sequence): interleaved messages
         from one sender stay apart, and a part delivered or read twice counts once.
+        ``notes`` (what the decoder assumed) are gathered into the whole message's row.
         """
         if not 1 <= sequence <= total:
             raise ValueError(f"part {sequence} of {total}")
         with self._transaction() as conn:
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO part (received_at, sender, reference, total, sequence,"
-                " text, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (self._now(), sender, reference, total, sequence, text, _iso(timestamp)),
+                " text, timestamp, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self._now(),
+                    sender,
+                    reference,
+                    total,
+                    sequence,
+                    text,
+                    _iso(timestamp),
+                    notes_text(notes),
+                ),
             )
             return cursor.rowcount == 1
 
@@ -54,17 +67,19 @@ class PartsJournal(JournalStore):
         total: int,
         state: InboxState = InboxState.RECEIVED,
         error: str | None = None,
+        sender_type: int | None = None,
     ) -> InboxRow | None:
         """When every part is held: one inbox row with the whole text (the parts are
         deleted in the same transaction); None while parts are missing.
 
         ``state`` is the row's initial state (RECEIVED, or REFUSED for a sender not
-        admitted; ValueError for a state no row may begin in).
+        admitted; ValueError for a state no row may begin in); ``sender_type`` is the
+        sender's type-of-address octet as the last part gave it.
         """
         check_initial_inbox_state(state)
         with self._transaction() as conn:
             parts = conn.execute(
-                "SELECT sequence, text, timestamp FROM part"
+                "SELECT sequence, text, timestamp, notes FROM part"
                 " WHERE sender = ? AND reference = ? AND total = ? ORDER BY sequence",
                 (sender, reference, total),
             ).fetchall()
@@ -80,6 +95,8 @@ class PartsJournal(JournalStore):
                 text=text,
                 state=state,
                 error=error,
+                notes=_gathered(parts),
+                sender_type=sender_type,
             )
 
     def expire_parts(self, older_than: datetime) -> list[InboxRow]:
@@ -97,7 +114,7 @@ class PartsJournal(JournalStore):
                 parts = {
                     p["sequence"]: p
                     for p in conn.execute(
-                        "SELECT sequence, text, timestamp FROM part"
+                        "SELECT sequence, text, timestamp, notes FROM part"
                         " WHERE sender = ? AND reference = ? AND total = ?",
                         (g["sender"], g["reference"], g["total"]),
                     )
@@ -118,6 +135,7 @@ class PartsJournal(JournalStore):
                         text=text,
                         state=InboxState.INCOMPLETE,
                         error=f"{missing} of {g['total']} parts never arrived",
+                        notes=_gathered(parts[n] for n in sorted(parts)),
                     )
                 )
         return rows
@@ -133,13 +151,26 @@ class PartsJournal(JournalStore):
         text: str,
         state: InboxState,
         error: str | None,
+        notes: tuple[str, ...],
+        sender_type: int | None = None,
     ) -> InboxRow:
         now = self._now()
         cursor = conn.execute(
             "INSERT INTO inbox (received_at, sender, timestamp, text, concat, storage,"
-            " modem_index, state, on_modem, error, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, 0, ?, ?)",
-            (now, sender, timestamp, text, f"{reference}/{total}", state.value, error, now),
+            " modem_index, state, on_modem, error, updated_at, notes, sender_type)"
+            " VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, 0, ?, ?, ?, ?)",
+            (
+                now,
+                sender,
+                timestamp,
+                text,
+                f"{reference}/{total}",
+                state.value,
+                error,
+                now,
+                notes_text(notes),
+                sender_type,
+            ),
         )
         conn.execute(
             "DELETE FROM part WHERE sender = ? AND reference = ? AND total = ?",
@@ -148,3 +179,12 @@ class PartsJournal(JournalStore):
         if cursor.lastrowid is None:
             raise JournalError("insert into inbox returned no row id")
         return self._fetch_inbox(conn, cursor.lastrowid)
+
+
+def _gathered(parts: Iterable[sqlite3.Row]) -> tuple[str, ...]:
+    """The notes of the parts (in the order given), each said once."""
+    seen: dict[str, None] = {}
+    for part in parts:
+        for note in parse_notes(part["notes"]):
+            seen.setdefault(note, None)
+    return tuple(seen)

@@ -63,8 +63,9 @@ class InboxRow:
 
     ``timestamp`` is the SMSC time stamp with its own offset (None when the modem gave
     none); ``received_at`` and ``updated_at`` are UTC. ``storage``/``index`` say where the
-    message lay on the modem (None for a directly delivered ``+CMT`` message). ``concat``
-    is last and defaulted so that positional construction written before it still works.
+    message lay on the modem (None for a directly delivered ``+CMT`` message). ``concat``,
+    ``notes`` and ``sender_type`` are last and defaulted so that positional construction
+    written before them still works.
     """
 
     id: int
@@ -83,6 +84,10 @@ class InboxRow:
     updated_at: datetime
     #: Concatenation info of a multipart message (e.g. ``"ref/total/seq"``), else None.
     concat: str | None = None
+    #: What the decoder assumed or could not read (see :class:`device.modem.StoredSms`).
+    notes: tuple[str, ...] = ()
+    #: The sender's type-of-address octet (23.040 §9.1.2.5), None when not known.
+    sender_type: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: datetimes as ISO 8601 with offset, the state as its value."""
@@ -95,6 +100,8 @@ class InboxRow:
             "storage": self.storage,
             "index": self.index,
             "concat": self.concat,
+            "sender_type": self.sender_type,
+            "notes": list(self.notes),
             "state": self.state.value,
             "on_modem": self.on_modem,
             "command": self.command,

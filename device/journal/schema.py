@@ -9,6 +9,7 @@ the package docstring), parsed back here into tz-aware datetimes.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sqlite3
 from collections.abc import Iterable
@@ -155,6 +156,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 4 → 5: what the decoder assumed or could not read (a JSON array of strings, NULL for
+    # none) and the sender's type-of-address octet (23.040 §9.1.2.5), on the inbox and on
+    # the parts held (whose notes the whole message gathers).
+    (
+        "ALTER TABLE inbox ADD COLUMN notes TEXT",
+        "ALTER TABLE inbox ADD COLUMN sender_type INTEGER",
+        "ALTER TABLE part ADD COLUMN notes TEXT",
+    ),
 )
 
 #: The schema version this code writes.
@@ -162,13 +171,33 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 INBOX_COLUMNS = (
     "id, received_at, sender, timestamp, text, concat, storage, modem_index, state, on_modem,"
-    " command, argument, reply, error, updated_at"
+    " command, argument, reply, error, updated_at, notes, sender_type"
 )
 OUTBOX_COLUMNS = (
     "id, inbox_id, destination, text, state, attempts, mr, last_error, created_at, updated_at,"
     " next_attempt_at"
 )
 ATTEMPT_COLUMNS = "attempted_at, outcome, error, mr"
+
+
+def notes_text(notes: Iterable[str]) -> str | None:
+    """Notes as the journal stores them: a JSON array, None (NULL) for none."""
+    listed = list(notes)
+    return json.dumps(listed, ensure_ascii=False) if listed else None
+
+
+def parse_notes(value: str | None) -> tuple[str, ...]:
+    """Stored notes back as a tuple; NULL (and, defensively, anything not a JSON array
+    of strings, which this code never writes) is no notes."""
+    if value is None:
+        return ()
+    try:
+        loaded = json.loads(value)
+    except ValueError:
+        return (value,)
+    if not isinstance(loaded, list):
+        return (value,)
+    return tuple(str(n) for n in loaded)
 
 
 def parse_dt(value: str | None) -> datetime | None:
@@ -198,6 +227,8 @@ def inbox_row(r: sqlite3.Row) -> InboxRow:
         error=r["error"],
         updated_at=updated_at,
         concat=r["concat"],
+        notes=parse_notes(r["notes"]),
+        sender_type=r["sender_type"],
     )
 
 

@@ -50,6 +50,17 @@ class StoredSms:
     text: str
     #: For one part of a concatenated message (PDU mode): reference, total, sequence.
     concat: Concat | None = None
+    #: What the decoder assumed or could not read (a reserved DCS read as GSM 7-bit,
+    #: a first octet that disagreed with ``<stat>``, trailing octets ignored …): the
+    #: journal keeps them with the row.
+    notes: tuple[str, ...] = ()
+    #: The sender's type-of-address octet (23.040 §9.1.2.5: 129 unknown, 145
+    #: international, 161 national, 208 alphanumeric …); None when the module did not
+    #: say (text mode without ``AT+CSDH=1``).
+    sender_type: int | None = None
+    #: The user data was shorter than its length said: ``text`` is what was complete.
+    #: Such a message is journaled undecodable and never run.
+    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
