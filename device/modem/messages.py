@@ -95,20 +95,38 @@ def from_pdu(
     stat: textmode.MessageStatus,
     pdu_hex: str,
 ) -> StoredSms | UndecodableSms | None:
-    """A stored PDU as a received message; None for what is not an SMS-DELIVER
-    (stored outgoing messages, status reports), which stays in storage untouched."""
-    from device.sms.pdu import PduError, PduKind, decode_pdu
+    """A stored PDU as a received message; None for what is not one (stored outgoing
+    messages by their ``<stat>``, status reports), which stays in storage untouched.
+    The ``<stat>`` is trusted over the first octet (:func:`device.sms.pdu.decode_received`)."""
+    from device.sms.pdu import PduError, decode_received
 
     if stat not in (textmode.MessageStatus.REC_UNREAD, textmode.MessageStatus.REC_READ):
         return None
     try:
-        sms = decode_pdu(pdu_hex)
+        received = decode_received(pdu_hex)
     except PduError as exc:
         return UndecodableSms(storage, index, header, pdu_hex, str(exc))
-    if sms.kind is not PduKind.DELIVER:
-        return None
+    if received is None:
+        return None  # a status report: stays in storage
+    sms = received.sms
     concat = sms.concat if sms.concat is not None and sms.concat.total > 1 else None
-    return StoredSms(storage, index, stat, sms.sender or "", sms.timestamp, sms.text, concat)
+    return StoredSms(
+        storage,
+        index,
+        stat,
+        sms.sender or "",
+        sms.timestamp,
+        sms.text,
+        concat,
+        notes=received.notes,
+        sender_type=_toa(sms.address.ton, sms.address.npi),
+        truncated=received.truncated,
+    )
+
+
+def _toa(ton: int, npi: int) -> int:
+    """The type-of-address octet (23.040 §9.1.2.5): extension bit, TON, NPI."""
+    return 0x80 | (ton & 0x7) << 4 | (npi & 0xF)
 
 
 def _leading_int(text: str) -> int | None:

@@ -34,7 +34,14 @@ Documented choices:
   length and kept in ``udh``.
 * **Strictness**: truncated fields, octets after the user data, a TP-UDL above
   160 septets / 140 octets, an address above 20 semi-octets, non-BCD time
-  stamps and impossible dates raise :class:`PduError`.
+  stamps and impossible dates raise :class:`PduError` in :func:`decode_pdu`.
+* **What modules store** is read by :func:`decode_received`, which the header's
+  ``<stat>`` has told that the message was received: octets after the user
+  data are ignored (modules pad the SIM record with ``FF``; gammu's
+  ``ATGEN_DecodePDUMessage`` ignores them too), a user data shorter than TP-UDL
+  keeps the characters that are complete and says it is truncated, a first
+  octet saying SMS-SUBMIT (or the reserved TP-MTI 3) is read as an SMS-DELIVER
+  anyway, and each of these, and a reserved DCS value, becomes a note.
 * Time stamps are timezone-aware in the sender's zone (TS 23.040 §9.2.3.11:
   bit 3 of the last octet is the sign, the rest two swapped BCD digits of
   quarter hours); years 00–99 are 2000–2099.
@@ -86,11 +93,13 @@ __all__ = [
     "MessageWaiting",
     "PduError",
     "PduKind",
+    "ReceivedPdu",
     "SmsPdu",
     "Ton",
     "UdhElement",
     "data_coding",
     "decode_pdu",
+    "decode_received",
     "encode_deliver",
     "encode_submit",
     "relative_period",
@@ -754,6 +763,124 @@ def decode_pdu(pdu: str | bytes) -> SmsPdu:
         raise
     except (ConstructError, SmsFormatError) as exc:
         raise PduError(f"malformed PDU: {exc}") from exc
+
+
+#: An SMS-DELIVER up to TP-UDL; the user data and whatever follows it are taken as they come.
+DELIVER_HEAD = Struct(
+    "fo" / DELIVER_FIRST_OCTET,
+    "oa" / ADDRESS,
+    "pid" / Int8ub,
+    "dcs" / DCS,
+    "scts" / TIMESTAMP,
+    "udl" / Int8ub,
+    "ud" / GreedyBytes,
+)
+
+_MTI_NAMES = {1: "SMS-SUBMIT", 3: "the reserved TP-MTI 3"}
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedPdu:
+    """A received message as :func:`decode_received` read it: ``notes`` say what was
+    assumed or ignored; ``truncated``: the user data was shorter than TP-UDL said and
+    ``sms.text`` holds only the characters that were complete."""
+
+    sms: SmsPdu
+    notes: tuple[str, ...]
+    truncated: bool
+
+
+def decode_received(pdu: str | bytes) -> ReceivedPdu | None:
+    """Decode a stored PDU that the ``+CMGR``/``+CMGL`` header's ``<stat>`` says was
+    received (REC UNREAD / REC READ), as leniently as real modules need.
+
+    * The header's ``<stat>`` is trusted over TP-MTI: a first octet that says
+      SMS-SUBMIT (1) or the reserved 3 is read as an SMS-DELIVER, with a note (and
+      raises when it does not read as one: never as a SUBMIT, whose destination
+      would pass for a sender). An
+      SMS-STATUS-REPORT (2) is a received message too (``+CDSI``), but no SMS:
+      None, and it stays in storage.
+    * Octets after the user data (``FF`` padding of the SIM record, 3GPP TS 31.102
+      §4.2.25 / TS 51.011 §10.5.3; more than TP-UDL needs) are ignored, with a note.
+    * A user data shorter than TP-UDL: the complete septets / octets (UCS-2: whole
+      code units) are kept, ``truncated`` is set and a note says how much was there.
+    * A reserved DCS value is read as TS 23.038 §4 tells a receiving entity (GSM
+      7-bit), and a reserved bit is ignored; a note says which.
+
+    Raises :class:`PduError` for what still cannot be read (a header cut short, a
+    truncated UDH, compressed user data, a bad address or time stamp).
+    """
+    raw = _pdu_bytes(pdu)
+    try:
+        frame = FRAME.parse(raw)
+        tpdu: bytes = frame.tpdu
+        if not tpdu:
+            raise PduError("PDU ends after the SMSC address")
+        mti = tpdu[0] & 0x3
+        if mti == 2:
+            return None
+        notes: list[str] = []
+        if mti in _MTI_NAMES:
+            notes.append(
+                f"first octet 0x{tpdu[0]:02X} says {_MTI_NAMES[mti]}, but <stat> says "
+                "received: read as an SMS-DELIVER"
+            )
+        try:
+            parsed = DELIVER_HEAD.parse(tpdu)
+        except (ConstructError, SmsFormatError) as exc:
+            if mti not in _MTI_NAMES:
+                raise
+            # Never read as the SMS-SUBMIT it says it is: its destination would pass
+            # for a sender (our own reply to 000, stored with a wrong <stat>).
+            raise PduError(
+                f"first octet 0x{tpdu[0]:02X} says {_MTI_NAMES[mti]}, <stat> says received, "
+                f"and it does not read as an SMS-DELIVER: {exc}"
+            ) from exc
+        coding: DataCoding = parsed.dcs
+        notes.extend(_coding_notes(coding))
+        ud = bytes(parsed.ud)
+        needed = _ud_octets(parsed)
+        truncated = len(ud) < needed
+        if len(ud) > needed:
+            extra = ud[needed:]
+            padding = " (FF padding)" if set(extra) == {0xFF} else ""
+            notes.append(f"{len(extra)} octet(s) after the user data ignored{padding}")
+            ud = ud[:needed]
+        elif truncated:
+            notes.append(f"user data truncated: {len(ud)} of {needed} octets")
+            parsed.udl = _complete_units(coding, ud, bool(parsed.fo.udhi))
+            if coding.encoding is not Encoding.GSM7:
+                ud = ud[: parsed.udl]
+        parsed.ud = ud
+        sms = _to_pdu(PduKind.DELIVER, frame.smsc, parsed, len(tpdu))
+        return ReceivedPdu(sms, tuple(notes), truncated)
+    except PduError:
+        raise
+    except (ConstructError, SmsFormatError) as exc:
+        raise PduError(f"malformed PDU: {exc}") from exc
+
+
+def _complete_units(coding: DataCoding, ud: bytes, udhi: bool) -> int:
+    """The TP-UDL that the octets ``ud`` really hold: whole septets (GSM 7-bit), the
+    header and whole UCS-2 code units after it, or the octets."""
+    if coding.encoding is Encoding.GSM7:
+        return len(ud) * 8 // 7
+    if coding.encoding is Encoding.UCS2:
+        header = ud[0] + 1 if udhi and ud else 0
+        return len(ud) - max(len(ud) - header, 0) % 2
+    return len(ud)
+
+
+def _coding_notes(coding: DataCoding) -> tuple[str, ...]:
+    """What was assumed of a reserved TP-DCS (TS 23.038 §4)."""
+    value, group = coding.value, coding.value >> 4
+    if coding.reserved:
+        return (f"reserved DCS 0x{value:02X} read as the GSM 7-bit alphabet (TS 23.038 §4)",)
+    if group == 0xF and value & 0x08:
+        return (f"reserved bit 3 of DCS 0x{value:02X} ignored (TS 23.038 §4, group 1111)",)
+    if group in (0xC, 0xD, 0xE) and value & 0x04:
+        return (f"reserved bit 2 of DCS 0x{value:02X} ignored (TS 23.038 §4, message waiting)",)
+    return ()
 
 
 def _to_pdu(kind: PduKind, smsc: str | None, parsed: Any, tpdu_length: int) -> SmsPdu:
