@@ -2,21 +2,31 @@
 
 The peer is the pty master, driven by the test: it reads what the channel
 wrote and answers byte for byte, so timeouts, lost ports, URCs inside
-responses and the SMS prompt are exercised exactly.
+responses and the SMS prompt are exercised exactly. Where one read must hold
+several lines exactly, the channel sits on a transport whose reads the test
+makes itself (:class:`_Wire`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from harness import PtyPeer
 
-from device.at.channel import AtChannel
-from device.at.codec import Urc
-from device.at.errors import CmeError, CmsError, CommandError, CommandTimeout, ConnectionLost
+from device.at.channel import AtChannel, Response
+from device.at.codec import GARBAGE_HEAD, AtCodec, Event, Urc
+from device.at.errors import (
+    CmeError,
+    CmsError,
+    CommandError,
+    CommandTimeout,
+    ConnectionLost,
+    ResponseDamaged,
+    ResponseError,
+)
 
 
 @contextlib.asynccontextmanager
@@ -156,3 +166,161 @@ async def test_port_lost_fails_the_command_in_flight() -> None:
 async def test_open_missing_port() -> None:
     with pytest.raises(ConnectionLost):
         await AtChannel.open("/dev/does-not-exist-smscmd")
+
+
+class _Wire(asyncio.Transport):
+    """A transport that keeps what the channel writes; the test plays the modem by
+    calling the protocol's ``data_received`` itself, one call being one read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.protocol: asyncio.Protocol | None = None
+        self.wrote = asyncio.Event()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += bytes(data)
+        self.wrote.set()
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if self.protocol is not None:
+            self.protocol.connection_lost(None)
+
+
+async def on_wire() -> tuple[_Wire, AtChannel]:
+    wire = _Wire()
+
+    async def connect(
+        factory: Callable[[], asyncio.Protocol],
+    ) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+        wire.protocol = factory()
+        wire.protocol.connection_made(wire)
+        return wire, wire.protocol
+
+    return wire, await AtChannel.attach(connect, port="wire", default_timeout=2.0)
+
+
+async def answer(wire: _Wire, channel: AtChannel, command: str, read: bytes) -> Response:
+    """Run ``command`` and answer it with ``read``, in one ``data_received`` call."""
+    task = asyncio.create_task(channel.command(command))
+    await asyncio.wait_for(wire.wrote.wait(), 2.0)
+    wire.wrote.clear()
+    assert wire.protocol is not None
+    wire.protocol.data_received(read)
+    return await asyncio.wait_for(task, 2.0)
+
+
+async def test_superscript_digit_in_an_error_code_keeps_the_rest_of_the_read() -> None:
+    """``+CME ERROR: ²`` (bit 7 of ``2`` flipped on the line) after a command's ``OK``, in
+    the same read: the ``OK`` counts, the stray error is logged. It used to raise
+    ValueError out of ``data_received`` and take the ``OK`` with it (issue 12)."""
+    wire, channel = await on_wire()
+    try:
+        response = await answer(
+            wire, channel, "AT+CSQ", b"\r\n+CSQ: 17,99\r\n\r\nOK\r\n\r\n+CME ERROR: \xb2\r\n"
+        )
+        assert response.lines == ("+CSQ: 17,99",)
+        task = asyncio.create_task(channel.command("AT+CPIN?"))
+        await asyncio.wait_for(wire.wrote.wait(), 2.0)
+        assert wire.protocol is not None
+        wire.protocol.data_received(b"\r\n+CME ERROR: \xb3\r\n")
+        with pytest.raises(CmeError) as info:
+            await task
+        assert info.value.code is None and info.value.meaning == "\xb3"
+    finally:
+        await channel.close()
+
+
+async def test_a_codec_failure_on_one_line_keeps_the_other_events_of_the_read(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defence in depth: whatever a classifier bug raises costs that one line."""
+    real = AtCodec._classify_line
+
+    def buggy(self: AtCodec, line: str, stripped: str) -> Event | None:
+        if stripped == "+BOOM: 1":
+            raise IndexError("a bug")
+        return real(self, line, stripped)
+
+    monkeypatch.setattr(AtCodec, "_classify_line", buggy)
+    wire, channel = await on_wire()
+    seen: list[Urc] = []
+    channel.add_urc_listener(seen.append)
+    try:
+        response = await answer(
+            wire,
+            channel,
+            "AT+CSQ",
+            b'\r\n+CSQ: 17,99\r\n\r\n+BOOM: 1\r\n\r\n+CMTI: "SM",4\r\n\r\nOK\r\n',
+        )
+        assert response.lines == ("+CSQ: 17,99",)
+        assert [u.name for u in seen] == ["+CMTI"]
+        assert "AT codec failed on line '+BOOM: 1'" in caplog.text
+        assert channel.garbage_count == 1
+    finally:
+        await channel.close()
+
+
+async def test_a_failing_dispatch_keeps_the_other_events_of_the_read(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    wire, channel = await on_wire()
+    real = channel._dispatch
+
+    def dispatch(event: Event) -> None:
+        if isinstance(event, Urc) and event.name == "+BOOM":
+            raise RuntimeError("a bug")
+        real(event)
+
+    monkeypatch.setattr(channel, "_dispatch", dispatch)
+    try:
+        response = await answer(wire, channel, "AT", b"\r\n+BOOM: 1\r\n\r\nOK\r\n")
+        assert response.final.ok
+        assert "dispatching" in caplog.text
+    finally:
+        await channel.close()
+
+
+async def test_an_overlong_line_damages_the_response_in_flight() -> None:
+    """A body line over the bound: ``OK`` comes, but the command learns that a line of
+    its answer was dropped, with what did arrive (never a header without its body)."""
+    wire, channel = await on_wire()
+    try:
+        header = b'+CMGR: "REC UNREAD","003000300030",,"26/11/25,10:00:00+04"'
+        with pytest.raises(ResponseDamaged) as info:
+            await answer(
+                wire, channel, "AT+CMGR=3", b"\r\n" + header + b"\r\n" + b"0" * 5000 + b"\r\nOK\r\n"
+            )
+        damaged = info.value
+        assert isinstance(damaged, ResponseError)
+        assert damaged.lines == (header.decode(),)
+        assert damaged.dropped == (b"0" * GARBAGE_HEAD,)
+        assert damaged.final == "OK"
+        # The next command is not affected.
+        assert (await answer(wire, channel, "AT", b"\r\nOK\r\n")).final.ok
+        # An over-long line between commands damages nothing.
+        assert wire.protocol is not None
+        wire.protocol.data_received(b"x" * 5000 + b"\r\n")
+        assert (await answer(wire, channel, "AT", b"\r\nOK\r\n")).final.ok
+    finally:
+        await channel.close()
+
+
+async def test_an_overlong_line_in_a_send_keeps_its_reference() -> None:
+    """The send's outcome is what counts: ``+CMGS: <mr>`` and ``OK`` arrived."""
+    wire, channel = await on_wire()
+    try:
+        task = asyncio.create_task(channel.command_with_body('AT+CMGS="000"', "0070"))
+        await asyncio.wait_for(wire.wrote.wait(), 2.0)
+        wire.wrote.clear()
+        assert wire.protocol is not None
+        wire.protocol.data_received(b"\r\n> ")
+        await asyncio.wait_for(wire.wrote.wait(), 2.0)
+        wire.protocol.data_received(b"\r\n" + b"+" * 5000 + b"\r\n+CMGS: 7\r\n\r\nOK\r\n")
+        response = await asyncio.wait_for(task, 2.0)
+        assert response.prefixed("+CMGS") == ["7"]
+    finally:
+        await channel.close()

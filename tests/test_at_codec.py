@@ -11,6 +11,7 @@ from device.at.codec import (
     Event,
     Final,
     Garbage,
+    GarbageKind,
     Info,
     Prompt,
     ResultKind,
@@ -216,6 +217,7 @@ def test_fuzzed_input_never_raises_and_stays_bounded(data: bytes) -> None:
     codec.begin("AT+CMGR=1")
     for event in codec.feed(data):
         assert isinstance(event, Echo | Info | Final | Prompt | Urc | Garbage)
+        assert not (isinstance(event, Garbage) and event.kind is GarbageKind.FAULT), event
     assert len(codec._buf) <= 128
 
 
@@ -274,3 +276,74 @@ def test_hex_bodies_tolerate_indications_and_blank_framing_in_the_body_slot() ->
         Info("+CMGL: 1,1,,2"),
         Info("00AB"),
     ]
+
+
+def test_error_codes_are_ascii_digits_only() -> None:
+    """``str.isdigit()`` accepts the latin-1 superscripts ``¹²³`` (and ``int()`` then
+    raises): a bit error on bit 7 of ``1``/``2``/``3`` prints them. They are a verbose
+    text with no code, like any text the tables do not know (27.007 §9.2: ``<err>``
+    is a number or a verbose text)."""
+    for digit in ("\xb9", "\xb2", "\xb3", "1\xb2", "\u0663"):
+        final = parse_final(f"+CME ERROR: {digit}")
+        assert final is not None and final.kind is ResultKind.CME_ERROR
+        assert final.code is None and final.meaning == digit
+        cms = parse_final(f"+CMS ERROR: {digit}")
+        assert cms is not None and cms.code is None
+    assert parse_final("+CME ERROR: 0010") == Final(
+        ResultKind.CME_ERROR, 10, "SIM not inserted", "+CME ERROR: 0010"
+    )
+    # More digits than int() takes from a string (4300 in Python 3.11) or any code has.
+    huge = parse_final("+CMS ERROR: " + "9" * 5000)
+    assert huge is not None and huge.code is None and huge.meaning == "unknown error code"
+
+
+def test_superscript_error_between_lines_keeps_the_rest_of_the_read() -> None:
+    events = run(b"\r\n+CSQ: 1,2\r\n\r\nOK\r\n\r\n+CME ERROR: \xb2\r\n\r\nRING\r\n", "AT+CSQ")
+    assert [type(e).__name__ for e in events] == ["Info", "Final", "Final", "Urc"]
+
+
+def test_overlong_line_names_the_pending_command_and_spends_the_body_slot() -> None:
+    """A listing whose first body is over-long: the next header is framed as a header,
+    never taken as that message's body."""
+    codec = AtCodec(max_line=64)
+    codec.begin("AT+CMGL=4")
+    events = codec.feed(
+        b"\r\n+CMGL: 0,1,,3\r\n" + b"A" * 100 + b"\r\n+CMGL: 1,1,,2\r\n00AB\r\n\r\nOK\r\n"
+    )
+    garbage = [e for e in events if isinstance(e, Garbage)]
+    assert garbage == [
+        Garbage(b"A" * 64, "line longer than 64 bytes dropped", GarbageKind.OVERLONG, "AT+CMGL=4")
+    ]
+    assert [e for e in events if isinstance(e, Info)] == [
+        Info("+CMGL: 0,1,,3"),
+        Info("+CMGL: 1,1,,2"),
+        Info("00AB"),
+    ]
+    # Between commands it names none.
+    (stray,) = AtCodec(max_line=8).feed(b"x" * 20 + b"\r\n")
+    assert isinstance(stray, Garbage) and stray.pending is None
+
+
+def test_a_huge_unterminated_line_is_not_copied_into_the_buffer() -> None:
+    codec = AtCodec(max_line=64)
+    codec.feed(b"x" * 1_000_000)
+    assert len(codec._buf) == 0 and codec.feed(b"\r\nRING\r\n") == [Urc("RING", "", "RING")]
+
+
+def _scanned(stream: bytes) -> int:
+    codec = AtCodec()
+    codec.feed(stream)
+    return codec.scanned
+
+
+def test_work_is_linear_in_one_feed_for_any_line_endings() -> None:
+    """Searching CR and LF afresh from each line start rescans the rest of a bare-LF
+    (or bare-CR) stream once per line: quadratic in one feed() call. The codec counts
+    the bytes its searches cover (a work counter, not a clock: no timing flakiness);
+    it must stay within twice the input, and grow tenfold for tenfold input."""
+    for line_end in (b"\n", b"\r", b"\r\n"):
+        small = (b"RING" + line_end) * 2_000
+        large = (b"RING" + line_end) * 20_000
+        assert _scanned(small) <= 2 * len(small), line_end
+        assert _scanned(large) <= 2 * len(large), line_end
+        assert _scanned(large) <= 11 * _scanned(small), line_end

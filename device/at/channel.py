@@ -16,6 +16,13 @@ command results and unsolicited-code callbacks:
   that raises is logged and never stops the reader.
 * When the port fails or closes, the command in flight fails with
   :class:`~device.at.errors.ConnectionLost` and :attr:`AtChannel.closed` is set.
+* A line of the response that was too long for the codec (dropped unread) makes
+  :meth:`AtChannel.command` raise :class:`~device.at.errors.ResponseDamaged`
+  with what did arrive, even after ``OK``: the caller must not act on half an
+  answer. The SMS send keeps its ``+CMGS`` reference when that arrived.
+* Nothing that happens on a read escapes the read callback: an event that
+  cannot be dispatched, or the codec failing, is logged, and the other events
+  of the same read still count (the ``OK`` of a send in flight among them).
 """
 
 from __future__ import annotations
@@ -30,7 +37,18 @@ from typing import Any
 import serial
 import serial_asyncio
 
-from device.at.codec import AtCodec, Echo, Event, Final, Garbage, Info, Prompt, ResultKind, Urc
+from device.at.codec import (
+    AtCodec,
+    Echo,
+    Event,
+    Final,
+    Garbage,
+    GarbageKind,
+    Info,
+    Prompt,
+    ResultKind,
+    Urc,
+)
 from device.at.errors import (
     CmeError,
     CmsError,
@@ -38,6 +56,7 @@ from device.at.errors import (
     CommandTimeout,
     ConnectionLost,
     ModemError,
+    ResponseDamaged,
     SmsInputCancelled,
 )
 
@@ -90,6 +109,8 @@ class _Exchange:
     def __init__(self, command: str, loop: asyncio.AbstractEventLoop) -> None:
         self.command = command
         self.lines: list[str] = []
+        #: Heads of response lines dropped as over-long.
+        self.dropped: list[bytes] = []
         self.done: asyncio.Future[Final] = loop.create_future()
         self.prompt: asyncio.Future[None] = loop.create_future()
         self.expects_prompt = False
@@ -223,7 +244,10 @@ class AtChannel:
                 final = await self._wait(exchange.done, command, limit)
             finally:
                 self._exchange = None
-        return self._finish(exchange, final)
+        response = self._finish(exchange, final)
+        if exchange.dropped:
+            raise ResponseDamaged(command, response.lines, tuple(exchange.dropped), final.text)
+        return response
 
     async def command_with_body(
         self, command: str, body: str, *, timeout: float | None = None
@@ -253,7 +277,13 @@ class AtChannel:
                 final = await self._wait(exchange.done, command, limit, cancel_with=ESC)
             finally:
                 self._exchange = None
-        return self._finish(exchange, final)
+        response = self._finish(exchange, final)
+        if exchange.dropped:
+            # The send's outcome is what counts: a reference that arrived is kept (the
+            # caller treats a missing one as an uncertain send).
+            LOGGER.warning("%s: %s: over-long line(s) dropped from the answer: %r",
+                           self.port, command, exchange.dropped)  # fmt: skip
+        return response
 
     async def close(self) -> None:
         """Close the port; idempotent. Any command in flight fails with ConnectionLost."""
@@ -340,10 +370,25 @@ class AtChannel:
         self._transport = transport
 
     def _data_received(self, data: bytes) -> None:
+        """Feed one read to the codec and dispatch its events as they are framed.
+
+        Never raises: the transport's read callback is no place for an exception
+        (it would drop the rest of the read, and with it maybe the final result
+        of a command in flight). Each event is dispatched on its own.
+        """
         self._rx.set()
         LOGGER.debug("%s -> %r", self.port, data)
-        for event in self._codec.feed(data):
-            self._dispatch(event)
+        try:
+            for event in self._codec.events(data):
+                try:
+                    self._dispatch(event)
+                except Exception:
+                    LOGGER.exception("%s: dispatching %r failed", self.port, event)
+        except Exception:
+            # The codec's own guard turns a failing line into a Garbage event; this is
+            # the last line of defence for a failure in its framing loop.
+            LOGGER.exception("%s: the AT codec failed on %r; the rest of this read is lost",
+                             self.port, data)  # fmt: skip
 
     def _dispatch(self, event: Event) -> None:
         exchange = self._exchange
@@ -382,11 +427,22 @@ class AtChannel:
                 )
                 exchange.done.exception()  # retrieved by the waiter; mark it seen
         elif isinstance(event, Garbage):
-            self.garbage_count += 1
-            LOGGER.warning("%s: %s: %r", self.port, event.reason, event.data)
+            self._garbage(event, exchange)
         elif isinstance(event, Echo):
             self.echo_count += 1
             LOGGER.debug("%s: echo %r", self.port, event.text)
+
+    def _garbage(self, event: Garbage, exchange: _Exchange | None) -> None:
+        """Count and log; an over-long line while a command runs damages its response."""
+        self.garbage_count += 1
+        LOGGER.warning("%s: %s: %r", self.port, event.reason, event.data)
+        if (
+            event.kind is GarbageKind.OVERLONG
+            and event.pending is not None
+            and exchange is not None
+            and not exchange.done.done()
+        ):
+            exchange.dropped.append(event.data)
 
     def _connection_lost(self, exc: Exception | None) -> None:
         if exc is not None:

@@ -29,7 +29,14 @@ Framing rules (3GPP TS 27.007 §4–5, and what real modules do):
   work). After the prompt, lines that are not results are the module echoing
   the SMS body.
 * A line longer than ``max_line`` bytes is dropped and reported as
-  :class:`Garbage`; the buffer never grows past that bound.
+  :class:`Garbage` of kind :attr:`GarbageKind.OVERLONG`, naming the command
+  that was pending (whose response is then incomplete: the channel raises
+  :class:`~device.at.errors.ResponseDamaged`); a body slot it took is spent, so
+  the next line is framed afresh. The buffer never grows past that bound.
+* Error codes are ASCII digits (``+CME ERROR: ²`` is a verbose text, code
+  None). No input makes the codec raise: a line it fails on anyway (a bug)
+  becomes a :attr:`GarbageKind.FAULT` event, and the lines around it count.
+* Work is linear in the bytes fed, for any line endings (:attr:`AtCodec.scanned`).
 
 Known limit: under the ``"GSM"`` and ``"IRA"`` character sets a text-mode SMS
 body that itself contains a line break, or a body line that reads ``OK``
@@ -44,10 +51,14 @@ is called at the same stream positions.
 from __future__ import annotations
 
 import enum
+import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from device.at.errors import CME_MEANINGS, CMS_MEANINGS, cme_code, cms_code
+
+LOGGER = logging.getLogger(__name__)
 
 CR = 0x0D
 LF = 0x0A
@@ -57,6 +68,9 @@ SPACE = 0x20
 #: Default bound for one line, in bytes. A UCS2 text-mode body of a full SMS is
 #: 640 hex digits and a PDU line at most about 360, so this leaves ample room.
 DEFAULT_MAX_LINE = 4096
+
+#: How many bytes of a garbage line its :class:`Garbage` event keeps.
+GARBAGE_HEAD = 64
 
 #: Unsolicited indications that are not of the ``+NAME:`` form.
 BARE_URCS = frozenset(
@@ -162,12 +176,29 @@ class Urc:
     body: str | None = None
 
 
+class GarbageKind(enum.Enum):
+    """Why bytes fit no frame."""
+
+    #: A line nobody asked for (no command pending, or not of the pending one's form).
+    STRAY = "stray line"
+    #: A line longer than ``max_line``: dropped, and the response in flight is damaged.
+    OVERLONG = "over-long line"
+    #: A line the codec failed on (a bug): reported with its bytes, the rest of the read kept.
+    FAULT = "codec fault"
+
+
 @dataclass(frozen=True, slots=True)
 class Garbage:
-    """Bytes that fit no frame: an over-long line or a line nobody asked for."""
+    """Bytes that fit no frame: an over-long line or a line nobody asked for.
+
+    ``data`` is at most the first :data:`GARBAGE_HEAD` bytes; ``pending`` the command
+    that was pending when the garbage came (None between commands).
+    """
 
     data: bytes
     reason: str
+    kind: GarbageKind = GarbageKind.STRAY
+    pending: str | None = None
 
 
 Event = Echo | Info | Final | Prompt | Urc | Garbage
@@ -175,6 +206,9 @@ Event = Echo | Info | Final | Prompt | Urc | Garbage
 _FINAL_ERR_RE = re.compile(r"^\+(CME|CMS) ERROR:\s*(.*)$", re.IGNORECASE)
 _NAME_RE = re.compile(r"^([+^*#$%][A-Za-z0-9_]+):")
 _CMD_PREFIX_RE = re.compile(r"^AT([+^*#$%&][A-Za-z0-9_]+)", re.IGNORECASE)
+#: A numeric error code: ASCII digits, at most nine (27.007/27.005 codes have three).
+_ASCII_CODE_RE = re.compile(r"[0-9]{1,9}", re.ASCII)
+_DIGITS_RE = re.compile(r"[0-9]+", re.ASCII)
 
 
 def parse_final(line: str) -> Final | None:
@@ -188,9 +222,14 @@ def parse_final(line: str) -> Final | None:
     family, detail = match.group(1).upper(), match.group(2).strip()
     table = CME_MEANINGS if family == "CME" else CMS_MEANINGS
     kind = ResultKind.CME_ERROR if family == "CME" else ResultKind.CMS_ERROR
-    if detail.isdigit():
-        code: int | None = int(detail)
-        meaning = table.get(int(detail), "unknown error code")
+    if _ASCII_CODE_RE.fullmatch(detail):
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        number = int(detail)
+        code: int | None = number
+        meaning = table.get(number, "unknown error code")
+    elif _DIGITS_RE.fullmatch(detail):
+        # More digits than any code has (int() of thousands of digits is refused too).
+        code, meaning = None, "unknown error code"
     else:
         code = cme_code(detail) if family == "CME" else cms_code(detail)
         meaning = detail or "no text"
@@ -231,6 +270,9 @@ class AtCodec:
         self._bare_info = True
         self._echo_due = False
         self._prompted = False
+        #: Bytes the line-end searches have covered so far: at most twice the bytes
+        #: fed, whatever the line endings (tests and ``bench/`` read it).
+        self.scanned = 0
 
     @property
     def pending(self) -> str | None:
@@ -266,9 +308,22 @@ class AtCodec:
         """Consume ``data`` and return the events completed by it (maybe none).
 
         Partial lines stay buffered until their terminator arrives. Never
-        raises for any input.
+        raises for any input: a line the classifier fails on (a bug) becomes a
+        :attr:`GarbageKind.FAULT` event, and the lines around it still count.
+        Work is linear in ``len(data)``, whatever the line endings.
         """
-        events: list[Event] = []
+        return list(self.events(data))
+
+    def events(self, data: bytes) -> Iterator[Event]:
+        """:meth:`feed` as a generator: each event as soon as its line is framed, so
+        a caller that dispatches while iterating keeps what came before a failure."""
+        ends = _Terminators(data)
+        try:
+            yield from self._frame(data, ends)
+        finally:
+            self.scanned += ends.scanned
+
+    def _frame(self, data: bytes, ends: _Terminators) -> Iterator[Event]:
         buf = self._buf
         n = len(data)
         i = 0
@@ -279,7 +334,7 @@ class AtCodec:
                     i += 1
                     continue
             if self._discarding:
-                j = _find_terminator(data, i)
+                j = ends.next(i)
                 if j < 0:
                     break
                 self._discarding = False
@@ -288,31 +343,32 @@ class AtCodec:
                 continue
             if self._body_due is None:
                 if not buf and data[i] == PROMPT_BYTE and i + 1 < n and data[i + 1] == SPACE:
-                    events.append(self._prompt())
+                    yield self._prompt()
                     i += 2
                     continue
                 if len(buf) == 1 and buf[0] == PROMPT_BYTE and data[i] == SPACE:
                     buf.clear()
-                    events.append(self._prompt())
+                    yield self._prompt()
                     i += 1
                     continue
-            j = _find_terminator(data, i)
+            j = ends.next(i)
             if j < 0:
-                buf += data[i:]
+                # Only what still fits is kept: the buffer never holds more than
+                # max_line + 1 bytes, however large ``data`` is.
+                buf += data[i : i + self.max_line + 1 - len(buf)]
                 if len(buf) > self.max_line:
-                    events.append(self._overflow())
+                    yield self._overflow()
                     self._discarding = True
                 break
-            buf += data[i:j]
+            buf += data[i : min(j, i + self.max_line + 1 - len(buf))]
             self._skip_lf = data[j] == CR
             i = j + 1
             if len(buf) > self.max_line:
-                events.append(self._overflow())
+                yield self._overflow()
                 continue
             line = buf.decode("latin-1")
             buf.clear()
-            events.extend(self._classify_all(line))
-        return events
+            yield from self._classify_guarded(line)
 
     def _prompt(self) -> Prompt:
         self._prompted = True
@@ -320,13 +376,35 @@ class AtCodec:
         return Prompt()
 
     def _overflow(self) -> Garbage:
-        # However the stream was chunked, at least max_line + 1 bytes are buffered.
-        head = bytes(self._buf[: min(32, self.max_line + 1)])
+        # However the stream was chunked, exactly max_line + 1 bytes are buffered.
+        head = bytes(self._buf[: min(GARBAGE_HEAD, self.max_line + 1)])
         self._buf.clear()
         # A body slot that overflowed is spent: the next line is framed afresh.
         self._body_due = None
         self._urc_header = None
-        return Garbage(head, f"line longer than {self.max_line} bytes dropped")
+        return Garbage(
+            head,
+            f"line longer than {self.max_line} bytes dropped",
+            GarbageKind.OVERLONG,
+            self._pending,
+        )
+
+    def _classify_guarded(self, line: str) -> list[Event]:
+        """:meth:`_classify_all`, with a bug in it costing this one line only."""
+        try:
+            return self._classify_all(line)
+        except Exception as exc:  # a codec bug must not take the rest of the read with it
+            LOGGER.exception("AT codec failed on line %r", line)
+            self._body_due = None
+            self._urc_header = None
+            return [
+                Garbage(
+                    line.encode("latin-1")[:GARBAGE_HEAD],
+                    f"codec fault on this line: {exc!r}",
+                    GarbageKind.FAULT,
+                    self._pending,
+                )
+            ]
 
     def _classify_all(self, line: str) -> list[Event]:
         """Events for one line. With hex bodies, a body slot tolerates indications and
@@ -411,16 +489,48 @@ class AtCodec:
                 return Echo(line)
             if self._bare_info:
                 return Info(line)
-            return Garbage(line.encode("latin-1")[:64], f"unexpected line during {self._pending}")
-        return Garbage(line.encode("latin-1")[:64], "unexpected line with no command pending")
+            return Garbage(
+                line.encode("latin-1")[:GARBAGE_HEAD],
+                f"unexpected line during {self._pending}",
+                GarbageKind.STRAY,
+                self._pending,
+            )
+        return Garbage(
+            line.encode("latin-1")[:GARBAGE_HEAD], "unexpected line with no command pending"
+        )
 
 
-def _find_terminator(data: bytes, start: int) -> int:
-    """Index of the first CR or LF at or after ``start``, or -1."""
-    cr = data.find(b"\r", start)
-    lf = data.find(b"\n", start)
-    if cr < 0:
-        return lf
-    if lf < 0:
-        return cr
-    return min(cr, lf)
+class _Terminators:
+    """The next CR or LF in one ``data``, found in linear time overall.
+
+    Looking for each kind afresh from every line start would rescan, for a
+    bare-LF stream, the whole rest of ``data`` for a CR that never comes, once
+    per line: quadratic in one :meth:`AtCodec.feed` call. Each kind's next
+    position is kept instead and searched again only once it has been passed.
+    ``scanned`` counts the bytes the searches covered (tests bound it).
+    """
+
+    __slots__ = ("_cr", "_data", "_lf", "scanned")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._cr = -2  # -2: not searched yet; -1: none left
+        self._lf = -2
+        self.scanned = 0
+
+    def _search(self, byte: bytes, start: int) -> int:
+        found = self._data.find(byte, start)
+        self.scanned += (len(self._data) if found < 0 else found + 1) - start
+        return found
+
+    def next(self, start: int) -> int:
+        """Index of the first CR or LF at or after ``start``, or -1 (``start`` never decreases)."""
+        if self._cr == -2 or 0 <= self._cr < start:
+            self._cr = self._search(b"\r", start)
+        if self._lf == -2 or 0 <= self._lf < start:
+            self._lf = self._search(b"\n", start)
+        if self._cr < 0:
+            return self._lf
+        if self._lf < 0:
+            return self._cr
+        return min(self._cr, self._lf)

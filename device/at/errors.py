@@ -162,3 +162,25 @@ class ConnectionLost(ModemError):
 
 class ResponseError(ModemError):
     """A response arrived but its content is not what the command's syntax allows."""
+
+
+class ResponseDamaged(ResponseError):
+    """The command ended, but a line of its response was lost on the way: it was
+    longer than the codec's bound (``max_line``), so it was dropped unread.
+
+    ``lines`` are the information lines that did arrive, in order; ``dropped`` the
+    first bytes of each line that was lost; ``final`` the final result's text. What
+    the lines say cannot be trusted to be the whole answer (a ``+CMGR`` header
+    without its body, a listing with one message's body missing).
+    """
+
+    def __init__(self, command: str, lines: tuple[str, ...], dropped: tuple[bytes, ...],
+                 final: str) -> None:  # fmt: skip
+        self.command = command
+        self.lines = lines
+        self.dropped = dropped
+        self.final = final
+        super().__init__(
+            f"{command!r}: {len(dropped)} over-long line(s) of the response dropped "
+            f"(first: {dropped[0][:32]!r}…), {len(lines)} line(s) read, then {final!r}"
+        )
