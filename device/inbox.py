@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from device.at.codec import Urc
-from device.at.errors import CommandError
+from device.at.errors import CommandError, ResponseDamaged
 from device.crash import CrashPoints
 from device.journal import InboxState, Journal
 from device.modem import Modem, StoredSms, UndecodableSms, parse_cmti
@@ -147,7 +147,8 @@ class Inbox:
     async def _take(self, modem: Modem, storage: str, index: int) -> None:
         try:
             message = await modem.read(storage, index)
-        except CommandError as exc:
+        except (CommandError, ResponseDamaged) as exc:
+            # Damaged: a line of the answer was lost; the message stays on the modem.
             LOGGER.warning("cannot read %s index %d: %s; draining storage", storage, index, exc)
             self.drain_needed = True
             return

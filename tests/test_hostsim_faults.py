@@ -22,7 +22,13 @@ from harness import PtyPeer
 from hostsim.cli import _parser, fault_plan, main
 from hostsim.cloud.api.control import CONTROLS, route_docs
 from hostsim.modem import EmulatedModem
-from hostsim.modem.faults import ChunkedWriter, FaultPlan, fault_fields, garbage
+from hostsim.modem.faults import (
+    OVERLONG_BYTES,
+    ChunkedWriter,
+    FaultPlan,
+    fault_fields,
+    garbage,
+)
 from hostsim.sim import HostSim
 
 WAIT = 5.0
@@ -181,6 +187,20 @@ def test_invalid_cmti_follows_every_real_one_with_a_bogus_one() -> None:
                 kinds.add("deleted")
             at(m, f"AT+CMGD={index}")  # now an already-deleted index
     assert kinds == {"negative", "other-memory", "deleted"}
+
+
+def test_overlong_line_prints_the_next_bodies_over_long_and_counts_down() -> None:
+    m = modem(FaultPlan(overlong_line=2))
+    at(m, "ATE0;+CMGF=1")
+    first = m.deliver_sms("+15550100", "one")
+    m.deliver_sms("+15550100", "two")
+    read = lines(at(m, f"AT+CMGR={first}"))
+    assert read[0].startswith("+CMGR: ") and len(read[1]) >= OVERLONG_BYTES
+    assert read[2] == "OK" and m.faults.overlong_line == 1
+    listing = lines(at(m, 'AT+CMGL="ALL"'))
+    assert [len(x) >= OVERLONG_BYTES for x in listing] == [False, True, False, False, False]
+    assert m.faults.overlong_line == 0
+    assert lines(at(m, f"AT+CMGR={first}"))[1] == "one"
 
 
 def test_reboot_not_ready_then_ready() -> None:

@@ -40,6 +40,11 @@ FLOOD_URCS = (
 INVALID_CMTI_KINDS = ("negative", "other-memory", "deleted")
 #: Most bytes one garbage burst may hold.
 MAX_GARBAGE = 1 << 16
+#: The length of the line :attr:`FaultPlan.overlong_line` prints: beyond any real
+#: SMS line (a PDU line is at most 2 × 176 hex digits) and the agent's 4096-byte bound.
+OVERLONG_BYTES = 5000
+#: Response headers followed by a message body line.
+_BODY_HEADERS = ("+CMGR:", "+CMGL:")
 
 
 def _at_least(low: float) -> Callable[[str, float], str | None]:
@@ -108,6 +113,13 @@ class FaultPlan:
         check=_between(0.0, 1.0, "a probability between 0 and 1"),
     )
     invalid_cmti: bool = _fault(False, "a bogus +CMTI after every real one")
+    overlong_line: int = _fault(
+        0,
+        f"the next N message bodies printed (AT+CMGR, AT+CMGL) are one line of "
+        f"{OVERLONG_BYTES} bytes instead, one per answer (counts down)",
+        metavar="N",
+        check=_between(0, 1000, "between 0 and 1000"),
+    )
 
     def __post_init__(self) -> None:
         for field in fault_fields():
@@ -186,6 +198,22 @@ def describe_faults() -> list[str]:
     return [
         f"``{f.name}`` ({fault_kind(f).__name__}): {f.metadata['help']}" for f in fault_fields()
     ]
+
+
+def overlong_body(plan: FaultPlan, lines: list[str]) -> tuple[list[str], FaultPlan]:
+    """``lines`` of an ``AT+CMGR``/``AT+CMGL`` answer under ``plan.overlong_line``: the
+    first body line (the one after a ``+CMGR:``/``+CMGL:`` header) replaced by
+    :data:`OVERLONG_BYTES` hex digits, and the plan with one fewer to go. Unchanged
+    when the fault is off or there is no body line (an empty listing)."""
+    if plan.overlong_line <= 0:
+        return lines, plan
+    for i, line in enumerate(lines[:-1]):
+        if line.startswith(_BODY_HEADERS):
+            LOGGER.info("fault: body line of %r printed %d bytes long", line, OVERLONG_BYTES)
+            long_line = ("0123456789ABCDEF" * (OVERLONG_BYTES // 16 + 1))[:OVERLONG_BYTES]
+            damaged = [*lines[: i + 1], long_line, *lines[i + 2 :]]
+            return damaged, plan.replace(overlong_line=plan.overlong_line - 1)
+    return lines, plan
 
 
 def flood_lines(rng: random.Random, count: int) -> list[str]:

@@ -21,6 +21,8 @@ PDU mode (``AT+CMGF=0``, rendering in :mod:`hostsim.modem.pdumode`):
 * A stored message that has no PDU (a text longer than one SMS delivered with
   :meth:`EmulatedModem.deliver_sms`) makes ``AT+CMGR``/``AT+CMGL`` answer
   ``+CMS ERROR: 300`` (ME failure); nothing is marked read then.
+* Under the ``overlong_line`` fault the body line of an ``AT+CMGR``/``AT+CMGL``
+  answer is printed over-long (:func:`~hostsim.modem.faults.overlong_body`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from device.sms.charset import Charset, address_from_wire, from_wire
 from device.sms.pdu import PduError
 from hostsim.modem import pdumode
 from hostsim.modem.atparse import Form, Invocation, Param
+from hostsim.modem.faults import overlong_body
 from hostsim.modem.handlers.general import Handler, int_value, max_params, only_forms
 from hostsim.modem.results import CommandFailed
 from hostsim.modem.settings import Cnmi, Csmp, MessageMode
@@ -259,6 +262,7 @@ def _cmgl(modem: EmulatedModem, invocation: Invocation) -> list[str]:
     for index, message in listed:
         if message.status is Status.REC_UNREAD:
             store.set_status(index, Status.REC_READ)
+    lines, modem.faults = overlong_body(modem.faults, lines)
     return lines
 
 
@@ -280,6 +284,7 @@ def _cmgr(modem: EmulatedModem, invocation: Invocation) -> list[str]:
         lines = cmgr_lines(message, modem.text_format())
     if message.status is Status.REC_UNREAD:
         store.set_status(index, Status.REC_READ)
+    lines, modem.faults = overlong_body(modem.faults, lines)
     return lines
 
 
