@@ -21,7 +21,8 @@ re-initialisation instead. Parts of a concatenated message are held in the
 journal (committed before the delete, like any message) until the last part is
 in, whatever order they came in; parts that stop coming are journaled
 incomplete after ``concat_timeout``. A sender outside ``allowed_senders`` is
-journaled REFUSED (and deleted, and counted).
+journaled REFUSED (and deleted, and counted); so is an allowed sender whose address
+type or printed form does not fit (:mod:`device.admission`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from device.admission import refusal
 from device.at.codec import Urc
 from device.at.errors import CommandError, ResponseDamaged
 from device.crash import CrashPoints
@@ -208,8 +210,8 @@ class Inbox:
             if new:
                 self._counters.undecodable += 1
         else:
-            state, refusal = self._admission(message.sender)
-            allowed = refusal is None
+            state, reason = self._admission(modem, message)
+            allowed = reason is None
             row, new = self.journal.record_incoming(
                 sender=message.sender,
                 timestamp=message.timestamp,
@@ -217,7 +219,7 @@ class Inbox:
                 storage=message.storage,
                 index=message.index,
                 state=state,
-                error=refusal,
+                error=reason,
                 notes=message.notes,
                 sender_type=message.sender_type,
             )
@@ -226,9 +228,10 @@ class Inbox:
                 if not allowed:
                     self._counters.refused += 1
                     LOGGER.warning(
-                        "refused message from %r (inbox %d): not in allowed_senders",
+                        "refused message from %r (inbox %d): %s",
                         message.sender,
                         row.id,
+                        reason,
                     )
         self._crash.reached("after_commit")
         if message.storage is not None and message.index is not None:
@@ -241,11 +244,11 @@ class Inbox:
         if message.storage is None:
             self._restart.needed("+CMT direct delivery: indications must be set up again")
 
-    def _admission(self, sender: str) -> tuple[InboxState, str | None]:
-        """RECEIVED for an allowed sender; REFUSED with the reason otherwise."""
-        if sender in self._allowed:
-            return InboxState.RECEIVED, None
-        return InboxState.REFUSED, f"sender {sender!r} is not allowed"
+    def _admission(self, modem: Modem, message: StoredSms) -> tuple[InboxState, str | None]:
+        """RECEIVED for an allowed sender, by digits, address type and wire form
+        (:mod:`device.admission`); REFUSED with the reason otherwise."""
+        reason = refusal(message, self._allowed, modem.mode.charset)
+        return (InboxState.RECEIVED, None) if reason is None else (InboxState.REFUSED, reason)
 
     async def _commit_part(self, modem: Modem, message: StoredSms) -> None:
         """One part of a concatenated message: held in the journal (committed before the
@@ -266,13 +269,13 @@ class Inbox:
             await modem.delete(message.storage, message.index)
         LOGGER.info("part %d/%d (reference %d) from %r%s", concat.sequence, concat.total,
                     concat.reference, message.sender, "" if new else " again: ignored")  # fmt: skip
-        state, refusal = self._admission(message.sender)
+        state, reason = self._admission(modem, message)
         row = self.journal.complete_multipart(
             sender=message.sender,
             reference=concat.reference,
             total=concat.total,
             state=state,
-            error=refusal,
+            error=reason,
             sender_type=message.sender_type,
         )
         if row is not None:

@@ -265,9 +265,16 @@ class SimulatedModem:
         """Messages the TE sent with ``AT+CMGS``, oldest first."""
         return self.modem.sent
 
-    def deliver(self, sender: str, text: str, timestamp: datetime | None = None) -> int | None:
+    def deliver(
+        self,
+        sender: str,
+        text: str,
+        timestamp: datetime | None = None,
+        *,
+        sender_type: int | None = None,
+    ) -> int | None:
         """A message from the network (see :meth:`EmulatedModem.deliver_sms`); URC flushed."""
-        index = self.modem.deliver_sms(sender, text, timestamp=timestamp)
+        index = self.modem.deliver_sms(sender, text, timestamp=timestamp, sender_type=sender_type)
         self._pump()
         return index
 

@@ -8,11 +8,15 @@ Vectors are real PDUs from other projects' test suites, cited in each test: pyth
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import pytest
+from harness import Line
 from hypothesis import given
 from hypothesis import strategies as st
+from test_agent import WAIT, rig
 
+from device.journal import InboxState
 from device.modem.messages import StoredSms, UndecodableSms, from_pdu
 from device.sms.pdu import PduError, decode_pdu, decode_received, encode_deliver
 from device.sms.textmode import MessageStatus
@@ -170,3 +174,32 @@ def test_any_cut_or_tail_of_a_real_pdu_raises_only_pdu_error(cut: int, tail: byt
         assert received.truncated == (cut > len(tail))
         if cut == 0:
             assert received.sms.text == GSMMODEM_TEXT
+
+
+# --------------------------------------------------------------------------- through the agent
+
+
+def _ping_pdu() -> str:
+    return encode_deliver("000", "ping: padded", timestamp=decode_pdu(GSMMODEM_DELIVER).timestamp)
+
+
+async def test_padded_pdu_runs_and_truncated_pdu_never_does(tmp_path: Path, line: Line) -> None:
+    """Direct deliveries (``+CMT: ,<length>`` then the PDU, 27.005 §3.4.1) as real modules
+    print them: FF padding after the user data (gammu at-sms.c) runs, with a note in the
+    journal; a user data cut short is journaled undecodable with what was complete (and
+    a note), and never run."""
+    padded = _ping_pdu() + "FF" * 16
+    truncated = _ping_pdu()[:-6]
+    async with rig(tmp_path, line, mode="pdu") as r:
+        r.gw.inject(f"\r\n+CMT: ,{len(padded) // 2 - 1}\r\n{truncated}\r\n".encode())
+        await r.gw.wait_until(lambda _: len(r.journal.inbox()) == 1, WAIT)
+        r.gw.inject(f"\r\n+CMT: ,{len(padded) // 2 - 1}\r\n{padded}\r\n".encode())
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        cut, ran = r.journal.inbox()
+        assert cut.state is InboxState.UNDECODABLE and cut.error is not None
+        assert "truncated" in cut.error and "ping: padded".startswith(cut.text)
+        assert cut.notes and cut.notes[0].startswith("user data truncated")
+        assert ran.state is InboxState.DONE and ran.notes == (
+            "16 octet(s) after the user data ignored (FF padding)",
+        )
+        assert [s.text for s in r.gw.sent] == ["pong: padded"]

@@ -58,6 +58,10 @@ class StoredSms:
     #: international, 161 national, 208 alphanumeric …); None when the module did not
     #: say (text mode without ``AT+CSDH=1``).
     sender_type: int | None = None
+    #: The sender exactly as the module printed it (text mode: in the TE character set,
+    #: before decoding); None in PDU mode, whose address octets say it all. The
+    #: admission check (:mod:`device.admission`) compares it with the agreed set.
+    sender_wire: str | None = None
     #: The user data was shorter than its length said: ``text`` is what was complete.
     #: Such a message is journaled undecodable and never run.
     truncated: bool = False

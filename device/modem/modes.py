@@ -102,7 +102,16 @@ class TextMode(MessageMode):
             text = textmode.decode_body(body, header, self.charset)
         except SmsFormatError as exc:
             return UndecodableSms(storage, index, header_line, body, str(exc))
-        return StoredSms(storage, index, header.stat, header.address, header.timestamp, text)
+        return StoredSms(
+            storage,
+            index,
+            header.stat,
+            header.address,
+            header.timestamp,
+            text,
+            sender_wire=_wire_field(fields, 1),
+            sender_type=header.tooa,
+        )
 
     def listed(self, storage: str, lines: Sequence[str]) -> list[Received]:
         found: list[Received] = []
@@ -129,7 +138,14 @@ class TextMode(MessageMode):
                 continue
             found.append(
                 StoredSms(
-                    storage, header.index, header.stat, header.address, header.timestamp, text
+                    storage,
+                    header.index,
+                    header.stat,
+                    header.address,
+                    header.timestamp,
+                    text,
+                    sender_wire=_wire_field(fields, 2),
+                    sender_type=header.tooa,
                 )
             )
         return found
@@ -140,7 +156,16 @@ class TextMode(MessageMode):
             text = textmode.decode_body(body, header, self.charset)
         except SmsFormatError as exc:
             return UndecodableSms(None, None, f"+CMT: {args}", body, str(exc))
-        return StoredSms(None, None, header.stat, header.address, header.timestamp, text)
+        return StoredSms(
+            None,
+            None,
+            header.stat,
+            header.address,
+            header.timestamp,
+            text,
+            sender_wire=_wire_field(args, 0),
+            sender_type=header.tooa,
+        )
 
     def submit(self, destination: str, text: str) -> Submit:
         return Submit(f'"{to_wire(destination, self.charset)}"', to_wire(text, self.charset))
@@ -191,6 +216,17 @@ class PduMode(MessageMode):
 
         hex_pdu, length = encode_submit(destination, text, encoding="gsm7")
         return Submit(str(length), hex_pdu)
+
+
+def _wire_field(fields_text: str, position: int) -> str:
+    """Header field ``position`` as printed (27.005 §3.4.3/§3.4.2/§3.4.1: ``<oa>`` is
+    field 1 of ``+CMGR``, 2 of ``+CMGL``, 0 of ``+CMT``), for the admission check;
+    "" when it is not there, which no sender's wire form matches."""
+    try:
+        fields = textmode.split_fields(fields_text)
+    except SmsFormatError:
+        return ""
+    return fields[position][0] if position < len(fields) else ""
 
 
 #: The modes by their configuration name (``agent.mode``).

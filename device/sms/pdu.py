@@ -1053,13 +1053,17 @@ def encode_deliver(
     smsc: str | None = None,
     concat: Concat | None = None,
     encoding: str | None = None,
+    sender_type: int | None = None,
 ) -> str:
     """An SMS-DELIVER PDU with its SMSC prefix, as a module would print it (hex).
 
     ``sender``: ``+digits`` (international), digits (unknown type) or up to 11
-    GSM characters (alphanumeric). ``timestamp`` must be aware, 2000–2099, with
-    a whole number of quarter hours as offset. Encoding as for
-    :func:`encode_submit`. TP-MMS says "no more messages".
+    GSM characters (alphanumeric). ``sender_type`` overrides that choice with a
+    type-of-address octet (TS 23.040 §9.1.2.5; e.g. ``0xD0`` sends the digits
+    ``"000"`` as alphanumeric text, ``0xA1`` as a national number); a ``+`` is
+    then dropped. ``timestamp`` must be aware, 2000–2099, with a whole number of
+    quarter hours as offset. Encoding as for :func:`encode_submit`. TP-MMS says
+    "no more messages".
     """
     chosen = _choose(text, encoding)
     udl, ud = _encode_user_data(text, chosen, concat)
@@ -1074,7 +1078,7 @@ def encode_deliver(
                 "no_more": True,
                 "mti": 0,
             },
-            "oa": Address.parse(sender),
+            "oa": _typed_address(sender, sender_type),
             "pid": 0,
             "dcs": data_coding(_DCS_FOR[chosen]),
             "scts": timestamp,
@@ -1083,6 +1087,17 @@ def encode_deliver(
         },
     )
     return (_build(SMSC, smsc) + tpdu).hex().upper()
+
+
+def _typed_address(text: str, type_of_address: int | None) -> Address:
+    """``text`` as an address: typed by :meth:`Address.parse`, or by the given octet."""
+    if type_of_address is None:
+        return Address.parse(text)
+    if not 0x80 <= type_of_address <= 0xFF:
+        raise PduError(f"type-of-address 0x{type_of_address:02X} lacks the extension bit")
+    ton = Ton((type_of_address >> 4) & 0x7)
+    return Address(text.removeprefix("+") if ton is not Ton.ALPHANUMERIC else text, ton,
+                   type_of_address & 0xF)  # fmt: skip
 
 
 def split_for_concat(

@@ -103,6 +103,7 @@ def render(message: StoredMessage, smsc: str, vp: int = 167) -> RenderedPdu:
             smsc=center,
             concat=message.concat,
             encoding=encoding,
+            sender_type=message.address_type,
         )
     else:
         pdu_hex, _ = encode_submit(

@@ -61,7 +61,12 @@ class MessageRouting:
         def text_format(self) -> TextFormat: ...
 
     def deliver_sms(
-        self, sender: str, text: str, *, timestamp: datetime | None = None
+        self,
+        sender: str,
+        text: str,
+        *,
+        timestamp: datetime | None = None,
+        sender_type: int | None = None,
     ) -> int | None:
         """A message arrives from the network.
 
@@ -71,14 +76,19 @@ class MessageRouting:
         and not stored: returns :data:`DIRECT_DELIVERY`. Returns None, with no
         indication, when the memory is full (the network would retry later). A
         text outside GSM 03.38 is stored with DCS 8 (UCS2). The default
-        timestamp is now, in UTC, to the second.
+        timestamp is now, in UTC, to the second. ``sender_type`` is the sender's
+        type-of-address octet when it is not the one its form suggests (TS 23.040
+        §9.1.2.5: ``0xD0`` alphanumeric, ``0xA1`` national …), shown as TP-OA's type
+        in PDU mode and as ``<tooa>`` in text mode.
 
         The text is not checked against one SMS: a longer one reads fine in text
         mode, but in PDU mode reading it fails (``+CMS ERROR: 300``) as it has
         no PDU; use :meth:`deliver_concatenated` for long texts.
         """
         when = timestamp if timestamp is not None else datetime.now(UTC).replace(microsecond=0)
-        message = StoredMessage(Status.REC_UNREAD, sender, text, when, _dcs_for(text))
+        message = StoredMessage(
+            Status.REC_UNREAD, sender, text, when, _dcs_for(text), address_type=sender_type
+        )
         return self._deliver(message)
 
     def deliver_concatenated(

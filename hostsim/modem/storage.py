@@ -104,6 +104,10 @@ class StoredMessage:
     concat: Concat | None = None
     srr: bool = False
     report: StatusReport | None = None
+    #: The address's type-of-address octet (TS 23.040 §9.1.2.5) when it is not the
+    #: one its form suggests (145 for ``+…``, 129 for digits, 208 for other text):
+    #: a sender typed alphanumeric or national whatever its characters.
+    address_type: int | None = None
 
     def __post_init__(self) -> None:
         # Time stamps must be printable as an SCTS (aware, 2000-2099, whole

@@ -61,6 +61,13 @@ def type_of_address(address: str) -> int:
     return 145 if address.startswith("+") else 129
 
 
+def _tooa(message: StoredMessage) -> int:
+    """``<tooa>``/``<toda>`` of a stored message: its own type when it has one."""
+    if message.address_type is not None:
+        return message.address_type
+    return type_of_address(message.address)
+
+
 def quoted(wire: str) -> str:
     """``wire`` between double quotes."""
     return f'"{wire}"'
@@ -127,7 +134,7 @@ def _fo(fo: int, message: StoredMessage) -> int:
 def _deliver_details(message: StoredMessage, fmt: TextFormat) -> str:
     """``,<tooa>,<fo>,<pid>,<dcs>,<sca>,<tosca>,<length>`` of a received message."""
     return (
-        f",{type_of_address(message.address)},{_fo(DELIVER_FO, message)},0,{message.dcs},"
+        f",{_tooa(message)},{_fo(DELIVER_FO, message)},0,{message.dcs},"
         f"{quoted(string_to_wire(fmt.smsc, fmt.charset))},{type_of_address(fmt.smsc)},"
         f"{body_length(message)}"
     )
@@ -136,7 +143,7 @@ def _deliver_details(message: StoredMessage, fmt: TextFormat) -> str:
 def _submit_details(message: StoredMessage, fmt: TextFormat) -> str:
     """``,<toda>,<fo>,<pid>,<dcs>,[<vp>],<sca>,<tosca>,<length>`` of a stored MO message."""
     return (
-        f",{type_of_address(message.address)},{_fo(fmt.submit_fo, message)},0,{message.dcs},"
+        f",{_tooa(message)},{_fo(fmt.submit_fo, message)},0,{message.dcs},"
         f"{fmt.submit_vp},{quoted(string_to_wire(fmt.smsc, fmt.charset))},"
         f"{type_of_address(fmt.smsc)},{body_length(message)}"
     )
@@ -150,7 +157,7 @@ def report_fields(message: StoredMessage, fmt: TextFormat) -> str:
         raise ValueError("not a status report")
     return (
         f"{pdumode.STATUS_REPORT_FO},{report.reference},{_address(message, fmt)},"
-        f"{type_of_address(message.address)},{quoted(format_scts(message.timestamp))},"
+        f"{_tooa(message)},{quoted(format_scts(message.timestamp))},"
         f"{quoted(format_scts(report.discharge))},{report.status}"
     )
 
@@ -183,7 +190,7 @@ def cmgl_lines(index: int, message: StoredMessage, fmt: TextFormat) -> list[str]
     scts = quoted(format_scts(message.timestamp)) if message.status.received else ""
     head = f"+CMGL: {index},{quoted(message.status.text)},{_address(message, fmt)},,{scts}"
     if fmt.show_header:
-        head += f",{type_of_address(message.address)},{body_length(message)}"
+        head += f",{_tooa(message)},{body_length(message)}"
     return [head, body_to_wire(message, fmt.charset)]
 
 

@@ -1,0 +1,133 @@
+"""Only ``000``, by type as well as by digits (issue 12): :mod:`device.admission`, and the
+spoofing forms delivered by hostsim to the agent in PDU and in text mode.
+
+Sources: 3GPP TS 23.040 §9.1.2.5 (type of number: 000 unknown, 001 international, 010
+national, 011 network specific, 100 subscriber, 101 alphanumeric, 110 abbreviated, 111
+reserved); 3GPP TS 27.005 §3.1 (``<oa>`` "converted to characters of the currently selected
+TE character set", ``<tooa>`` the type-of-address octet, shown under ``AT+CSDH=1``); gammu
+libgammu/phone/at/atgen.c ``ATGEN_DecodeText``, which has to guess whether a phone number
+printed under UCS2 is hex or plain — the ambiguity a spoofer uses.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from harness import Line
+from test_agent import WAIT, rig
+
+from device.admission import refusal
+from device.journal import InboxState
+from device.modem.messages import StoredSms
+from device.sms.charset import Charset
+from device.sms.textmode import MessageStatus
+
+WHEN = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def _sms(sender: str, sender_type: int | None = None, wire: str | None = None) -> StoredSms:
+    return StoredSms("SM", 1, MessageStatus.REC_UNREAD, sender, WHEN, "ping",
+                     sender_type=sender_type, sender_wire=wire)  # fmt: skip
+
+
+@pytest.mark.parametrize("toa", [None, 0x81, 0x80, 0xB1, 0xE1])
+def test_short_code_types_are_admitted(toa: int | None) -> None:
+    """Unknown (0), network specific (3) and abbreviated (6) are how a short code is typed;
+    None: text mode without ``<tooa>``, where only digits and wire form can be checked."""
+    assert refusal(_sms("000", toa), ("000",), Charset.UCS2) is None
+
+
+@pytest.mark.parametrize(
+    ("toa", "kind"),
+    [(0xD0, "alphanumeric"), (0xA1, "national"), (0xC1, "subscriber"), (0xF1, "reserved"),
+     (0x91, "international")],
+)  # fmt: skip
+def test_other_types_of_000_are_refused(toa: int, kind: str) -> None:
+    """Alphanumeric "000" is text any aggregator lets a sender choose; a national or
+    subscriber 000 is another number than the short code (no prefix, 23.040 §9.1.2.5)."""
+    reason = refusal(_sms("000", toa), ("000",), Charset.UCS2)
+    assert reason is not None and kind in reason
+
+
+def test_international_entries_need_the_international_type() -> None:
+    assert refusal(_sms("+4915112345", 0x91), ("+4915112345",), Charset.UCS2) is None
+    assert refusal(_sms("+4915112345", 0x81), ("+4915112345",), Charset.UCS2) is not None
+
+
+def test_digits_are_still_compared() -> None:
+    reason = refusal(_sms("0000", 0x81), ("000",), Charset.UCS2)
+    assert reason == "sender '0000' is not allowed"
+
+
+@pytest.mark.parametrize(
+    ("wire", "charset", "admitted"),
+    [
+        ("003000300030", Charset.UCS2, True),
+        ("003000300030".lower(), Charset.UCS2, True),  # hex digits in any case
+        ("000", Charset.UCS2, False),  # plain where UCS2 hex was agreed
+        ("000", Charset.IRA, True),
+        ("003000300030", Charset.IRA, False),  # hex where the module prints plainly
+        ("", Charset.UCS2, False),  # the field could not be found again
+    ],
+)
+def test_text_mode_wire_form_must_be_the_agreed_one(
+    wire: str, charset: Charset, admitted: bool
+) -> None:
+    assert (refusal(_sms("000", 0x81, wire), ("000",), charset) is None) is admitted
+
+
+# --------------------------------------------------------------------------- through hostsim
+
+
+@pytest.mark.parametrize("mode", ["pdu", "text"])
+@pytest.mark.parametrize(("toa", "kind"), [(0xD0, "alphanumeric"), (0xA1, "national")])
+async def test_typed_000_is_refused_end_to_end(
+    tmp_path: Path, line: Line, mode: str, toa: int, kind: str
+) -> None:
+    """hostsim delivers "000" typed alphanumeric / national (TP-OA's type in PDU mode,
+    ``<tooa>`` under ``AT+CSDH=1`` in text mode): journaled REFUSED with its type, never
+    run; a genuine 000 after it runs."""
+    async with rig(tmp_path, line, mode=mode) as r:
+        r.gw.deliver("000", "ping: spoof", sender_type=toa)
+        await r.gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
+        await r.gw.wait_until(lambda _: len(r.journal.inbox()) == 1, WAIT)
+        (row,) = r.journal.inbox()
+        assert row.state is InboxState.REFUSED and row.sender == "000"
+        assert row.sender_type == toa and row.error is not None and kind in row.error
+        r.gw.deliver("000", "ping: genuine")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert [s.text for s in r.gw.sent] == ["pong: genuine"]
+        assert r.journal.inbox()[1].sender_type == 0x81
+
+
+async def test_number_whose_hex_reads_000_is_refused_in_text_mode(
+    tmp_path: Path, line: Line
+) -> None:
+    """The phone number 003000300030 (digits that look like UCS2 hex for "000"): a module
+    under UCS2 prints it as the hex of its digits, which reads back as 003000300030."""
+    async with rig(tmp_path, line, mode="text") as r:
+        r.gw.deliver("003000300030", "ping: spoof")
+        await r.gw.wait_until(lambda _: len(r.journal.inbox()) == 1, WAIT)
+        (row,) = r.journal.inbox()
+        assert row.state is InboxState.REFUSED and row.sender == "003000300030"
+        assert r.gw.sent == []
+
+
+async def test_plain_000_under_ucs2_is_refused_in_text_mode(tmp_path: Path, line: Line) -> None:
+    """A ``+CMT`` whose ``<oa>`` is a plain ``000`` although ``AT+CSCS="UCS2"`` was agreed
+    (27.005 §3.4.1 layout with the ``AT+CSDH=1`` fields; the body "ping: plain" in UCS2):
+    the character set did not say how to read it, so it is refused, and the same message
+    with the sender in UCS2 hex runs."""
+    body = "ping: plain".encode("utf-16-be").hex().upper()
+    header = '"26/11/25,10:00:00+00",129,4,0,8,"002B0031",145,11'
+    async with rig(tmp_path, line, mode="text") as r:
+        r.gw.inject(f'\r\n+CMT: "000",,{header}\r\n{body}\r\n'.encode())
+        await r.gw.wait_until(lambda _: len(r.journal.inbox()) == 1, WAIT)
+        (row,) = r.journal.inbox()
+        assert row.state is InboxState.REFUSED and row.error is not None
+        assert "printed as '000'" in row.error
+        r.gw.inject(f'\r\n+CMT: "003000300030",,{header}\r\n{body}\r\n'.encode())
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert [s.text for s in r.gw.sent] == ["pong: plain"]
