@@ -8,6 +8,7 @@ Vectors are real PDUs from other projects' test suites, cited in each test: pyth
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from device.journal import InboxState
 from device.modem.messages import StoredSms, UndecodableSms, from_pdu
 from device.sms.pdu import PduError, decode_pdu, decode_received, encode_deliver
 from device.sms.textmode import MessageStatus
+from hostsim.modem.storage import Status, StoredMessage
 
 try:
     from smspdudecoder.easy import read_incoming_sms
@@ -41,6 +43,8 @@ GAMMU_41 = (
 )
 #: python-gsmmodem test_decode: the status report vector (TP-MTI 2).
 GSMMODEM_STATUS_REPORT = "0006D60B911326880736F4111011719551401110117195714000"
+
+WHEN = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 needs_oracle = pytest.mark.skipif(read_incoming_sms is None, reason="smspdudecoder not installed")
 
@@ -202,4 +206,22 @@ async def test_padded_pdu_runs_and_truncated_pdu_never_does(tmp_path: Path, line
         assert ran.state is InboxState.DONE and ran.notes == (
             "16 octet(s) after the user data ignored (FF padding)",
         )
+        assert [s.text for s in r.gw.sent] == ["pong: padded"]
+
+
+async def test_stored_padded_and_cut_pdus_from_hostsim(tmp_path: Path, line: Line) -> None:
+    """hostsim prints stored PDUs with SIM-record ``FF`` padding (gammu tests/at-sms/32.dump)
+    and cut short (gammu tests/at-sms/41.dump, 79 of 82 octets): read by ``+CMGR`` on the
+    indication, the padded one runs, the cut one is journaled undecodable, never run."""
+    async with rig(tmp_path, line, mode="pdu") as r:
+        sm = r.gw.modem.storages["SM"]
+        for text, extra in (("ping: cut", -3), ("ping: padded", 40)):
+            message = StoredMessage(Status.REC_UNREAD, "000", text, WHEN, printed_extra=extra)
+            r.gw.inject(f'\r\n+CMTI: "SM",{sm.store(message)}\r\n'.encode())
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1 and m.storages["SM"].used == 0, WAIT)
+        await r.gw.wait_until(lambda _: len(r.journal.inbox()) == 2, WAIT)
+        cut, ran = r.journal.inbox()
+        assert (cut.state, ran.state) == (InboxState.UNDECODABLE, InboxState.DONE)
+        assert cut.text == "ping:" and cut.notes == ("user data truncated: 5 of 8 octets",)
+        assert ran.notes == ("40 octet(s) after the user data ignored (FF padding)",)
         assert [s.text for s in r.gw.sent] == ["pong: padded"]

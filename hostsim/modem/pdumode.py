@@ -193,16 +193,25 @@ def text_body(message: StoredMessage) -> tuple[str, int] | None:
     return ud.hex().upper(), len(ud)
 
 
+def _printed(pdu: RenderedPdu, message: StoredMessage) -> str:
+    """The PDU line as printed: with ``FF`` padding after it, or cut short, per
+    :attr:`StoredMessage.printed_extra`."""
+    extra = message.printed_extra
+    if extra >= 0:
+        return pdu.hex + "FF" * extra
+    return pdu.hex[: 2 * extra]
+
+
 def cmgr_lines(message: StoredMessage, smsc: str, vp: int = 167) -> list[str]:
     """``+CMGR: <stat>,,<length>`` and the PDU line."""
     pdu = render(message, smsc, vp)
-    return [f"+CMGR: {message.status.number},,{pdu.length}", pdu.hex]
+    return [f"+CMGR: {message.status.number},,{pdu.length}", _printed(pdu, message)]
 
 
 def cmgl_lines(index: int, message: StoredMessage, smsc: str, vp: int = 167) -> list[str]:
     """``+CMGL: <index>,<stat>,,<length>`` and the PDU line."""
     pdu = render(message, smsc, vp)
-    return [f"+CMGL: {index},{message.status.number},,{pdu.length}", pdu.hex]
+    return [f"+CMGL: {index},{message.status.number},,{pdu.length}", _printed(pdu, message)]
 
 
 def cds_lines(message: StoredMessage, smsc: str) -> list[str]:

@@ -108,6 +108,10 @@ class StoredMessage:
     #: one its form suggests (145 for ``+…``, 129 for digits, 208 for other text):
     #: a sender typed alphanumeric or national whatever its characters.
     address_type: int | None = None
+    #: PDU mode: octets printed after the TPDU (``FF``: the rest of the SIM record, TS
+    #: 51.011 §10.5.3, as gammu's tests/at-sms/32.dump shows), or, negative, octets cut
+    #: off its end (gammu tests/at-sms/41.dump). ``<length>`` is not changed by either.
+    printed_extra: int = 0
 
     def __post_init__(self) -> None:
         # Time stamps must be printable as an SCTS (aware, 2000-2099, whole
