@@ -33,6 +33,7 @@ from device.modem.messages import (
 )
 from device.sms import textmode
 from device.sms.charset import Charset, to_wire
+from device.sms.textbody import looks_like_part
 
 LOGGER = logging.getLogger(__name__)
 
@@ -72,6 +73,10 @@ class MessageMode(abc.ABC):
     def listed(self, storage: str, lines: Sequence[str]) -> list[Received]:
         """The received messages in an ``AT+CMGL`` answer, in the order listed."""
 
+    def needs_reading(self, message: Received) -> bool:
+        """True when a listed ``message`` is better read again on its own (``AT+CMGR``)."""
+        return False
+
     @abc.abstractmethod
     def direct(self, args: str, body: str) -> Received:
         """A ``+CMT:`` indication (header ``args`` and ``body``) as a message with no index."""
@@ -83,7 +88,16 @@ class MessageMode(abc.ABC):
 
 @dataclass(frozen=True, slots=True)
 class TextMode(MessageMode):
-    """``AT+CMGF=1``: headers as text, addresses and bodies in the TE character set."""
+    """``AT+CMGF=1``: headers as text, addresses and bodies in the TE character set.
+
+    Each header field is read on its own (:mod:`device.sms.textmode`): what
+    could not be read is in the message's ``notes``. A part of a multipart
+    message (``<fo>`` with TP-UDHI, its body hex with the user-data header)
+    carries ``concat`` and is reassembled like a PDU-mode part. A listing has
+    no ``<fo>``: a listed body that starts with a concatenation header, and any
+    listed message that could not be decoded, is read again with ``AT+CMGR``
+    (:meth:`needs_reading`), which shows ``<fo>`` and ``<dcs>``.
+    """
 
     name: ClassVar[str] = "text"
     cmgf: ClassVar[int] = 1
@@ -99,26 +113,13 @@ class TextMode(MessageMode):
             header = textmode.parse_cmgr_header(fields, self.charset)
             if header.stat not in _RECEIVED:
                 return None
-            text = textmode.decode_body(body, header, self.charset)
+            return _stored(storage, index, header, textmode.read_body(body, header, self.charset))
         except SmsFormatError as exc:
             return UndecodableSms(storage, index, header_line, body, str(exc))
-        return StoredSms(
-            storage,
-            index,
-            header.stat,
-            header.address,
-            header.timestamp,
-            text,
-            sender_wire=_wire_field(fields, 1),
-            sender_type=header.tooa,
-        )
 
     def listed(self, storage: str, lines: Sequence[str]) -> list[Received]:
         found: list[Received] = []
-        for i, line in enumerate(lines):
-            if not line.startswith("+CMGL:"):
-                continue
-            body = lines[i + 1] if i + 1 < len(lines) else ""
+        for line, body in _records(lines):
             fields = line.partition(":")[2].strip()
             try:
                 header = textmode.parse_cmgl_header(fields, self.charset)
@@ -131,44 +132,99 @@ class TextMode(MessageMode):
                 continue
             if header.index is None or header.stat not in _RECEIVED:
                 continue
+            if _listed_part(body, header):
+                reason = "listed with a user-data header (no <fo> in +CMGL): read with AT+CMGR"
+                found.append(UndecodableSms(storage, header.index, line, body, reason))
+                continue
             try:
-                text = textmode.decode_body(body, header, self.charset)
+                decoded = textmode.read_body(body, header, self.charset)
             except SmsFormatError as exc:
                 found.append(UndecodableSms(storage, header.index, line, body, str(exc)))
                 continue
-            found.append(
-                StoredSms(
-                    storage,
-                    header.index,
-                    header.stat,
-                    header.address,
-                    header.timestamp,
-                    text,
-                    sender_wire=_wire_field(fields, 2),
-                    sender_type=header.tooa,
-                )
-            )
+            found.append(_stored(storage, header.index, header, decoded))
         return found
+
+    def needs_reading(self, message: Received) -> bool:
+        return isinstance(message, UndecodableSms) and message.index is not None
 
     def direct(self, args: str, body: str) -> Received:
         try:
             header = textmode.parse_cmt_header(args, self.charset)
-            text = textmode.decode_body(body, header, self.charset)
+            return _stored(None, None, header, textmode.read_body(body, header, self.charset))
         except SmsFormatError as exc:
             return UndecodableSms(None, None, f"+CMT: {args}", body, str(exc))
-        return StoredSms(
-            None,
-            None,
-            header.stat,
-            header.address,
-            header.timestamp,
-            text,
-            sender_wire=_wire_field(args, 0),
-            sender_type=header.tooa,
-        )
 
     def submit(self, destination: str, text: str) -> Submit:
         return Submit(f'"{to_wire(destination, self.charset)}"', to_wire(text, self.charset))
+
+
+def _stored(
+    storage: str | None, index: int | None, header: textmode.TextHeader, body: textmode.Body
+) -> StoredSms:
+    """A text-mode record as a received message; a part gets its ``concat``."""
+    concat = None
+    if body.part is not None:
+        # construct is imported only for a multipart message: a text-mode agent stays small.
+        from device.sms.pdu import Concat, PduError
+
+        part = body.part
+        try:
+            concat = Concat(part.reference, part.total, part.sequence, part.wide)
+        except PduError as exc:
+            raise SmsFormatError(str(exc)) from exc
+    return StoredSms(
+        storage,
+        index,
+        header.stat,
+        header.address,
+        header.timestamp,
+        body.text,
+        concat,
+        notes=header.notes + body.notes,
+        sender_type=header.tooa,
+        sender_wire=header.address_wire,
+    )
+
+
+def _listed_part(body: str, header: textmode.TextHeader) -> bool:
+    """A listed body that is a part of a multipart message rather than text.
+
+    Under ``AT+CSDH=1`` a GSM 7-bit text under UCS2 has ``<length>`` characters,
+    four hex digits each, where a part has two per octet: that length rules a
+    part out. Otherwise the body must start with a concatenation header.
+    """
+    text = body.strip()
+    if header.length is not None and header.length * 4 == len(text):
+        return False
+    return looks_like_part(text)
+
+
+#: Indications a module may print inside a listing, between a header and its body.
+_INDICATIONS = ("+CMTI:", "+CDSI:", "+CIEV:", "+CREG:", "+CEREG:", "+CGREG:", "^")
+
+
+def _records(lines: Sequence[str]) -> list[tuple[str, str]]:
+    """The ``(+CMGL header, body)`` pairs of a listing.
+
+    A body is the lines after a header up to the next header, joined by
+    ``\n`` (a GSM or IRA text with a line break spans lines); an echo of the
+    command and indications printed between a header and its body are left
+    out (27.007 §5.1 allows indications only between responses, but modules
+    do not always wait).
+    """
+    records: list[tuple[str, list[str]]] = []
+    for line in lines:
+        if line.startswith("+CMGL:"):
+            records.append((line, []))
+        elif records and not _interjection(line):
+            records[-1][1].append(line)
+    return [(head, "\n".join(body)) for head, body in records]
+
+
+def _interjection(line: str) -> bool:
+    stripped = line.strip()
+    upper = stripped.upper()
+    return upper.startswith("AT+CMGL") or stripped.startswith(_INDICATIONS) or upper == "RING"
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,17 +272,6 @@ class PduMode(MessageMode):
 
         hex_pdu, length = encode_submit(destination, text, encoding="gsm7")
         return Submit(str(length), hex_pdu)
-
-
-def _wire_field(fields_text: str, position: int) -> str:
-    """Header field ``position`` as printed (27.005 §3.4.3/§3.4.2/§3.4.1: ``<oa>`` is
-    field 1 of ``+CMGR``, 2 of ``+CMGL``, 0 of ``+CMT``), for the admission check;
-    "" when it is not there, which no sender's wire form matches."""
-    try:
-        fields = textmode.split_fields(fields_text)
-    except SmsFormatError:
-        return ""
-    return fields[position][0] if position < len(fields) else ""
 
 
 #: The modes by their configuration name (``agent.mode``).

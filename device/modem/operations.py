@@ -270,9 +270,25 @@ class Modem:
                 raise
             LOGGER.info("plain AT+CMGL refused (%s); trying the UCS2 form", exc)
             response = await self.run(at.CMGL, stat=others[0])
-        found = self.mode.listed(self.read_storage, list(response.lines))
+        again = [
+            await self._read_again(m) if self.mode.needs_reading(m) else m
+            for m in self.mode.listed(self.read_storage, list(response.lines))
+        ]
+        found = [m for m in again if m is not None]
         found.sort(key=lambda m: -1 if m.index is None else m.index)
         return found
+
+    async def _read_again(
+        self, listed: StoredSms | UndecodableSms
+    ) -> StoredSms | UndecodableSms | None:
+        """A listed message read again on its own (``AT+CMGR`` shows what a listing does
+        not, such as ``<fo>``); the listed one when that read is refused."""
+        assert listed.storage is not None and listed.index is not None
+        try:
+            return await self.read(listed.storage, listed.index)
+        except CommandError as exc:
+            LOGGER.info("cannot read %s index %d again (%s)", listed.storage, listed.index, exc)
+            return listed
 
     async def delete(self, storage: str, index: int) -> None:
         """Delete exactly one index (delflag 0) — never a bulk delete."""

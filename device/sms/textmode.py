@@ -35,14 +35,21 @@ from __future__ import annotations
 import contextlib
 import enum
 import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
 
 from device.errors import SmsFormatError
-from device.sms.charset import Charset, address_from_wire, from_wire, hex_decode, ucs2_decode
+from device.sms.charset import Charset, address_from_wire, from_wire, ucs2_decode
+from device.sms.scts import MAX_QUARTER_HOURS, format_scts, parse_scts, read_scts
+from device.sms.textbody import Body, PartOf, decode_body, read_body
 
 __all__ = [
+    "MAX_QUARTER_HOURS",
+    "Body",
     "MessageStatus",
+    "PartOf",
     "TextHeader",
     "decode_body",
     "format_scts",
@@ -50,6 +57,8 @@ __all__ = [
     "parse_cmgr_header",
     "parse_cmt_header",
     "parse_scts",
+    "read_body",
+    "read_scts",
     "split_fields",
 ]
 
@@ -112,6 +121,19 @@ class TextHeader:
     tosca: int | None
     length: int | None
     index: int | None
+    #: What was assumed or dropped while reading (a field that could not be read
+    #: costs that field, not the message): "time stamp kept raw: …" and the like.
+    notes: tuple[str, ...] = ()
+    #: ``<oa>``/``<da>`` exactly as printed (without quotes), for the admission check.
+    address_wire: str = field(default="", compare=False)
+
+    @property
+    def alphanumeric(self) -> bool:
+        """True when ``<tooa>`` says the address is alphanumeric (TON 5, 23.040 §9.1.2.5)."""
+        return self.tooa is not None and (self.tooa >> 4) & 0x7 == _TON_ALPHANUMERIC
+
+
+_TON_ALPHANUMERIC = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,80 +191,10 @@ def _split(text: str) -> list[_Field]:
         i += 1  # the comma
 
 
-# --- timestamps -------------------------------------------------------------------------------
-
-#: Largest ``|zz|`` accepted. 27.007 (+CCLK) says -48…+48, which predates UTC+14
-#: (+56); TP-SCTS (23.040 §9.2.3.11) can carry up to 79 quarter hours, so that
-#: is the limit here: whatever the network can encode, we read.
-MAX_QUARTER_HOURS = 79
-
-_SCTS_RE = re.compile(
-    r"\A(\d{2})/(\d{2})/(\d{2}),(\d{2}):(\d{2}):(\d{2})([+-])(\d{1,2})\Z",
-    re.ASCII,
-)
-
-
-def parse_scts(text: str) -> datetime:
-    """A timezone-aware datetime for ``yy/MM/dd,hh:mm:ss±zz`` (one pair of quotes optional).
-
-    ``yy`` 00–99 means 2000–2099; ``zz`` counts quarter hours (``+04`` is
-    UTC+01:00, ``-20`` UTC-05:00), one or two digits, at most
-    :data:`MAX_QUARTER_HOURS`. A missing zone, an impossible date (31 April,
-    second 60) or any other deviation raises SmsFormatError.
-    """
-    body = text.strip(_BLANKS)
-    if len(body) >= 2 and body[0] == '"' and body[-1] == '"':
-        body = body[1:-1]
-    match = _SCTS_RE.match(body)
-    if match is None:
-        raise SmsFormatError(f"malformed timestamp {text[:40]!r} (want yy/MM/dd,hh:mm:ss±zz)")
-    yy, mo, dd, hh, mi, ss, sign, zz = match.groups()
-    quarters = int(zz)
-    if quarters > MAX_QUARTER_HOURS:
-        raise SmsFormatError(f"time zone {sign}{zz} quarter hours is out of range in {text!r}")
-    offset = timedelta(minutes=15 * quarters)
-    if sign == "-":
-        offset = -offset
-    try:
-        return datetime(
-            2000 + int(yy),
-            int(mo),
-            int(dd),
-            int(hh),
-            int(mi),
-            int(ss),
-            tzinfo=timezone(offset),
-        )
-    except ValueError as exc:
-        raise SmsFormatError(f"impossible timestamp {text!r}: {exc}") from exc
-
-
-def format_scts(dt: datetime) -> str:
-    """``yy/MM/dd,hh:mm:ss±zz`` for an aware datetime, without the surrounding quotes.
-
-    Microseconds are dropped. A naive datetime, a year outside 2000–2099, or
-    an offset that is not a whole number of quarter hours within
-    ±:data:`MAX_QUARTER_HOURS` raises SmsFormatError. Zero offset prints ``+00``.
-    """
-    offset = dt.utcoffset()
-    if offset is None:
-        raise SmsFormatError("timestamp must be timezone-aware")
-    if not 2000 <= dt.year <= 2099:
-        raise SmsFormatError(f"year {dt.year} cannot be written as yy (2000-2099)")
-    seconds = int(offset.total_seconds())
-    if offset % timedelta(minutes=15) or abs(seconds) > MAX_QUARTER_HOURS * 900:
-        raise SmsFormatError(f"offset {offset} is not a quarter-hour multiple within range")
-    sign = "-" if seconds < 0 else "+"
-    quarters = abs(seconds) // 900
-    return (
-        f"{dt.year % 100:02d}/{dt.month:02d}/{dt.day:02d},"
-        f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}{sign}{quarters:02d}"
-    )
-
-
 # --- field helpers ----------------------------------------------------------------------------
 
 _UINT_RE = re.compile(r"\A\d{1,10}\Z", re.ASCII)
+_T = TypeVar("_T")
 
 
 def _opt_int(field: _Field, name: str, maximum: int = 255) -> int | None:
@@ -286,6 +238,33 @@ def _parse_stat(field: _Field, charset: Charset) -> MessageStatus:
     raise SmsFormatError(f"unknown <stat> {text[:40]!r} (CSCS {charset.value})")
 
 
+class _Notes:
+    """What a lenient header reader assumed or dropped, one sentence each."""
+
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def field(self, read: Callable[[], _T], name: str) -> _T | None:
+        """``read()``, or None and a note when it raises SmsFormatError."""
+        try:
+            return read()
+        except SmsFormatError as exc:
+            self.items.append(f"{name} ignored: {exc}")
+            return None
+
+    def timestamp(self, field: _Field, charset: Charset) -> datetime | None:
+        """``<scts>`` (under UCS2 hex-encoded too); None and a note when unreadable."""
+        when, note = read_scts(field.text)
+        if when is None and charset is Charset.UCS2 and len(field.text) % 4 == 0:
+            with contextlib.suppress(SmsFormatError):
+                when, note = read_scts(ucs2_decode(field.text))
+        if note is not None:
+            self.items.append(note)
+        return when
+
+
 def _opt_alpha(field: _Field, charset: Charset) -> str | None:
     return None if field.text == "" else _from_wire(field.text, charset, "<alpha>")
 
@@ -302,22 +281,26 @@ def _opt_address(field: _Field, charset: Charset) -> str | None:
     return None if field.text == "" else address_from_wire(field.text, charset)
 
 
-def _timestamp(field: _Field, charset: Charset, *, required: bool) -> datetime | None:
-    """``<scts>``; under UCS2 a hex-encoded timestamp is accepted too."""
-    if field.text == "":
-        if required:
-            raise SmsFormatError("<scts> is missing")
-        return None
-    try:
-        return parse_scts(field.text)
-    except SmsFormatError:
-        if charset is not Charset.UCS2 or len(field.text) % 4:
-            raise
-    try:
-        decoded = ucs2_decode(field.text)
-    except SmsFormatError:
-        raise SmsFormatError(f"malformed timestamp {field.text[:40]!r}") from None
-    return parse_scts(decoded)
+def _sender(field: _Field, tooa: int | None, charset: Charset, notes: _Notes) -> str:
+    """``<oa>``/``<da>``: a number, or the text of an alphanumeric address (TON 5).
+
+    Under UCS2 an alphanumeric sender is UCS2 hex like every other string
+    (27.005 §3.1: ``<oa>`` is converted to the TE character set, its type is
+    ``<tooa>``), so it is decoded whatever characters it holds; a number that
+    is not hex stays as printed (see :func:`address_from_wire`). An
+    alphanumeric sender that cannot be decoded is kept as printed, with a note.
+    """
+    if tooa is not None and (tooa >> 4) & 0x7 == _TON_ALPHANUMERIC and field.text:
+        try:
+            return from_wire(field.text, charset)
+        except SmsFormatError as exc:
+            notes.items.append(f"alphanumeric sender kept as printed: {exc}")
+            return field.text
+    return address_from_wire(field.text, charset)
+
+
+_DATE_RE = re.compile(r"\A\d{2,4}/\d{2}/\d{2}\Z", re.ASCII)
+_TIME_RE = re.compile(r"\A\d{2}:\d{2}:\d{2}(?:[+-]\d{1,2})?\Z", re.ASCII)
 
 
 def _fields(fields_text: str, prefix: str) -> list[_Field]:
@@ -326,28 +309,115 @@ def _fields(fields_text: str, prefix: str) -> list[_Field]:
         text = text[len(prefix) :].lstrip(_BLANKS)
     if not text:
         raise SmsFormatError(f"empty {prefix} header")
-    return _split(text)
+    return _join_unquoted_timestamps(_split(text))
+
+
+def _join_unquoted_timestamps(fields: list[_Field]) -> list[_Field]:
+    """An unquoted ``yy/MM/dd,hh:mm:ss±zz`` splits in two at its comma: join it again."""
+    joined: list[_Field] = []
+    i = 0
+    while i < len(fields):
+        here = fields[i]
+        if (
+            i + 1 < len(fields)
+            and not here.quoted
+            and not fields[i + 1].quoted
+            and _DATE_RE.match(here.text)
+            and _TIME_RE.match(fields[i + 1].text)
+        ):
+            joined.append(_Field(f"{here.text},{fields[i + 1].text}", quoted=False))
+            i += 2
+            continue
+        joined.append(here)
+        i += 1
+    return joined
 
 
 _MAX_LENGTH = 65535
 
-#: ``tooa, fo, pid, dcs, sca, tosca, length`` of an SMS-DELIVER header.
-_Details = tuple[int | None, int | None, int | None, int | None, str | None, int | None, int | None]
-_NO_DETAILS: _Details = (None, None, None, None, None, None, None)
+
+@dataclass(frozen=True, slots=True)
+class _Details:
+    """``<tooa>,<fo>,<pid>,<dcs>,<sca>,<tosca>,<length>``, each read on its own."""
+
+    tooa: int | None = None
+    fo: int | None = None
+    pid: int | None = None
+    dcs: int | None = None
+    sca: str | None = None
+    tosca: int | None = None
+    length: int | None = None
+
+    @classmethod
+    def read(cls, fields: list[_Field], charset: Charset, notes: _Notes) -> _Details:
+        """Seven fields; one that cannot be read becomes None and a note."""
+        tooa, fo, pid, dcs, sca, tosca, length = fields
+        return cls(
+            notes.field(lambda: _opt_int(tooa, "tooa"), "<tooa>"),
+            notes.field(lambda: _opt_int(fo, "fo"), "<fo>"),
+            notes.field(lambda: _opt_int(pid, "pid"), "<pid>"),
+            notes.field(lambda: _opt_int(dcs, "dcs"), "<dcs>"),
+            _opt_address(sca, charset),
+            notes.field(lambda: _opt_int(tosca, "tosca"), "<tosca>"),
+            notes.field(lambda: _opt_int(length, "length", _MAX_LENGTH), "<length>"),
+        )
 
 
-def _deliver_details(fields: list[_Field], charset: Charset) -> _Details:
-    """``<tooa>,<fo>,<pid>,<dcs>,<sca>,<tosca>,<length>`` (exactly seven fields)."""
-    tooa, fo, pid, dcs, sca, tosca, length = fields
-    return (
-        _opt_int(tooa, "tooa"),
-        _opt_int(fo, "fo"),
-        _opt_int(pid, "pid"),
-        _opt_int(dcs, "dcs"),
-        _opt_address(sca, charset),
-        _opt_int(tosca, "tosca"),
-        _opt_int(length, "length", _MAX_LENGTH),
+_NO_DETAILS = _Details()
+
+
+@dataclass(frozen=True, slots=True)
+class _Core:
+    """The fields every layout has: status, address, alpha, time stamp, index."""
+
+    stat: MessageStatus
+    sender: _Field
+    alpha: _Field
+    timestamp: datetime | None
+    index: int | None = None
+
+
+def _header(core: _Core, details: _Details, charset: Charset, notes: _Notes) -> TextHeader:
+    return TextHeader(
+        core.stat,
+        _sender(core.sender, details.tooa, charset, notes),
+        notes.field(lambda: _opt_alpha(core.alpha, charset), "<alpha>"),
+        core.timestamp,
+        details.tooa,
+        details.fo,
+        details.pid,
+        details.dcs,
+        details.sca,
+        details.tosca,
+        details.length,
+        core.index,
+        tuple(notes.items),
+        core.sender.text,
     )
+
+
+def _looks_like_timestamp(field: _Field) -> bool:
+    """A field that can stand where ``<scts>`` stands (not a status report's ``<tora>``)."""
+    return not _UINT_RE.match(field.text)
+
+
+def _refuse_status_report(fields: list[_Field], first: int) -> None:
+    """``<fo>,<mr>`` (two bare numbers) where the address stands: a status report."""
+    if len(fields) > first + 1 and all(
+        not f.quoted and _UINT_RE.match(f.text) for f in fields[first : first + 2]
+    ):
+        raise SmsFormatError("a status-report record, not an SMS-DELIVER")
+
+
+def _stat(field: _Field, charset: Charset, notes: _Notes, received_layout: bool) -> MessageStatus:
+    """``<stat>``; when it cannot be read but the layout is a received message's, REC READ."""
+    try:
+        return _parse_stat(field, charset)
+    except SmsFormatError as exc:
+        if not received_layout:
+            raise
+        notes.items.append(f"<stat> ignored ({exc}): read as REC READ by its layout")
+        return MessageStatus.REC_READ
 
 
 # --- public parsers ---------------------------------------------------------------------------
@@ -359,57 +429,41 @@ def parse_cmgr_header(fields_text: str, charset: Charset) -> TextHeader:
     A ``REC …`` status selects the SMS-DELIVER layout (4 fields, or 11 with
     ``AT+CSDH=1``); a ``STO …`` status selects the SMS-SUBMIT layout (3
     fields, 4 when a module adds an empty or timestamp field, or 11 with
-    details; ``<vp>`` is dropped). Other field counts raise SmsFormatError.
+    details; ``<vp>`` is dropped). Each field is read on its own: a detail,
+    ``<alpha>`` or ``<scts>`` that cannot be read becomes None and a note in
+    ``notes`` (the raw time stamp is in its note); so does an unreadable
+    ``<stat>`` when the record has the received layout (read as ``REC READ``);
+    a received record of another field count keeps its first four. Still
+    SmsFormatError: an empty or unsplittable header, fewer than four fields of
+    a received record, a stored outgoing record of another field count, a
+    status-report record (a number where ``<scts>`` stands).
     """
     fields = _fields(fields_text, "+CMGR:")
-    stat = _parse_stat(fields[0], charset)
+    _refuse_status_report(fields, 1)
+    notes = _Notes()
     count = len(fields)
+    received_layout = count >= 4 and _looks_like_timestamp(fields[3])
+    stat = _stat(fields[0], charset, notes, received_layout)
     if stat.stored_outgoing:
         if count in (3, 4):
-            timestamp = _timestamp(fields[3], charset, required=False) if count == 4 else None
-            return TextHeader(
-                stat,
-                address_from_wire(fields[1].text, charset),
-                _opt_alpha(fields[2], charset),
-                timestamp,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-            )
+            timestamp = None
+            if count == 4 and fields[3].text:
+                timestamp = notes.timestamp(fields[3], charset)
+            core = _Core(stat, fields[1], fields[2], timestamp)
+            return _header(core, _NO_DETAILS, charset, notes)
         if count == 11:
-            return TextHeader(
-                stat,
-                address_from_wire(fields[1].text, charset),
-                _opt_alpha(fields[2], charset),
-                None,
-                _opt_int(fields[3], "toda"),
-                _opt_int(fields[4], "fo"),
-                _opt_int(fields[5], "pid"),
-                _opt_int(fields[6], "dcs"),
-                _opt_address(fields[8], charset),
-                _opt_int(fields[9], "tosca"),
-                _opt_int(fields[10], "length", _MAX_LENGTH),
-                None,
-            )
+            details = _Details.read([*fields[3:7], *fields[8:11]], charset, notes)
+            return _header(_Core(stat, fields[1], fields[2], None), details, charset, notes)
         raise SmsFormatError(f"+CMGR (SMS-SUBMIT) header has {count} fields, want 3 or 11")
-    if count not in (4, 11):
-        raise SmsFormatError(f"+CMGR (SMS-DELIVER) header has {count} fields, want 4 or 11")
+    if not received_layout:
+        raise SmsFormatError(f"+CMGR (SMS-DELIVER) header has no <scts> ({count} fields)")
     details = _NO_DETAILS
     if count == 11:
-        details = _deliver_details(fields[4:], charset)
-    return TextHeader(
-        stat,
-        address_from_wire(fields[1].text, charset),
-        _opt_alpha(fields[2], charset),
-        _timestamp(fields[3], charset, required=True),
-        *details,
-        None,
-    )
+        details = _Details.read(fields[4:], charset, notes)
+    elif count != 4:
+        notes.items.append(f"{count} fields (want 4 or 11): the details are ignored")
+    timestamp = notes.timestamp(fields[3], charset)
+    return _header(_Core(stat, fields[1], fields[2], timestamp), details, charset, notes)
 
 
 def parse_cmgl_header(fields_text: str, charset: Charset) -> TextHeader:
@@ -417,121 +471,53 @@ def parse_cmgl_header(fields_text: str, charset: Charset) -> TextHeader:
 
     Accepts 5 fields, 7 with ``AT+CSDH=1`` (``<tooa/toda>``, ``<length>``), and
     4 for modules that leave out the empty ``<scts>`` of stored outgoing
-    messages. ``<scts>`` may be empty. ``fo``/``pid``/``dcs`` are always
-    ``None``, so :func:`decode_body` falls back to the TE character set.
+    messages; another count of 5 or more keeps the first five, with a note.
+    ``<scts>`` may be empty. ``fo``/``pid``/``dcs`` are always ``None``, so
+    :func:`decode_body` falls back to the TE character set. Fields are read
+    on their own as in :func:`parse_cmgr_header`; ``<index>`` must be read.
     """
     fields = _fields(fields_text, "+CMGL:")
+    _refuse_status_report(fields, 2)
+    notes = _Notes()
     count = len(fields)
-    if count not in (4, 5, 7):
+    if count < 4:
         raise SmsFormatError(f"+CMGL header has {count} fields, want 5 or 7")
     index = _req_int(fields[0], "index", _MAX_LENGTH)
-    stat = _parse_stat(fields[1], charset)
-    timestamp = _timestamp(fields[4], charset, required=False) if count >= 5 else None
-    tooa = _opt_int(fields[5], "tooa") if count == 7 else None
-    length = _opt_int(fields[6], "length", _MAX_LENGTH) if count == 7 else None
-    return TextHeader(
-        stat,
-        address_from_wire(fields[2].text, charset),
-        _opt_alpha(fields[3], charset),
-        timestamp,
-        tooa,
-        None,
-        None,
-        None,
-        None,
-        None,
-        length,
-        index,
-    )
+    received_layout = count >= 5 and _looks_like_timestamp(fields[4])
+    stat = _stat(fields[1], charset, notes, received_layout)
+    timestamp = None
+    if count >= 5 and fields[4].text:
+        timestamp = notes.timestamp(fields[4], charset)
+    details = _NO_DETAILS
+    if count == 7:
+        details = _Details(
+            tooa=notes.field(lambda: _opt_int(fields[5], "tooa"), "<tooa>"),
+            length=notes.field(lambda: _opt_int(fields[6], "length", _MAX_LENGTH), "<length>"),
+        )
+    elif count not in (4, 5):
+        notes.items.append(f"{count} fields (want 5 or 7): the details are ignored")
+    core = _Core(stat, fields[2], fields[3], timestamp, index)
+    return _header(core, details, charset, notes)
 
 
 def parse_cmt_header(fields_text: str, charset: Charset) -> TextHeader:
     """Parse what follows ``+CMT: `` in text mode (3 fields, 10 with ``AT+CSDH=1``).
 
     The result's ``stat`` is ``REC_UNREAD``: a directly delivered message has
-    not been read by anyone yet, and is not stored.
+    not been read by anyone yet, and is not stored. Fields are read on their
+    own as in :func:`parse_cmgr_header`; another count of 3 or more keeps the
+    first three, with a note.
     """
     fields = _fields(fields_text, "+CMT:")
+    notes = _Notes()
     count = len(fields)
-    if count not in (3, 10):
+    if count < 3:
         raise SmsFormatError(f"+CMT header has {count} fields, want 3 or 10")
     details = _NO_DETAILS
     if count == 10:
-        details = _deliver_details(fields[3:], charset)
-    return TextHeader(
-        MessageStatus.REC_UNREAD,
-        address_from_wire(fields[0].text, charset),
-        _opt_alpha(fields[1], charset),
-        _timestamp(fields[2], charset, required=True),
-        *details,
-        None,
-    )
-
-
-# --- bodies -----------------------------------------------------------------------------------
-
-
-class _Alphabet(enum.Enum):
-    GSM7 = "GSM 7-bit"
-    EIGHT_BIT = "8-bit"
-    UCS2 = "UCS2"
-
-
-def _alphabet(dcs: int) -> _Alphabet:
-    """The alphabet a TP-DCS value announces (3GPP TS 23.038 §4).
-
-    Reserved values and the reserved alphabet 11 read as GSM 7-bit, as 23.038
-    tells a receiver to do. Compressed text (general group, bit 5) raises.
-    """
-    group = dcs >> 4
-    if group <= 0x7:  # 00xx / 01xx: general data coding (01xx: automatic deletion)
-        if dcs & 0x20:
-            raise SmsFormatError(f"compressed user data (DCS 0x{dcs:02X}) is not supported")
-        bits = (dcs >> 2) & 0x3
-        if bits == 1:
-            return _Alphabet.EIGHT_BIT
-        if bits == 2:
-            return _Alphabet.UCS2
-        return _Alphabet.GSM7
-    if group == 0xE:  # message waiting indication, store, UCS2
-        return _Alphabet.UCS2
-    if group == 0xF:  # data coding / message class
-        return _Alphabet.EIGHT_BIT if dcs & 0x04 else _Alphabet.GSM7
-    return _Alphabet.GSM7  # 1000-1011 reserved, 1100/1101 message waiting (GSM 7-bit)
-
-
-_UDHI = 0x40
-
-
-def decode_body(wire: str, header: TextHeader, charset: Charset) -> str:
-    """The text of a message body line (several lines joined by the caller as received).
-
-    * ``fo`` with TP-UDHI (0x40): the body is hex of the whole user data
-      including the header; not handled yet → SmsFormatError.
-    * ``dcs`` unknown (no ``AT+CSDH=1``, or ``+CMGL``): the body is in the TE
-      character set.
-    * GSM 7-bit: TE character set (``charset.from_wire``).
-    * UCS2: UCS2 hex whatever ``AT+CSCS`` says.
-    * 8-bit: hex; each octet becomes the character U+0000–U+00FF of the same
-      value (latin-1), so ``result.encode("latin-1")`` gives the bytes back.
-
-    Surrounding blanks of a hex body are ignored; a text body is taken as is.
-    An empty body is the empty string.
-    """
-    if header.fo is not None and header.fo & _UDHI:
-        raise SmsFormatError("concatenated/UDH message not supported in text mode")
-    if header.dcs is None:
-        return _from_wire(wire, charset, "body")
-    alphabet = _alphabet(header.dcs)
-    if alphabet is _Alphabet.GSM7:
-        return _from_wire(wire, charset, "body")
-    hex_text = wire.strip(" \t\r\n")
-    if alphabet is _Alphabet.UCS2:
-        try:
-            return ucs2_decode(hex_text)
-        except SmsFormatError as exc:
-            raise SmsFormatError(f"UCS2 body (DCS 0x{header.dcs:02X}): {exc}") from exc
-    try:
-        return hex_decode(hex_text).decode("latin-1")
-    except SmsFormatError as exc:
-        raise SmsFormatError(f"8-bit body (DCS 0x{header.dcs:02X}): {exc}") from exc
+        details = _Details.read(fields[3:], charset, notes)
+    elif count != 3:
+        notes.items.append(f"{count} fields (want 3 or 10): the details are ignored")
+    timestamp = notes.timestamp(fields[2], charset)
+    core = _Core(MessageStatus.REC_UNREAD, fields[0], fields[1], timestamp)
+    return _header(core, details, charset, notes)

@@ -240,7 +240,7 @@ class EmulatedModem(MessageRouting, RadioControl):
 
     def text_format(self) -> TextFormat:
         """The current text-mode rendering settings (``AT+CSCS``, ``AT+CSDH``, ``AT+CSMP``)."""
-        return TextFormat.of(self.settings, self.config.smsc)
+        return TextFormat.of(self.settings, self.config.smsc, self.config.quirks)
 
     def begin_submit(
         self, destination: str, *, pdu_length: int | None = None, write: Status | None = None

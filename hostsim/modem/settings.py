@@ -137,6 +137,15 @@ class Quirk(enum.Enum):
     #: A command the module lacks answers ``+CME ERROR: 100`` ("unknown"), formatted
     #: per ``AT+CMEE`` (plain ``ERROR`` under ``CMEE=0``), instead of a plain ``ERROR``.
     ABSENT_COMMAND_IS_CME_UNKNOWN = "absent-command-is-cme-unknown"
+    #: Text-mode ``<scts>`` with a four-digit year (``2026/11/25,…``), where 27.005
+    #: §3.1 / 27.007 §8.15 have ``yy``.
+    SCTS_FOUR_DIGIT_YEAR = "scts-four-digit-year"
+    #: Text-mode ``<scts>`` with a space instead of the comma between date and time.
+    SCTS_SPACE_SEPARATOR = "scts-space-separator"
+    #: Text-mode ``<scts>`` without the ``±zz`` time zone.
+    SCTS_NO_ZONE = "scts-no-zone"
+    #: Text-mode ``<scts>`` with a one-digit zone (``+4``, not ``+04``).
+    SCTS_ONE_DIGIT_ZONE = "scts-one-digit-zone"
 
 
 @dataclass(frozen=True, slots=True)

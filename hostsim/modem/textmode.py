@@ -7,7 +7,11 @@ Rules (27.005 §3.1, §4.1, §3.4.1):
 
 * ``<scts>`` is ``yy/MM/dd,hh:mm:ss±zz``, ``zz`` the zone in quarter hours
   (offsets that are not whole quarters are truncated toward zero).
-* ``<tooa>``/``<toda>`` is 145 when the address starts with ``+``, else 129.
+* ``<tooa>``/``<toda>`` is 145 when the address starts with ``+``, 129 for other
+  numbers and 208 (TON 5, alphanumeric, 23.040 §9.1.2.5) for a sender name.
+* Persona quirks (:class:`~hostsim.modem.settings.Quirk`) print the time stamp
+  variants real modules print: a four-digit year, a space separator, a
+  one-digit zone or none.
 * Addresses follow ``AT+CSCS`` (UCS2: four hex digits per character). The
   ``<stat>`` string is printed plainly in every character set (Quectel style).
 * Bodies of GSM 7-bit messages (DCS alphabet 0) follow ``AT+CSCS``: GSM gives
@@ -27,13 +31,14 @@ Rules (27.005 §3.1, §4.1, §3.4.1):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from device.sms import gsm7
 from device.sms.charset import Charset, ucs2_encode
 from device.sms.pdu import PduError
 from device.sms.textmode import format_scts
 from hostsim.modem import pdumode
-from hostsim.modem.settings import Settings
+from hostsim.modem.settings import Quirk, Settings
 from hostsim.modem.storage import Status, StoredMessage
 
 #: TP-FO of an SMS-DELIVER as modules print it (TP-MMS set: no more messages).
@@ -49,16 +54,43 @@ class TextFormat:
     smsc: str
     submit_fo: int = 17
     submit_vp: int = 167
+    quirks: frozenset[Quirk] = frozenset()
 
     @classmethod
-    def of(cls, settings: Settings, smsc: str) -> TextFormat:
-        """The rendering ``settings`` ask for (``AT+CSCS``, ``AT+CSDH``, ``AT+CSMP``)."""
-        return cls(settings.cscs, settings.csdh, smsc, settings.csmp.fo, settings.csmp.vp)
+    def of(
+        cls, settings: Settings, smsc: str, quirks: frozenset[Quirk] = frozenset()
+    ) -> TextFormat:
+        """The rendering ``settings`` ask for (``AT+CSCS``, ``AT+CSDH``, ``AT+CSMP``) and
+        the persona's time stamp quirks."""
+        return cls(settings.cscs, settings.csdh, smsc, settings.csmp.fo, settings.csmp.vp, quirks)
+
+    def scts(self, when: datetime) -> str:
+        """``<scts>`` of ``when``, quoted, as this persona prints it."""
+        text = format_scts(when)
+        date, time = text[:8], text[9:17]
+        zone = text[17:]
+        if Quirk.SCTS_FOUR_DIGIT_YEAR in self.quirks:
+            date = f"{when.year:04d}{date[2:]}"
+        if Quirk.SCTS_NO_ZONE in self.quirks:
+            zone = ""
+        elif Quirk.SCTS_ONE_DIGIT_ZONE in self.quirks and zone[1] == "0":
+            zone = zone[0] + zone[2]
+        separator = " " if Quirk.SCTS_SPACE_SEPARATOR in self.quirks else ","
+        return quoted(f"{date}{separator}{time}{zone}")
+
+
+_ALPHANUMERIC_TOA = 0xD0
+_NUMBER_CHARS = frozenset("0123456789*#")
 
 
 def type_of_address(address: str) -> int:
-    """145 (international) when ``address`` starts with ``+``, else 129."""
-    return 145 if address.startswith("+") else 129
+    """145 (international) when ``address`` starts with ``+``, 129 for other numbers,
+    208 (alphanumeric) for a name such as ``Twilio``."""
+    if address.startswith("+"):
+        return 145
+    if all(ch in _NUMBER_CHARS for ch in address):
+        return 129
+    return _ALPHANUMERIC_TOA
 
 
 def _tooa(message: StoredMessage) -> int:
@@ -173,7 +205,7 @@ def cmgr_lines(message: StoredMessage, fmt: TextFormat) -> list[str]:
         return [f"+CMGR: {quoted(message.status.text)},{report_fields(message, fmt)}"]
     head = f"+CMGR: {quoted(message.status.text)},{_address(message, fmt)},"
     if message.status.received:
-        head += f",{quoted(format_scts(message.timestamp))}"
+        head += f",{fmt.scts(message.timestamp)}"
         if fmt.show_header:
             head += _deliver_details(message, fmt)
     elif fmt.show_header:
@@ -187,7 +219,7 @@ def cmgl_lines(index: int, message: StoredMessage, fmt: TextFormat) -> list[str]
     if message.report is not None:
         status = quoted(message.status.text)
         return [f"+CMGL: {index},{status},{report_fields(message, fmt)}"]
-    scts = quoted(format_scts(message.timestamp)) if message.status.received else ""
+    scts = fmt.scts(message.timestamp) if message.status.received else ""
     head = f"+CMGL: {index},{quoted(message.status.text)},{_address(message, fmt)},,{scts}"
     if fmt.show_header:
         head += f",{_tooa(message)},{body_length(message)}"
@@ -196,7 +228,7 @@ def cmgl_lines(index: int, message: StoredMessage, fmt: TextFormat) -> list[str]
 
 def cmt_lines(message: StoredMessage, fmt: TextFormat) -> list[str]:
     """``+CMT: …`` header and body line of a direct delivery (``AT+CNMI=…,2``)."""
-    head = f"+CMT: {_address(message, fmt)},,{quoted(format_scts(message.timestamp))}"
+    head = f"+CMT: {_address(message, fmt)},,{fmt.scts(message.timestamp)}"
     if fmt.show_header:
         head += _deliver_details(message, fmt)
     return [head, body_to_wire(message, fmt.charset)]
