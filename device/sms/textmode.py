@@ -19,15 +19,24 @@ Status-report and command records (``+CMGR: <stat>,<fo>,<mr>,…``) are refused.
 Tolerances, because modules differ:
 
 * fields are split on commas outside double quotes; spaces around a field and a
-  trailing ``\\r\\n`` are ignored; quotes around numbers are accepted;
+  trailing ``\\r\\n`` are ignored; quotes around numbers are accepted; an
+  unquoted ``<scts>`` that the split cut at its comma is joined again;
 * ``<stat>`` as text (any case), as UCS2 hex of that text, or as a number 0–3;
 * ``<oa>``/``<da>``/``<sca>`` as hex or plain under UCS2
-  (:func:`~device.sms.charset.address_from_wire`);
+  (:func:`~device.sms.charset.address_from_wire`); an alphanumeric ``<oa>``
+  (``<tooa>`` with TON 5, 23.040 §9.1.2.5) in the TE character set, hex under UCS2;
+* ``<scts>`` with the variants of :mod:`device.sms.scts`;
 * empty detail fields (``,,``) become ``None``;
 * the ``+CMGR: ``/``+CMGL: ``/``+CMT: `` prefix may be left on.
 
-Anything else malformed raises :class:`~device.errors.SmsFormatError`, never
-``IndexError``/``ValueError`` from the standard library.
+Each field is read on its own, so that one odd field costs that field, not the
+message: a detail, ``<alpha>`` or ``<scts>`` that cannot be read becomes
+``None`` and a sentence in :attr:`TextHeader.notes` (a time stamp is kept raw
+there); so does an unreadable ``<stat>`` of a record with the received layout,
+and extra fields. What is left raises :class:`~device.errors.SmsFormatError`,
+never ``IndexError``/``ValueError`` from the standard library: an empty or
+unsplittable header, too few fields, an unreadable ``<index>``, a status report.
+Bodies (:func:`read_body`, user-data headers included) are :mod:`device.sms.textbody`.
 """
 
 from __future__ import annotations
@@ -103,7 +112,8 @@ class TextHeader:
 
     ``address`` is ``<oa>`` for received and ``<da>`` for stored outgoing
     messages (possibly empty for a stored draft). ``timestamp`` is ``None`` when
-    the record has no ``<scts>`` (SMS-SUBMIT, or an empty ``+CMGL`` field). The
+    the record has no ``<scts>`` (SMS-SUBMIT, or an empty ``+CMGL`` field) or one
+    that could not be read (its raw text is then in ``notes``). The
     detail fields (``tooa`` … ``length``) are ``None`` unless the module printed
     them (``AT+CSDH=1``); ``+CMGL`` only ever gives ``tooa`` and ``length``.
     ``index`` is set for ``+CMGL`` only. ``+CMT`` headers carry ``REC_UNREAD``.
