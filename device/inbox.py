@@ -163,9 +163,11 @@ class Inbox:
         """Journal first, delete from the modem second: nothing is lost in between."""
         self._restart.check()
         self._crash.reached("after_read")
-        if isinstance(message, StoredSms) and message.concat is not None and not message.truncated:
-            # (A truncated part is journaled undecodable on its own below: its message
-            # then expires incomplete, and is never run.)
+        if (
+            isinstance(message, StoredSms)
+            and message.concat is not None
+            and self._held(modem, message)
+        ):
             await self._commit_part(modem, message)
             return
         if isinstance(message, UndecodableSms):
@@ -206,6 +208,7 @@ class Inbox:
                 error="truncated: the user data is shorter than its length says",
                 notes=message.notes,
                 sender_type=message.sender_type,
+                concat=_part_text(message),
             )
             if new:
                 self._counters.undecodable += 1
@@ -222,6 +225,7 @@ class Inbox:
                 error=reason,
                 notes=message.notes,
                 sender_type=message.sender_type,
+                concat=_part_text(message),
             )
             if new:
                 self._counters.received += 1
@@ -243,6 +247,15 @@ class Inbox:
             notify(self._observer.received, row)
         if message.storage is None:
             self._restart.needed("+CMT direct delivery: indications must be set up again")
+
+    def _held(self, modem: Modem, message: StoredSms) -> bool:
+        """Whether a part joins the parts held for its message. A truncated part, and a
+        part that names an allowed sender but fails its type or printed form (a spoof
+        that would otherwise fill a slot of the genuine message), are journaled on their
+        own instead (undecodable / refused): the message then expires incomplete."""
+        if message.truncated:
+            return False
+        return message.sender not in self._allowed or self._admission(modem, message)[1] is None
 
     def _admission(self, modem: Modem, message: StoredSms) -> tuple[InboxState, str | None]:
         """RECEIVED for an allowed sender, by digits, address type and wire form
@@ -283,6 +296,12 @@ class Inbox:
             LOGGER.info("inbox %d: %d-part message from %r: %r", row.id, concat.total,
                         row.sender, row.text)  # fmt: skip
             notify(self._observer.received, row)
+
+
+def _part_text(message: StoredSms) -> str | None:
+    """``"ref/total/seq"`` of a part journaled on its own, None for a single message."""
+    c = message.concat
+    return None if c is None else f"{c.reference}/{c.total}/{c.sequence}"
 
 
 __all__ = ["Inbox", "RestartWatch"]

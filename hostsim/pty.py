@@ -286,11 +286,17 @@ class SimulatedModem:
         order: Sequence[int] | None = None,
         reference: int | None = None,
         timestamp: datetime | None = None,
+        sender_type: int | None = None,
     ) -> list[int | None]:
         """A long message as concatenated parts, in ``order`` (see
         :meth:`EmulatedModem.deliver_concatenated`); URCs flushed."""
         indexes = self.modem.deliver_concatenated(
-            sender, text, order=order, reference=reference, timestamp=timestamp
+            sender,
+            text,
+            order=order,
+            reference=reference,
+            timestamp=timestamp,
+            sender_type=sender_type,
         )
         self._pump()
         return indexes

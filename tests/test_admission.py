@@ -131,3 +131,20 @@ async def test_plain_000_under_ucs2_is_refused_in_text_mode(tmp_path: Path, line
         r.gw.inject(f'\r\n+CMT: "003000300030",,{header}\r\n{body}\r\n'.encode())
         await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
         assert [s.text for s in r.gw.sent] == ["pong: plain"]
+
+
+async def test_a_spoofed_part_never_joins_the_genuine_message(tmp_path: Path, line: Line) -> None:
+    """Parts are held by sender, reference and number (23.040 §9.2.3.24.1). A part from
+    alphanumeric "000" with the genuine message's reference is journaled REFUSED on its
+    own, not held: it can neither fill the genuine message's slot nor take its place."""
+    genuine = "ping: " + "g" * 200
+    spoof = "ping: " + "s" * 200
+    async with rig(tmp_path, line, mode="pdu") as r:
+        r.gw.deliver_concatenated("000", spoof, order=[0], reference=42, sender_type=0xD0)
+        r.gw.deliver_concatenated("000", genuine, order=[1, 0], reference=42)
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        await r.gw.wait_until(lambda _: len(r.journal.inbox()) == 2, WAIT)
+        refused, ran = r.journal.inbox()
+        assert refused.state is InboxState.REFUSED and refused.concat == "42/2/1"
+        assert refused.sender_type == 0xD0 and spoof.startswith(refused.text)
+        assert ran.state is InboxState.DONE and ran.text == genuine

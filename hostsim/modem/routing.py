@@ -99,6 +99,7 @@ class MessageRouting:
         order: Sequence[int] | None = None,
         reference: int | None = None,
         timestamp: datetime | None = None,
+        sender_type: int | None = None,
     ) -> list[int | None]:
         """A long message arrives as concatenated parts (TS 23.040 §9.2.3.24.1).
 
@@ -109,8 +110,8 @@ class MessageRouting:
         e.g. ``[2, 0, 1]``, which may repeat a part (a duplicate) or leave one
         out (default: every part in order). Even a short text gets a header
         (one part of one). ``reference`` (0–65535; above 255 selects the 16-bit
-        element) defaults to a per-modem counter. Returns each delivery's
-        result in delivery order.
+        element) defaults to a per-modem counter. ``sender_type`` as for
+        :meth:`deliver_sms`. Returns each delivery's result in delivery order.
 
         ValueError, before anything is delivered, for an order naming a part
         that does not exist, a bad reference, or a sender or text that cannot be
@@ -121,7 +122,9 @@ class MessageRouting:
             reference = self._next_concat_reference
             self._next_concat_reference = (reference + 1) % 256
         messages = pdumode.concatenated(
-            StoredMessage(Status.REC_UNREAD, sender, text, when, _dcs_for(text)),
+            StoredMessage(
+                Status.REC_UNREAD, sender, text, when, _dcs_for(text), address_type=sender_type
+            ),
             reference,
             self.config.smsc,
         )
