@@ -7,7 +7,9 @@ agent against hostsim personas that print them (in-memory tier).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -396,3 +398,30 @@ async def test_agent_drains_text_mode_parts_from_a_listing(tmp_path: Path, line:
         await r.gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
         (row,) = r.journal.inbox()
         assert (row.text, row.state) == (text, InboxState.DONE)
+
+
+def test_a_status_report_record_is_left_alone() -> None:
+    """27.005 §3.4.3/§3.4.2: a stored status report reads ``<stat>,<fo>,<mr>,[<ra>],
+    [<tora>],<scts>,<dt>,<st>`` (Telit ML865G1 AT reference, ``+CMGR``: "Message
+    Delivery Confirm"); it is no message to run, and stays in storage."""
+    report = '"REC UNREAD",6,12,"+4917",145,"26/11/25,10:00:00+04","26/11/25,10:00:05+04",0'
+    assert UCS2.read("SR", 1, f"+CMGR: {report}", "") is None
+    single = [f'+CMGL: 2,"REC UNREAD","{ZERO}",,"26/11/25,10:00:00+04"', hex_text("ping")]
+    (message,) = UCS2.listed("SM", [f"+CMGL: 1,{report}", *single])
+    assert isinstance(message, StoredSms) and message.index == 2
+
+
+async def test_agent_leaves_a_stored_status_report_in_storage(tmp_path: Path, line: Line) -> None:
+    """27.005 §3.4.1 ``+CNMI`` ``<ds>`` 2: a status report is stored and announced with
+    ``+CDSI``; the sweep's listing shows it among the messages, and it is left there."""
+    async with rig(tmp_path, line, sweep_interval=0.2) as r:
+        m = r.gw.modem
+        m.settings = dataclasses.replace(
+            m.settings, cnmi=dataclasses.replace(m.settings.cnmi, ds=2)
+        )
+        assert r.gw.modem.deliver_status_report("000", 12) is not None
+        r.gw.deliver("000", "ping: after")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        await asyncio.sleep(0.5)  # two more sweeps
+        assert [row.text for row in r.journal.inbox()] == ["ping: after"]
+        assert r.gw.modem.storages["SM"].used == 1

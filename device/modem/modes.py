@@ -114,6 +114,8 @@ class TextMode(MessageMode):
             if header.stat not in _RECEIVED:
                 return None
             return _stored(storage, index, header, textmode.read_body(body, header, self.charset))
+        except textmode.StatusReportRecord:
+            return None  # stays in storage, like a stored outgoing message
         except SmsFormatError as exc:
             return UndecodableSms(storage, index, header_line, body, str(exc))
 
@@ -123,6 +125,8 @@ class TextMode(MessageMode):
             fields = line.partition(":")[2].strip()
             try:
                 header = textmode.parse_cmgl_header(fields, self.charset)
+            except textmode.StatusReportRecord:
+                continue
             except SmsFormatError as exc:
                 index = _leading_int(fields)
                 if index is None:

@@ -59,6 +59,7 @@ __all__ = [
     "Body",
     "MessageStatus",
     "PartOf",
+    "StatusReportRecord",
     "TextHeader",
     "decode_body",
     "format_scts",
@@ -411,12 +412,16 @@ def _looks_like_timestamp(field: _Field) -> bool:
     return not _UINT_RE.match(field.text)
 
 
+class StatusReportRecord(SmsFormatError):
+    """The record is a status report (``<stat>,<fo>,<mr>,…``, 27.005 §3.4.3), not a message."""
+
+
 def _refuse_status_report(fields: list[_Field], first: int) -> None:
     """``<fo>,<mr>`` (two bare numbers) where the address stands: a status report."""
     if len(fields) > first + 1 and all(
         not f.quoted and _UINT_RE.match(f.text) for f in fields[first : first + 2]
     ):
-        raise SmsFormatError("a status-report record, not an SMS-DELIVER")
+        raise StatusReportRecord("a status-report record, not an SMS-DELIVER")
 
 
 def _stat(field: _Field, charset: Charset, notes: _Notes, received_layout: bool) -> MessageStatus:
