@@ -4,7 +4,8 @@ Run: ``python3 bench/run.py`` (about a minute). Each figure is the median of
 several repetitions; the machine is noisy, so compare medians and ratios.
 
 * AT codec throughput: a realistic transcript (listings, indications, errors,
-  prompts) fed whole, in 64-byte chunks and byte by byte.
+  prompts) fed whole, in 64-byte chunks and byte by byte; and one ``feed()``
+  of many short lines per line ending (linear for bare CR / LF too).
 * GSM 03.38: encode/decode of a full 160-septet message.
 * Round trip: hostsim delivers ``ping: <n>`` on a real pty, the real agent
   (in-process) reads, journals (SQLite, synchronous=FULL), deletes, replies;
@@ -74,6 +75,20 @@ def codec_rate(chunk: int | None, copies: int) -> tuple[float, int]:
         return len(stream) / elapsed
 
     return median_of(once), events
+
+
+def line_end_rate(end: bytes, count: int) -> float:
+    """Bytes per second for ``count`` short lines ending in ``end``, fed in one call:
+    flat in ``count`` when framing is linear (it was quadratic for bare CR / LF)."""
+    stream = (b'+CMTI: "SM",1' + end) * count
+
+    def once() -> float:
+        codec = AtCodec()
+        start = time.perf_counter()
+        codec.feed(stream)
+        return len(stream) / (time.perf_counter() - start)
+
+    return median_of(once)
 
 
 def gsm_rate() -> tuple[float, float]:
@@ -194,6 +209,17 @@ def main() -> None:
         lines.append(f"| {label} | {rate / 1e6:.2f} | {ev} |")
     lines.append("")
     lines.append(f"Transcript: {len(TRANSCRIPT)} bytes, {events // 200} events per copy.")
+    lines += [
+        "",
+        "One `feed()` of many short lines (`+CMTI: \"SM\",1`), by line ending (MB/s; flat in",
+        "the line count means linear):",
+        "",
+        "| line ending | 10 000 lines | 100 000 lines |",
+        "| --- | ---: | ---: |",
+    ]
+    for label, end in (("CR LF", b"\r\n"), ("bare LF", b"\n"), ("bare CR", b"\r")):
+        small, large = line_end_rate(end, 10_000), line_end_rate(end, 100_000)
+        lines.append(f"| {label} | {small / 1e6:.2f} | {large / 1e6:.2f} |")
     enc, dec = gsm_rate()
     lines += [
         "",
