@@ -115,6 +115,16 @@ class _Exchange:
         self.prompt: asyncio.Future[None] = loop.create_future()
         self.expects_prompt = False
 
+    def finish(self, final: Final, *, whole: bool = True) -> Response:
+        """The response; the typed error of a failed result, or with ``whole``
+        :class:`ResponseDamaged` when a line of it was dropped as over-long."""
+        if not final.ok:
+            raise error_for(self.command, final)
+        lines = tuple(self.lines)
+        if whole and self.dropped:
+            raise ResponseDamaged(self.command, lines, tuple(self.dropped), final.text)
+        return Response(self.command, lines, final)
+
 
 class _Protocol(asyncio.Protocol):
     def __init__(self, channel: AtChannel) -> None:
@@ -244,10 +254,7 @@ class AtChannel:
                 final = await self._wait(exchange.done, command, limit)
             finally:
                 self._exchange = None
-        response = self._finish(exchange, final)
-        if exchange.dropped:
-            raise ResponseDamaged(command, response.lines, tuple(exchange.dropped), final.text)
-        return response
+        return exchange.finish(final)
 
     async def command_with_body(
         self, command: str, body: str, *, timeout: float | None = None
@@ -277,13 +284,9 @@ class AtChannel:
                 final = await self._wait(exchange.done, command, limit, cancel_with=ESC)
             finally:
                 self._exchange = None
-        response = self._finish(exchange, final)
-        if exchange.dropped:
-            # The send's outcome is what counts: a reference that arrived is kept (the
-            # caller treats a missing one as an uncertain send).
-            LOGGER.warning("%s: %s: over-long line(s) dropped from the answer: %r",
-                           self.port, command, exchange.dropped)  # fmt: skip
-        return response
+        # The send's outcome is what counts: a reference that arrived is kept (the
+        # caller treats a missing one as an uncertain send); the drop was logged.
+        return exchange.finish(final, whole=False)
 
     async def close(self) -> None:
         """Close the port; idempotent. Any command in flight fails with ConnectionLost."""
@@ -351,12 +354,6 @@ class AtChannel:
             with contextlib.suppress(ModemError):
                 self._write(cancel_with)
 
-    @staticmethod
-    def _finish(exchange: _Exchange, final: Final) -> Response:
-        if not final.ok:
-            raise error_for(exchange.command, final)
-        return Response(exchange.command, tuple(exchange.lines), final)
-
     def _write(self, text: str) -> None:
         transport = self._transport
         if transport is None or transport.is_closing():
@@ -370,12 +367,8 @@ class AtChannel:
         self._transport = transport
 
     def _data_received(self, data: bytes) -> None:
-        """Feed one read to the codec and dispatch its events as they are framed.
-
-        Never raises: the transport's read callback is no place for an exception
-        (it would drop the rest of the read, and with it maybe the final result
-        of a command in flight). Each event is dispatched on its own.
-        """
+        """Feed one read to the codec and dispatch each event as it is framed. Never
+        raises: that would drop the rest of the read (maybe a final result with it)."""
         self._rx.set()
         LOGGER.debug("%s -> %r", self.port, data)
         try:
