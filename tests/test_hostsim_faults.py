@@ -203,6 +203,38 @@ def test_overlong_line_prints_the_next_bodies_over_long_and_counts_down() -> Non
     assert lines(at(m, f"AT+CMGR={first}"))[1] == "one"
 
 
+def test_unreadable_index_fails_its_read_and_any_listing_until_deleted() -> None:
+    """A corrupt SIM record: 27.005 §3.2.5 <err> 320 "memory failure" on AT+CMGR of it
+    and on AT+CMGL (which would list it); the other indices read; AT+CMGD ends it."""
+    m = modem(FaultPlan())
+    at(m, "ATE0;+CMGF=1;+CNMI=2,1,0,0,0")
+    bad = m.deliver_sms("+15550100", "corrupt")
+    good = m.deliver_sms("+15550100", "fine")
+    assert bad is not None and good is not None
+    m.faults = m.faults.replace(unreadable_index=bad)
+    assert lines(at(m, f"AT+CMGR={bad}")) == ["+CMS ERROR: 320"]
+    assert lines(at(m, 'AT+CMGL="ALL"')) == ["+CMS ERROR: 320"]
+    assert lines(at(m, f"AT+CMGR={good}"))[-2:] == ["fine", "OK"]
+    # A listing that does not reach it (the corrupt one is still unread) answers.
+    assert lines(at(m, 'AT+CMGL="REC READ"'))[-2:] == ["fine", "OK"]
+    assert lines(at(m, f"AT+CMGD={bad},0")) == ["OK"]
+    assert m.faults.unreadable_index == -1
+    assert lines(at(m, 'AT+CMGL="ALL"'))[-2:] == ["fine", "OK"]
+    with pytest.raises(ValueError):
+        FaultPlan(unreadable_index=-2)
+
+
+def test_cscs_reads_ira_whatever_was_set_and_the_set_one_is_used() -> None:
+    """The "setting will not stick" module of issue 12: AT+CSCS="UCS2" is OK, AT+CSCS?
+    shows "IRA" (27.007 §5.5 read form), text-mode strings are UCS2 all the same."""
+    m = modem(FaultPlan(cscs_reads_ira=True))
+    at(m, "ATE0;+CMGF=1;+CSDH=0")
+    assert lines(at(m, 'AT+CSCS="UCS2"')) == ["OK"]
+    assert lines(at(m, "AT+CSCS?")) == ['+CSCS: "IRA"', "OK"]
+    index = m.deliver_sms("+15550100", "hi")
+    assert lines(at(m, f"AT+CMGR={index}"))[-2] == "00680069"  # "hi" in UCS2
+
+
 def test_reboot_not_ready_then_ready() -> None:
     m = modem(FaultPlan())
     m.data_to_send()

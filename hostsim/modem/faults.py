@@ -120,6 +120,16 @@ class FaultPlan:
         metavar="N",
         check=_between(0, 1000, "between 0 and 1000"),
     )
+    unreadable_index: int = _fault(
+        -1,
+        "a corrupt record at index N: AT+CMGR=N and any AT+CMGL that lists it answer "
+        "+CMS ERROR: 320 (memory failure) until AT+CMGD=N deletes it; -1: none",
+        metavar="N",
+        check=_between(-1, 999_999, "-1 (off) or an index"),
+    )
+    cscs_reads_ira: bool = _fault(
+        False, 'AT+CSCS? answers "IRA" whatever was set (the set character set is used)'
+    )
 
     def __post_init__(self) -> None:
         for field in fault_fields():

@@ -23,6 +23,10 @@ PDU mode (``AT+CMGF=0``, rendering in :mod:`hostsim.modem.pdumode`):
   ``+CMS ERROR: 300`` (ME failure); nothing is marked read then.
 * Under the ``overlong_line`` fault the body line of an ``AT+CMGR``/``AT+CMGL``
   answer is printed over-long (:func:`~hostsim.modem.faults.overlong_body`).
+* The ``unreadable_index`` fault is a corrupt record: its ``AT+CMGR``, and any
+  ``AT+CMGL`` that would list it, answer ``+CMS ERROR: 320`` (memory failure)
+  until ``AT+CMGD`` deletes it, which ends the fault. Under ``cscs_reads_ira``
+  ``AT+CSCS?`` shows ``"IRA"`` whatever was set (the set one is still used).
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 
+#: What a corrupt record (the ``unreadable_index`` fault) answers: 27.005 §3.2.5
+#: ``<err>`` 320, "memory failure".
+UNREADABLE = 320
 #: ``AT+CSCS`` character sets offered (``"HEX"`` is not).
 CHARSETS = (Charset.GSM, Charset.IRA, Charset.UCS2)
 _ADDRESS_CHARS = frozenset("+0123456789*#ABCabc")
@@ -109,7 +116,8 @@ def _cscs(modem: EmulatedModem, invocation: Invocation) -> list[str]:
     if invocation.form is Form.TEST:
         return ["+CSCS: (" + ",".join(quoted(c.value) for c in CHARSETS) + ")"]
     if invocation.form is Form.READ:
-        return [f"+CSCS: {quoted(modem.settings.cscs.value)}"]
+        shown = "IRA" if modem.faults.cscs_reads_ira else modem.settings.cscs.value
+        return [f"+CSCS: {quoted(shown)}"]
     only_forms(invocation, Form.SET)
     max_params(invocation, 1)
     param = invocation.params[0]
@@ -256,6 +264,8 @@ def _cmgl(modem: EmulatedModem, invocation: Invocation) -> list[str]:
     store = modem.storages[modem.settings.cpms[0]]
     fmt = modem.text_format()
     listed = store.list(wanted)
+    if any(index == modem.faults.unreadable_index for index, _ in listed):
+        raise CommandFailed.cms(UNREADABLE)
     lines: list[str] = []
     for index, message in listed:  # everything rendered before anything is marked read
         lines += _pdu_lines(modem, index, message) if pdu else cmgl_lines(index, message, fmt)
@@ -278,6 +288,8 @@ def _cmgr(modem: EmulatedModem, invocation: Invocation) -> list[str]:
     message = store.get(index)
     if message is None:
         raise CommandFailed.cms(321)
+    if index == modem.faults.unreadable_index:
+        raise CommandFailed.cms(UNREADABLE)
     if _pdu_mode(modem):
         lines = _pdu_lines(modem, None, message)
     else:
@@ -314,6 +326,9 @@ def _cmgd(modem: EmulatedModem, invocation: Invocation) -> list[str]:
         store.delete_by_flag(index, delflag)
     except ValueError:
         raise CommandFailed.cms(321) from None
+    if delflag == 0 and index is not None and index == modem.faults.unreadable_index:
+        LOGGER.info("fault: the corrupt record at index %d is deleted; it is over", index)
+        modem.faults = modem.faults.replace(unreadable_index=-1)
     return []
 
 
