@@ -88,6 +88,7 @@ class Agent:
             wake=self._wake,
             on_urc=self._on_urc,
             open_channel=open_channel,
+            on_trouble=lambda texts: notify(self.observer.trouble, texts),
         )
         self.inbox = Inbox(
             journal,
@@ -171,6 +172,8 @@ class Agent:
             "profile": self.profile.name,
             "registration": modem.registration_text if modem is not None else "unknown",
             "signal": signal_text(modem.rssi if modem is not None else None),
+            "trouble": list(self.supervisor.trouble.texts),
+            "settings_not_sticking": dict(modem.not_sticking) if modem is not None else {},
             "uptime_seconds": round(time.monotonic() - self.started, 1),
             "counters": dataclasses.asdict(self.counters),
             "journal": self.journal.counts(),

@@ -291,6 +291,8 @@ async def cmd_status(config: Config, *, as_json: bool) -> int:
     print(f"registration  {status['registration']}")
     print(f"signal        {status['signal']}")
     print(f"uptime        {status['uptime_seconds']} s")
+    for text in status.get("trouble", []):
+        print(f"trouble       {text}")
     for name, value in status["counters"].items():
         print(f"{name:<13} {value}")
     for name, value in status["journal"].items():

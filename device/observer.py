@@ -39,6 +39,10 @@ class AgentObserver:
     def send_failed(self, outbox: OutboxRow) -> None:
         """A send attempt failed; ``outbox.state`` says whether it will be retried."""
 
+    def trouble(self, texts: tuple[str, ...]) -> None:
+        """What the agent runs on with but reports changed (a setting that will not
+        stick, re-initialisations in a row); ``texts`` is all of it, empty when none."""
+
 
 @dataclass
 class Counters:
@@ -48,6 +52,7 @@ class Counters:
     executed: int = 0
     refused: int = 0
     undecodable: int = 0
+    unreadable: int = 0
     sent: int = 0
     send_failures: int = 0
     reconnects: int = 0

@@ -51,14 +51,26 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class SystemdStatus(AgentObserver):
-    """Every lifecycle change as the unit's STATUS= (what ``systemctl status`` shows)."""
+    """Every lifecycle change as the unit's STATUS= (what ``systemctl status`` shows),
+    followed by the agent's trouble while there is any."""
 
     def __init__(self, notifier: Notifier, port: str | None) -> None:
         self._notifier = notifier
         self._port = port
+        self._state: ModemState | None = None
+        self._trouble: tuple[str, ...] = ()
 
     def state_changed(self, before: ModemState, after: ModemState) -> None:
-        self._notifier.status(f"modem {after.value} on {self._port}")
+        self._state = after
+        self._show()
+
+    def trouble(self, texts: tuple[str, ...]) -> None:
+        self._trouble = texts
+        self._show()
+
+    def _show(self) -> None:
+        state = self._state.value if self._state is not None else "starting"
+        self._notifier.status("; ".join((f"modem {state} on {self._port}", *self._trouble)))
 
 
 def build_registry(config: Config) -> Registry:

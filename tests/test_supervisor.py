@@ -23,6 +23,7 @@ from device.modem.profiles import PROFILES
 from device.modem.supervisor import (
     BRING_UP,
     ERROR_RULES,
+    ESCALATE_AFTER,
     PROBE_ATTEMPTS,
     ErrorRule,
     ModemSupervisor,
@@ -80,6 +81,10 @@ class FakeModem:
 
     async def setup_sms(self) -> None:
         self._next("setup_sms", None)
+
+    async def note_read_backs(self) -> dict[str, str]:
+        stuck: dict[str, str] = self._next("note_read_backs", {})
+        return stuck
 
     async def refresh_registration(self) -> int:
         stat: int = self._next("refresh_registration", 1)
@@ -250,3 +255,124 @@ async def test_any_error_in_any_attached_state_recovers_without_invalid_trigger(
         probe = Lifecycle(initial=state)
         probe.fire(expected)
         assert sup.lifecycle.state is probe.state
+
+
+# -- issue 12: re-initialisations back off and escalate; one boot is one restart -----
+
+
+def backing_off() -> tuple[ModemSupervisor, list[float], list[tuple[str, ...]]]:
+    states: list[ModemState] = []
+    told: list[tuple[str, ...]] = []
+    life = Lifecycle(lambda a, b: states.append(b), initial=S.READY)
+    config = Config(port="/dev/null", reconnect_initial=0.5, reconnect_max=4.0)
+    sup = ModemSupervisor(config, life, counters=Counters(), stop=asyncio.Event(),
+                          wake=asyncio.Event(), on_urc=lambda urc: None,
+                          on_trouble=told.append)  # fmt: skip
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> bool:
+        pauses.append(seconds)
+        return False
+
+    sup.pause = pause  # type: ignore[method-assign]
+    return sup, pauses, told
+
+
+async def test_reinitialisations_in_a_row_back_off_escalate_and_reset_on_health() -> None:
+    """Issue 12: a module whose settings never read back caused 707 re-initialisations
+    in 4 s. The first is at once, the next back off (reconnect_initial doubling up to
+    reconnect_max); from ESCALATE_AFTER in a row on it is reported; a passed health
+    check ends the streak and the report."""
+    sup, pauses, told = backing_off()
+    restart = rule_for(RestartDetected("settings lost"), restart_seen=False)
+    assert restart is not None
+    for _ in range(6):
+        sup.lifecycle = Lifecycle(initial=S.READY)
+        assert await sup._recover(restart, RestartDetected("settings lost (AT+CSCS is IRA)"))
+    assert pauses == [0.0, 0.5, 1.0, 2.0, 4.0, 4.0]
+    assert sup._counters.reinitialisations == 6
+    assert len(sup.trouble.texts) == 1
+    assert "re-initialised 6 times in a row" in sup.trouble.texts[0]
+    assert "AT+CSCS is IRA" in sup.trouble.texts[0]
+    assert told[0][0].startswith(f"re-initialised {ESCALATE_AFTER} times in a row")
+    await sup.health_check(FakeModem(refresh_registration=[1]))  # type: ignore[arg-type]
+    assert sup.trouble.texts == () and told[-1] == ()
+    sup.lifecycle = Lifecycle(initial=S.READY)
+    await sup._recover(restart, RestartDetected("boot banner RDY"))
+    assert pauses[-1] == 0.0  # a new streak: at once again
+
+
+async def test_error_answers_in_a_row_back_off_across_bring_ups() -> None:
+    """A poison message failed the drain after every bring-up: one re-initialisation
+    every 0.5 s, because each bring-up reset the streak. Only a health check does now."""
+    sup, pauses, _ = backing_off()
+    error = CmeError("AT+CMGL", 320, "memory failure")
+    rule = rule_for(error, restart_seen=False)
+    assert rule is not None and rule.recovery is Recovery.PROBE_AFTER_BACKOFF
+    for _ in range(4):
+        sup.lifecycle = Lifecycle(initial=S.READY)
+        await sup._recover(rule, error)
+        sup.lifecycle = Lifecycle(initial=S.WAITING_FOR_NETWORK)
+        assert await sup.bring_up(FakeModem())  # type: ignore[arg-type]
+    assert pauses == [0.5, 1.0, 2.0, 4.0]
+    assert sup.trouble.texts == (
+        "re-initialised 4 times in a row, now every 4 s at most: "
+        "'AT+CMGL' failed: +CME ERROR 320 (memory failure)",
+    )
+
+
+async def test_a_setting_that_does_not_read_back_after_set_up_is_reported_and_run_with() -> None:
+    """hostsim's cscs_reads_ira: AT+CSCS="UCS2" accepted, AT+CSCS? shows "IRA"."""
+    modem = FakeModem(note_read_backs=[{"CSCS": "IRA"}, {}])
+    sup, states = supervisor(S.SETTING_UP_SMS)
+    assert await sup.bring_up(modem)  # type: ignore[arg-type]
+    assert states[-1] is S.READY
+    assert sup.trouble.texts == ("AT+CSCS reads back IRA right after it was set: running with it",)
+    sup.lifecycle = Lifecycle(initial=S.SETTING_UP_SMS)
+    assert await sup.bring_up(modem)  # type: ignore[arg-type]
+    assert sup.trouble.texts == ()  # it sticks after this set-up: resolved
+
+
+async def test_one_boot_printed_over_seconds_is_one_restart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Quectel BG96 (AT Commands Manual, "URC indication of module start"): RDY, then
+    +CPIN: READY, +QIND: PB DONE, +QIND: SMS DONE as the SIM and SMS come up; SIMCom
+    SIM7600 (AT command manual): RDY … SMS DONE, PB DONE. The later lines are the same
+    boot; a new RDY is a new one, and so is any banner line once the window is over."""
+    from device.at.codec import Urc
+
+    sup, _ = supervisor(S.READY)
+    sup.profile = PROFILES["quectel-bg96"]
+
+    def urc(text: str) -> Urc:
+        return Urc(text.partition(":")[0], text.partition(":")[2].strip(), text)
+
+    sup.on_urc(urc("RDY"))
+    assert sup.restarts.reason == "boot banner RDY"
+    sup.restarts.reason = None  # the re-initialisation under way
+    sup.lifecycle = Lifecycle(initial=S.WAITING_FOR_SIM)
+    sup.on_urc(urc("+QIND: PB DONE"))
+    sup.on_urc(urc("+QIND: SMS DONE"))
+    assert sup.restarts.reason is None
+    sup.lifecycle = Lifecycle(initial=S.READY)
+    sup.on_urc(urc("SMS DONE"))  # after ready, still that boot
+    assert sup.restarts.reason is None
+    sup.on_urc(urc("RDY"))  # a new boot
+    assert sup.restarts.reason == "boot banner RDY"
+    sup.restarts.reason = None
+    monkeypatch.setattr("device.modem.restarts.BOOT_WINDOW", 0.0)
+    sup.on_urc(urc("SMS DONE"))  # the window is over: a restart without RDY
+    assert sup.restarts.reason == "boot banner SMS DONE"
+
+
+async def test_banners_while_probing_open_the_boot_window() -> None:
+    """A boot seen while probing (agent start, or after a port loss) needs nothing,
+    and its later lines during the bring-up are that boot too."""
+    from device.at.codec import Urc
+
+    sup, _ = supervisor(S.PROBING)
+    sup.on_urc(Urc("RDY", "", "RDY"))
+    sup.lifecycle = Lifecycle(initial=S.SETTING_UP_SMS)
+    sup.on_urc(Urc("SMS DONE", "", "SMS DONE"))
+    assert sup.restarts.reason is None

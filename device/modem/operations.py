@@ -44,6 +44,8 @@ LOGGER = logging.getLogger(__name__)
 DEFAULT_SEND_TIMEOUT = 60.0
 #: ``SmsSettings.storage`` meaning "the profile's storage".
 AUTO = "auto"
+#: Most storage indices read one by one (:meth:`Modem.storage_indices`).
+MAX_INDICES = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,9 @@ class Modem:
         self.rssi: int | None = None
         self.storage = self._storage_for(self.profile)
         self.read_storage = self.storage
+        #: Verified settings that read back otherwise right after being written:
+        #: name -> what the module shows (see :meth:`note_read_backs`).
+        self.not_sticking: dict[str, str] = {}
 
     def _storage_for(self, profile: Profile) -> str:
         return profile.storage if self.settings.storage == AUTO else self.settings.storage
@@ -177,19 +182,42 @@ class Modem:
         await self.probe(self.command_timeout)
         await self.apply(sms.SEND_SETUP)
 
-    async def settings_intact(self) -> str | None:
-        """None when the verified settings (message format, character set, ``+CMTI``
-        indications) still read back as written.
-
-        Otherwise which one changed (``"AT+CMGF is 0"``): a module that restarted
-        without a banner (or another program on the port) shows itself this way.
-        """
+    async def _read_backs(self) -> dict[str, str]:
+        """The verified settings that do not read back as written: name -> what is shown."""
         ctx = self._context()
+        found: dict[str, str] = {}
         for setting in sms.HEALTH_CHECK:
             values = (await self.run(setting.read)).prefixed(f"+{setting.name}")
             shown = setting.wrong(values, ctx)
             if shown is not None:
-                return f"AT+{setting.name} is {shown}"
+                found[setting.name] = shown
+        return found
+
+    async def note_read_backs(self) -> dict[str, str]:
+        """Right after the set-up: the verified settings that already read back otherwise
+        (name -> what the module shows) do not stick on this module.
+
+        They are kept in :attr:`not_sticking` (and returned): from now on
+        :meth:`settings_intact` takes that read-back as intact, so that a module
+        which accepts ``AT+CSCS="UCS2"`` and then shows ``"IRA"`` is run as it is
+        instead of being re-initialised again and again. The price: for such a
+        setting a restart that leaves it showing the same is not seen by it (the
+        other settings, banners and echo still show one).
+        """
+        self.not_sticking = await self._read_backs()
+        return dict(self.not_sticking)
+
+    async def settings_intact(self) -> str | None:
+        """None when the verified settings (message format, character set, ``+CMTI``
+        indications) still read back as written, or, for one that does not stick
+        (:meth:`note_read_backs`), as it read back right after it was written.
+
+        Otherwise which one changed (``"AT+CMGF is 0"``): a module that restarted
+        without a banner (or another program on the port) shows itself this way.
+        """
+        for name, shown in (await self._read_backs()).items():
+            if self.not_sticking.get(name) != shown:
+                return f"AT+{name} is {shown}"
         return None
 
     async def refresh_registration(self) -> int | None:
@@ -289,6 +317,20 @@ class Modem:
         except CommandError as exc:
             LOGGER.info("cannot read %s index %d again (%s)", listed.storage, listed.index, exc)
             return listed
+
+    async def storage_indices(self) -> range:
+        """Every index the storage may hold, for reading it index by index when the
+        listing fails: 0 up to ``<total1>`` of ``AT+CPMS?`` (27.005 §3.2.2), which covers
+        0-based (Quectel, SIMCom) and 1-based memories; a slot past the end or empty is
+        ``+CMS ERROR: 321``, which :meth:`read` takes as empty. ResponseError when
+        ``AT+CPMS?`` shows no total (at most :data:`MAX_INDICES` are given).
+        """
+        await self._select_read_storage(self.storage)
+        values = (await self.run(at.CPMS_READ)).prefixed("+CPMS")
+        fields = [f.strip() for f in values[0].split(",")] if values else []
+        if len(fields) < 3 or not fields[2].isascii() or not fields[2].isdigit():
+            raise ResponseError(f"AT+CPMS?: no <total1> in {values!r}")
+        return range(min(int(fields[2]), MAX_INDICES - 1) + 1)
 
     async def delete(self, storage: str, index: int) -> None:
         """Delete exactly one index (delflag 0) — never a bulk delete."""

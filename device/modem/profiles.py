@@ -6,7 +6,8 @@ manufacturer from ``AT+CGMI``), or by the name in ``agent.profile``. Each field
 is read:
 
 * ``boot_banners`` — indications the module prints when it (re)boots; seeing one
-  while configured means its settings are gone (the agent's URC listener);
+  while configured means its settings are gone (the agent's URC listener); the
+  lines after the first (:func:`starts_boot`) belong to the same boot;
 * ``storage`` — the message storage when ``agent.storage = "auto"`` (any other
   value is used as given);
 * ``urc_port_query`` — how to read which port gets unsolicited codes (shown by
@@ -42,6 +43,10 @@ class Profile:
     setup_commands: tuple[str, ...] = ()
 
 
+#: The banner line a module prints first when it boots (Quectel BG96/EG25-G and
+#: SIMCom SIM7600 manuals: ``RDY``); the others (``SMS DONE``, ``PB DONE`` …)
+#: follow as its services come up, seconds later.
+BOOT_START = frozenset({"RDY"})
 _COMMON_BANNERS = frozenset({"RDY", "SMS DONE", "SMS READY", "PB DONE", "CALL READY", "+PBREADY"})
 _QUECTEL_BANNERS = _COMMON_BANNERS | {"+QIND: SMS DONE", "+QIND: PB DONE"}
 
@@ -90,6 +95,11 @@ PROFILES: dict[str, Profile] = {
 def is_banner(profile: Profile, line: str) -> bool:
     """True when the indication ``line`` is one of ``profile``'s boot banners."""
     return " ".join(line.split()).upper() in profile.boot_banners
+
+
+def starts_boot(line: str) -> bool:
+    """True when the indication ``line`` is the first line of a boot (:data:`BOOT_START`)."""
+    return " ".join(line.split()).upper() in BOOT_START
 
 
 def detect(model: str, manufacturer: str = "") -> Profile:

@@ -23,11 +23,23 @@ still in its storage for the drain that follows.
 
 Restart detection (:class:`Restarts`): a module that restarts forgets its
 settings, and reading with the wrong character set would garble messages. A
-restart is recognised by its boot banner (``RDY``, ``SMS DONE`` …), by echo
-coming back after ``ATE0`` (unless the module keeps echo on despite ``ATE0``,
-which is tolerated), by settings found changed in the health check, and (by
-the inbox) before any message is journaled as undecodable. The health check
-(signal, settings intact, registration) runs when the session asks for it.
+restart is recognised by its boot banner (``RDY``, ``SMS DONE`` …; the later
+lines of one boot are that boot, not more restarts: :data:`BOOT_WINDOW`), by
+echo coming back after ``ATE0`` (unless the module keeps echo on despite
+``ATE0``, which is tolerated), by settings found changed in the health check,
+and (by the inbox) before any message is journaled as undecodable or given up
+as unreadable. The health check (signal, settings intact, registration) runs
+when the session asks for it.
+
+Nothing loops: re-initialisations (and error answers) in a row back off with
+``reconnect_initial`` … ``reconnect_max`` (the first is at once), and from
+:data:`ESCALATE_AFTER` in a row on they are reported as :class:`Trouble`
+(the log, :attr:`ModemSupervisor.trouble` in ``smscmd status``, the listener
+behind the unit's ``STATUS=``) until a health check passes. A verified setting
+that reads back otherwise right after it was set does not stick on this module:
+it is reported the same way and run with (the health check then expects that
+read-back, :meth:`~device.modem.operations.Modem.note_read_backs`), instead of
+being taken for a restart again and again.
 """
 
 from __future__ import annotations
@@ -54,6 +66,16 @@ from device.modem.lifecycle import Lifecycle, ModemState, Trigger
 from device.modem.messages import REGISTERED, signal_text
 from device.modem.operations import Modem, SmsSettings, retry_while_busy
 from device.modem.profiles import PROFILES, Profile, is_banner
+from device.modem.restarts import (
+    BOOT_WINDOW,
+    ESCALATE_AFTER,
+    InARow,
+    RestartDetected,
+    Restarts,
+    Trouble,
+    TroubleListener,
+    TroubleReport,
+)
 from device.observer import Counters
 from device.retry import Backoff
 
@@ -61,50 +83,14 @@ LOGGER = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 2.0
 PROBE_ATTEMPTS = 5
-
 #: Opens the link to the modem; raises ConnectionLost when it cannot be had.
 OpenChannel = Callable[[], Awaitable[AtChannel]]
 #: Serves a ready modem until it is lost (returns, or raises an ERROR_RULES error).
 Session = Callable[[Modem, AtChannel], Awaitable[None]]
 
 
-class RestartDetected(SmscmdError):
-    """The module restarted (or its settings were lost): re-initialise it."""
-
-
 class RegistrationLost(SmscmdError):
     """The modem is answering but no longer registered to a network."""
-
-
-class Restarts:
-    """Restart detection: the first reason seen, kept until the next bring-up."""
-
-    def __init__(self, wake: asyncio.Event) -> None:
-        self._wake = wake
-        self.reason: str | None = None
-        self.channel: AtChannel | None = None
-        #: Echoes seen by the time the modem was ready; more mean echo is back on.
-        self.echo_baseline = 0
-        #: False for a module that keeps echo on despite ATE0 (echo is no sign then).
-        self.echo_means_restart = True
-
-    def needed(self, reason: str) -> None:
-        """Ask for a re-initialisation (the first reason is kept) and wake the agent."""
-        if self.reason is None:
-            self.reason = reason
-        self._wake.set()
-
-    def check(self) -> None:
-        """Raise :class:`RestartDetected` when a restart was seen (echo counted here)."""
-        channel = self.channel
-        if (
-            channel is not None
-            and self.echo_means_restart
-            and channel.echo_count > self.echo_baseline
-        ):
-            self.needed("echo is back on")
-        if self.reason is not None:
-            raise RestartDetected(self.reason)
 
 
 class Retry(enum.Enum):
@@ -188,6 +174,7 @@ class ModemSupervisor:
         wake: asyncio.Event,
         on_urc: Callable[[Urc], None],
         open_channel: OpenChannel | None = None,
+        on_trouble: TroubleListener | None = None,
     ) -> None:
         if config.port is None and open_channel is None:
             raise ValueError("the agent needs a serial port (config agent.port or --port)")
@@ -203,7 +190,9 @@ class ModemSupervisor:
         self.restarts = Restarts(wake)
         self.profile: Profile = PROFILES["generic"]
         self.modem: Modem | None = None
-        self._error_streak = 0
+        #: What it runs on with but reports (``smscmd status``, the unit's STATUS=).
+        self.trouble = TroubleReport(on_trouble)
+        self._in_a_row = InARow(self._reconnect, self.trouble)
         #: Echo count right after ATE0, while a bring-up from probing is under way.
         self._echoes_after_ate0: int | None = None
 
@@ -292,18 +281,21 @@ class ModemSupervisor:
         if recovery is Recovery.REOPEN:
             LOGGER.warning("serial port lost: %s", exc)
             return False  # PORT_LOST is fired once the port is closed
-        if recovery is Recovery.REINITIALISE:
-            LOGGER.warning("re-initialising the modem: %s", self.restarts.reason or exc)
-            self._counters.reinitialisations += 1
-        elif recovery is Recovery.PROBE:
-            LOGGER.warning("modem stopped answering: %s", exc)
-        elif recovery is Recovery.PROBE_AFTER_BACKOFF:
-            self._error_streak += 1
-            pause = self._reconnect.delay(self._error_streak)
-            LOGGER.error("modem error, re-initialising in %.1f s: %s", pause, exc)
+        if recovery in (Recovery.REINITIALISE, Recovery.PROBE_AFTER_BACKOFF):
+            reason = str(self.restarts.reason or exc)
+            if recovery is Recovery.REINITIALISE:
+                # The first one in a row is at once (a module reboot recovers fast).
+                pause = self._in_a_row.next(reason, first_at_once=True)
+                self._counters.reinitialisations += 1
+                LOGGER.warning("re-initialising the modem in %.1f s: %s", pause, reason)
+            else:
+                pause = self._in_a_row.next(reason, first_at_once=False)
+                LOGGER.error("modem error, re-initialising in %.1f s: %s", pause, reason)
             self.lifecycle.fire(rule.trigger)
             await self.pause(pause)
             return True
+        if recovery is Recovery.PROBE:
+            LOGGER.warning("modem stopped answering: %s", exc)
         elif recovery is Recovery.WAIT_FOR_NETWORK:
             LOGGER.warning("lost registration: %s; waiting for the network", exc)
         elif recovery is Recovery.SUSPEND:
@@ -414,6 +406,13 @@ class ModemSupervisor:
 
     async def _setup_sms(self, modem: Modem) -> None:
         await modem.setup_sms()
+        # Read back at once: a setting that already shows otherwise does not stick on
+        # this module (no restart can explain it). It is reported and run with, and the
+        # health check takes this read-back as intact instead of re-initialising forever.
+        stuck = await modem.note_read_backs()
+        shown = "; ".join(f"AT+{name} reads back {value}" for name, value in stuck.items())
+        text = f"{shown} right after it was set: running with it" if stuck else None
+        self.trouble.report(Trouble.SETTINGS, text)
 
     async def _network(self, modem: Modem) -> str | None:
         echoes = self._echoes_after_ate0
@@ -442,7 +441,6 @@ class ModemSupervisor:
             self.restarts.echo_means_restart = not echo_stuck
             self._echoes_after_ate0 = None
         self.restarts.echo_baseline = modem.channel.echo_count
-        self._error_streak = 0
         return None
 
     async def _resume(self, modem: Modem) -> None:
@@ -459,13 +457,17 @@ class ModemSupervisor:
             self.restarts.check()
         if await modem.refresh_registration() not in REGISTERED:
             raise RegistrationLost(modem.registration_text)
+        # A ready modem that stayed healthy: whatever came before is no longer "in a row".
+        self._in_a_row.healthy()
 
     def on_urc(self, urc: Urc) -> None:
-        """Boot banners (per the module profile) mean a restart; others are ignored."""
+        """Boot banners (per the module profile) go to :meth:`Restarts.banner`; others are
+        ignored."""
         if is_banner(self.profile, urc.text):
-            if self.lifecycle.state not in (ModemState.DISCONNECTED, ModemState.PROBING):
-                LOGGER.warning("boot banner %r: the modem restarted", urc.name)
-                self.restarts.needed(f"boot banner {urc.name}")
+            state = self.lifecycle.state
+            self.restarts.banner(
+                urc.name, urc.text, starting=state in (ModemState.DISCONNECTED, ModemState.PROBING)
+            )
         else:
             LOGGER.debug("unsolicited %r ignored", urc.text)
 
@@ -516,8 +518,10 @@ BRING_UP: dict[ModemState, Step] = {
 
 
 __all__ = [
+    "BOOT_WINDOW",
     "BRING_UP",
     "ERROR_RULES",
+    "ESCALATE_AFTER",
     "PROBE_ATTEMPTS",
     "PROBE_TIMEOUT",
     "ErrorRule",
@@ -528,5 +532,8 @@ __all__ = [
     "Restarts",
     "Retry",
     "Step",
+    "Trouble",
+    "TroubleListener",
+    "TroubleReport",
     "rule_for",
 ]
