@@ -5,7 +5,8 @@ Messages reach the agent three ways, and all take the same path:
 - ``+CMTI: <mem>,<index>`` indications: the index is read (``AT+CMGR``);
 - a drain of the whole storage (``AT+CMGL``): after every bring-up, after a
   malformed ``+CMTI`` or an unreadable index, and on every safety sweep (for
-  messages whose ``+CMTI`` never came);
+  messages whose ``+CMTI`` never came); when the module answers the listing
+  with an error, the storage is read index by index instead;
 - ``+CMT`` direct delivery (the module's ``+CNMI`` is not ours any more): the
   message comes in the indication itself and has no storage index; it is
   journaled, and then the modem is re-initialised so that indications go
@@ -20,9 +21,15 @@ restarted module forgot would garble it, and it is re-read after the
 re-initialisation instead. Parts of a concatenated message are held in the
 journal (committed before the delete, like any message) until the last part is
 in, whatever order they came in; parts that stop coming are journaled
-incomplete after ``concat_timeout``. A sender outside ``allowed_senders`` is
-journaled REFUSED (and deleted, and counted); so is an allowed sender whose address
-type or printed form does not fit (:mod:`device.admission`).
+incomplete after ``concat_timeout``. A message the module refuses to read
+(``AT+CMGR`` and the listing answer an error, or its answer comes damaged)
+blocks nothing: the others are read, and after :data:`MAX_READ_TRIES` failed
+reads (across sweeps) it is journaled UNDECODABLE with its storage, index and
+the error, and deleted — the row is what is kept of it, and a corrupt record
+left in storage would fail every listing and take a slot for good. A sender
+outside ``allowed_senders`` is journaled REFUSED (and deleted, and counted); so
+is an allowed sender whose address type or printed form does not fit
+(:mod:`device.admission`).
 """
 
 from __future__ import annotations
@@ -42,6 +49,10 @@ from device.modem import Modem, StoredSms, UndecodableSms, parse_cmti
 from device.observer import AgentObserver, Counters, notify
 
 LOGGER = logging.getLogger(__name__)
+
+#: Failed reads of one stored message (``AT+CMGR``, or the listing it is in) before it
+#: is given up: journaled UNDECODABLE with its storage, index and the error, then deleted.
+MAX_READ_TRIES = 3
 
 
 class RestartWatch(Protocol):
@@ -83,6 +94,10 @@ class Inbox:
         self._direct: list[Urc] = []
         #: True when the whole storage is to be read (set after every bring-up).
         self.drain_needed = True
+        #: Failed reads so far, per (storage, index) not yet given up.
+        self._read_failures: dict[tuple[str, int], int] = {}
+        #: Given up, but the module refused to delete them too: not read again.
+        self._skipped: set[tuple[str, int]] = set()
 
     @property
     def waiting(self) -> bool:
@@ -133,25 +148,120 @@ class Inbox:
             notify(self._observer.received, row)
 
     async def _drain(self, modem: Modem) -> None:
-        """Take everything already in storage, oldest index first."""
-        messages = await modem.list_received()
+        """Take everything already in storage, oldest index first.
+
+        A listing the module answers with an error (one corrupt record can fail it
+        every time) does not stop the drain: the storage is then read index by index
+        (:meth:`_read_each`), so that one unreadable message costs itself only.
+        """
+        try:
+            messages = await modem.list_received()
+            present = [m.index for m in messages if m.index is not None]
+        except CommandError as exc:
+            if exc.busy:
+                raise
+            LOGGER.warning("listing the storage failed (%s); reading it index by index", exc)
+            messages, present = await self._read_each(modem)
         if messages:
             LOGGER.info("%d message(s) waiting in storage", len(messages))
-        cleared = self.journal.forget_absent(
-            modem.read_storage, (m.index for m in messages if m.index is not None)
-        )
+        cleared = self.journal.forget_absent(modem.read_storage, present)
         if cleared:
             LOGGER.info("journal: %d row(s) no longer on the modem (deleted before a crash)",
                         cleared)  # fmt: skip
         for message in messages:
             await self._commit_and_delete(modem, message)
 
-    async def _take(self, modem: Modem, storage: str, index: int) -> None:
+    async def _read_each(self, modem: Modem) -> tuple[list[StoredSms | UndecodableSms], list[int]]:
+        """Every received message in the storage, read index by index; with the indices
+        still occupied (a message, or one that failed to read and is still there)."""
+        storage = modem.storage
+        messages: list[StoredSms | UndecodableSms] = []
+        present: list[int] = []
+        for index in await modem.storage_indices():
+            if self._stop.is_set():
+                break
+            message, occupied = await self._read(modem, storage, index)
+            if message is not None:
+                messages.append(message)
+            if occupied:
+                present.append(index)
+        return messages, present
+
+    async def _read(
+        self, modem: Modem, storage: str, index: int
+    ) -> tuple[StoredSms | UndecodableSms | None, bool]:
+        """Read one index: the message (None when empty or not a received one) and
+        whether the index is still occupied.
+
+        An error answer (or a damaged one) counts a failed try; the
+        :data:`MAX_READ_TRIES`-th gives the message up (:meth:`_give_up`). A "busy"
+        error is no try and propagates.
+        """
+        key = (storage, index)
+        if key in self._skipped:
+            return None, True
         try:
             message = await modem.read(storage, index)
         except (CommandError, ResponseDamaged) as exc:
-            # Damaged: a line of the answer was lost; the message stays on the modem.
-            LOGGER.warning("cannot read %s index %d: %s; draining storage", storage, index, exc)
+            # Damaged: a line of the answer was lost; a failed try like an error answer.
+            if isinstance(exc, CommandError) and exc.busy:
+                raise
+            tries = self._read_failures.get(key, 0) + 1
+            self._read_failures[key] = tries
+            LOGGER.warning("cannot read %s index %d (try %d of %d): %s", storage, index, tries,
+                           MAX_READ_TRIES, exc)  # fmt: skip
+            if tries < MAX_READ_TRIES:
+                return None, True
+            return None, not await self._give_up(modem, storage, index, exc)
+        self._read_failures.pop(key, None)
+        return message, message is not None
+
+    async def _give_up(
+        self, modem: Modem, storage: str, index: int, exc: CommandError | ResponseDamaged
+    ) -> bool:
+        """Journal an unreadable message with what is known (storage, index, the error),
+        then delete it: a record the module cannot read fails the listing, and takes a
+        slot, on every sweep. True when it was deleted; else it is skipped from now on
+        (left on the modem, its row still marked so)."""
+        await self._settings_checked(modem, "before giving a message up")
+        self._restart.check()
+        del self._read_failures[(storage, index)]
+        reason = f"unreadable after {MAX_READ_TRIES} tries: {exc}"
+        row, new = self.journal.record_incoming(
+            sender="",
+            timestamp=None,
+            text="",
+            storage=storage,
+            index=index,
+            state=InboxState.UNDECODABLE,
+            error=reason,
+        )
+        if new:
+            self._counters.unreadable += 1
+            LOGGER.error("inbox %d: %s index %d given up: %s", row.id, storage, index, reason)
+            notify(self._observer.received, row)
+        try:
+            await modem.delete(storage, index)
+        except CommandError as delete_error:
+            LOGGER.error("cannot delete unreadable %s index %d either (%s); skipping it",
+                         storage, index, delete_error)  # fmt: skip
+            self._skipped.add((storage, index))
+            return False
+        self.journal.mark_deleted(row.id)
+        return True
+
+    async def _settings_checked(self, modem: Modem, when: str) -> None:
+        """Raise RestartDetected when the settings changed under us (a restart without
+        banner): what was read is then read again after the re-initialisation."""
+        changed = await modem.settings_intact()
+        if changed is not None:
+            self._restart.needed(f"settings lost ({changed}) {when}")
+            self._restart.check()
+
+    async def _take(self, modem: Modem, storage: str, index: int) -> None:
+        message, occupied = await self._read(modem, storage, index)
+        if message is None and occupied:
+            LOGGER.info("draining storage after the failed read of %s index %d", storage, index)
             self.drain_needed = True
             return
         if message is None:
@@ -173,10 +283,7 @@ class Inbox:
         if isinstance(message, UndecodableSms):
             # Before calling a message undecodable, make sure it is not our settings
             # that changed under us (a restart without banner): then it is re-read.
-            changed = await modem.settings_intact()
-            if changed is not None:
-                self._restart.needed(f"settings lost ({changed}) while reading a message")
-                self._restart.check()
+            await self._settings_checked(modem, "while reading a message")
             LOGGER.error(
                 "undecodable message at %s index %s: %s",
                 message.storage,
@@ -304,4 +411,4 @@ def _part_text(message: StoredSms) -> str | None:
     return None if c is None else f"{c.reference}/{c.total}/{c.sequence}"
 
 
-__all__ = ["Inbox", "RestartWatch"]
+__all__ = ["MAX_READ_TRIES", "Inbox", "RestartWatch"]

@@ -1,0 +1,125 @@
+"""The inbox's read/skip path for a message the module refuses to read (issue 12).
+
+A corrupt SIM record fails ``AT+CMGR`` and every ``AT+CMGL`` that would list it
+(27.005 §3.2.5 ``<err>`` 320, memory failure; hostsim's ``unreadable_index`` fault
+answers the same, see tests/test_reliability.py for the agent against it). Here
+the inbox alone, against a scripted modem, for the edges the emulated modem does
+not show: a module that refuses the delete too, a busy answer, a restart found
+before giving up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from device.at.errors import CmsError
+from device.crash import CrashPoints
+from device.inbox import MAX_READ_TRIES, Inbox
+from device.journal import InboxState, Journal
+from device.modem.restarts import RestartDetected, Restarts
+from device.observer import AgentObserver, Counters
+
+CORRUPT = CmsError("AT+CMGR=1", 320, "memory failure")
+
+
+class ScriptedModem:
+    """Storage SM with indices 0..2; index 1 is corrupt; the others are empty."""
+
+    storage = "SM"
+    read_storage = "SM"
+
+    def __init__(self, *, delete_fails: bool = False, settings: str | None = None) -> None:
+        self.reads: list[int] = []
+        self.deleted: list[int] = []
+        self.delete_fails = delete_fails
+        self.settings = settings
+        self.read_error: CmsError = CORRUPT
+
+    async def list_received(self) -> list[Any]:
+        raise CmsError('AT+CMGL="ALL"', 320, "memory failure")
+
+    async def storage_indices(self) -> range:
+        return range(3)
+
+    async def read(self, storage: str, index: int) -> None:
+        self.reads.append(index)
+        if index == 1:
+            raise self.read_error
+
+    async def delete(self, storage: str, index: int) -> None:
+        if self.delete_fails:
+            raise CmsError(f"AT+CMGD={index},0", 320, "memory failure")
+        self.deleted.append(index)
+
+    async def settings_intact(self) -> str | None:
+        return self.settings
+
+
+def inbox(journal: Journal, counters: Counters) -> Inbox:
+    wake = asyncio.Event()
+    return Inbox(journal, allowed_senders=["000"], concat_timeout=60.0,
+                 restart=Restarts(wake), counters=counters, observer=AgentObserver(),
+                 crash=CrashPoints(), stop=asyncio.Event(), wake=wake)  # fmt: skip
+
+
+async def sweeps(box: Inbox, modem: ScriptedModem, count: int) -> None:
+    for _ in range(count):
+        box.drain_needed = True
+        await box.take(modem)  # type: ignore[arg-type]
+
+
+async def test_a_refused_listing_is_read_index_by_index_and_the_poison_given_up(
+    tmp_path: Path,
+) -> None:
+    counters = Counters()
+    with Journal.open(tmp_path / "j.sqlite3") as journal:
+        box, modem = inbox(journal, counters), ScriptedModem()
+        await sweeps(box, modem, MAX_READ_TRIES - 1)
+        assert journal.inbox(limit=None) == [] and modem.deleted == []  # not yet
+        await sweeps(box, modem, 1)
+        (row,) = journal.inbox(limit=None)
+        assert (row.state, row.storage, row.index, row.on_modem) == (
+            InboxState.UNDECODABLE, "SM", 1, False)  # fmt: skip
+        assert row.error is not None and "+CMS ERROR 320" in row.error
+        assert modem.deleted == [1] and counters.unreadable == 1
+        assert modem.reads == [0, 1, 2] * MAX_READ_TRIES  # the others read every time
+
+
+async def test_a_poison_the_module_will_not_delete_is_journaled_once_and_skipped(
+    tmp_path: Path,
+) -> None:
+    counters = Counters()
+    with Journal.open(tmp_path / "j.sqlite3") as journal:
+        box, modem = inbox(journal, counters), ScriptedModem(delete_fails=True)
+        await sweeps(box, modem, MAX_READ_TRIES + 3)
+        (row,) = journal.inbox(limit=None)
+        assert row.on_modem  # still there, and known to be
+        assert modem.reads.count(1) == MAX_READ_TRIES  # never read again
+        assert modem.reads.count(2) == MAX_READ_TRIES + 3
+        assert counters.unreadable == 1
+
+
+async def test_a_busy_answer_is_no_try(tmp_path: Path) -> None:
+    """27.005 §3.2.5 314 "SIM busy": the read is tried later, not counted."""
+    with Journal.open(tmp_path / "j.sqlite3") as journal:
+        box, modem = inbox(journal, Counters()), ScriptedModem()
+        modem.read_error = CmsError("AT+CMGR=1", 314, "SIM busy")
+        for _ in range(MAX_READ_TRIES + 1):
+            with pytest.raises(CmsError):
+                await sweeps(box, modem, 1)
+        assert journal.inbox(limit=None) == []
+
+
+async def test_settings_lost_before_giving_up_are_a_restart(tmp_path: Path) -> None:
+    """The read may have failed because the module restarted without a banner: then
+    nothing is journaled or deleted; it is read again after the re-initialisation."""
+    with Journal.open(tmp_path / "j.sqlite3") as journal:
+        box, modem = inbox(journal, Counters()), ScriptedModem(settings="AT+CMGF is 0")
+        await sweeps(box, modem, MAX_READ_TRIES - 1)
+        with pytest.raises(RestartDetected, match="AT\\+CMGF is 0"):
+            await sweeps(box, modem, 1)
+        assert journal.inbox(limit=None) == [] and modem.deleted == []
