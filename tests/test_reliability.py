@@ -39,6 +39,7 @@ from device.journal import InboxState, Journal
 from hostsim.cloud.network import Direction, SmsCommand
 from hostsim.link import VARIANTS
 from hostsim.modem.faults import FaultPlan
+from hostsim.modem.personas import persona
 from hostsim.modem.settings import ModemConfig, RegStat
 from hostsim.pty import SimulatedModem
 from hostsim.sim import HostSim
@@ -122,12 +123,19 @@ async def stop_fleet(fleet: Fleet, task: Any) -> None:
         await fleet.sim.close()
 
 
-def check_exactly_once(fleet: Fleet) -> int:
-    """Every command journaled once, done, answered; returns the duplicate replies."""
+def check_exactly_once(fleet: Fleet, *, unreadable: int = 0) -> int:
+    """Every command journaled once, done, answered; returns the duplicate replies.
+
+    ``unreadable``: that many rows are messages given up as unreadable (a poison
+    message), which are no command and are checked apart."""
     try:
         rows = fleet.journal.inbox(limit=None)
     finally:
         fleet.journal.close()
+    given_up = [r for r in rows if (r.error or "").startswith("unreadable after")]
+    assert len(given_up) == unreadable, given_up
+    assert all(r.state is InboxState.UNDECODABLE for r in given_up)
+    rows = [r for r in rows if r not in given_up]
     texts = collections.Counter(r.text for r in rows)
     assert set(texts) == set(fleet.sent_payloads), "a command is missing from the journal"
     assert max(texts.values()) == 1, "a command was journaled twice"
@@ -382,3 +390,95 @@ FaultSchedules.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_random_fault_schedules = pytest.mark.timeout(400)(FaultSchedules.TestCase)
+
+
+# -- issue 12: one odd answer never stalls the agent or makes it loop ----------------
+
+
+async def _poison(f: Fleet) -> None:
+    # A corrupt record: its AT+CMGR and the listing answer +CMS ERROR: 320.
+    index = f.gw.deliver("+447700900123", "corrupt record")
+    assert index is not None
+    f.gw.set_faults(unreadable_index=index)
+
+
+async def _sticky_cscs(f: Fleet) -> None:
+    f.gw.set_faults(cscs_reads_ira=True)
+
+
+async def _double_reset(f: Fleet) -> None:
+    # RDY now, the rest of the banner (SMS DONE, PB DONE …) 0.3 s later: one boot.
+    f.gw.reset(not_ready_seconds=0.3)
+
+
+@dataclass(frozen=True)
+class OddAnswer:
+    """A fault of issue 12: injected before the bring-up (``at_start``) or after three
+    answered commands; what the run must end with."""
+
+    inject: Fault
+    at_start: bool
+    reinitialisations: int
+    unreadable: int = 0
+    persona: str | None = None
+
+
+ODD_ANSWERS: dict[str, OddAnswer] = {
+    "a poison message": OddAnswer(_poison, False, 0, unreadable=1),
+    "settings that will not stick (CSCS reads back IRA)": OddAnswer(_sticky_cscs, True, 0),
+    "settings that stop sticking mid-run": OddAnswer(_sticky_cscs, False, 1),
+    "a double reset (Quectel RDY … +QIND: SMS DONE)": OddAnswer(_double_reset, False, 1),
+    "a double reset (SIMCom RDY … SMS DONE, PB DONE)": OddAnswer(
+        _double_reset, False, 1, persona="simcom-sim7600"
+    ),
+}
+ODD_LINES = [(name, VARIANTS[i % len(VARIANTS)].name) for i, name in enumerate(ODD_ANSWERS)]
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    ("name", "over"), ODD_LINES, ids=[f"{name}-{over}" for name, over in ODD_LINES]
+)
+@pytest.mark.async_timeout(80)
+async def test_one_odd_answer_never_stalls_or_loops(tmp_path: Path, name: str, over: str) -> None:
+    """Issue 12: a poison message (a read and listing that answer an error) is given up
+    after a bounded number of tries and blocks nothing; a setting that will not stick is
+    reported and run with; one reset seen twice is one re-initialisation. Measured over
+    2 s of health checks (every 0.3 s) and safety sweeps (every 1 s) after the commands."""
+    case = ODD_ANSWERS[name]
+    config = persona(case.persona) if case.persona is not None else None
+    fleet, task = await start_fleet(tmp_path, config, line=Line.loopback(VARIANTS_BY_NAME[over]))
+    try:
+        if case.at_start:
+            await case.inject(fleet)  # the agent's task has not run yet
+        before = [f"ping: b{n}" for n in range(3)]
+        for p in before:
+            fleet.send(p)
+        await asyncio.wait_for(fleet.replies_for(before), WAIT)
+        reinitialised = fleet.agent.counters.reinitialisations
+        if not case.at_start:
+            await case.inject(fleet)
+        after = [f"ping: a{n}" for n in range(5)]
+        for p in after:
+            fleet.send(p)
+        await asyncio.wait_for(fleet.replies_for(after), WAIT)
+        await asyncio.sleep(2.0)
+        counters = fleet.agent.counters
+        reinitialised = counters.reinitialisations - reinitialised
+        status = fleet.agent.status_report()
+        assert counters.unreadable == case.unreadable
+        assert reinitialised == case.reinitialisations, status
+        if case.inject is _sticky_cscs:
+            assert status["settings_not_sticking"] == {"CSCS": "IRA"}
+            assert any("AT+CSCS reads back IRA" in t for t in status["trouble"])
+        else:
+            assert status["trouble"] == []
+    finally:
+        await stop_fleet(fleet, task)
+    duplicates = check_exactly_once(fleet, unreadable=case.unreadable)
+    assert duplicates == 0
+    FAULT_FIGURES.append(
+        f"ODD {name}: commands=8 lost=0 duplicates={duplicates} "
+        f"reinitialisations={reinitialised} unreadable={case.unreadable}"
+    )
+    print(f"\n{FAULT_FIGURES[-1]}")

@@ -315,6 +315,7 @@ async def test_error_answers_in_a_row_back_off_across_bring_ups() -> None:
         sup.lifecycle = Lifecycle(initial=S.WAITING_FOR_NETWORK)
         assert await sup.bring_up(FakeModem())  # type: ignore[arg-type]
     assert pauses == [0.5, 1.0, 2.0, 4.0]
+    assert sup._counters.reinitialisations == 4  # counted as re-initialisations too
     assert sup.trouble.texts == (
         "re-initialised 4 times in a row, now every 4 s at most: "
         "'AT+CMGL' failed: +CME ERROR 320 (memory failure)",

@@ -283,10 +283,10 @@ class ModemSupervisor:
             return False  # PORT_LOST is fired once the port is closed
         if recovery in (Recovery.REINITIALISE, Recovery.PROBE_AFTER_BACKOFF):
             reason = str(self.restarts.reason or exc)
+            self._counters.reinitialisations += 1
             if recovery is Recovery.REINITIALISE:
                 # The first one in a row is at once (a module reboot recovers fast).
                 pause = self._in_a_row.next(reason, first_at_once=True)
-                self._counters.reinitialisations += 1
                 LOGGER.warning("re-initialising the modem in %.1f s: %s", pause, reason)
             else:
                 pause = self._in_a_row.next(reason, first_at_once=False)
