@@ -377,3 +377,29 @@ async def test_banners_while_probing_open_the_boot_window() -> None:
     sup.lifecycle = Lifecycle(initial=S.SETTING_UP_SMS)
     sup.on_urc(Urc("SMS DONE", "", "SMS DONE"))
     assert sup.restarts.reason is None
+
+
+def test_trouble_follows_the_state_in_the_units_status() -> None:
+    """systemd's STATUS= (sd_notify(3)) shows the state, then the trouble while any."""
+    from device.service import SystemdStatus
+
+    sent: list[str] = []
+
+    class Notifier:
+        def status(self, text: str) -> bool:
+            sent.append(text)
+            return True
+
+    status = SystemdStatus(Notifier(), "/dev/ttyUSB2")  # type: ignore[arg-type]
+    status.state_changed(S.SETTING_UP_SMS, S.WAITING_FOR_NETWORK)
+    status.trouble(("AT+CSCS reads back IRA right after it was set: running with it",))
+    status.state_changed(S.WAITING_FOR_NETWORK, S.READY)
+    status.trouble(())
+    assert sent == [
+        "modem waiting_for_network on /dev/ttyUSB2",
+        "modem waiting_for_network on /dev/ttyUSB2; AT+CSCS reads back IRA right after it "
+        "was set: running with it",
+        "modem ready on /dev/ttyUSB2; AT+CSCS reads back IRA right after it was set: "
+        "running with it",
+        "modem ready on /dev/ttyUSB2",
+    ]
