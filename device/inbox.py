@@ -65,6 +65,121 @@ class RestartWatch(Protocol):
         """Raise when a restart was seen: nothing more may be journaled or deleted."""
 
 
+class IndexReader:
+    """Reads the storage one index at a time, and gives up a message the module will
+    not give: :data:`MAX_READ_TRIES` failed reads of one index (error or damaged
+    answers, counted across sweeps; a "busy" answer is no try) journal it UNDECODABLE
+    with its storage, index and the error, and delete it (or, when the delete is
+    refused too, skip it from then on)."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        restart: RestartWatch,
+        counters: Counters,
+        observer: AgentObserver,
+        stop: asyncio.Event,
+    ) -> None:
+        self.journal = journal
+        self._restart = restart
+        self._counters = counters
+        self._observer = observer
+        self._stop = stop
+        #: Failed reads so far, per (storage, index) not yet given up.
+        self._failures: dict[tuple[str, int], int] = {}
+        #: Given up, but the module refused to delete them too: not read again.
+        self._skipped: set[tuple[str, int]] = set()
+
+    async def read_each(self, modem: Modem) -> tuple[list[StoredSms | UndecodableSms], list[int]]:
+        """Every received message in the storage, read index by index; with the indices
+        still occupied (a message, or one that failed to read and is still there)."""
+        storage = modem.storage
+        messages: list[StoredSms | UndecodableSms] = []
+        present: list[int] = []
+        for index in await modem.storage_indices():
+            if self._stop.is_set():
+                break
+            message, occupied = await self.read(modem, storage, index)
+            if message is not None:
+                messages.append(message)
+            if occupied:
+                present.append(index)
+        return messages, present
+
+    async def read(
+        self, modem: Modem, storage: str, index: int
+    ) -> tuple[StoredSms | UndecodableSms | None, bool]:
+        """Read one index: the message (None when empty or not a received one) and
+        whether the index is still occupied.
+
+        An error answer (or a damaged one) counts a failed try; the
+        :data:`MAX_READ_TRIES`-th gives the message up (:meth:`_give_up`). A "busy"
+        error is no try and propagates.
+        """
+        key = (storage, index)
+        if key in self._skipped:
+            return None, True
+        try:
+            message = await modem.read(storage, index)
+        except (CommandError, ResponseDamaged) as exc:
+            # Damaged: a line of the answer was lost; a failed try like an error answer.
+            if isinstance(exc, CommandError) and exc.busy:
+                raise
+            tries = self._failures.get(key, 0) + 1
+            self._failures[key] = tries
+            LOGGER.warning("cannot read %s index %d (try %d of %d): %s", storage, index, tries,
+                           MAX_READ_TRIES, exc)  # fmt: skip
+            if tries < MAX_READ_TRIES:
+                return None, True
+            return None, not await self._give_up(modem, storage, index, exc)
+        self._failures.pop(key, None)
+        return message, message is not None
+
+    async def _give_up(
+        self, modem: Modem, storage: str, index: int, exc: CommandError | ResponseDamaged
+    ) -> bool:
+        """Journal an unreadable message with what is known (storage, index, the error),
+        then delete it: a record the module cannot read fails the listing, and takes a
+        slot, on every sweep. True when it was deleted; else it is skipped from now on
+        (left on the modem, its row still marked so)."""
+        await settings_checked(modem, self._restart, "before giving a message up")
+        self._restart.check()
+        del self._failures[(storage, index)]
+        reason = f"unreadable after {MAX_READ_TRIES} tries: {exc}"
+        row, new = self.journal.record_incoming(
+            sender="",
+            timestamp=None,
+            text="",
+            storage=storage,
+            index=index,
+            state=InboxState.UNDECODABLE,
+            error=reason,
+        )
+        if new:
+            self._counters.unreadable += 1
+            LOGGER.error("inbox %d: %s index %d given up: %s", row.id, storage, index, reason)
+            notify(self._observer.received, row)
+        try:
+            await modem.delete(storage, index)
+        except CommandError as delete_error:
+            LOGGER.error("cannot delete unreadable %s index %d either (%s); skipping it",
+                         storage, index, delete_error)  # fmt: skip
+            self._skipped.add((storage, index))
+            return False
+        self.journal.mark_deleted(row.id)
+        return True
+
+
+async def settings_checked(modem: Modem, restart: RestartWatch, when: str) -> None:
+    """Raise (through ``restart``) when the settings changed under us (a restart without
+    banner): what was read is then read again after the re-initialisation."""
+    changed = await modem.settings_intact()
+    if changed is not None:
+        restart.needed(f"settings lost ({changed}) {when}")
+        restart.check()
+
+
 class Inbox:
     """Takes messages off the modem into the journal; woken by indications."""
 
@@ -94,10 +209,9 @@ class Inbox:
         self._direct: list[Urc] = []
         #: True when the whole storage is to be read (set after every bring-up).
         self.drain_needed = True
-        #: Failed reads so far, per (storage, index) not yet given up.
-        self._read_failures: dict[tuple[str, int], int] = {}
-        #: Given up, but the module refused to delete them too: not read again.
-        self._skipped: set[tuple[str, int]] = set()
+        self._reader = IndexReader(
+            journal, restart=restart, counters=counters, observer=observer, stop=stop
+        )
 
     @property
     def waiting(self) -> bool:
@@ -152,7 +266,7 @@ class Inbox:
 
         A listing the module answers with an error (one corrupt record can fail it
         every time) does not stop the drain: the storage is then read index by index
-        (:meth:`_read_each`), so that one unreadable message costs itself only.
+        (:meth:`IndexReader.read_each`), so that one unreadable message costs itself only.
         """
         try:
             messages = await modem.list_received()
@@ -161,7 +275,7 @@ class Inbox:
             if exc.busy:
                 raise
             LOGGER.warning("listing the storage failed (%s); reading it index by index", exc)
-            messages, present = await self._read_each(modem)
+            messages, present = await self._reader.read_each(modem)
         if messages:
             LOGGER.info("%d message(s) waiting in storage", len(messages))
         cleared = self.journal.forget_absent(modem.read_storage, present)
@@ -171,95 +285,8 @@ class Inbox:
         for message in messages:
             await self._commit_and_delete(modem, message)
 
-    async def _read_each(self, modem: Modem) -> tuple[list[StoredSms | UndecodableSms], list[int]]:
-        """Every received message in the storage, read index by index; with the indices
-        still occupied (a message, or one that failed to read and is still there)."""
-        storage = modem.storage
-        messages: list[StoredSms | UndecodableSms] = []
-        present: list[int] = []
-        for index in await modem.storage_indices():
-            if self._stop.is_set():
-                break
-            message, occupied = await self._read(modem, storage, index)
-            if message is not None:
-                messages.append(message)
-            if occupied:
-                present.append(index)
-        return messages, present
-
-    async def _read(
-        self, modem: Modem, storage: str, index: int
-    ) -> tuple[StoredSms | UndecodableSms | None, bool]:
-        """Read one index: the message (None when empty or not a received one) and
-        whether the index is still occupied.
-
-        An error answer (or a damaged one) counts a failed try; the
-        :data:`MAX_READ_TRIES`-th gives the message up (:meth:`_give_up`). A "busy"
-        error is no try and propagates.
-        """
-        key = (storage, index)
-        if key in self._skipped:
-            return None, True
-        try:
-            message = await modem.read(storage, index)
-        except (CommandError, ResponseDamaged) as exc:
-            # Damaged: a line of the answer was lost; a failed try like an error answer.
-            if isinstance(exc, CommandError) and exc.busy:
-                raise
-            tries = self._read_failures.get(key, 0) + 1
-            self._read_failures[key] = tries
-            LOGGER.warning("cannot read %s index %d (try %d of %d): %s", storage, index, tries,
-                           MAX_READ_TRIES, exc)  # fmt: skip
-            if tries < MAX_READ_TRIES:
-                return None, True
-            return None, not await self._give_up(modem, storage, index, exc)
-        self._read_failures.pop(key, None)
-        return message, message is not None
-
-    async def _give_up(
-        self, modem: Modem, storage: str, index: int, exc: CommandError | ResponseDamaged
-    ) -> bool:
-        """Journal an unreadable message with what is known (storage, index, the error),
-        then delete it: a record the module cannot read fails the listing, and takes a
-        slot, on every sweep. True when it was deleted; else it is skipped from now on
-        (left on the modem, its row still marked so)."""
-        await self._settings_checked(modem, "before giving a message up")
-        self._restart.check()
-        del self._read_failures[(storage, index)]
-        reason = f"unreadable after {MAX_READ_TRIES} tries: {exc}"
-        row, new = self.journal.record_incoming(
-            sender="",
-            timestamp=None,
-            text="",
-            storage=storage,
-            index=index,
-            state=InboxState.UNDECODABLE,
-            error=reason,
-        )
-        if new:
-            self._counters.unreadable += 1
-            LOGGER.error("inbox %d: %s index %d given up: %s", row.id, storage, index, reason)
-            notify(self._observer.received, row)
-        try:
-            await modem.delete(storage, index)
-        except CommandError as delete_error:
-            LOGGER.error("cannot delete unreadable %s index %d either (%s); skipping it",
-                         storage, index, delete_error)  # fmt: skip
-            self._skipped.add((storage, index))
-            return False
-        self.journal.mark_deleted(row.id)
-        return True
-
-    async def _settings_checked(self, modem: Modem, when: str) -> None:
-        """Raise RestartDetected when the settings changed under us (a restart without
-        banner): what was read is then read again after the re-initialisation."""
-        changed = await modem.settings_intact()
-        if changed is not None:
-            self._restart.needed(f"settings lost ({changed}) {when}")
-            self._restart.check()
-
     async def _take(self, modem: Modem, storage: str, index: int) -> None:
-        message, occupied = await self._read(modem, storage, index)
+        message, occupied = await self._reader.read(modem, storage, index)
         if message is None and occupied:
             LOGGER.info("draining storage after the failed read of %s index %d", storage, index)
             self.drain_needed = True
@@ -283,7 +310,7 @@ class Inbox:
         if isinstance(message, UndecodableSms):
             # Before calling a message undecodable, make sure it is not our settings
             # that changed under us (a restart without banner): then it is re-read.
-            await self._settings_checked(modem, "while reading a message")
+            await settings_checked(modem, self._restart, "while reading a message")
             LOGGER.error(
                 "undecodable message at %s index %s: %s",
                 message.storage,
@@ -411,4 +438,4 @@ def _part_text(message: StoredSms) -> str | None:
     return None if c is None else f"{c.reference}/{c.total}/{c.sequence}"
 
 
-__all__ = ["MAX_READ_TRIES", "Inbox", "RestartWatch"]
+__all__ = ["MAX_READ_TRIES", "Inbox", "IndexReader", "RestartWatch", "settings_checked"]
