@@ -5,7 +5,8 @@ A corrupt SIM record fails ``AT+CMGR`` and every ``AT+CMGL`` that would list it
 answers the same, see tests/test_reliability.py for the agent against it). Here
 the inbox alone, against a scripted modem, for the edges the emulated modem does
 not show: a module that refuses the delete too, a busy answer, a restart found
-before giving up.
+before giving up. Then the modem operations behind it and behind a setting that
+will not stick: ``Modem.storage_indices`` and ``Modem.note_read_backs``.
 """
 
 from __future__ import annotations
@@ -123,3 +124,65 @@ async def test_settings_lost_before_giving_up_are_a_restart(tmp_path: Path) -> N
         with pytest.raises(RestartDetected, match="AT\\+CMGF is 0"):
             await sweeps(box, modem, 1)
         assert journal.inbox(limit=None) == [] and modem.deleted == []
+
+
+# -- the modem operations behind it ----------------------------------------------------
+
+
+class Channel:
+    """Stands in for AtChannel: answers from a script (information lines, then OK)."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+        self.sent: list[str] = []
+
+    async def command(self, command: str, *, timeout: float | None = None) -> Any:
+        from device.at.channel import Response
+        from device.at.codec import Final, ResultKind
+
+        self.sent.append(command)
+        return Response(command, tuple(self.answers.get(command, [])),
+                        Final(ResultKind.OK, None, "", "OK"))  # fmt: skip
+
+
+def scripted(answers: dict[str, list[str]]) -> Any:
+    from device.modem import Modem, SmsSettings
+
+    return Modem(Channel(answers), SmsSettings(), command_timeout=1.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("cpms", "indices"),
+    [
+        # 27.005 §3.2.2 read form: <mem1>,<used1>,<total1>,<mem2>,... ; 0 .. total covers
+        # 0-based (Quectel, SIMCom) and 1-based memories (an index past the end is 321).
+        ('+CPMS: "SM",2,30,"SM",2,30,"SM",2,30', range(31)),
+        ('+CPMS: "ME",0,255,"ME",0,255,"ME",0,255', range(256)),
+        ('+CPMS: "SM",1,99999999', range(1000)),  # bounded
+    ],
+)
+async def test_storage_indices_come_from_the_total_of_mem1(cpms: str, indices: range) -> None:
+    modem = scripted({"AT+CPMS?": [cpms]})
+    assert await modem.storage_indices() == indices
+
+
+@pytest.mark.parametrize("cpms", [[], ['+CPMS: "SM",2'], ['+CPMS: "SM",2,²']])
+async def test_storage_indices_without_a_total_is_a_response_error(cpms: list[str]) -> None:
+    from device.at.errors import ResponseError
+
+    with pytest.raises(ResponseError):
+        await scripted({"AT+CPMS?": cpms}).storage_indices()
+
+
+async def test_a_read_back_noted_after_set_up_is_intact_and_a_change_from_it_is_not() -> None:
+    """The module of issue 12 that accepts AT+CSCS="UCS2" and shows "IRA": noted once,
+    then intact while it shows "IRA"; another change (CMGF) is still a restart."""
+    answers = {"AT+CMGF?": ["+CMGF: 1"], "AT+CSCS?": ['+CSCS: "IRA"'], "AT+CNMI?": ["+CNMI: 2,1"]}
+    modem = scripted(answers)
+    assert await modem.settings_intact() == "AT+CSCS is IRA"
+    assert await modem.note_read_backs() == {"CSCS": "IRA"}
+    assert await modem.settings_intact() is None
+    answers["AT+CSCS?"] = ['+CSCS: "GSM"']
+    assert await modem.settings_intact() == "AT+CSCS is GSM"
+    answers["AT+CSCS?"], answers["AT+CMGF?"] = ['+CSCS: "IRA"'], ["+CMGF: 0"]
+    assert await modem.settings_intact() == "AT+CMGF is 0"
