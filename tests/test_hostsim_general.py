@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hostsim.cloud.network import NO_NETWORK_CMS, Network, SidFactory, SmsCommand, Status
 from hostsim.modem import EmulatedModem
 from hostsim.modem.personas import persona
-from hostsim.modem.settings import ModemConfig, RegStat
+from hostsim.modem.settings import ModemConfig, Quirk, RegStat
 
 WAIT = 5.0
 
@@ -493,6 +493,14 @@ def test_cnum_and_csca() -> None:
     assert modem.module.sca == ("+4499", 145)
     modem.sim_ready = False
     assert run(modem, b"AT+CSCA?\r") == b"\r\n+CMS ERROR: 314\r\n"
+
+
+def test_csca_of_a_module_that_prints_addresses_plainly() -> None:
+    """Quirk.PLAIN_ADDRESSES: ``<sca>`` stays plain under UCS2, where 27.005 §3.3.1
+    converts it per ``AT+CSCS`` (gammu's ``ATGEN_DecodeText`` meets both kinds)."""
+    modem = quiet_modem(ModemConfig(quirks=frozenset({Quirk.PLAIN_ADDRESSES})))
+    run(modem, b'AT+CSCS="UCS2"\r')
+    assert run(modem, b"AT+CSCA?\r") == ok('+CSCA: "+447937405250",145')
 
 
 # ---------------------------------------------------------------- signal, battery, PDP, clock, URCs

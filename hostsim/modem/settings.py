@@ -146,6 +146,11 @@ class Quirk(enum.Enum):
     SCTS_NO_ZONE = "scts-no-zone"
     #: Text-mode ``<scts>`` with a one-digit zone (``+4``, not ``+04``).
     SCTS_ONE_DIGIT_ZONE = "scts-one-digit-zone"
+    #: Numbers (``<oa>``/``<da>``, ``<sca>`` in ``AT+CSCA?`` and the ``AT+CSDH=1`` header)
+    #: printed plainly whatever ``AT+CSCS`` says, where 27.005 §3.1/§3.3.1 convert them
+    #: (gammu's ``ATGEN_DecodeText`` guesses per number for this reason). Alphanumeric
+    #: senders stay converted.
+    PLAIN_ADDRESSES = "plain-addresses"
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,7 @@ class TextFormat:
 
 
 _ALPHANUMERIC_TOA = 0xD0
+_TON_ALPHANUMERIC = 5  # TS 23.040 §9.1.2.5
 _NUMBER_CHARS = frozenset("0123456789*#")
 
 
@@ -155,7 +156,14 @@ def body_length(message: StoredMessage) -> int:
 
 
 def _address(message: StoredMessage, fmt: TextFormat) -> str:
-    return quoted(string_to_wire(message.address, fmt.charset))
+    if (_tooa(message) >> 4) & 0x7 == _TON_ALPHANUMERIC:
+        return quoted(string_to_wire(message.address, fmt.charset))
+    return quoted(number_to_wire(message.address, fmt.charset, fmt.quirks))
+
+
+def number_to_wire(number: str, charset: Charset, quirks: frozenset[Quirk]) -> str:
+    """A number under ``charset``, or plainly on a :attr:`Quirk.PLAIN_ADDRESSES` module."""
+    return number if Quirk.PLAIN_ADDRESSES in quirks else string_to_wire(number, charset)
 
 
 def _fo(fo: int, message: StoredMessage) -> int:
@@ -167,7 +175,7 @@ def _deliver_details(message: StoredMessage, fmt: TextFormat) -> str:
     """``,<tooa>,<fo>,<pid>,<dcs>,<sca>,<tosca>,<length>`` of a received message."""
     return (
         f",{_tooa(message)},{_fo(DELIVER_FO, message)},0,{message.dcs},"
-        f"{quoted(string_to_wire(fmt.smsc, fmt.charset))},{type_of_address(fmt.smsc)},"
+        f"{quoted(number_to_wire(fmt.smsc, fmt.charset, fmt.quirks))},{type_of_address(fmt.smsc)},"
         f"{body_length(message)}"
     )
 
@@ -176,7 +184,7 @@ def _submit_details(message: StoredMessage, fmt: TextFormat) -> str:
     """``,<toda>,<fo>,<pid>,<dcs>,[<vp>],<sca>,<tosca>,<length>`` of a stored MO message."""
     return (
         f",{_tooa(message)},{_fo(fmt.submit_fo, message)},0,{message.dcs},"
-        f"{fmt.submit_vp},{quoted(string_to_wire(fmt.smsc, fmt.charset))},"
+        f"{fmt.submit_vp},{quoted(number_to_wire(fmt.smsc, fmt.charset, fmt.quirks))},"
         f"{type_of_address(fmt.smsc)},{body_length(message)}"
     )
 

@@ -41,7 +41,7 @@ from hostsim.modem.handlers.general import (
 from hostsim.modem.results import CommandFailed
 from hostsim.modem.simcard import PIN_TRIES, PUK_TRIES, PinState
 from hostsim.modem.state import READY_LINE
-from hostsim.modem.textmode import quoted, string_to_wire
+from hostsim.modem.textmode import number_to_wire, quoted, string_to_wire
 
 if TYPE_CHECKING:
     from hostsim.modem.interpreter import EmulatedModem
@@ -222,7 +222,7 @@ def _csca(modem: EmulatedModem, invocation: Invocation) -> list[str]:
     charset = modem.settings.cscs
     if invocation.form is Form.READ:
         address, kind = modem.module.sca
-        return [f"+CSCA: {quoted(string_to_wire(address, charset))},{kind}"]
+        return [f"+CSCA: {quoted(number_to_wire(address, charset, modem.config.quirks))},{kind}"]
     only_forms(invocation, Form.SET)
     max_params(invocation, 2)
     param = invocation.params[0]
