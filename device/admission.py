@@ -15,11 +15,26 @@ A string compare is not enough (issue 12, "Only 000, by type as well as by digit
 * **By wire form** (text mode): the address must have been printed the way the agreed
   TE character set says (``AT+CSCS``, 27.005 §3.1 ``<oa>``: "converted to characters of
   the currently selected TE character set"). Under UCS2 ``000`` is ``003000300030``; a
-  plain ``000`` there is refused, and so is anything but the exact form. (A module that
-  prints addresses plainly although UCS2 was agreed cannot be told apart by one address:
-  such a module's refusals say so in the journal, and a phone number ``003000300030`` it
-  prints plainly reads as hex — see the report of issue 12 for the set-up check that
-  closes this.)
+  plain ``000`` there is refused, and so is anything but the exact form.
+* **By the module's way of printing** (text mode): some modules print addresses plainly
+  although UCS2 was agreed, and then the phone number ``003000300030`` is printed as
+  ``003000300030`` — which reads as UCS2 hex for ``000``. One address cannot tell the two
+  apart, so the set-up reads ``AT+CSCA?`` (27.005 §3.3.1: ``<sca>`` is converted like
+  ``<oa>``) once: :attr:`~device.modem.modes.MessageMode.addresses_converted`.
+
+  ========= ==========================================================================
+  converted today's wire-form rule (``003000300030`` under UCS2 is ``000``)
+  plain     the sender is the number as printed (the mode does not decode it): a plain
+            ``000`` is 000 and admitted, ``003000300030`` a twelve-digit number, refused
+  unknown   the wire-form rule, and a printed form of decimal digits only that decodes
+            to another number is refused as ambiguous: it is equally that plain number.
+            Fail-closed, because a spoofer chooses the ambiguous form; a hex form with
+            A–F in it (``+`` is ``002B``) is never a plain number and is still read
+  ========= ==========================================================================
+
+  On a module that does not answer ``AT+CSCA?`` a short code such as ``000`` (hex all
+  digits) therefore runs no commands in text mode; the journal says why and PDU mode,
+  where addresses are semi-octets (23.040 §9.1.2.5), is unaffected.
 
 A refusal is a reason (for the journal's ``error``), admission is None.
 """
@@ -55,11 +70,19 @@ def ton_of(type_of_address: int) -> int:
     return (type_of_address >> 4) & 0x7
 
 
-def refusal(message: StoredSms, allowed: Collection[str], charset: Charset) -> str | None:
+def refusal(
+    message: StoredSms,
+    allowed: Collection[str],
+    charset: Charset,
+    addresses_converted: bool | None = True,
+) -> str | None:
     """Why ``message``'s commands may not run; None when they may.
 
     ``charset`` is the agreed TE character set, which a text-mode
-    :attr:`StoredSms.sender_wire` must match exactly (hex digits in any case).
+    :attr:`StoredSms.sender_wire` must match exactly (hex digits in any case) when
+    ``addresses_converted``; when it is False the sender must have been printed plainly,
+    when None an all-digit printed form that is not the sender is ambiguous (see the
+    module docstring). A message without ``sender_wire`` (PDU mode) ignores both.
     """
     sender = message.sender
     if sender not in allowed:
@@ -72,16 +95,27 @@ def refusal(message: StoredSms, allowed: Collection[str], charset: Charset) -> s
                 f"sender {sender!r} has address type 0x{message.sender_type:02X} "
                 f"({_TON_NAMES[ton]}), not a number of the allowed kind"
             )
-    if message.sender_wire is not None:
-        try:
-            expected = to_wire(sender, charset)
-        except SmsFormatError:
-            expected = None
-        if expected is None or not _same_wire(message.sender_wire, expected, charset):
-            return (
-                f"sender {sender!r} was printed as {message.sender_wire!r}, not as the "
-                f"{charset.value} character set writes it ({expected!r})"
-            )
+    printed = message.sender_wire
+    if printed is None:
+        return None
+    if addresses_converted is False:
+        if printed != sender:
+            return f"sender {sender!r} was printed as {printed!r}, not plainly as this module does"
+        return None
+    try:
+        expected = to_wire(sender, charset)
+    except SmsFormatError:
+        expected = None
+    if expected is None or not _same_wire(printed, expected, charset):
+        return (
+            f"sender {sender!r} was printed as {printed!r}, not as the "
+            f"{charset.value} character set writes it ({expected!r})"
+        )
+    if addresses_converted is None and printed.isdigit() and printed != sender:
+        return (
+            f"sender {sender!r} was printed as {printed!r}, which is also the plain number "
+            f"{printed!r}: this module did not show at set-up (AT+CSCA?) how it prints addresses"
+        )
     return None
 
 

@@ -394,7 +394,7 @@ class Inbox:
     def _admission(self, modem: Modem, message: StoredSms) -> tuple[InboxState, str | None]:
         """RECEIVED for an allowed sender, by digits, address type and wire form
         (:mod:`device.admission`); REFUSED with the reason otherwise."""
-        reason = refusal(message, self._allowed, modem.mode.charset)
+        reason = refusal(message, self._allowed, modem.mode.charset, modem.mode.addresses_converted)
         return (InboxState.RECEIVED, None) if reason is None else (InboxState.REFUSED, reason)
 
     async def _commit_part(self, modem: Modem, message: StoredSms) -> None:

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import pytest
 from harness import Line
-from test_agent import WAIT, rig
+from test_agent import WAIT, Rig, rig
 
 from device.admission import refusal
 from device.journal import InboxState
 from device.modem.messages import StoredSms
+from device.modem.modes import addresses_converted
 from device.sms.charset import Charset
 from device.sms.textmode import MessageStatus
+from hostsim.modem.settings import ModemConfig, Quirk
 
 WHEN = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -148,3 +150,87 @@ async def test_a_spoofed_part_never_joins_the_genuine_message(tmp_path: Path, li
         assert refused.state is InboxState.REFUSED and refused.concat == "42/2/1"
         assert refused.sender_type == 0xD0 and spoof.startswith(refused.text)
         assert ran.state is InboxState.DONE and ran.text == genuine
+
+
+# --------------------------------------------------------------------------- plain-printing modules
+#
+# 27.005 §3.1: ``<oa>`` is "converted to characters of the currently selected TE character
+# set"; §3.3.1: ``<sca>`` is a string of the same kind. gammu's ``ATGEN_DecodeText``
+# (libgammu/phone/at/atgen.c) guesses per number whether a UCS2 phone number is hex or
+# plain because modules do both; the agent asks the module once, through ``AT+CSCA?``.
+
+
+@pytest.mark.parametrize(
+    ("values", "charset", "converted"),
+    [
+        (['"002B003400340037003900330037",145'], Charset.UCS2, True),  # hex, like <oa>
+        (['"002b00340034",145'], Charset.UCS2, True),  # hex digits in any case
+        (['"+447937405250",145'], Charset.UCS2, False),  # plain where UCS2 was agreed
+        (['"+447937405250"'], Charset.UCS2, False),  # no <tosca>
+        (['"+447937405250",145'], Charset.IRA, True),  # plain and converted coincide
+        (['"00310032",129'], Charset.UCS2, None),  # hex of 12 or the number 00310032
+        (['"",129'], Charset.UCS2, None),  # no SCA on the SIM
+        (["+447937405250,145"], Charset.UCS2, None),  # not a string
+        (['"hello",145'], Charset.UCS2, None),  # neither
+        ([], Charset.UCS2, None),  # no +CSCA line
+    ],
+)
+def test_set_up_decision_from_the_sca(
+    values: list[str], charset: Charset, converted: bool | None
+) -> None:
+    assert addresses_converted(values, charset) is converted
+
+
+@pytest.mark.parametrize(
+    ("sender", "wire", "converted", "admitted"),
+    [
+        ("000", "000", False, True),  # a plain module's genuine 000
+        ("003000300030", "003000300030", False, False),  # its twelve-digit number
+        ("000", "003000300030", False, False),  # hex from a plain module: not its form
+        ("000", "003000300030", True, True),  # a converting module's 000
+        ("000", "000", True, False),
+        ("000", "003000300030", None, False),  # unknown: all digits, reads both ways
+        ("000", "000", None, False),  # unknown: still not UCS2's form
+        ("+49", "002B00340039", None, True),  # unknown but unambiguous: 'B' is not a digit
+    ],
+)
+def test_wire_form_follows_how_the_module_prints(
+    sender: str, wire: str, converted: bool | None, admitted: bool
+) -> None:
+    allowed = ("000", "+49")
+    reason = refusal(_sms(sender, None, wire), allowed, Charset.UCS2, converted)
+    assert (reason is None) is admitted
+
+
+PLAIN = ModemConfig(quirks=frozenset({Quirk.PLAIN_ADDRESSES}))
+
+
+def _learnt(r: Rig) -> bool | None:
+    modem = r.agent.modem
+    assert modem is not None
+    return modem.mode.addresses_converted
+
+
+async def test_plain_printing_module_refuses_003000300030_and_admits_000(
+    tmp_path: Path, line: Line
+) -> None:
+    """hostsim with :attr:`Quirk.PLAIN_ADDRESSES` prints ``<oa>`` and ``<sca>`` plainly
+    under ``AT+CSCS="UCS2"``: the set-up learns it from ``AT+CSCA?``, the number
+    003000300030 is journaled as itself and refused, a genuine 000 runs."""
+    async with rig(tmp_path, line, mode="text", modem_config=PLAIN) as r:
+        assert _learnt(r) is False
+        r.gw.deliver("003000300030", "ping: spoof")
+        await r.gw.wait_until(lambda _: len(r.journal.inbox()) == 1, WAIT)
+        (row,) = r.journal.inbox()
+        assert row.state is InboxState.REFUSED and row.sender == "003000300030"
+        r.gw.deliver("000", "ping: genuine")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert [s.text for s in r.gw.sent] == ["pong: genuine"]
+        assert r.journal.inbox()[1].sender == "000"
+
+
+async def test_converting_module_is_learnt_as_converting(tmp_path: Path, line: Line) -> None:
+    """hostsim's default ``AT+CSCA?`` follows ``AT+CSCS`` (27.005 §3.3.1): converted, so
+    the cases above (hex 000 runs, the number 003000300030 is refused) keep today's rule."""
+    async with rig(tmp_path, line, mode="text") as r:
+        assert _learnt(r) is True

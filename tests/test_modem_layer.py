@@ -107,8 +107,11 @@ async def test_set_up_sequences_on_the_wire(mode: str) -> None:
     await m.probe(1.0)
     await m.configure()
     await m.setup_sms()
+    # Text mode learns how the module prints addresses (AT+CSCA?, device.admission);
+    # PDU mode's addresses are semi-octets: its wire traffic has no AT+CSCA?.
+    learn = ["AT+CSCA?"] if mode == "text" else []
     assert channel.commands == ["ATE0", *[cmgf if c == "AT+CMGF=1" else c for c in TEXT_CONFIGURE],
-                                *SMS_SETUP]  # fmt: skip
+                                *SMS_SETUP, *learn]  # fmt: skip
     channel.sent.clear()
     await m.prepare_send()
     assert channel.commands == ["ATE0", "AT+CMEE=2", cmgf, 'AT+CSCS="UCS2"', "AT+CSMP=17,167,0,0"]
@@ -253,7 +256,7 @@ async def test_profile_storage_and_extra_commands_are_read(custom_profile: Profi
     assert m.profile is custom_profile and m.storage == m.read_storage == "MT"
     assert channel.sent == [('AT+CPMS="MT","MT","MT"', 3.0), ('AT+CSCS="UCS2"', 2.0),
                             ("AT+CSMP=17,167,0,0", 2.0), ("AT+CNMI=2,1,0,0,0", 2.0),
-                            ("AT+CMGL=4", 6.0), ("AT+XTRA=1", 2.0)]  # fmt: skip
+                            ("AT+CSCA?", 2.0), ("AT+CMGL=4", 6.0), ("AT+XTRA=1", 2.0)]  # fmt: skip
     explicit = modem(
         ScriptedChannel({**IDENTITY, "AT+CGMI": ["ACME"], "AT+CGMM": ["Frobnicator"]}), storage="SM"
     )
@@ -295,3 +298,23 @@ def test_profile_resolution() -> None:
                if "quectel" in p.name)  # fmt: skip
     assert profiles_module.PROFILES is PROFILES
     assert dataclasses.is_dataclass(Profile)
+
+
+@pytest.mark.parametrize(
+    ("answer", "converted"),
+    [
+        (['+CSCA: "002B00340034",145'], True),
+        (['+CSCA: "+44",145'], False),
+        (CmsError("AT+CSCA?", 330, "SMSC address unknown"), None),  # refused: not shown
+        ([], None),  # no +CSCA line
+    ],
+)
+async def test_text_set_up_learns_how_addresses_are_printed(
+    answer: list[str] | Exception, converted: bool | None
+) -> None:
+    """27.005 §3.3.1: ``<sca>`` is converted per ``AT+CSCS`` like ``<oa>`` (§3.1), so the
+    SCA read under UCS2 shows whether this module converts addresses (device.admission)."""
+    m = modem(ScriptedChannel({**IDENTITY, "AT+CSCA?": answer}), mode="text")
+    await m.configure()
+    await m.setup_sms()
+    assert m.mode.addresses_converted is converted and m.mode.charset is Charset.UCS2

@@ -59,6 +59,8 @@ CSDH_SET, CSDH_READ = _setting("CSDH", "text-mode header detail")
 #: Selecting storages can take a module a while when the SIM is large.
 CPMS_SET, CPMS_READ = _setting("CPMS", "the message storages (read, write, receive)", 1.5)
 CSCS_SET, CSCS_READ = _setting("CSCS", "the TE character set")
+#: 27.005 §3.3.1: ``+CSCA: <sca>,<tosca>``, ``<sca>`` a string in the ``AT+CSCS`` character set.
+CSCA_READ = CommandDef("AT+CSCA?", "+CSCA", "read the service centre address")
 CSMP_SET, CSMP_READ = _setting("CSMP", "text-mode send parameters (fo, vp, pid, dcs)")
 CNMI_SET, CNMI_READ = _setting("CNMI", "new-message indications")
 CGMI = CommandDef("AT+CGMI", "+CGMI", "manufacturer")

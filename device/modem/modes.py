@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import abc
 import logging
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from device.errors import SmsFormatError
@@ -32,12 +33,16 @@ from device.modem.messages import (
     from_pdu,
 )
 from device.sms import textmode
-from device.sms.charset import Charset, to_wire
+from device.sms.charset import Charset, from_wire, to_wire
 from device.sms.textbody import looks_like_part
 
 LOGGER = logging.getLogger(__name__)
 
 _RECEIVED = (textmode.MessageStatus.REC_UNREAD, textmode.MessageStatus.REC_READ)
+#: TS 23.040 §9.1.2.5: type of number 5, alphanumeric.
+_TON_ALPHANUMERIC = 5
+#: A number as printed plainly: an optional ``+``, then digits, ``*`` and ``#``.
+_PLAIN_NUMBER = re.compile(r"\A\+?[0-9*#]+\Z")
 Received = StoredSms | UndecodableSms
 
 
@@ -57,8 +62,15 @@ class MessageMode(abc.ABC):
     name: ClassVar[str]
     #: The ``AT+CMGF`` value.
     cmgf: ClassVar[int]
+    #: Whether the mode's addresses are printed in the TE character set and the module's
+    #: way of printing them must be learnt at set-up (:func:`addresses_converted`).
+    prints_addresses: ClassVar[bool] = False
     #: The TE character set (``AT+CSCS``).
     charset: Charset = Charset.UCS2
+    #: Text mode: whether this module converts addresses to the TE character set (True),
+    #: prints them plainly (False) or did not show it (None), learnt once at set-up from
+    #: ``AT+CSCA?`` (:func:`addresses_converted`). PDU mode does not use it.
+    addresses_converted: bool | None = None
 
     @property
     @abc.abstractmethod
@@ -101,6 +113,7 @@ class TextMode(MessageMode):
 
     name: ClassVar[str] = "text"
     cmgf: ClassVar[int] = 1
+    prints_addresses: ClassVar[bool] = True
 
     @property
     def list_stats(self) -> tuple[str, ...]:
@@ -113,7 +126,9 @@ class TextMode(MessageMode):
             header = textmode.parse_cmgr_header(fields, self.charset)
             if header.stat not in _RECEIVED:
                 return None
-            return _stored(storage, index, header, textmode.read_body(body, header, self.charset))
+            return self._received(
+                storage, index, header, textmode.read_body(body, header, self.charset)
+            )
         except textmode.StatusReportRecord:
             return None  # stays in storage, like a stored outgoing message
         except SmsFormatError as exc:
@@ -145,7 +160,7 @@ class TextMode(MessageMode):
             except SmsFormatError as exc:
                 found.append(UndecodableSms(storage, header.index, line, body, str(exc)))
                 continue
-            found.append(_stored(storage, header.index, header, decoded))
+            found.append(self._received(storage, header.index, header, decoded))
         return found
 
     def needs_reading(self, message: Received) -> bool:
@@ -154,12 +169,31 @@ class TextMode(MessageMode):
     def direct(self, args: str, body: str) -> Received:
         try:
             header = textmode.parse_cmt_header(args, self.charset)
-            return _stored(None, None, header, textmode.read_body(body, header, self.charset))
+            return self._received(
+                None, None, header, textmode.read_body(body, header, self.charset)
+            )
         except SmsFormatError as exc:
             return UndecodableSms(None, None, f"+CMT: {args}", body, str(exc))
 
     def submit(self, destination: str, text: str) -> Submit:
         return Submit(f'"{to_wire(destination, self.charset)}"', to_wire(text, self.charset))
+
+    def _received(
+        self,
+        storage: str | None,
+        index: int | None,
+        header: textmode.TextHeader,
+        body: textmode.Body,
+    ) -> StoredSms:
+        """On a module that prints numbers plainly (:attr:`addresses_converted` False) the
+        sender is the number as printed: ``003000300030`` is that twelve-digit number,
+        not UCS2 hex for ``000``. An alphanumeric sender stays decoded."""
+        message = _stored(storage, index, header, body)
+        wire = header.address_wire
+        alphanumeric = header.tooa is not None and (header.tooa >> 4) & 0x7 == _TON_ALPHANUMERIC
+        if self.addresses_converted is False and wire and not alphanumeric:
+            return replace(message, sender=wire)
+        return message
 
 
 def _stored(
@@ -280,6 +314,40 @@ class PduMode(MessageMode):
 
 #: The modes by their configuration name (``agent.mode``).
 MODES: dict[str, type[MessageMode]] = {mode.name: mode for mode in (TextMode, PduMode)}
+
+
+def addresses_converted(values: Sequence[str], charset: Charset) -> bool | None:
+    """Whether the module converts addresses to ``charset``, from its ``AT+CSCA?`` answer
+    (``values``: the text after ``+CSCA:``) read under ``charset``.
+
+    27.005 §3.3.1 makes ``<sca>`` a string like ``<oa>`` (§3.1), converted per ``AT+CSCS``;
+    a module that prints one plainly prints the other plainly too. True: the SCA reads
+    as ``charset`` writes it (``"002B0034…"`` under UCS2), or plain and converted are
+    the same there (IRA); False: it is a plain number that is not ``charset``'s form
+    (``"+44…"`` under UCS2). None (not shown): no ``+CSCA`` line, an empty or unquoted
+    SCA, one that is neither, or one that reads both ways (``"00310032"``: hex of
+    ``12`` or the number 00310032 — an SCA has a ``+`` in practice, so this is rare).
+    """
+    if not values:
+        return None
+    field = values[0].rsplit(",", 1)[0].strip() if "," in values[0] else values[0].strip()
+    if len(field) < 3 or field[0] != '"' or field[-1] != '"':
+        return None
+    sca = field[1:-1]
+    plain = _PLAIN_NUMBER.match(sca) is not None
+    try:
+        decoded = from_wire(sca, charset)
+        converted = (
+            _PLAIN_NUMBER.match(decoded) is not None
+            and to_wire(decoded, charset).upper() == sca.upper()
+        )
+    except SmsFormatError:
+        decoded, converted = "", False
+    if converted and plain:
+        return True if decoded == sca else None
+    if converted:
+        return True
+    return False if plain else None
 
 
 def mode_for(name: str, charset: Charset = Charset.UCS2) -> MessageMode:

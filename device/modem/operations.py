@@ -20,7 +20,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from device.at import commands as at
@@ -35,7 +35,7 @@ from device.modem.messages import (
     StoredSms,
     UndecodableSms,
 )
-from device.modem.modes import MessageMode, mode_for
+from device.modem.modes import MessageMode, addresses_converted, mode_for
 from device.modem.profiles import PROFILES, Profile, resolve
 from device.sms.charset import to_wire
 
@@ -174,8 +174,25 @@ class Modem:
         SMS service), then the profile's extra set-up commands."""
         await self.apply(sms.SMS_SETUP)
         self.read_storage = self.storage
+        if self.mode.prints_addresses:
+            await self._learn_address_form()
         for command in self.profile.setup_commands:
             await self.at(command)
+
+    async def _learn_address_form(self) -> None:
+        """Keep on :attr:`mode` whether this module prints addresses in the agreed
+        character set, from ``AT+CSCA?`` (:func:`~device.modem.modes.addresses_converted`;
+        a refusal of the command shows nothing: None)."""
+        try:
+            values = (await self.run(at.CSCA_READ)).prefixed("+CSCA")
+        except CommandError as exc:
+            LOGGER.warning("AT+CSCA? refused: %s", exc)
+            values = []
+        converted = addresses_converted(values, self.mode.charset)
+        if converted is not True:
+            LOGGER.warning("addresses printed plainly (False) or unknown (None): %s; AT+CSCA? "
+                           "showed %r", converted, values)  # fmt: skip
+        self.mode = replace(self.mode, addresses_converted=converted)
 
     async def prepare_send(self) -> None:
         """Just enough set-up to send one SMS (for ``smscmd send`` without an agent)."""
