@@ -5,6 +5,9 @@ read a header and body, decode a direct ``+CMT``, build ``AT+CMGS``, and which
 Text mode (``AT+CMGF=1``) runs under ``AT+CSCS="UCS2"``: every body and address
 is hex, so the whole GSM 03.38 repertoire (``@`` is septet 0x00, ``€`` an escape
 sequence) arrives exactly and a body can never be mistaken for a result code.
+Some modules print numbers plainly under UCS2 all the same: the set-up learns
+which kind the module is (:func:`addresses_converted`, from ``AT+CSCA?``) and a
+plain-printing module's numbers are taken as printed.
 PDU mode (``AT+CMGF=0``) decodes the TPDUs here (multipart included); the
 character set still applies to storage names and the header fields some
 modules print.
