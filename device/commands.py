@@ -40,6 +40,17 @@ class RegistryError(SmscmdError):
     """Misuse of the registry: a duplicate, unknown or malformed command name."""
 
 
+class HandlerFailure(SmscmdError):
+    """Raised by a handler that failed in a way it can name (an exec handler's program
+    exited non-zero, timed out or could not start): the command is journaled ``failed``
+    with ``detail`` as its error, and ``reply`` is still sent."""
+
+    def __init__(self, reply: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reply = reply
+        self.detail = detail
+
+
 # --------------------------------------------------------------------------- grammar
 
 
@@ -262,7 +273,8 @@ class Dispatcher:
         """Run ``ctx.name``'s handler; never raises except on cancellation.
 
         Empty name → ``error: empty command``; unknown → ``error: unknown command '<name>'``;
-        disabled → ``error: command '<name>' is disabled``; a raising handler →
+        disabled → ``error: command '<name>' is disabled``; a :class:`HandlerFailure` →
+        its reply, failed with its detail; any other raising handler →
         ``error: <name> failed`` (logged with traceback); over the timeout →
         ``error: <name> timed out``. Replies are not yet cut to SMS size: see
         :func:`format_reply`.
@@ -292,6 +304,9 @@ class Dispatcher:
         try:
             async with asyncio.timeout(self.timeout):
                 reply = await handler.func(ctx)
+        except HandlerFailure as exc:
+            LOGGER.error("command %r (inbox %d) failed: %s", name, ctx.journal_id, exc.detail)
+            return Outcome(exc.reply, ok=False, error=exc.detail)
         except TimeoutError:
             LOGGER.error("command %r timed out after %s s", name, self.timeout)
             return Outcome(

@@ -15,8 +15,17 @@ The program:
   ``SMSCMD_JOURNAL_ID``;
 * is killed (its whole process group) after ``timeout`` seconds;
 * answers with its standard output, of which at most ``output_limit`` bytes are
-  read (the reply is then cut to one SMS as every reply is); a non-zero exit
-  status gives ``error: <name> exited with status N``.
+  read (the reply is then cut to one SMS as every reply is); an empty (or
+  whitespace-only) stdout sends no reply at all.
+
+Outcomes: exit status 0 is ``done``. A non-zero status (``error: <name> exited
+with status N``; a signal is status -N), the timeout (``error: <name> timed
+out``) and a program that cannot start (``error: <name> cannot start``) are
+``failed``: that reply is sent and the journal's error says why (the status or
+signal with the tail of stderr, the timeout, the OS error). On a timeout or a
+cancellation the group is killed and our ends of its pipes are closed, so a
+grandchild that escaped the group and still holds stdout neither hangs the agent
+nor leaks descriptors.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.commands import CommandContext, Handler, Registry
+from device.commands import CommandContext, Handler, HandlerFailure, Registry
 from device.errors import ConfigError
 
 LOGGER = logging.getLogger(__name__)
@@ -88,27 +97,35 @@ def exec_handler(cfg: HandlerConfig) -> Handler:
                 start_new_session=True,  # its own process group: a timeout kills all of it
             )
         except OSError as exc:
-            LOGGER.error("handler %r: cannot start %s: %s", cfg.name, argv[0], exc)
-            return f"error: {cfg.name} cannot start"
+            raise HandlerFailure(
+                f"error: {cfg.name} cannot start", f"cannot start {argv[0]}: {exc}"
+            ) from exc
         try:
             out, err = await asyncio.wait_for(
                 _communicate(proc, stdin_data, cfg.output_limit), cfg.timeout
             )
         except TimeoutError:
-            _kill_group(proc)
-            await proc.wait()
-            LOGGER.error("handler %r: killed after %g s", cfg.name, cfg.timeout)
-            return f"error: {cfg.name} timed out"
+            await _reap(proc)
+            raise HandlerFailure(
+                f"error: {cfg.name} timed out", f"killed after {cfg.timeout:g} s (timeout)"
+            ) from None
         except asyncio.CancelledError:
-            _kill_group(proc)
-            with contextlib.suppress(ProcessLookupError):
-                await proc.wait()
+            await _reap(proc)
             raise
-        if err:
-            LOGGER.info("handler %r stderr: %s", cfg.name, err[-500:].decode(errors="replace"))
+        tail = err[-500:].decode(errors="replace").strip()
+        if tail:
+            LOGGER.info("handler %r stderr: %s", cfg.name, tail)
         if proc.returncode != 0:
-            LOGGER.warning("handler %r exited with status %s", cfg.name, proc.returncode)
-            return f"error: {cfg.name} exited with status {proc.returncode}"
+            status = proc.returncode
+            how = (
+                f"killed by signal {signal.Signals(-status).name}"
+                if status is not None and status < 0 and -status in _SIGNALS
+                else f"exited with status {status}"
+            )
+            raise HandlerFailure(
+                f"error: {cfg.name} exited with status {status}",
+                f"{how}: {tail}" if tail else how,
+            )
         text = out.decode("utf-8", errors="replace").strip()
         return text or None
 
@@ -146,9 +163,27 @@ async def _communicate(
     return out, err
 
 
-def _kill_group(proc: asyncio.subprocess.Process) -> None:
+_SIGNALS = frozenset(int(s) for s in signal.Signals)
+#: Seconds to wait for a killed program to be reaped (SIGKILL cannot be caught).
+_REAP_TIMEOUT = 5.0
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Kill the program's process group, close our ends of its pipes and reap it.
+
+    Closing the pipes matters: a grandchild that left the group (``setsid``) may
+    still hold stdout, and asyncio's ``wait()`` would otherwise wait for its EOF
+    (and leak the descriptors). Never raises, never waits more than a few seconds.
+    """
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+    transport = getattr(proc, "_transport", None)  # asyncio has no public close of the pipes
+    if transport is not None:
+        transport.close()
+    try:
+        await asyncio.wait_for(asyncio.shield(proc.wait()), _REAP_TIMEOUT)
+    except TimeoutError:
+        LOGGER.error("handler process %d not reaped after %g s", proc.pid, _REAP_TIMEOUT)
 
 
 def apply_config(registry: Registry, configs: tuple[HandlerConfig, ...]) -> None:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from conftest import run_async
 
-from device.commands import CommandContext, Dispatcher, StatusSnapshot, default_registry
+from device.commands import (
+    CommandContext,
+    Dispatcher,
+    Outcome,
+    Registry,
+    StatusSnapshot,
+    default_registry,
+)
 from device.config import load_config
 from device.errors import ConfigError
 from device.handlers import HandlerConfig, apply_config, exec_handler
@@ -56,17 +65,65 @@ def test_argument_on_stdin_and_metadata_in_the_environment(tmp_path: Path) -> No
     )
 
 
-def test_failures_become_error_replies() -> None:
-    assert run_handler(HandlerConfig("f", argv=(PY, "-c", "raise SystemExit(3)")), None) == (
-        "error: f exited with status 3"
-    )
+def outcome(cfg: HandlerConfig, argument: str | None = None) -> Outcome:
+    registry = Registry()
+    registry.register(exec_handler(cfg))
+    return run_async(Dispatcher(registry).dispatch(ctx(cfg.name, argument)))
+
+
+def test_failures_are_failed_with_the_reason_and_keep_their_reply() -> None:
+    """Issue 13: a non-zero exit, a timeout or a program that cannot start is ``failed``
+    with the reason as the journal's error; the reply text is what it always was."""
+    status = outcome(HandlerConfig("f", argv=(PY, "-c", "import sys; sys.exit('broken disk')")))
+    assert (status.reply, status.ok) == ("error: f exited with status 1", False)
+    assert status.error == "exited with status 1: broken disk"
     # The *program* sleeps (it must be killed by the 0.3 s handler timeout); the test does not.
-    slow = HandlerConfig("slow", argv=(PY, "-c", "import time; time.sleep(30)"), timeout=0.3)
-    assert run_handler(slow, None) == "error: slow timed out"
-    missing = HandlerConfig("gone", argv=("/nonexistent/program",))
-    assert run_handler(missing, None) == "error: gone cannot start"
-    chatty = HandlerConfig("chatty", argv=(PY, "-c", "print('y' * 100000)"), output_limit=10)
-    assert run_handler(chatty, None) == "y" * 10
+    slow = outcome(
+        HandlerConfig("slow", argv=(PY, "-c", "import time; time.sleep(30)"), timeout=0.3)
+    )
+    assert (slow.reply, slow.ok, slow.error) == (
+        "error: slow timed out",
+        False,
+        "killed after 0.3 s (timeout)",
+    )
+    missing = outcome(HandlerConfig("gone", argv=("/nonexistent/program",)))
+    assert (missing.reply, missing.ok) == ("error: gone cannot start", False)
+    assert missing.error is not None and "/nonexistent/program" in missing.error
+    signalled = outcome(
+        HandlerConfig("sig", argv=(PY, "-c", "import os; os.kill(os.getpid(), 15)"))
+    )
+    assert (signalled.reply, signalled.error) == (
+        "error: sig exited with status -15",
+        "killed by signal SIGTERM",
+    )
+    chatty = outcome(
+        HandlerConfig("chatty", argv=(PY, "-c", "print('y' * 100000)"), output_limit=10)
+    )
+    assert (chatty.reply, chatty.ok, chatty.error) == ("y" * 10, True, None)
+
+
+def test_empty_stdout_is_no_reply_and_done() -> None:
+    quiet = outcome(HandlerConfig("quiet", argv=(PY, "-c", "print('  ')")))
+    assert (quiet.reply, quiet.ok, quiet.error) == (None, True, None)
+
+
+def test_timeout_with_an_escaped_grandchild_on_stdout_neither_hangs_nor_leaks() -> None:
+    """A grandchild that left the process group (``setsid``, as a daemonising script
+    does) keeps stdout open after the group is killed: asyncio's ``wait()`` would wait
+    for its EOF (CPython 3.11 waits for the pipes too). The handler closes its pipe ends."""
+    script = (
+        "import os, subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(5)'], "
+        "start_new_session=True); print('partial', flush=True); time.sleep(30)"
+    )
+    cfg = HandlerConfig("held", argv=(PY, "-c", script), timeout=0.5)
+    before = len(os.listdir("/proc/self/fd"))
+    started = time.monotonic()
+    result = outcome(cfg)
+    elapsed = time.monotonic() - started
+    assert (result.reply, result.ok) == ("error: held timed out", False)
+    assert elapsed < 4.0, elapsed
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_rate_limit_and_disabling_a_builtin() -> None:
