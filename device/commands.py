@@ -128,8 +128,13 @@ class Handler:
     rate_limit: tuple[int, float] | None = None
 
 
+#: The name of the catch-all handler (``[handlers."*"]``, like gammu-smsd's
+#: RunOnReceive): it runs any command that has no handler of its own.
+CATCH_ALL = "*"
+
+
 class Registry:
-    """Handlers by name."""
+    """Handlers by name, and at most one catch-all (:data:`CATCH_ALL`)."""
 
     def __init__(self) -> None:
         """Start empty; see :func:`default_registry` for the built-ins."""
@@ -142,7 +147,7 @@ class Registry:
         form (lower case, single spaces, trimmed): such a name could never be dispatched.
         """
         name = handler.name
-        if not name or ":" in name or normalize_name(name) != name:
+        if name != CATCH_ALL and (not name or ":" in name or normalize_name(name) != name):
             raise RegistryError(
                 f"command name {name!r} must be non-empty, lower-case, trimmed, "
                 "single-spaced and without ':'"
@@ -162,9 +167,23 @@ class Registry:
         """The handler registered as ``name`` (enabled or not), or None."""
         return self._handlers.get(name)
 
+    def lookup(self, name: str) -> Handler | None:
+        """The handler that runs the command ``name``: its own (enabled or not), else the
+        enabled catch-all, else None. The empty name has none."""
+        own = self._handlers.get(name)
+        if own is not None or not name:
+            return own
+        fallback = self._handlers.get(CATCH_ALL)
+        return fallback if fallback is not None and fallback.enabled else None
+
     def names(self, *, enabled_only: bool = False) -> list[str]:
-        """Registered names, sorted; with ``enabled_only`` the disabled ones are left out."""
-        return sorted(n for n, h in self._handlers.items() if h.enabled or not enabled_only)
+        """Registered names, sorted; with ``enabled_only`` the disabled ones and the
+        catch-all are left out (``help`` lists commands, and ``*`` is none)."""
+        return sorted(
+            n
+            for n, h in self._handlers.items()
+            if not enabled_only or (h.enabled and n != CATCH_ALL)
+        )
 
     def __contains__(self, name: object) -> bool:
         return name in self._handlers
@@ -272,7 +291,8 @@ class Dispatcher:
     async def dispatch(self, ctx: CommandContext) -> Outcome:
         """Run ``ctx.name``'s handler; never raises except on cancellation.
 
-        Empty name → ``error: empty command``; unknown → ``error: unknown command '<name>'``;
+        Empty name → ``error: empty command``; a name with no handler runs the catch-all
+        (when one is registered and enabled), else ``error: unknown command '<name>'``;
         disabled → ``error: command '<name>' is disabled``; a :class:`HandlerFailure` →
         its reply, failed with its detail; any other raising handler →
         ``error: <name> failed`` (logged with traceback); over the timeout →
@@ -282,7 +302,7 @@ class Dispatcher:
         name = ctx.name
         if not name:
             return Outcome("error: empty command", ok=False, error="empty command")
-        handler = self.registry.get(name)
+        handler = self.registry.lookup(name)
         if handler is None:
             LOGGER.warning("unknown command %r from %s", name, ctx.sender)
             return Outcome(f"error: unknown command '{name}'", ok=False, error="unknown command")

@@ -69,7 +69,7 @@ class Executor:
         """For a row left RUNNING: True when its handler is idempotent and may run
         again; otherwise the row is failed and answered ``error: interrupted`` here,
         and False returned. An unknown command counts as not idempotent."""
-        handler = self.registry.get(row.command or "")
+        handler = self.registry.lookup(row.command or "")
         if handler is not None and handler.idempotent:
             LOGGER.warning("inbox %d: %r was interrupted; running it again", row.id, row.command)
             return True

@@ -3,6 +3,10 @@
 A ``[handlers."<name>"]`` table with ``argv`` runs a program for the command
 ``<name>``; without ``argv`` it adjusts a handler that exists already (a
 built-in or a plug-in): ``enabled``, ``idempotent``, ``rate``/``per``.
+``[handlers."*"]`` is the catch-all: it runs every command that has no handler
+of its own (a disabled one stays disabled), and gets the command's name as one
+more argv element before the argument (``$1`` is the name, ``$2`` the argument
+in ``argv`` mode).
 
 The program:
 
@@ -39,7 +43,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.commands import CommandContext, Handler, HandlerFailure, Registry
+from device.commands import CATCH_ALL, CommandContext, Handler, HandlerFailure, Registry
 from device.errors import ConfigError
 
 LOGGER = logging.getLogger(__name__)
@@ -73,6 +77,8 @@ def exec_handler(cfg: HandlerConfig) -> Handler:
 
     async def run(ctx: CommandContext) -> str | None:
         args = list(argv)
+        if cfg.name == CATCH_ALL:
+            args.append(ctx.name)
         if cfg.argument == "argv" and ctx.argument is not None:
             args.append(ctx.argument)
         stdin_data = (ctx.argument or "").encode() if cfg.argument == "stdin" else None

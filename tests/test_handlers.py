@@ -189,3 +189,29 @@ def test_handler_tables_in_the_config_file(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as info:
             load_config(bad)
         assert str(bad) in str(info.value) and key in str(info.value), str(info.value)
+
+
+def test_catch_all_runs_every_command_without_a_handler_of_its_own(tmp_path: Path) -> None:
+    """Issue 13: ``[handlers."*"]`` is the catch-all, like gammu-smsd's RunOnReceive
+    (gammu docs, smsd "RunOnReceive": a program run for every received message). It gets
+    the command name then the argument; built-ins, disabled ones and ``help`` are unaffected."""
+    config_file = tmp_path / "agent.toml"
+    script = "import sys; print('got', sys.argv[1:])"
+    config_file.write_text(
+        f'[handlers."*"]\nargv = ["{PY}", "-c", "{script}"]\n\n[handlers.status]\nenabled = false\n'
+    )
+    registry = default_registry()
+    apply_config(registry, load_config(config_file).handlers)
+    dispatcher = Dispatcher(registry)
+
+    def reply(name: str, argument: str | None = None) -> str | None:
+        return run_async(dispatcher.dispatch(ctx(name, argument))).reply
+
+    assert reply("checkin", "firmware update") == "got ['checkin', 'firmware update']"
+    assert reply("report location") == "got ['report location']"
+    assert reply("ping") == "pong"
+    assert reply("status") == "error: command 'status' is disabled"
+    assert reply("help") == "commands: help, ping"
+    assert reply("") == "error: empty command"
+    apply_config(registry, (HandlerConfig("*", enabled=False),))
+    assert reply("checkin") == "error: unknown command 'checkin'"
