@@ -129,6 +129,25 @@ class Agent:
         self._stop.set()
         self._wake.set()
 
+    def reconfigure(self, config: Config, registry: Registry) -> None:
+        """Apply a reloaded ``config`` to the running agent, without dropping the modem.
+
+        Takes effect from the next step of the loop: the handlers (the registry's
+        contents are replaced in place, so a command already running finishes with the
+        handler it started with), the allowed senders, the handler timeout, retention,
+        and the health and sweep periods (from the next check). Every other key is fixed
+        for the agent's life; :mod:`device.service` builds a new agent for those.
+        """
+        self.config = config
+        self.inbox.allowed = config.allowed_senders
+        self.executor.dispatcher.timeout = config.handler_timeout
+        for name in self.registry.names():
+            self.registry.unregister(name)
+        for name in registry.names():
+            handler = registry.get(name)
+            if handler is not None:
+                self.registry.register(handler)
+
     @property
     def port(self) -> str:
         return self.supervisor.port

@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from device import __version__
@@ -190,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _load(args)
         setup_logging(config.log_level)
         if args.command == "run":
-            return cmd_run(config)
+            return cmd_run(config, reload=lambda: _load(args))
         if args.command == "send":
             return asyncio.run(cmd_send(config, args.text, args.to))
         if args.command == "status":
@@ -209,12 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def cmd_run(config: Config) -> int:
+def cmd_run(config: Config, reload: Callable[[], Config] | None = None) -> int:
     if config.port is None:
         raise ConfigError("no serial port: give --port or set agent.port", key="agent.port")
     from device.service import run_service
 
-    asyncio.run(run_service(config))
+    asyncio.run(run_service(config, reload=reload))
     return EXIT_OK
 
 

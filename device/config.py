@@ -423,5 +423,46 @@ def load_config(path: str | Path | None, **overrides: Any) -> Config:
     return config
 
 
+#: Dotted key in the file → Config field (the inverse of the table above).
+FIELD_OF_KEY: dict[str, str] = {key: field for field, key in _FIELD_KEYS.items()}
+
 #: The Config field names, for a CLI that maps flags onto overrides.
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Config))
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One difference between two configurations: the dotted key as in the file
+    (``agent.log_level``, ``handlers."uptime"``), the value before and after (None
+    when a handler table was added or removed)."""
+
+    key: str
+    before: object
+    after: object
+
+    def __str__(self) -> str:
+        if self.before is None:
+            return f"{self.key}: added"
+        if self.after is None:
+            return f"{self.key}: removed"
+        return f"{self.key}: {self.before!r} -> {self.after!r}"
+
+
+def config_changes(old: Config, new: Config) -> tuple[Change, ...]:
+    """What differs from ``old`` to ``new``, key by key, in the order of the file's tables.
+
+    Handlers are compared by name: a table added, removed, or changed in any field is one
+    Change each (a changed one carries both :class:`HandlerConfig` values). Equal
+    configurations give ``()``.
+    """
+    changes = [
+        Change(_FIELD_KEYS[name], getattr(old, name), getattr(new, name))
+        for name in _FIELD_KEYS
+        if getattr(old, name) != getattr(new, name)
+    ]
+    before = {h.name: h for h in old.handlers}
+    after = {h.name: h for h in new.handlers}
+    for name in [*before, *(n for n in after if n not in before)]:
+        if before.get(name) != after.get(name):
+            changes.append(Change(f'handlers."{name}"', before.get(name), after.get(name)))
+    return tuple(changes)

@@ -197,7 +197,8 @@ class Inbox:
         wake: asyncio.Event,
     ) -> None:
         self.journal = journal
-        self._allowed = allowed_senders
+        #: Senders whose commands run (replaced by a configuration reload).
+        self.allowed = allowed_senders
         self._concat_timeout = concat_timeout
         self._restart = restart
         self._counters = counters
@@ -389,12 +390,12 @@ class Inbox:
         own instead (undecodable / refused): the message then expires incomplete."""
         if message.truncated:
             return False
-        return message.sender not in self._allowed or self._admission(modem, message)[1] is None
+        return message.sender not in self.allowed or self._admission(modem, message)[1] is None
 
     def _admission(self, modem: Modem, message: StoredSms) -> tuple[InboxState, str | None]:
         """RECEIVED for an allowed sender, by digits, address type and wire form
         (:mod:`device.admission`); REFUSED with the reason otherwise."""
-        reason = refusal(message, self._allowed, modem.mode.charset, modem.mode.addresses_converted)
+        reason = refusal(message, self.allowed, modem.mode.charset, modem.mode.addresses_converted)
         return (InboxState.RECEIVED, None) if reason is None else (InboxState.REFUSED, reason)
 
     async def _commit_part(self, modem: Modem, message: StoredSms) -> None:

@@ -12,13 +12,16 @@ this order:
    lifecycle change as the unit's ``STATUS=``;
 5. the control socket (a failure to bind it is logged, and the agent runs
    without it: commands still work, only ``smscmd send/status`` cannot reach it);
-6. SIGINT and SIGTERM handlers that say ``STOPPING=1`` and stop the agent;
+6. SIGINT and SIGTERM handlers that say ``STOPPING=1`` and stop the agent, and a
+   SIGHUP handler that reloads the configuration (:class:`Service`);
 7. ``READY=1`` (once the journal, the lock and the control socket are up; the
    modem's own progress is reported through ``STATUS=``, since a gateway
    without its modem must still be reachable with ``smscmd status``), and the
    watchdog pings, which prove that the event loop turns and the agent runs.
 
-Everything is torn down in the reverse order when the agent returns.
+Everything is torn down in the reverse order when the agent returns. A reload that
+changes more than :data:`HOT_FIELDS` runs steps 2-5 and 7 again with the new
+configuration (the control socket is kept when its path is unchanged).
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ from pathlib import Path
 from device import __version__
 from device.agent import Agent
 from device.commands import Registry, default_registry, load_plugins
-from device.config import Config
+from device.config import FIELD_OF_KEY, Config, config_changes
 from device.control import ControlError, ControlServer
-from device.errors import JournalError
+from device.errors import ConfigError, JournalError
 from device.handlers import apply_config
 from device.journal import Journal
 from device.modem import ModemState
@@ -81,41 +84,164 @@ def build_registry(config: Config) -> Registry:
     return registry
 
 
-async def run_service(config: Config) -> None:
+#: Config fields a reload applies to the running agent (:meth:`Agent.reconfigure`);
+#: any other changed field builds a new agent (the modem is reconnected, the journal
+#: and the control socket re-opened where their paths changed).
+HOT_FIELDS = frozenset(
+    {"handlers", "allowed_senders", "log_level", "handler_timeout", "retention_days",
+     "keep_last", "health_interval", "sweep_interval"}
+)  # fmt: skip
+
+
+def set_log_level(level: str) -> None:
+    """The root logger's level (and ``transitions``' at WARNING or above, as at start)."""
+    root = logging.getLogger()
+    root.setLevel(getattr(logging, level, logging.INFO))
+    logging.getLogger("transitions").setLevel(max(logging.WARNING, root.level))
+
+
+async def run_service(config: Config, *, reload: Callable[[], Config] | None = None) -> None:
     """Build the service from ``config`` and run it until SIGINT or SIGTERM.
 
-    Raises JournalError when the journal is locked by another agent or unusable
-    (nothing is started then); modem trouble is the agent's to recover from.
+    ``reload`` reads the configuration again (the file and the command line's
+    overrides); with it, SIGHUP reloads (see :class:`Service`), without it SIGHUP is
+    ignored and logged. Raises JournalError when the journal is locked by another
+    agent or unusable at start (nothing is started then); modem trouble is the
+    agent's to recover from.
     """
     wd_period = watchdog_period()  # read before from_env(unset=True) clears WATCHDOG_*
     notifier = Notifier.from_env(unset=True)  # exec handlers do not inherit NOTIFY_SOCKET
-    with exclusive(config.journal), Journal.open(config.journal) as journal:
-        registry = build_registry(config)
-        agent = Agent(config, journal, registry, observer=SystemdStatus(notifier, config.port))
-        control = ControlServer(agent, config.control_socket)
-        try:
-            await control.start()
-        except ControlError as exc:
-            LOGGER.error("%s; running without a control socket", exc)
-        loop = asyncio.get_running_loop()
-        for signum in STOP_SIGNALS:
-            loop.add_signal_handler(signum, _stopper(agent, signum, notifier))
-        LOGGER.info("smscmd %s on %s, journal %s", __version__, config.port, config.journal)
-        notifier.ready(f"started on {config.port}")
-        run = asyncio.create_task(agent.run())
+    service = Service(config, notifier, reload)
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, _stopper(service, signum, notifier))
+    loop.add_signal_handler(signal.SIGHUP, service.reload)
+    try:
+        await service.run(wd_period)
+    finally:
+        for signum in (*STOP_SIGNALS, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
+        notifier.close()
+
+
+class Service:
+    """The agent's passes: one per journal / port / socket configuration.
+
+    A reload (SIGHUP) reads the file again; a bad one (:class:`ConfigError`, a handler
+    that cannot apply or whose program is missing) is logged and the running
+    configuration kept. The changes are logged key by key; when only
+    :data:`HOT_FIELDS` changed they apply to the running agent at once, otherwise the
+    agent finishes the step in hand and a new pass starts with the new configuration
+    (a journal that cannot be opened then is logged and the previous one kept).
+    """
+
+    def __init__(
+        self, config: Config, notifier: Notifier, reload: Callable[[], Config] | None
+    ) -> None:
+        self.config = config
+        self.agent: Agent | None = None
+        self._notifier = notifier
+        self._load = reload
+        self._next: Config | None = None
+        self._stopping = False
+        self._run: asyncio.Task[None] | None = None
+        self._control: ControlServer | None = None
+
+    def healthy(self) -> bool:
+        """For the watchdog: the agent runs, or the next pass is about to."""
+        return self._run is None or not self._run.done() or self._next is not None
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._next = None
+        if self.agent is not None:
+            self.agent.stop()
+
+    async def run(self, wd_period: float | None) -> None:
         wd_stop = asyncio.Event()
         watchdog = asyncio.create_task(
-            run_watchdog(notifier, lambda: not run.done(), wd_stop, period=wd_period)
+            run_watchdog(self._notifier, self.healthy, wd_stop, period=wd_period)
         )
+        previous: Config | None = None
         try:
-            await run
+            while True:
+                try:
+                    await self._pass(first=previous is None and self._run is None)
+                except JournalError as exc:
+                    if previous is None:
+                        raise
+                    LOGGER.error("reload: %s; back to the previous configuration", exc)
+                    self.config, previous = previous, None
+                    continue
+                if self._next is None or self._stopping:
+                    return
+                previous, self.config, self._next = self.config, self._next, None
         finally:
             wd_stop.set()
             await watchdog
-            for signum in STOP_SIGNALS:
-                loop.remove_signal_handler(signum)
+            if self._control is not None:
+                await self._control.close()
+
+    async def _pass(self, *, first: bool) -> None:
+        config = self.config
+        with exclusive(config.journal), Journal.open(config.journal) as journal:
+            observer = SystemdStatus(self._notifier, config.port)
+            agent = Agent(config, journal, build_registry(config), observer=observer)
+            self.agent = agent
+            await self._serve_control(config, agent)
+            LOGGER.info("smscmd %s on %s, journal %s", __version__, config.port, config.journal)
+            self._notifier.ready(f"started on {config.port}" if first else "reloaded")
+            self._run = asyncio.create_task(agent.run())
+            await self._run
+
+    async def _serve_control(self, config: Config, agent: Agent) -> None:
+        control = self._control
+        if control is not None and control.path == config.control_socket:
+            control.target = agent
+            return
+        if control is not None:
             await control.close()
-            notifier.close()
+        self._control = ControlServer(agent, config.control_socket)
+        try:
+            await self._control.start()
+        except ControlError as exc:
+            LOGGER.error("%s; running without a control socket", exc)
+
+    def reload(self) -> None:
+        """SIGHUP: read the configuration again and apply it (see the class docstring)."""
+        if self._load is None or self._stopping:
+            LOGGER.warning("SIGHUP received; nothing to reload from")
+            return
+        LOGGER.info("SIGHUP received; reloading the configuration")
+        try:
+            new = self._load()
+            registry = build_registry(new)
+        except ConfigError as exc:
+            LOGGER.error("reload rejected, keeping the running configuration: %s", exc)
+            return
+        changes = config_changes(self._next or self.config, new)
+        if not changes:
+            LOGGER.info("reload: nothing changed")
+            return
+        for change in changes:
+            LOGGER.info("reload: %s", change)
+        self._notifier.reloading("reloading the configuration")
+        set_log_level(new.log_level)
+        cold = [c.key for c in changes if _field_of(c.key) not in HOT_FIELDS]
+        if not cold and self._next is None and self.agent is not None:
+            self.agent.reconfigure(new, registry)
+            self.config = new
+            self._notifier.ready("reloaded")
+            return
+        LOGGER.info("reload: %s changed; restarting the agent", ", ".join(cold) or "a key")
+        self._next = new
+        if self.agent is not None:
+            self.agent.stop()
+
+
+def _field_of(key: str) -> str:
+    """The Config field of a Change's dotted key (handler tables → ``handlers``)."""
+    return "handlers" if key.startswith("handlers.") else FIELD_OF_KEY[key]
 
 
 @contextlib.contextmanager
@@ -143,14 +269,17 @@ def exclusive(journal: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _stopper(agent: Agent, signum: int, notifier: Notifier) -> Callable[[], None]:
+def _stopper(service: Service, signum: int, notifier: Notifier) -> Callable[[], None]:
     def stop() -> None:
         name = signal.Signals(signum).name
         LOGGER.info("%s received; stopping", name)
         notifier.stopping(f"stopping: {name}")
-        agent.stop()
+        service.stop()
 
     return stop
 
 
-__all__ = ["STOP_SIGNALS", "SystemdStatus", "build_registry", "exclusive", "run_service"]
+__all__ = [
+    "HOT_FIELDS", "STOP_SIGNALS", "Service", "SystemdStatus", "build_registry", "exclusive",
+    "run_service", "set_log_level",
+]  # fmt: skip

@@ -4,6 +4,7 @@ Under ``Type=notify`` systemd passes ``NOTIFY_SOCKET`` (a filesystem path, or an
 socket name starting with ``@``) and expects newline-separated ``KEY=VALUE`` datagrams on
 it: ``READY=1`` once the service is up, ``STATUS=...`` for ``systemctl status``,
 ``WATCHDOG=1`` at least every ``WatchdogSec`` (passed as ``WATCHDOG_USEC``), and
+``RELOADING=1`` while the configuration is reloaded (ended by ``READY=1``), and
 ``STOPPING=1`` when shutting down. See sd_notify(3) and sd_watchdog_enabled(3).
 
 Everything here is safe outside systemd: without ``NOTIFY_SOCKET`` every call is a no-op,
@@ -26,6 +27,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping, MutableMapping
 
 LOGGER = logging.getLogger(__name__)
@@ -131,6 +133,14 @@ class Notifier:
     def watchdog(self) -> bool:
         """``WATCHDOG=1``: the keep-alive ping for ``WatchdogSec=``."""
         return self.notify("WATCHDOG=1")
+
+    def reloading(self, status: str | None = None) -> bool:
+        """``RELOADING=1`` with ``MONOTONIC_USEC=`` (sd_notify(3)): a reload has begun;
+        the next :meth:`ready` ends it."""
+        usec = f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}"
+        if status is None:
+            return self.notify("RELOADING=1", usec)
+        return self.notify("RELOADING=1", usec, _status_line(status))
 
     def stopping(self, status: str | None = None) -> bool:
         """``STOPPING=1``: shutdown has begun (sent on SIGTERM)."""

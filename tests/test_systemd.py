@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -306,3 +307,17 @@ def test_log_lines_carry_journald_priorities(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=30, check=True,
     )  # fmt: skip
     assert result.stderr.splitlines() == ["<4>x: careful", "<7>y: detail"]
+
+
+def test_reloading_carries_the_monotonic_time(sock_path: tuple[socket.socket, str]) -> None:
+    """sd_notify(3): ``RELOADING=1`` goes with ``MONOTONIC_USEC=`` (CLOCK_MONOTONIC, in
+    microseconds) so that systemd can tell this reload from an earlier one."""
+    server, address = sock_path
+    notifier = Notifier(address)
+    before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    assert notifier.reloading("reloading the configuration")
+    reloading, usec, status = _recv(server).split("\n")
+    after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    assert reloading == "RELOADING=1" and status == "STATUS=reloading the configuration"
+    assert usec.startswith("MONOTONIC_USEC=") and before <= int(usec.split("=")[1]) <= after
+    notifier.close()
