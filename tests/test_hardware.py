@@ -78,6 +78,9 @@ def test_unit_settings() -> None:
     assert s["StateDirectory"] == ["smscmd"]
     assert s["RuntimeDirectory"] == ["smscmd"]
     assert s["ExecStart"] == ["/opt/smscmd/bin/smscmd run --config /etc/smscmd/agent.toml"]
+    # systemctl reload: SIGHUP, which the agent takes as "read the configuration again"
+    # (device.service.Service.reload; tests/test_reload.py), to the main process only.
+    assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert s["DevicePolicy"] == ["closed"]
     assert {"char-ttyUSB rw", "char-ttyACM rw"} <= set(s["DeviceAllow"])
     # The agent drains within the stop timeout; the control socket path matches the config.
