@@ -189,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(journal=args.journal))
         config = _load(args)
         setup_logging(config.log_level)
+        if args.command == "run" and config.port is not None:
+            asyncio.run(
+                _check_port(config.port, config.control_socket, missing_ok=True, busy_ok=True)
+            )
         if args.command == "run":
             return cmd_run(config, reload=lambda: _load(args))
         if args.command == "send":
@@ -207,6 +211,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _stdout_gone()
+
+
+def _stdout_gone() -> int:
+    """The reader of stdout went away (``smscmd journal | head``): stop quietly.
+
+    stdout is pointed at /dev/null so that the interpreter's final flush cannot
+    raise again; the status is the shell's for a writer killed by SIGPIPE.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + 13
+
+
+async def _check_port(
+    port: str, control_socket: Path, *, missing_ok: bool = False, busy_ok: bool = False
+) -> None:
+    """PortError in one line when ``port`` cannot be used; names the agent when it holds it.
+
+    ``missing_ok``: a port that does not exist yet passes (the agent waits for it).
+    ``busy_ok``: a port held by something other than the agent on ``control_socket``
+    passes (``run`` then reports the journal lock or the open failure itself).
+    """
+    from device.control import ControlError, request
+    from device.portcheck import PortBusy, PortMissing, check_port
+
+    try:
+        check_port(port)
+    except PortMissing:
+        if not missing_ok:
+            raise
+    except PortBusy as busy:
+        try:
+            answer = await request(control_socket, {"op": "status"}, timeout=2.0)
+        except ControlError:
+            if busy_ok:
+                return
+            raise busy from None
+        if answer.get("ok"):
+            raise PortBusy(f"{port}: the agent is running; use smscmd status") from None
+        if not busy_ok:
+            raise
 
 
 def cmd_run(config: Config, reload: Callable[[], Config] | None = None) -> int:
@@ -246,6 +294,7 @@ async def _send_direct(config: Config, text: str, destination: str) -> int:
 
     assert config.port is not None
     LOGGER.info("no agent running; sending directly on %s", config.port)
+    await _check_port(config.port, config.control_socket)
     channel = await AtChannel.open(
         config.port, baudrate=config.baudrate, default_timeout=config.command_timeout
     )
@@ -261,9 +310,17 @@ async def _send_direct(config: Config, text: str, destination: str) -> int:
 
 async def cmd_probe(port: str, baudrate: int, *, as_json: bool) -> int:
     """Exit 0 when the modem is ready to receive SMS Commands, 1 with the reasons otherwise."""
-    from device.probe import probe, render
+    from device.config import DEFAULT_CONTROL_SOCKET
+    from device.portcheck import PortError
+    from device.probe import ProbeReport, probe, render
 
-    report = await probe(port, baudrate=baudrate)
+    try:
+        await _check_port(port, DEFAULT_CONTROL_SOCKET)
+    except PortError as exc:
+        report = ProbeReport(port)
+        report.reasons.append(str(exc))
+    else:
+        report = await probe(port, baudrate=baudrate)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -297,6 +354,7 @@ async def cmd_status(config: Config, *, as_json: bool) -> int:
         print(f"{name:<13} {value}")
     for name, value in status["journal"].items():
         print(f"{name:<13} {value}")
+    sys.stdout.flush()  # a closed pipe raises here, inside main's handler
     return EXIT_OK
 
 
@@ -324,6 +382,7 @@ def cmd_journal(config: Config, *, as_json: bool, limit: int | None, outbox: boo
             f"{row.id:>6} {stamp} {row.sender or '?':>8} {row.state.value:<11} {row.text!r}"
             f"{reply}{notes}"
         )
+    sys.stdout.flush()  # a closed pipe raises here, inside main's handler
     return EXIT_OK
 
 
