@@ -3,12 +3,16 @@
 Commands:
 
 * ``smscmd run --port PATH [--journal FILE] [--config FILE]`` — the agent,
-  until SIGINT or SIGTERM.
+  until SIGINT or SIGTERM; SIGHUP reloads the configuration. The configuration
+  (handler programs included) is checked first, as ``check-config`` does.
 * ``smscmd journal [--journal FILE] [--config FILE] [--json] [--limit N]`` —
   the inbox, newest last.
 * ``smscmd send TEXT [--to NUMBER]`` — an SMS to 000 through the running
   agent's outbox (control socket), or directly on ``--port`` when none runs.
 * ``smscmd status [--json]`` — the running agent's state and counters.
+* ``smscmd check-config FILE`` — validate a configuration file, list the
+  handlers, check that each exec handler's program exists and is executable
+  (one line per problem, exit 2).
 * ``smscmd probe --port PATH [--json]`` — is this modem ready for SMS Commands?
 * ``smscmd demo`` — hostsim and the agent in one process: a first look.
 
@@ -31,6 +35,7 @@ from device import __version__
 from device.config import Config, load_config
 from device.errors import ConfigError, JournalError, SmscmdError
 from device.journal import InboxRow, Journal, OutboxRow
+from device.preflight import check, review
 
 LOGGER = logging.getLogger("smscmd")
 
@@ -101,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="only the last N rows (default all)",
     )
+
+    check = sub.add_parser(
+        "check-config", help="validate a configuration file and its handlers' programs"
+    )
+    check.add_argument("file", metavar="FILE", help="the TOML configuration file")
 
     probe = sub.add_parser("probe", help="check that a modem can receive SMS Commands")
     probe.add_argument("--port", metavar="PATH", required=True, help="the modem's AT port")
@@ -175,6 +185,13 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(args.config, **overrides)
 
 
+def _checked(args: argparse.Namespace) -> Config:
+    """The configuration again (for a reload), checked as at start."""
+    config = _load(args)
+    check(config, args.config)
+    return config
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -182,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "probe":
             setup_logging(args.log_level)
             return asyncio.run(cmd_probe(args.port, args.baudrate, as_json=args.json))
+        if args.command == "check-config":
+            return cmd_check_config(args.file)
         if args.command == "demo":
             from device.demo import run_demo  # only the demo imports hostsim
 
@@ -194,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _check_port(config.port, config.control_socket, missing_ok=True, busy_ok=True)
             )
         if args.command == "run":
-            return cmd_run(config, reload=lambda: _load(args))
+            check(config, args.config)
+            return cmd_run(config, reload=lambda: _checked(args))
         if args.command == "send":
             return asyncio.run(cmd_send(config, args.text, args.to))
         if args.command == "status":
@@ -263,6 +283,25 @@ def cmd_run(config: Config, reload: Callable[[], Config] | None = None) -> int:
     from device.service import run_service
 
     asyncio.run(run_service(config, reload=reload))
+    return EXIT_OK
+
+
+def cmd_check_config(file: str) -> int:
+    """Validate ``file``: every problem on a line of its own (exit 2), else the handlers."""
+    config = load_config(file)  # a file that does not load is one ConfigError (exit 2)
+    registry, problems = review(config, file)
+    if registry is None or problems:
+        for problem in problems:
+            print(f"smscmd: configuration error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    execs = {cfg.name: cfg for cfg in config.handlers if cfg.argv}
+    print(f"{file}: ok, {len(registry)} handler(s)")
+    for name in registry.names():
+        handler = registry.get(name)
+        state = "" if handler is None or handler.enabled else " (disabled)"
+        exec_cfg = execs.get(name)
+        kind = "exec " + " ".join(exec_cfg.argv or ()) if exec_cfg else "built-in or plug-in"
+        print(f"  {name:<16} {kind}{state}")
     return EXIT_OK
 
 

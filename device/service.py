@@ -37,14 +37,13 @@ from pathlib import Path
 
 from device import __version__
 from device.agent import Agent
-from device.commands import Registry, default_registry, load_plugins
 from device.config import FIELD_OF_KEY, Config, config_changes
 from device.control import ControlError, ControlServer
 from device.errors import ConfigError, JournalError
-from device.handlers import apply_config
 from device.journal import Journal
 from device.modem import ModemState
 from device.observer import AgentObserver
+from device.preflight import build_registry
 from device.systemd import Notifier, run_watchdog, watchdog_period
 
 LOGGER = logging.getLogger(__name__)
@@ -74,14 +73,6 @@ class SystemdStatus(AgentObserver):
     def _show(self) -> None:
         state = self._state.value if self._state is not None else "starting"
         self._notifier.status("; ".join((f"modem {state} on {self._port}", *self._trouble)))
-
-
-def build_registry(config: Config) -> Registry:
-    """Built-in handlers, then plug-ins, then the ``[handlers]`` tables of the config."""
-    registry = default_registry()
-    load_plugins(registry)
-    apply_config(registry, config.handlers)
-    return registry
 
 
 #: Config fields a reload applies to the running agent (:meth:`Agent.reconfigure`);

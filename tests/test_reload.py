@@ -76,6 +76,14 @@ async def test_sighup_adds_a_handler_and_rejects_a_bad_file(tmp_path: Path) -> N
         log = proc.stderr()
         assert str(conf) in log and "timeouts.handler" in log
         assert await answer(gw, "hello") == "hi there"
+        # A handler whose program is missing: rejected as at start (device.preflight).
+        write_config(
+            conf, sock, 'log_level = "DEBUG"\n[handlers."hello"]\nargv = ["/nonexistent/x"]\n'
+        )
+        proc.proc.send_signal(signal.SIGHUP)
+        await logged(proc, "reload rejected", 2)
+        assert "program '/nonexistent/x' does not exist" in proc.stderr()
+        assert await answer(gw, "hello") == "hi there"
         assert sock.exists()
         # Neither reload reopened the modem or built a second agent.
         assert log.count(READY) == 1 and log.count(", journal ") == 1
