@@ -196,6 +196,7 @@ class Agent:
             "uptime_seconds": round(time.monotonic() - self.started, 1),
             "counters": dataclasses.asdict(self.counters),
             "journal": self.journal.counts(),
+            "journal_path": str(self.journal.path.resolve()),
         }
 
     def queue_send(self, text: str, destination: str | None = None) -> dict[str, Any]:

@@ -34,7 +34,8 @@ from pathlib import Path
 from device import __version__
 from device.config import Config, load_config
 from device.errors import ConfigError, JournalError, SmscmdError
-from device.journal import InboxRow, Journal, OutboxRow
+from device.journalcmd import UsageError
+from device.journalcmd import add_arguments as journal_options
 from device.preflight import check, review
 
 LOGGER = logging.getLogger("smscmd")
@@ -95,17 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     journal = sub.add_parser("journal", help="show received commands and their replies")
     common(journal)
-    journal.add_argument("--json", action="store_true", help="print a JSON array")
-    journal.add_argument(
-        "--outbox", action="store_true", help="list the outbox (replies, sent messages)"
-    )
-    journal.add_argument(
-        "--limit",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="only the last N rows (default all)",
-    )
+    socket_flag(journal)
+    journal_options(journal)
 
     check = sub.add_parser(
         "check-config", help="validate a configuration file and its handlers' programs"
@@ -219,9 +211,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cmd_send(config, args.text, args.to))
         if args.command == "status":
             return asyncio.run(cmd_status(config, as_json=args.json))
-        return cmd_journal(config, as_json=args.json, limit=args.limit, outbox=args.outbox)
+        return cmd_journal(config, args)
     except ConfigError as exc:
         print(f"smscmd: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"smscmd: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except JournalError as exc:
         print(f"smscmd: journal error: {exc}", file=sys.stderr)
@@ -397,32 +392,28 @@ async def cmd_status(config: Config, *, as_json: bool) -> int:
     return EXIT_OK
 
 
-def cmd_journal(config: Config, *, as_json: bool, limit: int | None, outbox: bool = False) -> int:
-    with Journal.open(config.journal, readonly=True) as journal:
-        rows: Sequence[InboxRow | OutboxRow] = (
-            journal.outbox(limit=limit) if outbox else journal.inbox(limit=limit)
-        )
-    if as_json:
-        json.dump([row.as_dict() for row in rows], sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-        return EXIT_OK
-    for row in rows:
-        if isinstance(row, OutboxRow):
-            mr = "-" if row.mr is None else str(row.mr)
-            print(
-                f"{row.id:>6} {row.created_at:%Y-%m-%dT%H:%M:%S} {row.destination:>8} "
-                f"{row.state.value:<7} attempts={row.attempts} mr={mr} {row.text!r}"
-            )
-            continue
-        stamp = row.timestamp.isoformat() if row.timestamp else "-"
-        reply = "" if row.reply is None else f" -> {row.reply!r}"
-        notes = "".join(f" [{note}]" for note in row.notes)
-        print(
-            f"{row.id:>6} {stamp} {row.sender or '?':>8} {row.state.value:<11} {row.text!r}"
-            f"{reply}{notes}"
-        )
-    sys.stdout.flush()  # a closed pipe raises here, inside main's handler
+def cmd_journal(config: Config, args: argparse.Namespace) -> int:
+    """``--journal``, else ``--config``'s journal, else the running agent's, else the default."""
+    from device.journalcmd import show
+
+    path = config.journal
+    if not args.journal and not args.config:
+        path = asyncio.run(_agent_journal(config)) or path
+    show(path, args)
     return EXIT_OK
+
+
+async def _agent_journal(config: Config) -> Path | None:
+    """The journal the agent on the control socket reports, None when none answers."""
+    from device.control import ControlError, request
+
+    try:
+        answer = await request(config.control_socket, {"op": "status"}, timeout=5.0)
+    except ControlError as exc:
+        LOGGER.debug("journal: no agent to ask (%s); using %s", exc, config.journal)
+        return None
+    reported = answer.get("status", {}).get("journal_path") if answer.get("ok") else None
+    return Path(reported) if isinstance(reported, str) else None
 
 
 if __name__ == "__main__":

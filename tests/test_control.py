@@ -65,6 +65,11 @@ async def test_status_and_send_through_a_running_agent(tmp_path: Path) -> None:
                 assert status["journal"]["outbox.sent"] == 1
                 code, out, _ = await cli("status", "--socket", str(sock))
                 assert code == 0 and "state         ready" in out
+                # The README's `smscmd journal --outbox`: the journal is the agent's own.
+                assert status["journal_path"] == str(config.journal.resolve())
+                code, out, err = await cli("journal", "--outbox", "--socket", str(sock))
+                assert code == 0, err
+                assert "'hello from the gateway'" in out and " sent " in out
                 # Refused, not cut: too long, or outside GSM 03.38.
                 code, _, err = await cli("send", "x" * 161, "--socket", str(sock))
                 assert code == 1 and "161 septets" in err

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
 import os
+import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import pytest
 from device import cli
 from device.control import ControlServer
 from device.journal import Journal
+from device.journalcmd import parse_since
 from device.portcheck import PortBusy, PortError, PortMissing, check_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,3 +142,121 @@ def test_a_free_pty_passes() -> None:
     finally:
         os.close(slave)
         os.close(master)
+
+
+# -- smscmd journal: which journal, filters, follow, permissions ------------------------
+
+
+class _Reporting(_Target):
+    def __init__(self, journal: Path) -> None:
+        self.journal = journal
+
+    def status_report(self) -> dict[str, Any]:
+        return {"state": "ready", "journal_path": str(self.journal)}
+
+
+async def test_journal_is_found_through_the_agents_control_socket(tmp_path: Path) -> None:
+    path = tmp_path / "elsewhere" / "j.sqlite3"
+    with Journal.open(path) as journal:
+        journal.queue_outgoing("000", "found it")
+    sock = tmp_path / "control.sock"
+    server = ControlServer(_Reporting(path), sock)
+    await server.start()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "device.cli", "journal", "--outbox", "--socket", str(sock),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=ENV,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        await server.close()
+    assert proc.returncode == 0, err
+    assert "'found it'" in out.decode()
+
+
+def test_journal_without_an_agent_uses_the_configured_one(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    with Journal.open(path) as journal:
+        journal.queue_outgoing("000", "from the config")
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[agent]\njournal = "{path}"\ncontrol_socket = "{tmp_path / "none.sock"}"\n')
+    result = smscmd("journal", "--outbox", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "'from the config'" in result.stdout
+
+
+def test_state_and_since_filters(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    with Journal.open(path) as journal:
+        for text in ("one", "two", "three"):
+            journal.queue_outgoing("000", text)
+    result = smscmd("journal", "--outbox", "--journal", str(path), "--state", "queued", "--json")
+    assert [row["text"] for row in json.loads(result.stdout)] == ["one", "two", "three"]
+    result = smscmd("journal", "--outbox", "--journal", str(path), "--state", "sent", "--json")
+    assert json.loads(result.stdout) == []
+    result = smscmd("journal", "--outbox", "--journal", str(path), "--since", "1h", "--json",
+                    "--limit", "2")  # fmt: skip
+    assert [row["text"] for row in json.loads(result.stdout)] == ["two", "three"]
+    result = smscmd("journal", "--outbox", "--journal", str(path), "--since", "2999-01-01")
+    assert result.returncode == 0 and result.stdout == ""
+    result = smscmd("journal", "--journal", str(path), "--state", "sent")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "smscmd: --state sent: inbox states are received, running, done, failed, refused, "
+        "undecodable, incomplete"
+    )
+    result = smscmd("journal", "--journal", str(path), "--since", "yesterday")
+    assert result.returncode == 2 and "not an ISO 8601" in result.stderr
+
+
+def test_parse_since() -> None:
+    now = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+    assert parse_since("30m", now) == datetime(2026, 1, 31, 11, 30, tzinfo=UTC)
+    assert parse_since("7d", now) == datetime(2026, 1, 24, 12, 0, tzinfo=UTC)
+    assert parse_since("2026-01-31T08:00+01:00", now).utcoffset() == timedelta(hours=1)
+    assert parse_since("2026-01-31", now).tzinfo is not None  # naive: local time
+
+
+def test_follow_prints_new_rows_and_ends_on_ctrl_c(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    with Journal.open(path) as journal:
+        journal.queue_outgoing("000", "before")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "device.cli", "journal", "--outbox", "--journal", str(path),
+         "--follow", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["text"] == "before"
+        with Journal.open(path) as journal:
+            journal.queue_outgoing("000", "after")
+        assert json.loads(proc.stdout.readline())["text"] == "after"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_unreadable_journal_is_one_line_naming_the_permission(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Root reads anything, so os.access is made to answer as for a user outside the group."""
+    path = tmp_path / "j.sqlite3"
+    with Journal.open(path) as journal:
+        journal.queue_outgoing("000", "secret")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != path and real_access(p, mode))
+    assert cli.main(["journal", "--journal", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert err.startswith(
+        f"smscmd: journal error: cannot read the journal: no read permission on {path}"
+    )
+    assert "mode 0600" in err
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != tmp_path and real_access(p, mode))
+    assert cli.main(["journal", "--journal", str(path)]) == 1
+    assert f"no search (x) permission on the directory {tmp_path}" in capsys.readouterr().err
