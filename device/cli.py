@@ -200,12 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(journal=args.journal))
         config = _load(args)
         setup_logging(config.log_level)
+        if args.command == "run":
+            check(config, args.config)  # the configuration before the port (exit 2)
         if args.command == "run" and config.port is not None:
             asyncio.run(
                 _check_port(config.port, config.control_socket, missing_ok=True, busy_ok=True)
             )
         if args.command == "run":
-            check(config, args.config)
             return cmd_run(config, reload=lambda: _checked(args))
         if args.command == "send":
             return asyncio.run(cmd_send(config, args.text, args.to))
