@@ -135,8 +135,9 @@ class Agent:
         Takes effect from the next step of the loop: the handlers (the registry's
         contents are replaced in place, so a command already running finishes with the
         handler it started with), the allowed senders, the handler timeout, retention,
-        and the health and sweep periods (from the next check). Every other key is fixed
-        for the agent's life; :mod:`device.service` builds a new agent for those.
+        and the sweep period (from the next sweep). Every other key is fixed for the
+        agent's life (the supervisor keeps ``health_interval`` and the AT timeouts);
+        :mod:`device.service` builds a new agent for those.
         """
         self.config = config
         self.inbox.allowed = config.allowed_senders

@@ -80,7 +80,7 @@ class SystemdStatus(AgentObserver):
 #: and the control socket re-opened where their paths changed).
 HOT_FIELDS = frozenset(
     {"handlers", "allowed_senders", "log_level", "handler_timeout", "retention_days",
-     "keep_last", "health_interval", "sweep_interval"}
+     "keep_last", "sweep_interval"}
 )  # fmt: skip
 
 

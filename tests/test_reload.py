@@ -17,8 +17,9 @@ from pathlib import Path
 
 from harness import AgentProcess, running_agent
 
-from device.config import Change, Config, config_changes, load_config
+from device.config import FIELD_NAMES, Change, Config, config_changes, load_config
 from device.handlers import HandlerConfig
+from device.service import HOT_FIELDS
 from hostsim.pty import SimulatedModem
 from hostsim.sim import HostSim
 
@@ -146,3 +147,12 @@ def test_config_changes_of_loaded_files(tmp_path: Path) -> None:
     assert [str(c) for c in config_changes(first, load_config(conf))] == [
         "agent.allowed_senders: ('000',) -> ('000', '+15550001')"
     ]
+
+
+def test_hot_fields_are_config_fields() -> None:
+    """What a reload applies in place names real fields, and never the ones the agent's
+    parts fixed at construction (the port, the journal, the AT timeouts, health_interval
+    in the supervisor's backoff)."""
+    assert set(FIELD_NAMES) >= HOT_FIELDS
+    assert not HOT_FIELDS & {"port", "journal", "control_socket", "command_timeout",
+                             "send_timeout", "health_interval", "mode", "reply_to"}  # fmt: skip
