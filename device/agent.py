@@ -188,6 +188,7 @@ class Agent:
                 "model": identity.model if identity else None,
                 "revision": identity.revision if identity else None,
                 "imei": identity.imei if identity else None,
+                "iccid": (modem.iccid or None) if modem is not None else None,
             },
             "profile": self.profile.name,
             "registration": modem.registration_text if modem is not None else "unknown",

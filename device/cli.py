@@ -30,6 +30,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from device import __version__
 from device.config import Config, load_config
@@ -375,22 +376,32 @@ async def cmd_status(config: Config, *, as_json: bool) -> int:
         json.dump(status, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
-    module = status["module"]
-    print(f"state         {status['state']} (since {status['state_since']})")
-    print(f"port          {status['port']}")
-    print(f"module        {module['manufacturer']} {module['model']} {module['revision']}")
-    print(f"imei          {module['imei']}")
-    print(f"registration  {status['registration']}")
-    print(f"signal        {status['signal']}")
-    print(f"uptime        {status['uptime_seconds']} s")
-    for text in status.get("trouble", []):
-        print(f"trouble       {text}")
-    for name, value in status["counters"].items():
-        print(f"{name:<13} {value}")
-    for name, value in status["journal"].items():
-        print(f"{name:<13} {value}")
+    for line in status_lines(status):
+        print(line)
     sys.stdout.flush()  # a closed pipe raises here, inside main's handler
     return EXIT_OK
+
+
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """``smscmd status`` for a person: one ``label  value`` per line, labels aligned."""
+    module = status["module"]
+    described = " ".join(str(module[k]) for k in ("manufacturer", "model", "revision") if module[k])
+    rows: list[tuple[str, object]] = [
+        ("state", f"{status['state']} (since {status['state_since']})"),
+        ("port", status["port"]),
+        ("module", described or "unknown"),
+        ("imei", module["imei"] or "unknown"),
+        ("iccid", module.get("iccid") or "unknown"),
+        ("registration", status["registration"]),
+        ("signal", status["signal"]),
+        ("uptime", f"{status['uptime_seconds']} s"),
+        ("journal", status.get("journal_path", "unknown")),
+        *(("trouble", text) for text in status.get("trouble", [])),
+        *status["counters"].items(),
+        *status["journal"].items(),
+    ]
+    width = max(13, *(len(label) for label, _ in rows)) + 1
+    return [f"{label:<{width}}{value}" for label, value in rows]
 
 
 def cmd_journal(config: Config, args: argparse.Namespace) -> int:

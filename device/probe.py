@@ -13,7 +13,6 @@ prefix may still be a Twilio SIM of another product.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,8 +23,6 @@ from device.modem import REGISTERED, Modem, SmsSettings, signal_text
 from device.modem import settings as sms
 
 SUPER_SIM_ICCID_PREFIX = "8988307"
-#: Tried in order: the 3GPP-style command first, then the vendors' own.
-_ICCID_COMMANDS = (at.CCID, at.QCCID, at.CICCID)
 
 
 @dataclass
@@ -81,7 +78,7 @@ async def _probe(modem: Modem, report: ProbeReport) -> None:
     if not ready:
         report.reasons.append(f"SIM not ready: {detail}")
     else:
-        report.iccid = await _iccid(modem)
+        report.iccid = await modem.read_iccid()
         report.super_sim = report.iccid.startswith(SUPER_SIM_ICCID_PREFIX) if report.iccid else None
     stat = await modem.refresh_registration()
     report.registration = modem.registration_text
@@ -101,19 +98,6 @@ async def _probe(modem: Modem, report: ProbeReport) -> None:
             report.urc_port = values[0] if values else None
         except CommandError:
             report.urc_port = None
-
-
-async def _iccid(modem: Modem) -> str:
-    for command in _ICCID_COMMANDS:
-        try:
-            response = await modem.run(command)
-        except CommandError:
-            continue
-        for line in response.lines:
-            digits = re.sub(r"[^0-9A-Fa-f]", "", line.removeprefix(f"{command.prefix}:"))
-            if len(digits) >= 18:
-                return digits
-    return ""
 
 
 def render(report: ProbeReport) -> str:

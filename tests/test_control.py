@@ -63,8 +63,15 @@ async def test_status_and_send_through_a_running_agent(tmp_path: Path) -> None:
                 assert status["signal"].endswith("dBm")
                 assert status["uptime_seconds"] >= 0
                 assert status["journal"]["outbox.sent"] == 1
-                code, out, _ = await cli("status", "--socket", str(sock))
-                assert code == 0 and "state         ready" in out
+                code, out, err = await cli("status", "--socket", str(sock))
+                assert code == 0, err
+                lines = out.splitlines()
+                assert lines[0].startswith("state ") and " ready (since " in lines[0]
+                # Aligned: every value starts in the same column (issue 13).
+                starts = {len(line) - len(line.split(None, 1)[1]) for line in lines}
+                assert len(starts) == 1, out
+                assert status["module"]["iccid"] == gw.modem.config.iccid
+                assert any(line.split() == ["iccid", gw.modem.config.iccid] for line in lines), out
                 # The README's `smscmd journal --outbox`: the journal is the agent's own.
                 assert status["journal_path"] == str(config.journal.resolve())
                 code, out, err = await cli("journal", "--outbox", "--socket", str(sock))

@@ -57,6 +57,7 @@ class FakeModem:
         self.profile = PROFILES["generic"]
         self.registration_text = "not registered"
         self.rssi = 20
+        self.iccid = ""
         self.calls: list[str] = []
         self._scripts = scripts
 
@@ -78,6 +79,10 @@ class FakeModem:
     async def sim_status(self) -> tuple[bool, str]:
         ready: bool = self._next("sim_status", True)
         return ready, "READY" if ready else "SIM busy"
+
+    async def read_iccid(self) -> str:
+        self.iccid = self._next("read_iccid", "89883070000012345678")
+        return self.iccid
 
     async def setup_sms(self) -> None:
         self._next("setup_sms", None)
@@ -137,6 +142,10 @@ async def test_bring_up_walks_the_table_with_each_steps_retry_rule() -> None:
     assert modem.calls.count("probe") == 2
     assert modem.calls.count("configure") == 2
     assert modem.calls.count("sim_status") == 3
+    # The ICCID (for smscmd status) is read once, when the SIM is first ready.
+    assert modem.calls.count("read_iccid") == 1
+    before = modem.calls[: modem.calls.index("read_iccid")]
+    assert before[-1] == "sim_status" and before.count("sim_status") == 3  # the first ready
     assert modem.calls.count("setup_sms") == 3
     assert modem.calls.count("refresh_registration") == 4
     assert sup.profile.name == "quectel-bg96"  # the modem's, once configured

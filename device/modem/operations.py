@@ -41,6 +41,9 @@ from device.sms.charset import to_wire
 
 LOGGER = logging.getLogger(__name__)
 
+#: ICCID queries, tried in order: the common one first, then the vendors' own.
+ICCID_COMMANDS = (at.CCID, at.QCCID, at.CICCID)
+
 DEFAULT_SEND_TIMEOUT = 60.0
 #: ``SmsSettings.storage`` meaning "the profile's storage".
 AUTO = "auto"
@@ -77,6 +80,8 @@ class Modem:
         self.command_timeout = command_timeout
         self.mode: MessageMode = mode_for(settings.mode)
         self.identity = ModuleIdentity("", "", "", "")
+        #: The SIM's ICCID once :meth:`read_iccid` found one, else "".
+        self.iccid = ""
         self.profile: Profile = PROFILES["generic"]
         self.registration: int | None = None
         self.rssi: int | None = None
@@ -168,6 +173,26 @@ class Modem:
         if values and values[0].strip('"').upper() == "READY":
             return True, "READY"
         return False, values[0] if values else "no +CPIN line"
+
+    async def read_iccid(self) -> str:
+        """The SIM's ICCID (needs a ready SIM), remembered in :attr:`iccid`; "" when unknown.
+
+        Tries ``AT+CCID`` (``+CCID:``, the common form; 27.007 has no ICCID command),
+        then Quectel's ``AT+QCCID`` and SIMCom's ``AT+CICCID`` (``+ICCID:``); a refused
+        command is skipped. An ICCID is 18 to 20 digits (ITU-T E.118), some modules
+        append an ``F`` filler, kept as printed.
+        """
+        for command in ICCID_COMMANDS:
+            try:
+                response = await self.run(command)
+            except CommandError:
+                continue
+            for line in response.lines:
+                digits = re.sub(r"[^0-9A-Fa-f]", "", line.removeprefix(f"{command.prefix}:"))
+                if len(digits) >= 18:
+                    self.iccid = digits
+                    return digits
+        return ""
 
     async def setup_sms(self) -> None:
         """Storage, character set, send parameters and indications (needs the SIM's

@@ -402,6 +402,8 @@ class ModemSupervisor:
 
     async def _sim(self, modem: Modem) -> str | None:
         ready, detail = await modem.sim_status()
+        if ready and not modem.iccid:
+            await modem.read_iccid()  # shown by smscmd status
         return None if ready else detail
 
     async def _setup_sms(self, modem: Modem) -> None:
