@@ -111,6 +111,7 @@ class Agent:
             observer=self.observer,
             crash=crash,
             stop=self._stop,
+            wake=self._wake,
         )
         self.outbox = Outbox(
             journal,
@@ -217,6 +218,7 @@ class Agent:
         try:
             await self.supervisor.run(self._session)
         finally:
+            await self.executor.drain()  # replies of runs in flight are journaled, not lost
             self.lifecycle.fire(Trigger.STOP)
             LOGGER.info("agent stopped")
 
@@ -266,7 +268,10 @@ class Agent:
 
     def _work_waiting(self) -> bool:
         return (
-            self.inbox.waiting or self.supervisor.restarts.reason is not None or self._stop.is_set()
+            self.inbox.waiting
+            or self.executor.waiting
+            or self.supervisor.restarts.reason is not None
+            or self._stop.is_set()
         )
 
     async def _wait_wake(self, channel: AtChannel, timeout: float) -> bool:

@@ -126,6 +126,13 @@ class Handler:
     #: At most ``count`` runs per ``seconds`` (None: unlimited); more are answered
     #: ``error: <name> rate limited`` and not run.
     rate_limit: tuple[int, float] | None = None
+    #: Runs of this handler at once (>= 1); more wait, oldest first, without holding
+    #: other handlers' commands (see :mod:`device.executor`).
+    concurrency: int = 1
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"handler {self.name!r}: concurrency must be >= 1")
 
 
 #: The name of the catch-all handler (``[handlers."*"]``, like gammu-smsd's

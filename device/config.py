@@ -342,11 +342,14 @@ _HANDLER_FIELDS: dict[str, Callable[[object], Any]] = {
     "per": _quoting(_seconds),
     "output_limit": _quoting(_count(1)),
     "rate": _quoting(_count(1)),
+    "concurrency": _quoting(_count(1)),
     "idempotent": _flag,
     "enabled": _flag,
     "summary": _text,
 }
 _HANDLER_KEYS = frozenset(_HANDLER_FIELDS)
+#: The keys a table without ``argv`` may hold: it adjusts an existing handler.
+_ADJUSTING = frozenset({"name", "enabled", "idempotent", "rate", "per", "concurrency"})
 
 
 def _handlers(content: object, path: Path) -> tuple[HandlerConfig, ...]:
@@ -375,9 +378,9 @@ def _handlers(content: object, path: Path) -> tuple[HandlerConfig, ...]:
                     fields[key] = validate(table[key])
                 except ValueError as exc:
                     raise bad(str(exc), key) from exc
-        if "argv" not in fields and set(fields) - {"name", "enabled", "idempotent", "rate", "per"}:
+        if "argv" not in fields and set(fields) - _ADJUSTING:
             raise bad("argv is required for a program (without it only enabled, idempotent, "
-                      "rate and per adjust an existing handler)")  # fmt: skip
+                      "rate, per and concurrency adjust an existing handler)")  # fmt: skip
         if "cwd" in fields and not fields["cwd"].is_absolute():
             fields["cwd"] = path.parent / fields["cwd"]
         out.append(HandlerConfig(**fields))

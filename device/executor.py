@@ -3,20 +3,33 @@
 Each pending inbox row (RECEIVED, or RUNNING left by a crash) is parsed,
 marked RUNNING in the journal *before* its handler runs, dispatched, and
 finished with its reply queued in the outbox in the same commit. The "never
-twice" rule: a row found RUNNING was interrupted (a crash, or a journal error
-after its handler ran); it is never re-run blindly — an idempotent handler
-runs again, any other is answered ``error: interrupted`` and failed.
+twice" rule: a row found RUNNING that is not in flight here was interrupted
+(a crash, or a journal error after its handler ran); it is never re-run
+blindly — an idempotent handler runs again, any other is answered
+``error: interrupted`` and failed.
+
+Concurrency: each row runs as its own task, so that a slow handler does not
+hold the agent's loop (the inbox, the outbox) or the commands behind it. A
+handler runs at most ``Handler.concurrency`` rows at once (default 1); a row
+whose handler is at its limit stays RECEIVED, and rows of one handler start
+oldest first. The row is journaled RUNNING *before* its task starts (in
+:meth:`Executor.run_pending`, on the loop), and the reply still goes through
+the outbox, which sends one message at a time. A finished run wakes the loop.
+A journal error inside a run is raised from the next :meth:`run_pending`, as if
+the loop had met it itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Callable
 
 from device.commands import (
     CommandContext,
     Dispatcher,
+    ParsedCommand,
     Registry,
     StatusSnapshot,
     format_reply,
@@ -44,7 +57,9 @@ class Executor:
         observer: AgentObserver,
         crash: CrashPoints,
         stop: asyncio.Event,
+        wake: asyncio.Event | None = None,
     ) -> None:
+        """``wake`` is set when a run finishes (its reply is queued, a slot is free)."""
         self.journal = journal
         self.registry = registry
         self.dispatcher = Dispatcher(registry, timeout=handler_timeout)
@@ -54,16 +69,85 @@ class Executor:
         self._observer = observer
         self._crash = crash
         self._stop = stop
+        self._wake = wake or asyncio.Event()
+        #: Inbox id → the task running it.
+        self._running: dict[int, asyncio.Task[None]] = {}
+        #: Handler name → rows of it in flight.
+        self._busy: collections.Counter[str] = collections.Counter()
+        self._failure: BaseException | None = None
+        self._finished = False
+
+    @property
+    def in_flight(self) -> int:
+        """Rows whose handler is running now."""
+        return len(self._running)
+
+    @property
+    def waiting(self) -> bool:
+        """True when a run finished since the last :meth:`run_pending`: a slot is free
+        (a row may wait for it) or a journal error is to be raised. The loop checks it
+        after clearing its wake event, so a run that ended meanwhile is not slept over."""
+        return self._finished
 
     async def run_pending(self) -> None:
-        """Run every pending row, oldest first; returns early when stopped."""
+        """Start every pending row that has a free slot, oldest first, and go on while
+        runs finish at once (a quick handler's rows all run in one call, as they did
+        one by one before); returns without waiting for slow runs (see :meth:`drain`),
+        early when stopped. Raises the journal error a finished run met."""
+        while True:
+            self._finished = False
+            self._raise_failure()
+            if not self._start_ready():
+                return
+            await asyncio.sleep(0)  # let the runs just started begin (and quick ones end)
+            if not self._finished:
+                return
+
+    def _start_ready(self) -> int:
+        """Journal RUNNING and start a task for each pending row with a free slot."""
+        started = 0
         for row in self.journal.pending_inbox():
             if self._stop.is_set():
-                return
+                break
+            if row.id in self._running:
+                continue
             # Never a blind re-run of a RUNNING row: the idempotency rule decides.
             if row.state is InboxState.RUNNING and not self._answer_interrupted(row):
                 continue
-            await self._execute(row)
+            parsed = parse_payload(row.text)
+            handler = self.dispatcher.registry.lookup(parsed.name)
+            key, limit = (handler.name, handler.concurrency) if handler else ("", 0)
+            if limit and self._busy[key] >= limit:
+                continue  # stays RECEIVED; the run that frees the slot wakes the loop
+            running = self.journal.start(row.id, parsed.name, parsed.argument)
+            self._crash.reached("after_start")
+            self._busy[key] += 1
+            self._running[row.id] = asyncio.create_task(
+                self._execute(running, parsed, key), name=f"inbox-{row.id}"
+            )
+            started += 1
+        return started
+
+    async def drain(self) -> None:
+        """Wait for every run in flight (each is bounded by its handler's timeout); if
+        this wait is cancelled, the runs are cancelled (their rows stay RUNNING, and
+        the idempotency rule decides at the next start)."""
+        tasks = list(self._running.values())
+        if not tasks:
+            return
+        LOGGER.info("waiting for %d running command(s)", len(tasks))
+        try:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    def _raise_failure(self) -> None:
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
 
     def _answer_interrupted(self, row: InboxRow) -> bool:
         """For a row left RUNNING: True when its handler is idempotent and may run
@@ -84,10 +168,20 @@ class Executor:
         notify(self._observer.replied, row, outbox)
         return False
 
-    async def _execute(self, row: InboxRow) -> None:
-        parsed = parse_payload(row.text)
-        row = self.journal.start(row.id, parsed.name, parsed.argument)
-        self._crash.reached("after_start")
+    async def _execute(self, row: InboxRow, parsed: ParsedCommand, key: str) -> None:
+        """Run one started row to its journaled outcome; frees its slot and wakes the loop."""
+        try:
+            await self._run(row, parsed)
+        except Exception as exc:  # a journal error: the loop raises it (see run_pending)
+            LOGGER.error("inbox %d: not finished: %s", row.id, exc)
+            self._failure = exc
+        finally:
+            self._busy[key] -= 1
+            del self._running[row.id]
+            self._finished = True
+            self._wake.set()
+
+    async def _run(self, row: InboxRow, parsed: ParsedCommand) -> None:
         ctx = CommandContext(
             name=parsed.name,
             argument=parsed.argument,

@@ -2,7 +2,8 @@
 
 A ``[handlers."<name>"]`` table with ``argv`` runs a program for the command
 ``<name>``; without ``argv`` it adjusts a handler that exists already (a
-built-in or a plug-in): ``enabled``, ``idempotent``, ``rate``/``per``.
+built-in or a plug-in): ``enabled``, ``idempotent``, ``rate``/``per``,
+``concurrency`` (runs at once, default 1: see :mod:`device.executor`).
 ``[handlers."*"]`` is the catch-all: it runs every command that has no handler
 of its own (a disabled one stays disabled), and gets the command's name as one
 more argv element before the argument (``$1`` is the name, ``$2`` the argument
@@ -67,6 +68,7 @@ class HandlerConfig:
     rate: int | None = None
     per: float = 60.0
     summary: str | None = None
+    concurrency: int | None = None
 
 
 def exec_handler(cfg: HandlerConfig) -> Handler:
@@ -142,6 +144,7 @@ def exec_handler(cfg: HandlerConfig) -> Handler:
         summary=cfg.summary or f"runs {argv[0]}",
         enabled=cfg.enabled if cfg.enabled is not None else True,
         rate_limit=(cfg.rate, cfg.per) if cfg.rate is not None else None,
+        concurrency=cfg.concurrency or 1,
     )
 
 
@@ -214,6 +217,7 @@ def apply_config(registry: Registry, configs: tuple[HandlerConfig, ...]) -> None
             enabled=existing.enabled if cfg.enabled is None else cfg.enabled,
             idempotent=existing.idempotent if cfg.idempotent is None else cfg.idempotent,
             rate_limit=(cfg.rate, cfg.per) if cfg.rate is not None else existing.rate_limit,
+            concurrency=existing.concurrency if cfg.concurrency is None else cfg.concurrency,
         )
         registry.unregister(cfg.name)
         registry.register(changed)

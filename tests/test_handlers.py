@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from conftest import run_async
+from harness import Line
+from test_agent import WAIT, rig
 
 from device.commands import (
     CommandContext,
     Dispatcher,
+    Handler,
     Outcome,
     Registry,
     StatusSnapshot,
@@ -22,6 +27,7 @@ from device.commands import (
 from device.config import load_config
 from device.errors import ConfigError
 from device.handlers import HandlerConfig, apply_config, exec_handler
+from device.journal import InboxState, Journal
 
 PY = sys.executable
 
@@ -215,3 +221,113 @@ def test_catch_all_runs_every_command_without_a_handler_of_its_own(tmp_path: Pat
     assert reply("") == "error: empty command"
     apply_config(registry, (HandlerConfig("*", enabled=False),))
     assert reply("checkin") == "error: unknown command 'checkin'"
+
+
+@dataclass
+class Gate:
+    """``slow``'s runs: the arguments it started with; it waits until :attr:`opened`."""
+
+    started: list[str] = field(default_factory=list)
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def slow(self, c: CommandContext) -> str:
+        self.started.append(c.argument or "")
+        self._changed.set()
+        await self.opened.wait()
+        return f"slow {c.argument}"
+
+    async def until_started(self, count: int) -> None:
+        async def wait() -> None:
+            while len(self.started) < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(wait(), WAIT)
+
+
+def gate_registry(concurrency: int) -> tuple[Registry, Gate]:
+    gate = Gate()
+    registry = default_registry()
+    registry.register(Handler("slow", gate.slow, idempotent=False, summary="waits"))
+    apply_config(registry, (HandlerConfig("slow", concurrency=concurrency),))
+    return registry, gate
+
+
+async def test_a_slow_handler_holds_neither_the_loop_nor_other_commands(
+    tmp_path: Path, line: Line
+) -> None:
+    """Issue 13: one slow handler need not hold every command behind it. With the
+    default concurrency 1 its second command waits (RECEIVED, not RUNNING: the
+    "never twice" rule journals RUNNING only as its run starts), while ``ping`` is
+    answered; released, both slow ones are answered in order."""
+    registry, gate = gate_registry(1)
+    async with rig(tmp_path, line, registry) as r:
+        r.gw.deliver("000", "slow: 1")
+        await gate.until_started(1)
+        r.gw.deliver("000", "slow: 2")
+        r.gw.deliver("000", "ping: meanwhile")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        assert [m.text for m in r.gw.sent] == ["pong: meanwhile"]
+        assert gate.started == ["1"]
+        states = {row.text: row.state for row in r.journal.inbox()}
+        assert states["slow: 1"] is InboxState.RUNNING
+        assert states["slow: 2"] is InboxState.RECEIVED
+        gate.opened.set()
+        await r.gw.wait_until(lambda m: len(m.sent) >= 3, WAIT)
+        assert [m.text for m in r.gw.sent][1:] == ["slow 1", "slow 2"]
+        assert gate.started == ["1", "2"]
+
+
+async def test_concurrency_lets_one_handler_run_several_at_once(tmp_path: Path, line: Line) -> None:
+    registry, gate = gate_registry(2)
+    async with rig(tmp_path, line, registry) as r:
+        for n in range(3):
+            r.gw.deliver("000", f"slow: {n}")
+        await gate.until_started(2)
+        await r.gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
+        assert sorted(gate.started) == ["0", "1"]
+        assert r.agent.executor.in_flight == 2
+        (third,) = [row for row in r.journal.inbox() if row.text == "slow: 2"]
+        assert third.state is InboxState.RECEIVED
+        gate.opened.set()
+        await r.gw.wait_until(lambda m: len(m.sent) >= 3, WAIT)
+        assert sorted(m.text for m in r.gw.sent) == ["slow 0", "slow 1", "slow 2"]
+        assert all(row.state is InboxState.DONE for row in r.journal.inbox())
+
+
+async def test_a_run_in_flight_at_stop_is_finished_and_its_reply_kept(
+    tmp_path: Path, line: Line
+) -> None:
+    """Stopping waits for a run in flight (bounded by its timeout): its outcome is
+    journaled and its reply queued, never left RUNNING to be called interrupted."""
+    registry, gate = gate_registry(1)
+    async with rig(tmp_path, line, registry) as r:
+        r.gw.deliver("000", "slow: last")
+        await gate.until_started(1)
+        asyncio.get_running_loop().call_later(0.2, gate.opened.set)
+    with Journal.open(tmp_path / "journal.sqlite3") as journal:
+        (row,) = journal.inbox()
+    assert (row.state, row.reply) == (InboxState.DONE, "slow last")
+
+
+def test_concurrency_key(tmp_path: Path) -> None:
+    good = tmp_path / "ok.toml"
+    good.write_text(
+        '[handlers.upload]\nargv = ["/bin/true"]\nconcurrency = 3\n\n'
+        "[handlers.ping]\nconcurrency = 2\n"
+    )
+    upload, ping = load_config(good).handlers
+    assert (upload.concurrency, ping.concurrency, ping.argv) == (3, 2, None)
+    registry = default_registry()
+    apply_config(registry, load_config(good).handlers)
+    assert [registry.get(n).concurrency for n in ("upload", "ping", "help")] == [3, 2, 1]  # type: ignore[union-attr]
+    for value in ("0", "1.5", "true"):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(f'[handlers.x]\nargv = ["a"]\nconcurrency = {value}\n')
+        with pytest.raises(ConfigError, match=r'handlers\."x"\.concurrency'):
+            load_config(bad)
+    with pytest.raises(ValueError, match="concurrency"):
+        Handler(
+            "x", gate_registry(1)[0].get("ping").func, idempotent=True, summary="", concurrency=0
+        )  # type: ignore[union-attr]
