@@ -331,3 +331,47 @@ def test_concurrency_key(tmp_path: Path) -> None:
         Handler(
             "x", gate_registry(1)[0].get("ping").func, idempotent=True, summary="", concurrency=0
         )  # type: ignore[union-attr]
+
+
+HANDLERS = Path(__file__).resolve().parent.parent / "hardware" / "handlers"
+EXAMPLE = HANDLERS.parent / "agent.toml.example"
+
+
+def example_tables(tmp_path: Path) -> Path:
+    """The commented ``checkin`` / ``report location`` tables of agent.toml.example,
+    uncommented and pointed at hardware/handlers/ (as an operator installs them)."""
+    text = EXAMPLE.read_text()
+    block = text[text.index('# [handlers."checkin"]') : text.index("# A catch-all")]
+    lines = [line.removeprefix("# ").removeprefix("#") for line in block.splitlines()]
+    toml = "\n".join(lines).replace("/usr/local/lib/smscmd/handlers", str(HANDLERS))
+    toml = toml.replace('"/var/lib/smscmd"', f'"{tmp_path}"')
+    toml = toml.replace('"/etc/smscmd/firmware"', f'"{tmp_path / "firmware"}"')
+    config_file = tmp_path / "agent.toml"
+    config_file.write_text(toml)
+    return config_file
+
+
+async def test_example_handlers_through_the_agent(tmp_path: Path, line: Line) -> None:
+    """Issue 13: the README's ``checkin: firmware update`` and ``report location``
+    are answered by the shipped example handlers, not ``unknown command``."""
+    (tmp_path / "firmware").write_text("gw-2.4.1\n")
+    registry = default_registry()
+    apply_config(registry, load_config(example_tables(tmp_path)).handlers)
+    async with rig(tmp_path, line, registry) as r:
+        r.gw.deliver("000", "checkin: firmware update")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
+        r.gw.deliver("000", "Report location: (52.520008, 13.404954)")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 2, WAIT)
+        r.gw.deliver("000", "report location: somewhere")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 3, WAIT)
+        checkin, recorded, refused = (m.text for m in r.gw.sent)
+        rows = r.journal.inbox()
+    assert checkin.startswith("checkin: up ") and checkin.endswith(
+        ", firmware gw-2.4.1 (firmware update)"
+    )
+    assert recorded == "location recorded: 52.520008,13.404954"
+    assert refused == "error: report location exited with status 2"
+    assert [row.state for row in rows] == [InboxState.DONE, InboxState.DONE, InboxState.FAILED]
+    assert "expected '(<latitude>, <longitude>)'" in (rows[2].error or "")
+    (entry,) = (tmp_path / "locations.csv").read_text().splitlines()
+    assert entry.endswith(",000,52.520008,13.404954")
