@@ -5,11 +5,13 @@ Commands:
 * ``smscmd run --port PATH [--journal FILE] [--config FILE]`` — the agent,
   until SIGINT or SIGTERM; SIGHUP reloads the configuration. The configuration
   (handler programs included) is checked first, as ``check-config`` does.
-* ``smscmd journal [--journal FILE] [--config FILE] [--json] [--limit N]`` —
-  the inbox, newest last.
+* ``smscmd journal [--outbox] [--state S] [--since WHEN] [--limit N] [--follow]
+  [--json]`` — the inbox (or outbox), newest last, from the running agent's
+  journal unless ``--journal``/``--config`` name one (:mod:`device.journalcmd`).
 * ``smscmd send TEXT [--to NUMBER]`` — an SMS to 000 through the running
   agent's outbox (control socket), or directly on ``--port`` when none runs.
-* ``smscmd status [--json]`` — the running agent's state and counters.
+* ``smscmd status [--json]`` — the running agent's state, module, ICCID and
+  counters.
 * ``smscmd check-config FILE`` — validate a configuration file, list the
   handlers, check that each exec handler's program exists and is executable
   (one line per problem, exit 2).
@@ -17,7 +19,9 @@ Commands:
 * ``smscmd demo`` — hostsim and the agent in one process: a first look.
 
 Exit status: 0 success, 1 runtime failure (journal unusable, demo failed),
-2 bad usage or configuration.
+2 bad usage or configuration, 141 stdout closed early (``| head``). Ordinary
+failures (an unusable port, see :mod:`device.portcheck`; no agent; an
+unreadable journal) are one ``smscmd: ...`` line on stderr, never a traceback.
 """
 
 from __future__ import annotations
