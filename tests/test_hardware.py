@@ -84,7 +84,12 @@ def test_unit_settings() -> None:
     assert s["DevicePolicy"] == ["closed"]
     assert {"char-ttyUSB rw", "char-ttyACM rw"} <= set(s["DeviceAllow"])
     # The agent drains within the stop timeout; the control socket path matches the config.
-    assert int(s["TimeoutStopSec"][0]) >= 10
+    stop = Config()
+    assert int(s["TimeoutStopSec"][0]) >= stop.handler_timeout + stop.send_timeout
+    # The configuration directory's mode is the one install.sh gives /etc/smscmd.
+    install = (HARDWARE / "install.sh").read_text()
+    assert s["ConfigurationDirectoryMode"] == ["0750"]
+    assert 'install -d -m 0750 -o root -g "$SERVICE_USER" "$CONFIG_DIR"' in install
     assert Config().control_socket == Path("/run/smscmd/control.sock")
     assert Config().journal.parent == Path("/var/lib/smscmd")
 
