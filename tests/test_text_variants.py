@@ -422,6 +422,22 @@ async def test_agent_leaves_a_stored_status_report_in_storage(tmp_path: Path, li
         assert r.gw.modem.deliver_status_report("000", 12) is not None
         r.gw.deliver("000", "ping: after")
         await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
-        await asyncio.sleep(0.5)  # two more sweeps
+        # Two more sweeps list the storage, report included: awaited, not slept.
+        modem = r.agent.supervisor.modem
+        assert modem is not None
+        listings = 0
+        two_more = asyncio.Event()
+        list_received = modem.list_received
+
+        async def counted() -> list[StoredSms | UndecodableSms]:
+            nonlocal listings
+            found = await list_received()
+            listings += 1
+            if listings >= 2:
+                two_more.set()
+            return found
+
+        modem.list_received = counted  # type: ignore[method-assign]
+        await asyncio.wait_for(two_more.wait(), WAIT)
         assert [row.text for row in r.journal.inbox()] == ["ping: after"]
         assert r.gw.modem.storages["SM"].used == 1
