@@ -21,15 +21,13 @@ from pathlib import Path
 import pytest
 from clients.support import (
     WAIT,
-    Cloud,
     evidence,
     gammu_config,
-    hostsim_args,
     on_every_persona,
+    persona_cloud,
     require_tool,
     run_client,
 )
-from harness import Listener, running_hostsim
 
 from hostsim.modem.personas import PERSONAS
 
@@ -70,13 +68,7 @@ def gammu() -> str:
 async def session(tmp: Path, gammu: str, persona: str) -> None:
     """The whole story on a hostsim of its own with ``persona``, in ``tmp``."""
     log = tmp / "gammu.log"
-    async with (
-        Listener().serving() as hooks,
-        running_hostsim(
-            tmp, *hostsim_args(persona), "--commands-webhook", hooks.url + "/fleet"
-        ) as ready,
-    ):
-        cloud = Cloud(ready, hooks)
+    async with persona_cloud(tmp, persona) as cloud:
         await cloud.deliver(COMMAND)
         config = gammu_config(tmp / "gammurc", cloud.link, log)
         code, output = await run_client(

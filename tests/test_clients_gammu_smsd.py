@@ -21,15 +21,13 @@ from pathlib import Path
 import pytest
 from clients.support import (
     WAIT,
-    Cloud,
     evidence,
     gammu_config,
-    hostsim_args,
     on_every_persona,
+    persona_cloud,
     require_tool,
     stop,
 )
-from harness import Listener, running_hostsim
 
 pytestmark = pytest.mark.clients
 
@@ -87,13 +85,7 @@ def smsd_bin() -> str:
 async def session(tmp: Path, smsd_bin: str, persona: str) -> None:
     """A command in, a reply out, through smsd on a hostsim of its own with ``persona``."""
     log = tmp / "smsd.log"
-    async with (
-        Listener().serving() as hooks,
-        running_hostsim(
-            tmp, *hostsim_args(persona), "--commands-webhook", hooks.url + "/fleet"
-        ) as ready,
-    ):
-        cloud = Cloud(ready, hooks)
+    async with persona_cloud(tmp, persona) as cloud:
         await cloud.deliver(COMMAND)
         config = gammu_config(tmp / "smsdrc", cloud.link, None, smsd_section(tmp, log))
         (tmp / "outbox" / "OUT000.txt").write_text(REPLY)
@@ -108,7 +100,7 @@ async def session(tmp: Path, smsd_bin: str, persona: str) -> None:
             [saved] = inbox.glob("IN*.txt")
             assert saved.name.split("_")[3] == "000", evidence(saved.name, log)
             assert saved.read_text().strip() == COMMAND, evidence(saved.read_text(), log)
-            await until(lambda: not hooks.fleet.empty(), "from_sim command", smsd, log)
+            await until(lambda: not cloud.hooks.fleet.empty(), "from_sim command", smsd, log)
             assert await cloud.from_sim() == REPLY
         finally:
             code = await stop(smsd)

@@ -28,13 +28,11 @@ import pytest
 from clients.support import (
     REPO,
     WAIT,
-    Cloud,
     evidence,
-    hostsim_args,
     on_every_persona,
+    persona_cloud,
     require_gsmmodem,
 )
-from harness import Listener, running_hostsim
 
 pytestmark = pytest.mark.clients
 
@@ -59,13 +57,7 @@ async def drive(
     log = tmp / "gsmmodem.log"
     steps: dict[str, Any] = {"log": log}
     stderr = tmp / "driver-stderr.log"
-    async with (
-        Listener().serving() as hooks,
-        running_hostsim(
-            tmp, *hostsim_args(persona), "--commands-webhook", hooks.url + "/fleet"
-        ) as ready,
-    ):
-        cloud = Cloud(ready, hooks)
+    async with persona_cloud(tmp, persona) as cloud:
         with stderr.open("wb") as err:
             proc = await asyncio.create_subprocess_exec(
                 str(python), str(DRIVER), cloud.link, mode, str(log),

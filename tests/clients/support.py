@@ -17,14 +17,15 @@ import os
 import re
 import shutil
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 from conftest import communicate
-from harness import Listener, sdk
+from harness import Listener, running_hostsim, sdk
 
 from hostsim.modem.personas import PERSONAS
 
@@ -165,6 +166,19 @@ class Cloud:
         form = await asyncio.wait_for(self.hooks.fleet.get(), WAIT)
         assert form["Status"] == "received", form
         return form["Payload"]
+
+
+@asynccontextmanager
+async def persona_cloud(tmp: Path, persona: str) -> AsyncIterator[Cloud]:
+    """``hostsim run`` with ``persona`` in ``tmp``, its fleet webhook pointed at a
+    :class:`Listener`: the cloud side a client session talks to."""
+    async with (
+        Listener().serving() as hooks,
+        running_hostsim(
+            tmp, *hostsim_args(persona), "--commands-webhook", hooks.url + "/fleet"
+        ) as ready,
+    ):
+        yield Cloud(ready, hooks)
 
 
 async def on_every_persona(tmp: Path, session: Callable[[Path, str], Awaitable[None]]) -> None:
