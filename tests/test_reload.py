@@ -38,7 +38,11 @@ def echo_handler(name: str, text: str) -> str:
 
 
 async def logged(proc: AgentProcess, marker: str, count: int = 1) -> None:
-    """Wait until the agent's stderr holds ``marker`` ``count`` times (bounded)."""
+    """Wait until the agent's stderr holds ``marker`` ``count`` times (bounded).
+
+    The child's stderr goes to a file (tests/harness.py ``AgentProcess``), which gives no
+    signal when it grows: it is re-read every 50 ms until ``WAIT``, and a child that
+    exits meanwhile fails at once."""
     async with asyncio.timeout(WAIT):
         while proc.stderr().count(marker) < count:
             assert proc.proc is not None and proc.proc.returncode is None, proc.stderr()
