@@ -50,8 +50,9 @@ from device.journal import Journal
 from device.modem import Lifecycle, Modem, ModemState, Trigger, signal_text
 from device.modem.profiles import Profile
 from device.modem.supervisor import ModemSupervisor, OpenChannel
-from device.observer import AgentObserver, Counters, notify
+from device.observer import AgentObserver, Counters, LastError, notify
 from device.outbox import Outbox, SendPolicy
+from device.retry import wait_any
 
 LOGGER = logging.getLogger(__name__)
 
@@ -67,15 +68,19 @@ class Agent:
         *,
         observer: AgentObserver | None = None,
         open_channel: OpenChannel | None = None,
+        last_error: LastError | None = None,
     ) -> None:
         """``open_channel`` replaces opening ``config.port`` (an in-memory link in
-        tests); it raises :class:`ConnectionLost` when the link cannot be had."""
+        tests); it raises :class:`ConnectionLost` when the link cannot be had.
+        ``last_error`` is kept across agents by a service that builds a new one on a
+        reload (a fresh one otherwise)."""
         self.config = config
         self.journal = journal
         self.registry = registry
         self.observer = observer or AgentObserver()
         self.lifecycle = Lifecycle(self._state_changed)
         self.counters = Counters()
+        self.last_error = last_error if last_error is not None else LastError()
         self.started = time.monotonic()
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -89,6 +94,7 @@ class Agent:
             on_urc=self._on_urc,
             open_channel=open_channel,
             on_trouble=lambda texts: notify(self.observer.trouble, texts),
+            on_error=self._error,
         )
         self.inbox = Inbox(
             journal,
@@ -121,6 +127,7 @@ class Agent:
             crash=crash,
             stop=self._stop,
             send_timeout=config.send_timeout,
+            on_error=self._error,
         )
 
     # -- control ----------------------------------------------------------
@@ -195,6 +202,7 @@ class Agent:
             "registration": modem.registration_text if modem is not None else "unknown",
             "signal": signal_text(modem.rssi if modem is not None else None),
             "trouble": list(self.supervisor.trouble.texts),
+            "last_error": last.as_dict() if (last := self.last_error.current()) else None,
             "settings_not_sticking": dict(modem.not_sticking) if modem is not None else {},
             "uptime_seconds": round(time.monotonic() - self.started, 1),
             "counters": dataclasses.asdict(self.counters),
@@ -247,7 +255,7 @@ class Agent:
             # sweep, a reply due for another attempt). No polling.
             now = loop.time()
             deadline = min(next_health, next_sweep, now + self.outbox.wait())
-            if await self._wait_wake(channel, max(0.0, deadline - now)):
+            if await wait_any(self._wake, channel.closed, timeout=max(0.0, deadline - now)):
                 continue
             now = loop.time()
             if now >= next_sweep:
@@ -274,24 +282,12 @@ class Agent:
             or self._stop.is_set()
         )
 
-    async def _wait_wake(self, channel: AtChannel, timeout: float) -> bool:
-        waits = [
-            asyncio.ensure_future(self._wake.wait()),
-            asyncio.ensure_future(channel.closed.wait()),
-        ]
-        try:
-            done, _ = await asyncio.wait(
-                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            for task in waits:
-                task.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
-        return bool(done)
-
     def _on_urc(self, urc: Urc) -> None:
         if not self.inbox.on_urc(urc):
             self.supervisor.on_urc(urc)
+
+    def _error(self, text: str) -> None:
+        notify(self.observer.error, self.last_error.record(text))
 
     def _state_changed(self, before: ModemState, after: ModemState) -> None:
         notify(self.observer.state_changed, before, after)

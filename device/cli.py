@@ -401,11 +401,19 @@ def status_lines(status: dict[str, Any]) -> list[str]:
         ("uptime", f"{status['uptime_seconds']} s"),
         ("journal", status.get("journal_path", "unknown")),
         *(("trouble", text) for text in status.get("trouble", [])),
+        *_last_error(status.get("last_error")),
         *status["counters"].items(),
         *status["journal"].items(),
     ]
     width = max(13, *(len(label) for label, _ in rows)) + 1
     return [f"{label:<{width}}{value}" for label, value in rows]
+
+
+def _last_error(note: object) -> list[tuple[str, object]]:
+    """The ``last error`` row: its time and text (none when there is none to show)."""
+    if not isinstance(note, dict):
+        return []
+    return [("last error", f"{note.get('at')} {note.get('text')}")]
 
 
 def cmd_journal(config: Config, args: argparse.Namespace) -> int:

@@ -1,16 +1,22 @@
-"""What the agent reports as it works: observer hooks and counters.
+"""What the agent reports as it works: observer hooks, counters, the last error.
 
 :class:`AgentObserver` is the listener interface (the demo prints it, the
 systemd unit turns state changes into ``STATUS=``); :class:`Counters` are the
-figures ``smscmd status`` shows. Both are shared by the agent's parts (inbox,
-executor, outbox, supervisor), which is why they live apart from any of them.
+figures ``smscmd status`` shows; :class:`LastError` is the most recent error the
+agent logged and recovers from (a lost port, a modem error, a failed send), shown
+by ``smscmd status`` and in the unit's ``STATUS=`` for :data:`LAST_ERROR_SHOWN`.
+All are shared by the agent's parts (inbox, executor, outbox, supervisor), which
+is why they live apart from any of them.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from device.journal import InboxRow, OutboxRow
 from device.modem import ModemState
@@ -43,6 +49,9 @@ class AgentObserver:
         """What the agent runs on with but reports changed (a setting that will not
         stick, re-initialisations in a row); ``texts`` is all of it, empty when none."""
 
+    def error(self, note: ErrorNote) -> None:
+        """An error was logged that the agent recovers from (:class:`LastError`)."""
+
 
 @dataclass
 class Counters:
@@ -59,6 +68,62 @@ class Counters:
     reinitialisations: int = 0
 
 
+#: Seconds an error stays "the last error" (in ``smscmd status`` and the unit's STATUS=):
+#: a day, so that the time of day it is shown with cannot be mistaken for another day's.
+LAST_ERROR_SHOWN = 24 * 3600.0
+#: Longest error text kept (whitespace collapsed to single spaces, then cut with "…"),
+#: so that the modem's state always fits the STATUS= line before it.
+MAX_ERROR_TEXT = 120
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorNote:
+    """One error as shown: when (aware, UTC) and what (one line, at most MAX_ERROR_TEXT)."""
+
+    at: datetime
+    text: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(timespec="seconds"), "text": self.text}
+
+    def clock(self) -> str:
+        """The local time of day, ``12:03:04`` (systemctl and journalctl show local time)."""
+        return self.at.astimezone().strftime("%H:%M:%S")
+
+
+class LastError:
+    """The most recent error the agent logged and recovers from, until it is
+    ``shown_for`` seconds old (measured on the monotonic clock: a wall clock set back
+    neither hides nor revives it). A newer error replaces it; nothing else clears it,
+    so a modem that is ready again still shows what last went wrong, and when."""
+
+    def __init__(self, shown_for: float = LAST_ERROR_SHOWN) -> None:
+        self.shown_for = shown_for
+        self._note: ErrorNote | None = None
+        self._since = 0.0
+
+    def record(self, text: str) -> ErrorNote:
+        """Keep ``text`` (collapsed to one line, cut to MAX_ERROR_TEXT) as the last error."""
+        line = " ".join(text.split()) or "error"
+        if len(line) > MAX_ERROR_TEXT:
+            line = line[: MAX_ERROR_TEXT - 1] + "…"
+        self._note = ErrorNote(datetime.now(UTC), line)
+        self._since = time.monotonic()
+        return self._note
+
+    def current(self) -> ErrorNote | None:
+        """The last error, or None when there was none or it is older than shown_for."""
+        if self._note is not None and time.monotonic() - self._since >= self.shown_for:
+            self._note = None
+        return self._note
+
+    def expires_in(self) -> float | None:
+        """Seconds until :meth:`current` turns None (None when it already is)."""
+        if self.current() is None:
+            return None
+        return max(0.0, self.shown_for - (time.monotonic() - self._since))
+
+
 def notify(hook: Callable[..., None], *args: object) -> None:
     """Call an observer hook; its failure is logged and never stops the agent."""
     try:
@@ -67,4 +132,7 @@ def notify(hook: Callable[..., None], *args: object) -> None:
         LOGGER.exception("observer hook %s failed", getattr(hook, "__name__", hook))
 
 
-__all__ = ["AgentObserver", "Counters", "notify"]
+__all__ = [
+    "LAST_ERROR_SHOWN", "MAX_ERROR_TEXT", "AgentObserver", "Counters", "ErrorNote", "LastError",
+    "notify",
+]  # fmt: skip

@@ -157,14 +157,18 @@ class Outbox:
         crash: CrashPoints,
         stop: asyncio.Event,
         send_timeout: float,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_error`` hears each failed send as one line (the agent's last error)."""
         self.journal = journal
         self.policy = policy
         self._counters = counters
         self._observer = observer
         self._crash = crash
         self._stop = stop
-        self._send_timeout = send_timeout
+        #: Seconds one AT+CMGS may take; a reload sets it for the next send.
+        self.send_timeout = send_timeout
+        self._on_error = on_error or (lambda text: None)
 
     async def flush(self, modem: Modem, before_send: Callable[[], None]) -> None:
         """Send every due row. ``before_send`` runs before each send and may raise
@@ -175,7 +179,7 @@ class Outbox:
                 return
             before_send()
             try:
-                mr = await modem.send_text(row.destination, row.text, timeout=self._send_timeout)
+                mr = await modem.send_text(row.destination, row.text, timeout=self.send_timeout)
             except (CommandError, ResponseError) as exc:
                 self._failed(row, exc)
                 continue
@@ -208,6 +212,7 @@ class Outbox:
             ", giving up" if decision.final else f", next in {decision.retry_in:g} s",
             decision.error,
         )
+        self._on_error(f"send to {row.destination} failed: {decision.error}")
         notify(self._observer.send_failed, failed)
 
     def wait(self) -> float:

@@ -13,11 +13,13 @@ network, and re-sending a failed SMS (``outbox.retry_initial`` … ``outbox.retr
 
 The journal does not compute delays: it stores the ``retry_in`` it is given (see
 :meth:`device.journal.Journal.mark_send_failed`). Which failures are retried and how
-often is the caller's decision, not this module's.
+often is the caller's decision, not this module's. :func:`wait_any` is the one wait
+that ends early: on a stop, a wake-up or a closed port, whichever comes first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 
@@ -65,3 +67,19 @@ class Backoff:
     def delay(self, attempt: int) -> float:
         """Seconds to wait after the ``attempt``-th failed try (from 1; ValueError below)."""
         return backoff(attempt, self.initial, self.maximum)
+
+
+async def wait_any(*events: asyncio.Event, timeout: float) -> bool:
+    """Wait until one of ``events`` is set, at most ``timeout`` seconds; True when one is.
+
+    An event already set returns at once; no waiter task outlives the call (they are
+    cancelled and awaited, also when the caller is cancelled).
+    """
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+    return bool(done)

@@ -9,7 +9,7 @@ this order:
    :class:`~device.errors.JournalError`) and the journal;
 3. the command registry: built-ins, plug-ins, then ``[handlers]`` from the config;
 4. the :class:`~device.agent.Agent`, with an observer that reports every
-   lifecycle change as the unit's ``STATUS=``;
+   lifecycle change, and the last error, as the unit's ``STATUS=``;
 5. the control socket (a failure to bind it is logged, and the agent runs
    without it: commands still work, only ``smscmd send/status`` cannot reach it);
 6. SIGINT and SIGTERM handlers that say ``STOPPING=1`` and stop the agent, and a
@@ -42,7 +42,7 @@ from device.control import ControlError, ControlServer
 from device.errors import ConfigError, JournalError
 from device.journal import Journal
 from device.modem import ModemState
-from device.observer import AgentObserver
+from device.observer import AgentObserver, ErrorNote, LastError
 from device.preflight import build_registry
 from device.systemd import Notifier, run_watchdog, watchdog_period
 
@@ -54,13 +54,24 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 class SystemdStatus(AgentObserver):
     """Every lifecycle change as the unit's STATUS= (what ``systemctl status`` shows),
-    followed by the agent's trouble while there is any."""
+    then the last error while it is recent, then the agent's trouble while there is any:
+    ``modem ready on /dev/ttyUSB2; last error 12:03:04 send to 000 failed: ...``.
 
-    def __init__(self, notifier: Notifier, port: str | None) -> None:
+    One per service, so that a reload which builds a new agent keeps the last error
+    (:attr:`last_error`, shared with each agent for ``smscmd status``). When the error
+    is too old to show (:data:`~device.observer.LAST_ERROR_SHOWN`) the line is sent
+    again without it. The whole line is bounded by :data:`~device.systemd.MAX_STATUS`.
+    """
+
+    def __init__(
+        self, notifier: Notifier, port: str | None, last_error: LastError | None = None
+    ) -> None:
         self._notifier = notifier
-        self._port = port
-        self._state: ModemState | None = None
+        self.port = port
+        self.last_error = last_error if last_error is not None else LastError()
+        self._state = ModemState.DISCONNECTED  # as the agent's lifecycle starts
         self._trouble: tuple[str, ...] = ()
+        self._expiry: asyncio.TimerHandle | None = None
 
     def state_changed(self, before: ModemState, after: ModemState) -> None:
         self._state = after
@@ -70,9 +81,44 @@ class SystemdStatus(AgentObserver):
         self._trouble = texts
         self._show()
 
+    def error(self, note: ErrorNote) -> None:
+        self._show()
+        self._expire_later()
+
+    def line(self) -> str:
+        """The STATUS= text as it stands."""
+        parts = [f"modem {self._state.value} on {self.port}"]
+        note = self.last_error.current()
+        if note is not None:
+            parts.append(f"last error {note.clock()} {note.text}")
+        return "; ".join((*parts, *self._trouble))
+
+    def close(self) -> None:
+        """Cancel the pending re-send (the service is done)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+
     def _show(self) -> None:
-        state = self._state.value if self._state is not None else "starting"
-        self._notifier.status("; ".join((f"modem {state} on {self._port}", *self._trouble)))
+        self._notifier.status(self.line())
+
+    def _expire_later(self) -> None:
+        self.close()
+        delay = self.last_error.expires_in()
+        if delay is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # outside the service's loop (a test): nothing to re-send
+            return
+        self._expiry = loop.call_later(delay, self._expired)
+
+    def _expired(self) -> None:
+        self._expiry = None
+        if self.last_error.current() is None:
+            self._show()
+        else:  # the timer fired a hair early
+            self._expire_later()
 
 
 #: Config fields a reload applies to the running agent (:meth:`Agent.reconfigure`);
@@ -137,6 +183,7 @@ class Service:
         self._stopping = False
         self._run: asyncio.Task[None] | None = None
         self._control: ControlServer | None = None
+        self._status = SystemdStatus(notifier, config.port)
 
     def healthy(self) -> bool:
         """For the watchdog: the agent runs, or the next pass is about to."""
@@ -170,14 +217,18 @@ class Service:
         finally:
             wd_stop.set()
             await watchdog
+            self._status.close()
             if self._control is not None:
                 await self._control.close()
 
     async def _pass(self, *, first: bool) -> None:
         config = self.config
         with exclusive(config.journal), Journal.open(config.journal) as journal:
-            observer = SystemdStatus(self._notifier, config.port)
-            agent = Agent(config, journal, build_registry(config), observer=observer)
+            self._status.port = config.port
+            agent = Agent(
+                config, journal, build_registry(config),
+                observer=self._status, last_error=self._status.last_error,
+            )  # fmt: skip
             self.agent = agent
             await self._serve_control(config, agent)
             LOGGER.info("smscmd %s on %s, journal %s", __version__, config.port, config.journal)
@@ -222,7 +273,7 @@ class Service:
         if not cold and self._next is None and self.agent is not None:
             self.agent.reconfigure(new, registry)
             self.config = new
-            self._notifier.ready("reloaded")
+            self._notifier.ready(self._status.line())
             return
         LOGGER.info("reload: %s changed; restarting the agent", ", ".join(cold) or "a key")
         self._next = new

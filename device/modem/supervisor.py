@@ -77,7 +77,7 @@ from device.modem.restarts import (
     TroubleReport,
 )
 from device.observer import Counters
-from device.retry import Backoff
+from device.retry import Backoff, wait_any
 
 LOGGER = logging.getLogger(__name__)
 
@@ -144,6 +144,15 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
     ErrorRule(CommandTimeout, Trigger.UNRESPONSIVE, Recovery.PROBE),
     ErrorRule(ModemError, Trigger.UNRESPONSIVE, Recovery.PROBE_AFTER_BACKOFF),
 )
+#: How each recovery's error is put as "the last error" (ModemSupervisor's ``on_error``).
+_SAID: dict[Recovery, str] = {
+    Recovery.REOPEN: "port lost",
+    Recovery.REINITIALISE: "modem restarted",
+    Recovery.PROBE: "modem stopped answering",
+    Recovery.PROBE_AFTER_BACKOFF: "modem error",
+    Recovery.WAIT_FOR_NETWORK: "lost registration",
+    Recovery.SUSPEND: "journal error",
+}
 _RESTART_RULE = ERROR_RULES[1]
 _UNRESPONSIVE_RULE = next(r for r in ERROR_RULES if r.recovery is Recovery.PROBE)
 _RECOVERABLE = tuple(rule.error for rule in ERROR_RULES)
@@ -175,7 +184,9 @@ class ModemSupervisor:
         on_urc: Callable[[Urc], None],
         open_channel: OpenChannel | None = None,
         on_trouble: TroubleListener | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_error`` hears every error it logs and recovers from, as one line."""
         if config.port is None and open_channel is None:
             raise ValueError("the agent needs a serial port (config agent.port or --port)")
         self.config = config
@@ -185,6 +196,7 @@ class ModemSupervisor:
         self._stop = stop
         self._on_urc = on_urc
         self._open_channel = open_channel
+        self._on_error = on_error or (lambda text: None)
         self._reconnect = Backoff(config.reconnect_initial, config.reconnect_max)
         self._waits = Backoff(config.reconnect_initial, config.health_interval)
         self.restarts = Restarts(wake)
@@ -232,6 +244,7 @@ class ModemSupervisor:
                 )
         except ConnectionLost as exc:
             LOGGER.warning("%s", exc)
+            self._on_error(f"reconnecting: {exc}")
             return None
         channel.add_urc_listener(self._on_urc)
         self.restarts.channel = channel
@@ -278,6 +291,8 @@ class ModemSupervisor:
             )
             rule = _UNRESPONSIVE_RULE
         recovery = rule.recovery
+        restart = self.restarts.reason if recovery is Recovery.REINITIALISE else None
+        self._on_error(f"{_SAID[recovery]}: {restart or exc}")
         if recovery is Recovery.REOPEN:
             LOGGER.warning("serial port lost: %s", exc)
             return False  # PORT_LOST is fired once the port is closed
@@ -310,20 +325,6 @@ class ModemSupervisor:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
         return self._stop.is_set()
-
-    async def _hold(self, channel: AtChannel, seconds: float) -> bool:
-        """Wait ``seconds`` unless stopped or the port closed first; True when either."""
-        waits = [
-            asyncio.ensure_future(self._stop.wait()),
-            asyncio.ensure_future(channel.closed.wait()),
-        ]
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in waits:
-                task.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
-        return self._stop.is_set() or channel.closed.is_set()
 
     # -- bring-up ------------------------------------------------------------
 
@@ -359,7 +360,7 @@ class ModemSupervisor:
         if step.retry is Retry.AFTER_HOLD:
             # Held on a live port: a port that closes meanwhile ends the hold at once
             # (port_lost from here), so a dead port is never reported ready.
-            if await self._hold(modem.channel, self.config.reconnect_max):
+            if await wait_any(self._stop, modem.channel.closed, timeout=self.config.reconnect_max):
                 return False
             return await step.action(self, modem) is None
         waits = 0
@@ -385,6 +386,7 @@ class ModemSupervisor:
                 LOGGER.info("probe answered with an error: %s", exc)
                 return True
         LOGGER.warning("the modem on %s does not answer; reopening the port", self.port)
+        self._on_error(f"the modem on {self.port} does not answer; reopening the port")
         return False
 
     async def _probe(self, modem: Modem) -> None:
