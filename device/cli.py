@@ -16,7 +16,8 @@ Commands:
   handlers, check that each exec handler's program exists and is executable
   (one line per problem, exit 2).
 * ``smscmd probe --port PATH [--json]`` — is this modem ready for SMS Commands?
-* ``smscmd demo`` — hostsim and the agent in one process: a first look.
+* ``smscmd demo`` — hostsim and the agent in one process: a first look
+  (one line, exit 1, where hostsim is not installed: the gateway .deb).
 
 Exit status: 0 success, 1 runtime failure (journal unusable, demo failed),
 2 bad usage or configuration, 141 stdout closed early (``| head``). Ordinary
@@ -199,8 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return cmd_check_config(args.file)
         if args.command == "demo":
-            from device.demo import run_demo  # only the demo imports hostsim
+            from device.demo import require_simulator, run_demo  # only the demo imports hostsim
 
+            require_simulator()
             setup_logging(args.log_level)
             return asyncio.run(run_demo(journal=args.journal))
         config = _load(args)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 from device.agent import Agent, AgentObserver
 from device.commands import CommandContext, Handler, Registry, default_registry
 from device.config import Config
+from device.errors import SmscmdError
 from device.journal import InboxRow, Journal, OutboxRow
 from device.modem import ModemState
 
@@ -90,6 +91,22 @@ class PrintingObserver(AgentObserver):
 
     def sent(self, outbox: OutboxRow) -> None:
         self._print(f"agent: reply sent to {outbox.destination} (message reference {outbox.mr})")
+
+
+def require_simulator() -> None:
+    """SmscmdError (one line) when hostsim or aiohttp, which the demo runs, cannot be imported.
+
+    The gateway package (``hardware/deb/build``) carries ``device`` alone: there the demo
+    says what is missing instead of ending in a ``ModuleNotFoundError`` traceback.
+    """
+    import importlib.util
+
+    for name in ("hostsim", "aiohttp"):
+        if importlib.util.find_spec(name) is None:
+            raise SmscmdError(
+                f"the demo needs {name}, which the gateway package does not carry; "
+                "pip install smscmd (in a virtual environment) to try it"
+            )
 
 
 async def run_demo(journal: str | None = None, out: TextIO = sys.stdout) -> int:
