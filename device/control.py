@@ -14,8 +14,10 @@ object on one line and closes. Requests:
 
 Malformed requests get ``{"ok": false, "error": ...}``; a request line is at
 most :data:`MAX_REQUEST` bytes and must arrive within :data:`REQUEST_TIMEOUT`
-seconds. A stale socket file left by a killed agent is replaced; a live one
-(another agent answering) is an error.
+seconds. A stale socket file left by a killed agent (nobody listens) is
+replaced, with a log line; a live one (another agent answers, or is too busy
+to) is :class:`SocketInUse`, a configuration error: each agent of a fleet needs
+its own ``--socket`` / ``agent.control_socket``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from device.config import PHONE_NUMBER_RE
-from device.errors import SmscmdError, SmsFormatError
+from device.errors import ConfigError, SmscmdError, SmsFormatError
 from device.sms import gsm7
 
 LOGGER = logging.getLogger(__name__)
@@ -46,6 +48,11 @@ MAX_CLIENTS = 8
 
 class ControlError(SmscmdError):
     """The control socket cannot be served, reached or understood."""
+
+
+class SocketInUse(ControlError, ConfigError):
+    """Another agent serves the control socket path: two agents were given one path
+    (a configuration error, exit status 2)."""
 
 
 class AgentNotRunning(ControlError):
@@ -79,7 +86,8 @@ class ControlServer:
         self._clients = 0
 
     async def start(self) -> None:
-        """Listen on :attr:`path` (creating its directory); ControlError when impossible."""
+        """Listen on :attr:`path` (creating its directory); SocketInUse when another
+        agent answers there, ControlError when it is impossible otherwise."""
         try:
             self.path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
             _remove_stale(self.path)
@@ -151,8 +159,16 @@ class ControlServer:
         return {"ok": False, "error": f"unknown op {op!r} (status, send)"}
 
 
+def refuse_if_served(path: Path) -> None:
+    """SocketInUse when another agent answers on ``path`` (a stale socket file is
+    replaced); any other problem with the path is left to :meth:`ControlServer.start`.
+    The service asks this before it opens anything, so a refused agent leaves no trace."""
+    with contextlib.suppress(OSError):
+        _remove_stale(path)
+
+
 def _remove_stale(path: Path) -> None:
-    """Unlink a socket file nobody listens on; refuse when an agent answers there."""
+    """Unlink a socket file nobody listens on; SocketInUse when an agent answers there."""
     try:
         mode = path.lstat().st_mode
     except FileNotFoundError:
@@ -165,12 +181,18 @@ def _remove_stale(path: Path) -> None:
         probe.connect(str(path))
     except ConnectionRefusedError:
         path.unlink()  # nobody listens: left behind by a killed agent
+        LOGGER.warning("control socket %s: replaced a stale socket file (nobody listened on "
+                       "it: an agent was killed?)", path)  # fmt: skip
         return
-    except TimeoutError:
-        raise OSError(f"an agent is serving {path} (busy)") from None
+    except (TimeoutError, BlockingIOError):
+        raise SocketInUse(_IN_USE.format(path=path, busy=" (too busy to answer)")) from None
     finally:
         probe.close()
-    raise OSError(f"another agent is serving {path}")
+    raise SocketInUse(_IN_USE.format(path=path, busy=""))
+
+
+_IN_USE = ("another smscmd agent is serving the control socket {path}{busy}; give each agent "
+           "its own with --socket or agent.control_socket")  # fmt: skip
 
 
 async def request(path: Path, message: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:

@@ -32,3 +32,8 @@ class ConfigError(SmscmdError):
 
 class JournalError(SmscmdError):
     """The SQLite journal could not be opened, migrated, read or written."""
+
+
+class JournalInUse(JournalError, ConfigError):
+    """Another agent holds the journal's lock: two agents were given one journal (a
+    configuration error, exit status 2)."""

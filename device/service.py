@@ -5,13 +5,16 @@ this order:
 
 1. the systemd notifier (``NOTIFY_SOCKET`` is taken out of the environment, so
    exec handlers do not inherit it) and the watchdog period;
-2. the journal lock (one agent per journal: a second one stops here with a
-   :class:`~device.errors.JournalError`) and the journal;
+2. the journal lock (one agent per journal: a second one stops here with
+   :class:`~device.errors.JournalInUse`, exit status 2) and the journal;
 3. the command registry: built-ins, plug-ins, then ``[handlers]`` from the config;
 4. the :class:`~device.agent.Agent`, with an observer that reports every
    lifecycle change, and the last error, as the unit's ``STATUS=``;
-5. the control socket (a failure to bind it is logged, and the agent runs
-   without it: commands still work, only ``smscmd send/status`` cannot reach it);
+5. the control socket (one agent per socket: at start, another agent answering
+   on the path stops this one with :class:`~device.control.SocketInUse`, exit
+   status 2; a stale socket file is replaced; any other failure to bind it is
+   logged, and the agent runs without it: commands still work, only ``smscmd
+   send/status`` cannot reach it);
 6. SIGINT and SIGTERM handlers that say ``STOPPING=1`` and stop the agent, and a
    SIGHUP handler that reloads the configuration (:class:`Service`);
 7. ``READY=1`` (once the journal, the lock and the control socket are up; the
@@ -38,8 +41,8 @@ from pathlib import Path
 from device import __version__
 from device.agent import Agent
 from device.config import FIELD_OF_KEY, Config, config_changes
-from device.control import ControlError, ControlServer
-from device.errors import ConfigError, JournalError
+from device.control import ControlError, ControlServer, SocketInUse, refuse_if_served
+from device.errors import ConfigError, JournalError, JournalInUse
 from device.journal import Journal
 from device.modem import ModemState
 from device.observer import AgentObserver, ErrorNote, LastError
@@ -223,6 +226,8 @@ class Service:
 
     async def _pass(self, *, first: bool) -> None:
         config = self.config
+        if first:
+            refuse_if_served(config.control_socket)  # before the journal is even created
         with exclusive(config.journal), Journal.open(config.journal) as journal:
             self._status.port = config.port
             agent = Agent(
@@ -230,24 +235,36 @@ class Service:
                 observer=self._status, last_error=self._status.last_error,
             )  # fmt: skip
             self.agent = agent
-            await self._serve_control(config, agent)
+            await self._serve_control(config, agent, first=first)
             LOGGER.info("smscmd %s on %s, journal %s", __version__, config.port, config.journal)
             self._notifier.ready(f"started on {config.port}" if first else "reloaded")
             self._run = asyncio.create_task(agent.run())
             await self._run
 
-    async def _serve_control(self, config: Config, agent: Agent) -> None:
+    async def _serve_control(self, config: Config, agent: Agent, *, first: bool) -> None:
+        """This pass's control socket: the running one when its path is unchanged, else
+        a new one (the old one is closed once the new one listens). When the new one
+        cannot be served, a reload keeps the old one; at start another agent on the path
+        stops the service (SocketInUse), any other failure leaves it without one."""
         control = self._control
         if control is not None and control.path == config.control_socket:
             control.target = agent
             return
+        server = ControlServer(agent, config.control_socket)
+        try:
+            await server.start()
+        except ControlError as exc:
+            if control is not None:
+                LOGGER.error("reload: %s; keeping the control socket %s", exc, control.path)
+                control.target = agent
+                return
+            if first and isinstance(exc, SocketInUse):
+                raise
+            LOGGER.error("%s; running without a control socket", exc)
+            return
         if control is not None:
             await control.close()
-        self._control = ControlServer(agent, config.control_socket)
-        try:
-            await self._control.start()
-        except ControlError as exc:
-            LOGGER.error("%s; running without a control socket", exc)
+        self._control = server
 
     def reload(self) -> None:
         """SIGHUP: read the configuration again and apply it (see the class docstring)."""
@@ -303,8 +320,9 @@ def exclusive(journal: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise JournalError(
-                f"another smscmd agent is using {journal} (lock {lock_path} is held)"
+            raise JournalInUse(
+                f"another smscmd agent is using the journal {journal} (lock {lock_path} is "
+                "held); give each agent its own with --journal or agent.journal"
             ) from None
         yield
     finally:

@@ -17,7 +17,8 @@ from harness import AgentProcess
 from device.agent import Agent
 from device.commands import default_registry
 from device.config import Config
-from device.control import AgentNotRunning, ControlError, ControlServer, request
+from device.control import AgentNotRunning, ControlServer, SocketInUse, request
+from device.errors import ConfigError
 from device.journal import Journal
 from hostsim.sim import HostSim
 
@@ -120,14 +121,19 @@ async def test_bad_requests_get_errors(tmp_path: Path) -> None:
         answer = await request(sock, {"op": "send", "text": "hi", "to": "+15551234567"})
         assert answer == {"ok": True, "outbox": {"id": 1, "destination": "+15551234567",
                                                  "text": "hi"}}  # fmt: skip
-        # A second server on the same live socket is refused.
-        with pytest.raises(ControlError, match="another agent"):
+        # A second server on the same live socket is refused, saying how to fix it.
+        with pytest.raises(SocketInUse, match="another smscmd agent is serving") as refused:
             await ControlServer(Target(), sock).start()
+        assert f"control socket {sock};" in str(refused.value)
+        assert "--socket or agent.control_socket" in str(refused.value)
+        assert isinstance(refused.value, ConfigError)  # exit status 2 in the CLI
     finally:
         await server.close()
 
 
-async def test_stale_socket_is_replaced_and_missing_agent_reported(tmp_path: Path) -> None:
+async def test_stale_socket_is_replaced_and_missing_agent_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     sock = tmp_path / "c.sock"
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(str(sock))
@@ -146,9 +152,14 @@ async def test_stale_socket_is_replaced_and_missing_agent_reported(tmp_path: Pat
             raise AssertionError
 
     server = ControlServer(Target(), sock)
-    await server.start()
+    with caplog.at_level("WARNING", logger="device.control"):
+        await server.start()
     try:
         assert (await request(sock, {"op": "status"}))["status"] == {"state": "ready"}
+        assert [r.getMessage() for r in caplog.records] == [
+            f"control socket {sock}: replaced a stale socket file (nobody listened on it: "
+            "an agent was killed?)"
+        ]
     finally:
         await server.close()
 
@@ -229,7 +240,11 @@ async def test_a_second_agent_on_the_same_journal_or_port_is_refused(tmp_path: P
                 "run", "--port", gw.path, "--journal", str(journal),
                 "--socket", str(tmp_path / "b.sock"),
             )  # fmt: skip
-            assert code == 1 and "another smscmd agent is using" in err
+            # A configuration error (exit 2: RestartPreventExitStatus=2 in the unit), in
+            # one line that says what to change.
+            assert code == 2 and err.count("\n") == 1, err
+            assert f"another smscmd agent is using the journal {journal} " in err
+            assert "--journal or agent.journal" in err
             # The port is held exclusively: a direct send cannot interleave with it.
             code, _, err = await cli(
                 "send", "x", "--socket", str(tmp_path / "none.sock"), "--port", gw.path
@@ -242,3 +257,33 @@ async def test_a_second_agent_on_the_same_journal_or_port_is_refused(tmp_path: P
             proc.terminate()
             await asyncio.wait_for(proc.wait(), WAIT)
         assert proc.returncode == 0
+
+
+@pytest.mark.async_timeout(60)
+async def test_a_second_agent_on_the_same_control_socket_refuses_to_start(tmp_path: Path) -> None:
+    """The README's fleet: one agent per modem, each with its own journal and socket. Two
+    given one socket: the second stops at once (exit 2, one line naming the path and the
+    flag), the first keeps serving it; nothing was left socket-less."""
+    sock = tmp_path / "c.sock"
+    async with HostSim(2) as sim:
+        first, second = sim.modems
+        agent = AgentProcess(
+            tmp_path, first.path, "--socket", str(sock), journal=tmp_path / "a.sqlite3"
+        )
+        await agent.start()
+        try:
+            await first.wait_until(lambda m: m.settings.csdh, WAIT)
+            code, _, err = await cli(
+                "run", "--port", second.path, "--journal", str(tmp_path / "b.sqlite3"),
+                "--socket", str(sock),
+            )  # fmt: skip
+            assert code == 2 and err.count("\n") == 1, err
+            assert err == (
+                f"smscmd: configuration error: another smscmd agent is serving the control "
+                f"socket {sock}; give each agent its own with --socket or agent.control_socket\n"
+            )
+            assert not second.modem.settings.csdh  # it never brought its modem up
+            code, out, err = await cli("status", "--socket", str(sock), "--json")
+            assert code == 0 and json.loads(out)["port"] == first.path
+        finally:
+            assert await agent.terminate(WAIT) == 0
