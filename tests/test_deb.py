@@ -1,7 +1,8 @@
 """The gateway package (``hardware/deb/build``): its control fields, its files (modes,
 owners, no simulator, no tests), the unit and conffile made from ``hardware/``, the
-packaged ``smscmd`` run with Debian's own python3 and python3-* packages, lintian, and
-apt resolving its dependencies from the Debian 12 archive.
+packaged ``smscmd`` run with Debian's own python3 and python3-* packages (against
+hostsim's modem too), lintian, and apt resolving its dependencies from the Debian 12
+archive.
 
 Debian tools and packages the tests need are installed by ``tests/deb/install`` (run by
 ``.ci/run``); without them a test is skipped with the reason, and fails in CI.
@@ -12,11 +13,13 @@ deb(5), deb-conffiles(5) and dpkg-deb(1) manuals.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import io
 import os
 import re
+import signal
 import subprocess
 import sys
 import tarfile
@@ -24,9 +27,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import communicate
 from debpkg import REPO, build_deb, require, require_packages
 
 from device.cli import build_parser, main
+from device.sms.charset import Charset
+from hostsim.sim import HostSim
 
 HARDWARE = REPO / "hardware"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -313,6 +319,37 @@ def test_packaged_modules_import_without_the_simulator(tree: Path) -> None:
         "smscmd: the demo needs hostsim, which the gateway package does not carry; "
         "pip install smscmd (in a virtual environment) to try it\n"
     )
+
+
+@pytest.mark.parametrize("mode", ["text", "pdu"])
+async def test_packaged_agent_answers_a_command(tree: Path, tmp_path: Path, mode: str) -> None:
+    """The packaged ``smscmd run`` on Debian's python3-serial-asyncio, -transitions and
+    (PDU mode) -construct, against hostsim's modem on a pty: ``ping: 42`` is answered
+    ``pong: 42`` and SIGTERM stops it with exit status 0."""
+    debian_python()
+    async with HostSim() as sim:
+        gateway = sim.modems[0]
+        log = tmp_path / "agent.log"
+        with log.open("wb") as err:
+            proc = await asyncio.create_subprocess_exec(
+                str(tree / "usr/bin/smscmd"), "run", "--port", gateway.path, "--mode", mode,
+                "--journal", str(tmp_path / "journal.sqlite3"),
+                "--socket", str(tmp_path / "control.sock"),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=err,
+            )  # fmt: skip
+        try:
+            # Port open and configured: from here every byte the modem writes reaches it.
+            await gateway.wait_until(
+                lambda m: m.settings.cscs is Charset.UCS2 and m.settings.csdh, 30.0
+            )
+            gateway.deliver("000", "ping: 42")
+            await gateway.wait_until(lambda m: len(m.sent) >= 1, 30.0)
+            assert [(s.destination, s.text) for s in gateway.sent] == [("000", "pong: 42")]
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            await communicate(proc, 30.0)
+        assert proc.returncode == 0, log.read_text()[-4000:]
 
 
 def test_lintian_clean(deb: Path) -> None:
