@@ -143,13 +143,17 @@ class Agent:
         Takes effect from the next step of the loop: the handlers (the registry's
         contents are replaced in place, so a command already running finishes with the
         handler it started with), the allowed senders, the handler timeout, retention,
-        and the sweep period (from the next sweep). Every other key is fixed for the
-        agent's life (the supervisor keeps ``health_interval`` and the AT timeouts);
-        :mod:`device.service` builds a new agent for those.
+        the sweep period and the health interval (from the next sweep or check), and
+        the ``[timeouts]`` of the modem: the next AT command, send, bring-up wait and
+        reconnect use them (a command already on the line ends under the old one).
+        Every other key is fixed for the agent's life; :mod:`device.service` builds a
+        new agent for those.
         """
         self.config = config
         self.inbox.allowed = config.allowed_senders
         self.executor.dispatcher.timeout = config.handler_timeout
+        self.outbox.send_timeout = config.send_timeout
+        self.supervisor.retime(config)
         for name in self.registry.names():
             self.registry.unregister(name)
         for name in registry.names():

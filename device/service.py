@@ -129,7 +129,8 @@ class SystemdStatus(AgentObserver):
 #: and the control socket re-opened where their paths changed).
 HOT_FIELDS = frozenset(
     {"handlers", "allowed_senders", "log_level", "handler_timeout", "retention_days",
-     "keep_last", "sweep_interval"}
+     "keep_last", "sweep_interval", "command_timeout", "send_timeout", "health_interval",
+     "reconnect_initial", "reconnect_max"}
 )  # fmt: skip
 
 

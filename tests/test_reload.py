@@ -2,9 +2,10 @@
 
 End to end with hostsim on a pty and the real agent process: a handler added to the file
 answers after SIGHUP without the modem being reopened; a bad file is rejected (logged
-with the file and the key) and the old configuration keeps working; a change that needs a
-new agent (an AT timeout) restarts it in the same process, and the control socket
-survives every reload. Plus unit tests of :func:`device.config.config_changes`.
+with the file and the key) and the old configuration keeps working; the AT timeouts apply
+in place (the next command runs under the new one, the modem is not reopened); a change
+that needs a new agent (the serial speed) restarts it in the same process, and the
+control socket survives every reload. Plus unit tests of :func:`device.config.config_changes`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from harness import AgentProcess, running_agent
 
-from device.config import FIELD_NAMES, Change, Config, config_changes, load_config
+from device.config import FIELD_NAMES, FIELD_OF_KEY, Change, Config, config_changes, load_config
 from device.handlers import HandlerConfig
 from device.service import HOT_FIELDS
 from hostsim.pty import SimulatedModem
@@ -106,14 +107,40 @@ async def test_sighup_with_a_cold_change_restarts_the_agent_in_process(tmp_path:
         gw = sim.modems[0]
         await logged(proc, READY)
         assert await answer(gw, "hello") == "one"
-        write_config(conf, sock, "[timeouts]\ncommand = 7.0\n" + echo_handler("hello", "two"))
+        write_config(conf, sock, "baudrate = 57600\n" + echo_handler("hello", "two"))
         assert proc.proc is not None
         proc.proc.send_signal(signal.SIGHUP)
-        await logged(proc, "reload: timeouts.command: 10.0 -> 7.0")
-        await logged(proc, "restarting the agent")
+        await logged(proc, "reload: agent.baudrate: 115200 -> 57600")
+        await logged(proc, "agent.baudrate changed; restarting the agent")
         await logged(proc, READY, 2)
         assert await answer(gw, "hello") == "two"
         assert sock.exists()
+
+
+async def test_sighup_applies_the_at_timeouts_in_place(tmp_path: Path) -> None:
+    """[timeouts] command and send change on SIGHUP without a new agent or a reopened port
+    (the log says so, the lifecycle never leaves ready), and commands keep being answered."""
+    conf, sock = tmp_path / "agent.toml", tmp_path / "control.sock"
+    write_config(conf, sock, echo_handler("hello", "hi"))
+    async with (
+        HostSim() as sim,
+        running_agent(
+            tmp_path, sim.modems[0].path, "--config", str(conf), stop_timeout=WAIT
+        ) as proc,
+    ):
+        gw = sim.modems[0]
+        await logged(proc, READY)
+        body = echo_handler("hello", "hi")
+        conf.write_text(conf.read_text() + "[timeouts]\ncommand = 7.0\nsend = 20.0\n")
+        assert body in conf.read_text()
+        assert proc.proc is not None
+        proc.proc.send_signal(signal.SIGHUP)
+        await logged(proc, "reload: timeouts.send: 60.0 -> 20.0")
+        assert "reload: timeouts.command: 10.0 -> 7.0" in proc.stderr()
+        assert await answer(gw, "hello") == "hi"
+        log = proc.stderr()
+        assert "restarting the agent" not in log
+        assert log.count(READY) == 1 and log.count(", journal ") == 1
 
 
 def test_config_changes_key_by_key() -> None:
@@ -154,9 +181,40 @@ def test_config_changes_of_loaded_files(tmp_path: Path) -> None:
 
 
 def test_hot_fields_are_config_fields() -> None:
-    """What a reload applies in place names real fields, and never the ones the agent's
-    parts fixed at construction (the port, the journal, the AT timeouts, health_interval
-    in the supervisor's backoff)."""
+    """What a reload applies in place names real fields, never the ones the agent's parts
+    fixed at construction (the port, the journal, the socket, the SMS mode), and all of
+    ``[timeouts]`` (issue 13: "timeouts at once")."""
     assert set(FIELD_NAMES) >= HOT_FIELDS
-    assert not HOT_FIELDS & {"port", "journal", "control_socket", "command_timeout",
-                             "send_timeout", "health_interval", "mode", "reply_to"}  # fmt: skip
+    assert not HOT_FIELDS & {"port", "journal", "control_socket", "mode", "reply_to",
+                             "baudrate", "storage", "profile"}  # fmt: skip
+    timeouts = {FIELD_OF_KEY[key] for key in FIELD_OF_KEY if key.startswith("timeouts.")}
+    assert timeouts <= HOT_FIELDS and "command_timeout" in timeouts
+
+
+async def test_a_reload_changes_the_timeout_of_the_next_at_command(tmp_path: Path) -> None:
+    """Agent.reconfigure (what SIGHUP calls for hot keys) on a ready modem: the next AT
+    command times out after the new [timeouts] command, not the old one, on the same
+    channel (no reopen); the send timeout and the reconnect backoff follow as well."""
+    from dataclasses import replace
+
+    from harness import Line
+    from test_agent import rig
+    from test_last_error import ErrorRecorder
+
+    from device.commands import default_registry
+
+    async with rig(tmp_path, Line.pty(), command_timeout=5.0, health_interval=0.1) as r:
+        channel = r.agent.supervisor.modem.channel if r.agent.supervisor.modem else None
+        assert channel is not None and channel.default_timeout == 5.0
+        new = replace(r.agent.config, command_timeout=0.3, send_timeout=20.0, reconnect_max=0.4)
+        r.agent.reconfigure(new, default_registry())
+        assert r.agent.supervisor.modem is not None
+        assert r.agent.supervisor.modem.channel is channel and channel.default_timeout == 0.3
+        assert r.agent.outbox.send_timeout == 20.0
+        recorder = ErrorRecorder()
+        r.agent.observer = recorder
+        r.gw.modem.hung = True  # the next health check's command gets no answer
+        await asyncio.wait_for(recorder.until(lambda: bool(recorder.errors)), WAIT)
+        assert recorder.errors[0].text.startswith("modem stopped answering: ")
+        assert recorder.errors[0].text.endswith("no final result within 0.3 s")
+        r.gw.modem.hung = False

@@ -24,8 +24,9 @@ import logging
 from collections.abc import Callable
 
 from device.at.channel import AtChannel
+from device.at.codec import Urc
 from device.errors import SmscmdError
-from device.modem.profiles import starts_boot
+from device.modem.profiles import Profile, is_banner, starts_boot
 from device.retry import Backoff
 
 LOGGER = logging.getLogger(__name__)
@@ -78,6 +79,14 @@ class Restarts:
             self.needed("echo is back on")
         if self.reason is not None:
             raise RestartDetected(self.reason)
+
+    def urc(self, profile: Profile, urc: Urc, *, starting: bool) -> None:
+        """An unsolicited line: a boot banner of ``profile`` goes to :meth:`banner`,
+        anything else is ignored (logged at debug level)."""
+        if is_banner(profile, urc.text):
+            self.banner(urc.name, urc.text, starting=starting)
+        else:
+            LOGGER.debug("unsolicited %r ignored", urc.text)
 
     def banner(self, name: str, text: str, *, starting: bool) -> None:
         """A boot banner line ``text`` (indication ``name``) was seen.
@@ -151,7 +160,9 @@ class InARow:
     """
 
     def __init__(self, backoff: Backoff, trouble: TroubleReport) -> None:
-        self._backoff = backoff
+        #: The pauses between them (``reconnect_initial`` … ``reconnect_max``; a reload
+        #: sets a new one).
+        self.backoff = backoff
         self._trouble = trouble
         self.streak = 0
 
@@ -160,12 +171,12 @@ class InARow:
         streak, one step behind with ``first_at_once``: 0 for the first)."""
         self.streak += 1
         attempt = self.streak - 1 if first_at_once else self.streak
-        pause = self._backoff.delay(attempt) if attempt >= 1 else 0.0
+        pause = self.backoff.delay(attempt) if attempt >= 1 else 0.0
         if self.streak >= ESCALATE_AFTER:
             self._trouble.report(
                 Trouble.REINITIALISING,
                 f"re-initialised {self.streak} times in a row, now every "
-                f"{self._backoff.delay(self.streak):.0f} s at most: {reason}",
+                f"{self.backoff.delay(self.streak):.0f} s at most: {reason}",
             )
         return pause
 

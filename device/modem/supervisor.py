@@ -65,7 +65,7 @@ from device.errors import JournalError, SmscmdError
 from device.modem.lifecycle import Lifecycle, ModemState, Trigger
 from device.modem.messages import REGISTERED, signal_text
 from device.modem.operations import Modem, SmsSettings, retry_while_busy
-from device.modem.profiles import PROFILES, Profile, is_banner
+from device.modem.profiles import PROFILES, Profile
 from device.modem.restarts import (
     BOOT_WINDOW,
     ESCALATE_AFTER,
@@ -154,6 +154,8 @@ _SAID: dict[Recovery, str] = {
     Recovery.SUSPEND: "journal error",
 }
 _RESTART_RULE = ERROR_RULES[1]
+#: States in which a boot banner needs nothing: a bring-up from the start is under way.
+_STARTING = frozenset({ModemState.DISCONNECTED, ModemState.PROBING})
 _UNRESPONSIVE_RULE = next(r for r in ERROR_RULES if r.recovery is Recovery.PROBE)
 _RECOVERABLE = tuple(rule.error for rule in ERROR_RULES)
 
@@ -197,8 +199,7 @@ class ModemSupervisor:
         self._on_urc = on_urc
         self._open_channel = open_channel
         self._on_error = on_error or (lambda text: None)
-        self._reconnect = Backoff(config.reconnect_initial, config.reconnect_max)
-        self._waits = Backoff(config.reconnect_initial, config.health_interval)
+        self._reconnect, self._waits = _backoffs(config)
         self.restarts = Restarts(wake)
         self.profile: Profile = PROFILES["generic"]
         self.modem: Modem | None = None
@@ -207,6 +208,16 @@ class ModemSupervisor:
         self._in_a_row = InARow(self._reconnect, self.trouble)
         #: Echo count right after ATE0, while a bring-up from probing is under way.
         self._echoes_after_ate0: int | None = None
+
+    def retime(self, config: Config) -> None:
+        """A reload's timeouts, in place: the next AT command (the modem's and the
+        channel's default), bring-up wait and reconnect use them."""
+        self.config = config
+        self._reconnect, self._waits = _backoffs(config)
+        self._in_a_row.backoff = self._reconnect
+        if self.modem is not None:
+            self.modem.command_timeout = config.command_timeout
+            self.modem.channel.default_timeout = config.command_timeout
 
     # -- the line ------------------------------------------------------------
 
@@ -465,15 +476,17 @@ class ModemSupervisor:
         self._in_a_row.healthy()
 
     def on_urc(self, urc: Urc) -> None:
-        """Boot banners (per the module profile) go to :meth:`Restarts.banner`; others are
-        ignored."""
-        if is_banner(self.profile, urc.text):
-            state = self.lifecycle.state
-            self.restarts.banner(
-                urc.name, urc.text, starting=state in (ModemState.DISCONNECTED, ModemState.PROBING)
-            )
-        else:
-            LOGGER.debug("unsolicited %r ignored", urc.text)
+        """Boot banners (per the module profile) are restarts (:meth:`Restarts.urc`)."""
+        self.restarts.urc(self.profile, urc, starting=self.lifecycle.state in _STARTING)
+
+
+def _backoffs(config: Config) -> tuple[Backoff, Backoff]:
+    """Reconnects (``reconnect_initial`` … ``reconnect_max``) and bring-up waits (…
+    ``health_interval``)."""
+    return (
+        Backoff(config.reconnect_initial, config.reconnect_max),
+        Backoff(config.reconnect_initial, config.health_interval),
+    )
 
 
 def _done(step: Callable[[ModemSupervisor, Modem], Awaitable[None]]) -> Action:
