@@ -213,6 +213,10 @@ async def test_a_reload_changes_the_timeout_of_the_next_at_command(tmp_path: Pat
         assert r.agent.outbox.send_timeout == 20.0
         recorder = ErrorRecorder()
         r.agent.observer = recorder
+        # A command answered first: the start's storage drain (AT+CMGL, a longer timeout)
+        # is over, and what the hang meets is the health check's AT+CSQ.
+        r.gw.deliver("000", "ping: idle")
+        await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
         r.gw.modem.hung = True  # the next health check's command gets no answer
         await asyncio.wait_for(recorder.until(lambda: bool(recorder.errors)), WAIT)
         assert recorder.errors[0].text.startswith("modem stopped answering: ")
