@@ -148,17 +148,41 @@ def test_udev_rules_syntax() -> None:
     assert gotos <= labels
 
 
+MODULE_IDS = {("2c7c", "0296"), ("2c7c", "0125"), ("1e0e", "9001"), ("05c6", "90b2")}
+_IDS = re.compile(r'idVendor}=="(\w+)", ATTRS\{idProduct}=="(\w+)"')
+
+
+def _sections() -> tuple[list[str], list[str]]:
+    """The rules before the tty-only gate (whole USB devices) and after it (tty ports)."""
+    lines = _rule_lines()
+    gate = lines.index('SUBSYSTEM!="tty", GOTO="smscmd_end"')
+    return lines[:gate], lines[gate + 1 :]
+
+
 def test_udev_module_rules() -> None:
-    modules = [line for line in _rule_lines() if "ATTRS{idVendor}" in line]
-    ids = {
-        (m.group(1), m.group(2))
-        for line in modules
-        if (m := re.search(r'idVendor}=="(\w+)", ATTRS\{idProduct}=="(\w+)"', line))
-    }
-    assert ids == {("2c7c", "0296"), ("2c7c", "0125"), ("1e0e", "9001"), ("05c6", "90b2")}
+    _, tty = _sections()
+    modules = [line for line in tty if "ATTRS{idVendor}" in line]
+    ids = {(m.group(1), m.group(2)) for line in modules if (m := _IDS.search(line))}
+    assert ids == MODULE_IDS
     for line in modules:
         assert 'ENV{ID_MM_DEVICE_IGNORE}="1"' in line, line
         assert 'SYMLINK+="smscmd-at smscmd-' in line, line
         assert 'GROUP="dialout"' in line, line
         assert 'MODE="0660"' in line, line
         assert re.search(r'ENV\{\.SMSCMD_IFNUM}=="0\d"', line), line
+
+
+def test_udev_keeps_modemmanager_off_the_whole_usb_device() -> None:
+    """ID_MM_DEVICE_IGNORE is device-wide ("ignore all ports exposed by the device",
+    ModemManager API reference, "Common udev tags"): set for every event below each
+    module's USB device (ATTRS matches the device itself too), before the tty gate, so the
+    module's other ttys, its cdc-wdm and wwan ports and the usb_device carry it."""
+    whole, _ = _sections()
+    device_rules = [line for line in whole if "ID_MM_DEVICE_IGNORE" in line]
+    ids = {(m.group(1), m.group(2)) for line in device_rules if (m := _IDS.search(line))}
+    assert ids == MODULE_IDS
+    for line in device_rules:
+        assert line.startswith('SUBSYSTEMS=="usb", ATTRS{idVendor}=='), line
+        assert "SUBSYSTEM==" not in line and "KERNEL==" not in line, line
+        assert "SYMLINK" not in line, line
+    assert whole[0] == 'ACTION=="remove", GOTO="smscmd_end"'
