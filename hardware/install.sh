@@ -3,22 +3,38 @@
 # wheelhouse for an offline install.
 #
 #   sudo hardware/install.sh install   [--prefix /opt/smscmd] [--python /usr/bin/python3]
-#                                      [--wheelhouse DIR] [--root DIR] [--dry-run]
+#                                      [--wheelhouse DIR] [--instance NAME] [--port DEV]
+#                                      [--handlers-network | --no-handlers-network]
+#                                      [--action NAME ...] [--root DIR] [--no-venv] [--dry-run]
 #   sudo hardware/install.sh uninstall [--prefix /opt/smscmd] [--root DIR] [--dry-run]
 #        hardware/install.sh wheelhouse DIR [--python PATH]
 #                                      [--platform TAG ...] [--python-version X.Y]
 #
-# install (idempotent: run it again to upgrade):
+# install (idempotent: run it again to upgrade; a running agent is restarted):
 #   - system user and group `smscmd`, member of `dialout` (the serial ports)
 #   - a virtualenv at PREFIX made by the system Python (/usr/bin/python3, >= 3.11, with
 #     the venv module; --python another), this repository pip-installed into it, and
 #     the command linked as /usr/local/bin/smscmd. --wheelhouse DIR installs from DIR
 #     alone (pip --no-index --find-links DIR): no network is used.
-#   - /etc/smscmd/agent.toml from hardware/agent.toml.example (an existing one is kept)
-#   - /etc/systemd/system/smscmd.service and /etc/udev/rules.d/99-smscmd.rules
-#   - systemctl daemon-reload, udevadm control --reload, udevadm trigger (tty)
-# uninstall: stops and removes the unit, the udev rules, the virtualenv and the user;
-#   keeps /var/lib/smscmd (the journal) and /etc/smscmd (the configuration).
+#   - /etc/smscmd/agent.toml from hardware/agent.toml.example (an existing one is kept,
+#     and made root:smscmd 0640 so that the agent can read it); --port sets its port.
+#     --instance NAME writes /etc/smscmd/NAME.toml instead, for smscmd@NAME.service,
+#     with its own journal and control socket.
+#   - /etc/systemd/system/: smscmd.service, the template smscmd@.service and the
+#     privileged-action units smscmd-action@.path/.service; /etc/udev/rules.d/99-smscmd.rules
+#   - --handlers-network: the drop-in smscmd.service.d/handlers-network.conf (and for
+#     smscmd@.service) that gives handlers the network; --no-handlers-network removes it
+#     (without either, an installed one is kept)
+#   - --action NAME: the root-owned script /etc/smscmd/actions/NAME from
+#     hardware/actions/NAME, the handler request-action, the request directory
+#     /run/smscmd-actions and smscmd-action@NAME.path enabled
+#   - systemctl daemon-reload and a restart of smscmd / smscmd@* that were running,
+#     udevadm control --reload and trigger; without a running systemd or udev (a chroot,
+#     a container) it says so and goes on
+# uninstall: stops, disables and removes every unit, drop-in, action unit, tmpfiles
+#   entry and udev rule install created, the handler request-action, the virtualenv,
+#   /usr/local/bin/smscmd and the user and group; keeps /var/lib/smscmd (the journals)
+#   and /etc/smscmd (the configuration and the action scripts).
 # wheelhouse (on a connected machine): DIR gets the project's wheel, a wheel of every
 #   runtime dependency and the build requirements of pyproject.toml [build-system],
 #   for this machine or for the target named by --platform/--python-version
@@ -26,9 +42,12 @@
 #
 # --dry-run prints every step ("+ command") without changing anything.
 # --root DIR writes every file under DIR instead of / (for tests and inspection): no
-#   user is created, nothing is chown'ed, systemd and udev are not told; the
-#   virtualenv goes to DIR/PREFIX and names that path, so it runs there only (to build
-#   an image, run install.sh inside the image's chroot instead).
+#   user is created, nothing is chown'ed, systemd and udev are not told (units are
+#   enabled by their symlinks, as systemctl enable makes them); the virtualenv goes to
+#   DIR/PREFIX and names that path, so it runs there only (to build an image, run
+#   install.sh inside the image's chroot instead).
+# --no-venv installs the files alone (no Python, no virtualenv, no /usr/local/bin/smscmd):
+#   for a system that brings the agent another way, and for tests of the files.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,20 +61,36 @@ ACTION=""
 TARGET=""
 PLATFORMS=()
 PYTHON_VERSION=""
+INSTANCE=""
+PORT=""
+HANDLERS_NETWORK=""
+ACTIONS=()
+NO_VENV=0
 
 SERVICE_USER=smscmd
 CONFIG_DIR=/etc/smscmd
 STATE_DIR=/var/lib/smscmd
-UNIT_DEST=/etc/systemd/system/smscmd.service
+SYSTEMD_DIR=/etc/systemd/system
+UNITS=(smscmd.service smscmd@.service smscmd-action@.path smscmd-action@.service)
+SERVICES=(smscmd.service smscmd@.service)
+NETWORK_DROPIN=handlers-network.conf
+ACTIONS_DROPIN=actions.conf
 RULES_DEST=/etc/udev/rules.d/99-smscmd.rules
-UNIT_SRC="$HERE/systemd/smscmd.service"
+TMPFILES_DEST=/etc/tmpfiles.d/smscmd.conf
+ACTIONS_DIR=/etc/smscmd/actions
+REQUESTS_DIR=/run/smscmd-actions
+HANDLERS_DIR=/usr/local/lib/smscmd/handlers
+REQUEST_HANDLER=request-action
 RULES_SRC="$HERE/udev/99-smscmd.rules"
+TMPFILES_SRC="$HERE/tmpfiles.d/smscmd.conf"
 EXAMPLE_SRC="$HERE/agent.toml.example"
 LINK=/usr/local/bin/smscmd
 
 usage() {
     cat >&2 <<EOF
-usage: $0 install   [--prefix DIR] [--python PATH] [--wheelhouse DIR] [--root DIR] [--dry-run]
+usage: $0 install   [--prefix DIR] [--python PATH] [--wheelhouse DIR]
+                    [--instance NAME] [--port DEV] [--handlers-network | --no-handlers-network]
+                    [--action NAME ...] [--root DIR] [--no-venv] [--dry-run]
        $0 uninstall [--prefix DIR] [--root DIR] [--dry-run]
        $0 wheelhouse DIR [--python PATH] [--platform TAG ...] [--python-version X.Y]
 EOF
@@ -65,6 +100,11 @@ EOF
 fail() {
     echo "install.sh: $*" >&2
     exit 1
+}
+
+bad_usage() {
+    echo "install.sh: $*" >&2
+    exit 2
 }
 
 say() {
@@ -93,48 +133,70 @@ parse_args() {
         TARGET="$1"
         shift
     fi
+    local with_value="--prefix|--python|--wheelhouse|--root|--platform|--python-version"
+    with_value+="|--instance|--port|--action"
     while [[ $# -gt 0 ]]; do
+        if [[ "$1" =~ ^($with_value)$ ]]; then
+            [[ $# -ge 2 ]] || usage
+            set_option "$1" "$2"
+            shift 2
+            continue
+        elif [[ "$1" =~ ^($with_value)= ]]; then
+            set_option "${1%%=*}" "${1#*=}"
+            shift
+            continue
+        fi
         case "$1" in
-            --prefix | --python | --wheelhouse | --root | --platform | --python-version)
-                [[ $# -ge 2 ]] || usage
-                set_option "$1" "$2"
-                shift 2
-                ;;
-            --prefix=* | --python=* | --wheelhouse=* | --root=* | --platform=* | --python-version=*)
-                set_option "${1%%=*}" "${1#*=}"
-                shift
-                ;;
-            --dry-run)
-                DRY_RUN=1
-                shift
-                ;;
-            -h | --help)
-                usage
-                ;;
+            --dry-run) DRY_RUN=1 ;;
+            --no-venv) NO_VENV=1 ;;
+            --handlers-network) HANDLERS_NETWORK=yes ;;
+            --no-handlers-network) HANDLERS_NETWORK=no ;;
+            -h | --help) usage ;;
             *)
                 echo "unknown argument: $1" >&2
                 usage
                 ;;
         esac
+        shift
     done
     case "$ACTION" in
-        install | uninstall)
+        install)
             [[ ${#PLATFORMS[@]} -eq 0 && -z "$PYTHON_VERSION" ]] \
-                || { echo "--platform and --python-version are options of wheelhouse" >&2; exit 2; }
+                || bad_usage "--platform and --python-version are options of wheelhouse"
+            ;;
+        uninstall)
+            [[ ${#PLATFORMS[@]} -eq 0 && -z "$PYTHON_VERSION$WHEELHOUSE$INSTANCE$PORT" \
+                && -z "$HANDLERS_NETWORK" && ${#ACTIONS[@]} -eq 0 && $NO_VENV -eq 0 ]] \
+                || bad_usage "uninstall takes --prefix, --root and --dry-run only"
             ;;
         wheelhouse)
-            [[ -z "$WHEELHOUSE" && -z "$ROOT" ]] \
-                || { echo "wheelhouse takes no --wheelhouse or --root" >&2; exit 2; }
+            [[ -z "$WHEELHOUSE$ROOT$INSTANCE$PORT$HANDLERS_NETWORK" && ${#ACTIONS[@]} -eq 0 \
+                && $NO_VENV -eq 0 ]] \
+                || bad_usage "wheelhouse takes --python, --platform and --python-version only"
             ;;
         *) usage ;;
     esac
-    [[ "$PREFIX" == /* ]] || { echo "--prefix must be an absolute path" >&2; exit 2; }
+    [[ "$PREFIX" == /* ]] || bad_usage "--prefix must be an absolute path"
     PREFIX="${PREFIX%/}"
-    [[ -n "$PREFIX" ]] || { echo "--prefix must not be /" >&2; exit 2; }
+    [[ -n "$PREFIX" ]] || bad_usage "--prefix must not be /"
     if [[ -n "$ROOT" ]]; then
-        [[ "$ROOT" == /* ]] || { echo "--root must be an absolute path" >&2; exit 2; }
+        [[ "$ROOT" == /* ]] || bad_usage "--root must be an absolute path"
         ROOT="${ROOT%/}"
     fi
+    # The name goes into unit names and paths: no escaping, no "/", not the default's.
+    if [[ -n "$INSTANCE" ]]; then
+        [[ "$INSTANCE" =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] \
+            || bad_usage "--instance: letters, digits, _ and - (not first): $INSTANCE"
+        [[ "$INSTANCE" != agent ]] || bad_usage "--instance agent would be agent.toml, smscmd.service's"
+    fi
+    if [[ -n "$PORT" && "$PORT" != /dev/* ]]; then
+        bad_usage "--port must be a device path (/dev/...): $PORT"
+    fi
+    local name
+    for name in "${ACTIONS[@]}"; do
+        [[ "$name" =~ ^[a-z0-9][a-z0-9_-]*$ ]] \
+            || bad_usage "--action: a-z, 0-9, _ and - (not first): $name"
+    done
 }
 
 set_option() {
@@ -145,6 +207,9 @@ set_option() {
         --root) ROOT="$2" ;;
         --platform) PLATFORMS+=("$2") ;;
         --python-version) PYTHON_VERSION="$2" ;;
+        --instance) INSTANCE="$2"; [[ -n "$2" ]] || bad_usage "--instance needs a name" ;;
+        --port) PORT="$2" ;;
+        --action) ACTIONS+=("$2") ;;
     esac
 }
 
@@ -157,6 +222,16 @@ require_root() {
 
 have() {
     command -v "$1" >/dev/null 2>&1
+}
+
+# systemd as the running init (not only installed: a chroot or a container without
+# it has systemctl but no manager to talk to).
+systemd_running() {
+    [[ -z "$ROOT" && -d /run/systemd/system ]] && have systemctl
+}
+
+udev_running() {
+    [[ -z "$ROOT" ]] && have udevadm && udevadm control --ping >/dev/null 2>&1
 }
 
 # The interpreter the virtualenv is made with: the distribution's Python by default
@@ -244,19 +319,247 @@ do_wheelhouse() {
     echo "    sudo hardware/install.sh install --wheelhouse $TARGET"
 }
 
-do_install() {
-    for file in "$UNIT_SRC" "$RULES_SRC" "$EXAMPLE_SRC" "$REPO/pyproject.toml"; do
-        [[ -f "$file" ]] || fail "missing $file"
+# Copy a shipped file into place with its mode (and root:GROUP unless --root), the
+# default prefix /opt/smscmd in it replaced by --prefix.
+put() { # mode group source destination
+    local mode="$1" group="$2" src="$3" target
+    target="$(dest "$4")"
+    run mkdir -p "$(dirname "$target")"
+    if [[ "$PREFIX" == /opt/smscmd ]] || ! grep -q /opt/smscmd/ "$src"; then
+        run install -m "$mode" "$src" "$target"
+    else
+        echo "+ sed 's#/opt/smscmd/#$PREFIX/#g' $src > $target (mode $mode)"
+        if [[ $DRY_RUN -eq 0 ]]; then
+            sed "s#/opt/smscmd/#$PREFIX/#g" "$src" >"$target.tmp"
+            chmod "$mode" "$target.tmp"
+            mv -f "$target.tmp" "$target"
+        fi
+    fi
+    if [[ -z "$ROOT" ]]; then run chown "root:$group" "$target"; fi
+}
+
+# An existing configuration file: root:smscmd 0640, so that the agent (group smscmd)
+# reads it and nobody else does; says what it changed.
+keep_config() {
+    local file
+    file="$(dest "$1")"
+    echo "    keeping the existing $1"
+    if [[ -z "$ROOT" && "$(stat -c %U:%G "$file")" != "root:$SERVICE_USER" ]]; then
+        echo "    it was $(stat -c %U:%G "$file"): the agent reads it as group $SERVICE_USER"
+        run chown "root:$SERVICE_USER" "$file"
+    fi
+    if [[ "$(stat -c %a "$file")" != 640 ]]; then
+        echo "    it was mode $(stat -c %a "$file"): now 0640"
+        run chmod 0640 "$file"
+    fi
+}
+
+# The configuration file of smscmd.service (agent.toml) or of smscmd@NAME (NAME.toml,
+# with that instance's journal and control socket): from the example, or kept.
+install_config() {
+    local name=agent journal="" socket=""
+    if [[ -n "$INSTANCE" ]]; then
+        name="$INSTANCE"
+        journal="$STATE_DIR/$INSTANCE/journal.sqlite3"
+        socket="/run/smscmd@$INSTANCE/control.sock"
+    fi
+    local file="$CONFIG_DIR/$name.toml"
+    say "configuration $file${INSTANCE:+ (smscmd@$INSTANCE.service)}"
+    run install -d -m 0750 "${OWNER[@]}" "$(dest "$CONFIG_DIR")"
+    if [[ -e "$(dest "$file")" ]]; then
+        keep_config "$file"
+        if [[ -n "$PORT" ]]; then
+            echo "    --port $PORT not applied to the kept file: edit its [agent] port"
+        fi
+        return
+    fi
+    local edits=()
+    [[ -z "$INSTANCE" ]] || edits+=(-e "1s#/etc/smscmd/agent.toml#$file, smscmd@$INSTANCE.service's#")
+    [[ -z "$PORT" ]] || edits+=(-e "s#^port = .*#port = \"$PORT\"#")
+    [[ -z "$journal" ]] || edits+=(-e "s#^journal = .*#journal = \"$journal\"#")
+    [[ -z "$socket" ]] || edits+=(-e "s#^control_socket = .*#control_socket = \"$socket\"#")
+    echo "+ sed ${edits[*]} $EXAMPLE_SRC > $(dest "$file") (mode 0640)"
+    if [[ $DRY_RUN -eq 0 ]]; then
+        sed "${edits[@]}" -e '' "$EXAMPLE_SRC" >"$(dest "$file").tmp"
+        chmod 0640 "$(dest "$file").tmp"
+        mv -f "$(dest "$file").tmp" "$(dest "$file")"
+    fi
+    if [[ -z "$ROOT" ]]; then run chown "root:$SERVICE_USER" "$(dest "$file")"; fi
+    [[ -n "$PORT" ]] || echo "    edit $file (at least [agent] port) before starting"
+}
+
+install_units() {
+    local unit
+    say "systemd units in $SYSTEMD_DIR: ${UNITS[*]}"
+    for unit in "${UNITS[@]}"; do
+        put 0644 root "$HERE/systemd/$unit" "$SYSTEMD_DIR/$unit"
     done
+    local service conf="$SYSTEMD_DIR/smscmd.service.d/$NETWORK_DROPIN"
+    case "$HANDLERS_NETWORK" in
+        yes)
+            say "network for handlers: $NETWORK_DROPIN for ${SERVICES[*]}"
+            for service in "${SERVICES[@]}"; do
+                put 0644 root "$HERE/systemd/drop-in/$NETWORK_DROPIN" \
+                    "$SYSTEMD_DIR/$service.d/$NETWORK_DROPIN"
+            done
+            ;;
+        no)
+            say "no network for handlers: $NETWORK_DROPIN removed"
+            for service in "${SERVICES[@]}"; do
+                remove_dropin "$service" "$NETWORK_DROPIN"
+            done
+            ;;
+        *)
+            if [[ -e "$(dest "$conf")" ]]; then
+                echo "    keeping $conf (handlers have the network; --no-handlers-network removes it)"
+            fi
+            ;;
+    esac
+}
+
+install_actions() {
+    [[ ${#ACTIONS[@]} -gt 0 ]] || return 0
+    local name service
+    say "privileged actions: ${ACTIONS[*]}"
+    run install -d -m 0755 "${ROOT_OWNER[@]}" "$(dest "$ACTIONS_DIR")"
+    for name in "${ACTIONS[@]}"; do
+        if [[ -f "$HERE/actions/$name" ]]; then
+            put 0755 root "$HERE/actions/$name" "$ACTIONS_DIR/$name"
+        elif [[ -x "$(dest "$ACTIONS_DIR/$name")" ]]; then
+            echo "    $ACTIONS_DIR/$name: your own script (none ships as hardware/actions/$name)"
+        else
+            fail "no action $name: neither hardware/actions/$name nor an executable" \
+                "$ACTIONS_DIR/$name (shipped: $(cd "$HERE/actions" && echo *))"
+        fi
+    done
+    put 0755 root "$HERE/handlers/$REQUEST_HANDLER" "$HANDLERS_DIR/$REQUEST_HANDLER"
+    put 0644 root "$TMPFILES_SRC" "$TMPFILES_DEST"
+    for service in "${SERVICES[@]}"; do
+        put 0644 root "$HERE/systemd/drop-in/$ACTIONS_DROPIN" \
+            "$SYSTEMD_DIR/$service.d/$ACTIONS_DROPIN"
+    done
+}
+
+# Remove install.sh's drop-ins FILE... of SERVICE, and its .d directory when nothing
+# else is left there (a `systemctl edit` override.conf is the operator's: kept).
+remove_dropin() { # service file...
+    local dir file kept=() others
+    dir="$(dest "$SYSTEMD_DIR/$1.d")"
+    shift
+    [[ -d "$dir" ]] || return 0
+    for file in "$@"; do
+        if [[ -e "$dir/$file" ]]; then run rm -f "$dir/$file"; fi
+    done
+    for file in "$NETWORK_DROPIN" "$ACTIONS_DROPIN"; do
+        [[ ! -e "$dir/$file" || " $* " == *" $file "* ]] || kept+=("$file")
+    done
+    others="$(find "$dir" -mindepth 1 -maxdepth 1 ! -name "$NETWORK_DROPIN" \
+        ! -name "$ACTIONS_DROPIN" -printf '%f ')"
+    if [[ -n "$others" ]]; then
+        echo "    keeping ${dir#"$ROOT"}/ (${others% }: not install.sh's)"
+    elif [[ ${#kept[@]} -eq 0 ]]; then
+        run rmdir "$dir"
+    fi
+}
+
+# Tell systemd: reload, restart what was running (the new code, the new unit), create
+# the action request directory, enable the action path units. Without a running
+# systemd, the enabling symlinks are made by hand (what systemctl enable makes).
+apply_systemd() {
+    local name active=()
+    say "systemd"
+    if systemd_running; then
+        run systemctl daemon-reload
+        mapfile -t active < <(systemctl list-units --plain --no-legend --state=active \
+            smscmd.service 'smscmd@*.service' | awk '{print $1}')
+        for name in "${active[@]}"; do
+            echo "    $name was running: restarting it"
+            run systemctl restart "$name" \
+                || echo "    $name did not start again: systemctl status $name" >&2
+        done
+        if [[ ${#ACTIONS[@]} -gt 0 ]]; then
+            run systemd-tmpfiles --create "$TMPFILES_DEST"
+            for name in "${ACTIONS[@]}"; do
+                run systemctl enable --now "smscmd-action@$name.path"
+            done
+        fi
+    else
+        if [[ -n "$ROOT" ]]; then
+            echo "    (--root: systemd is not told)"
+        else
+            echo "    (systemd is not running here: no daemon-reload, no restart; the units" \
+                "apply when it runs)"
+        fi
+        for name in "${ACTIONS[@]}"; do
+            run mkdir -p "$(dest "$SYSTEMD_DIR/paths.target.wants")"
+            run ln -sfn "$SYSTEMD_DIR/smscmd-action@.path" \
+                "$(dest "$SYSTEMD_DIR/paths.target.wants/smscmd-action@$name.path")"
+        done
+    fi
+}
+
+apply_udev() {
+    say "udev"
+    if udev_running; then
+        run udevadm control --reload
+        run udevadm trigger --subsystem-match=tty --action=add
+        # The whole-module ID_MM_DEVICE_IGNORE, for a module already plugged in.
+        run udevadm trigger --subsystem-match=usb --action=change
+    elif [[ -n "$ROOT" ]]; then
+        echo "    (--root: udev is not told)"
+    else
+        echo "    (udev is not running here: the rules apply when it runs, or at the next boot)"
+    fi
+}
+
+# The virtualenv at PREFIX (under --root: DIR/PREFIX) with this checkout in it, from the
+# index or, with --wheelhouse, from that directory alone; /usr/local/bin/smscmd.
+install_venv() { # venv
+    local venv="$1" work
+    check_python
     if [[ -n "$WHEELHOUSE" ]]; then
         [[ -d "$WHEELHOUSE" ]] || fail "no wheelhouse directory $WHEELHOUSE"
         WHEELHOUSE="$(cd "$WHEELHOUSE" && pwd)"
     fi
-    check_python
+    say "virtualenv $venv with $REPO${WHEELHOUSE:+ (offline, from $WHEELHOUSE)}"
+    if [[ ! -x "$venv/bin/python" ]]; then
+        run "$PYTHON" -m venv "$venv"
+    fi
+    local pip=("$venv/bin/python" -m pip --disable-pip-version-check install --quiet --upgrade)
+    if [[ -n "$WHEELHOUSE" ]]; then
+        pip+=(--no-index --find-links "$WHEELHOUSE")
+    fi
+    work="$(mktemp -d)"
+    # shellcheck disable=SC2064  # expand now: $work is local
+    trap "rm -rf -- '$work'" EXIT
+    copy_source "$work/source"
+    if ! run "${pip[@]}" "$work/source"; then
+        if [[ -n "$WHEELHOUSE" ]]; then
+            fail "the wheelhouse lacks a wheel for this machine ($(uname -m)," \
+                "$("$PYTHON" -V 2>&1)): build it with install.sh wheelhouse DIR" \
+                "--platform ... --python-version ... (see hardware/README.md)"
+        fi
+        fail "pip could not install $REPO"
+    fi
+    run mkdir -p "$(dest "$(dirname "$LINK")")"
+    run ln -sfn "$PREFIX/bin/smscmd" "$(dest "$LINK")"
+}
+
+do_install() {
+    local file
+    for file in "${UNITS[@]/#/$HERE/systemd/}" "$RULES_SRC" "$EXAMPLE_SRC" "$TMPFILES_SRC" \
+        "$HERE/systemd/drop-in/$NETWORK_DROPIN" \
+        "$HERE/systemd/drop-in/$ACTIONS_DROPIN" "$REPO/pyproject.toml"; do
+        [[ -f "$file" ]] || fail "missing $file"
+    done
     local venv
     venv="$(dest "$PREFIX")"
-    local owner=(-o root -g "$SERVICE_USER")
-    [[ -z "$ROOT" ]] || owner=()
+    OWNER=(-o root -g "$SERVICE_USER")
+    ROOT_OWNER=(-o root -g root)
+    if [[ -n "$ROOT" ]]; then
+        OWNER=()
+        ROOT_OWNER=()
+    fi
 
     say "user $SERVICE_USER (groups: $SERVICE_USER, dialout)"
     if [[ -n "$ROOT" ]]; then
@@ -272,93 +575,72 @@ do_install() {
         fi
     fi
 
-    say "virtualenv $venv with $REPO${WHEELHOUSE:+ (offline, from $WHEELHOUSE)}"
-    if [[ ! -x "$venv/bin/python" ]]; then
-        run "$PYTHON" -m venv "$venv"
+    if [[ $NO_VENV -eq 0 ]]; then
+        install_venv "$venv"
     fi
-    local pip=("$venv/bin/python" -m pip --disable-pip-version-check install --quiet --upgrade)
-    if [[ -n "$WHEELHOUSE" ]]; then
-        pip+=(--no-index --find-links "$WHEELHOUSE")
-    fi
-    local work
-    work="$(mktemp -d)"
-    # shellcheck disable=SC2064  # expand now: $work is local
-    trap "rm -rf -- '$work'" EXIT
-    copy_source "$work/source"
-    if ! run "${pip[@]}" "$work/source"; then
-        if [[ -n "$WHEELHOUSE" ]]; then
-            fail "the wheelhouse lacks a wheel for this machine ($(uname -m)," \
-                "$("$PYTHON" -V 2>&1)): build it with install.sh wheelhouse DIR" \
-                "--platform ... --python-version ... (see hardware/README.md)"
-        fi
-        fail "pip could not install $REPO"
-    fi
-    run mkdir -p "$(dest "$(dirname "$LINK")")"
-    run ln -sfn "$PREFIX/bin/smscmd" "$(dest "$LINK")"
-
-    say "configuration $CONFIG_DIR/agent.toml"
-    run install -d -m 0750 "${owner[@]}" "$(dest "$CONFIG_DIR")"
-    if [[ -e "$(dest "$CONFIG_DIR/agent.toml")" ]]; then
-        echo "    keeping the existing $CONFIG_DIR/agent.toml"
-    else
-        run install -m 0640 "${owner[@]}" "$EXAMPLE_SRC" "$(dest "$CONFIG_DIR/agent.toml")"
-        echo "    edit $CONFIG_DIR/agent.toml (at least [agent] port) before starting"
-    fi
-
-    say "systemd unit $UNIT_DEST"
-    run mkdir -p "$(dest "$(dirname "$UNIT_DEST")")"
-    if [[ "$PREFIX" == /opt/smscmd ]]; then
-        run install -m 0644 "$UNIT_SRC" "$(dest "$UNIT_DEST")"
-    else
-        echo "+ sed 's#/opt/smscmd/#$PREFIX/#g' $UNIT_SRC > $(dest "$UNIT_DEST")"
-        if [[ $DRY_RUN -eq 0 ]]; then
-            sed "s#/opt/smscmd/#$PREFIX/#g" "$UNIT_SRC" >"$(dest "$UNIT_DEST").tmp"
-            chmod 0644 "$(dest "$UNIT_DEST").tmp"
-            mv -f "$(dest "$UNIT_DEST").tmp" "$(dest "$UNIT_DEST")"
-        fi
-    fi
-
+    install_config
+    install_units
+    install_actions
     say "udev rules $RULES_DEST"
-    run mkdir -p "$(dest "$(dirname "$RULES_DEST")")"
-    run install -m 0644 "$RULES_SRC" "$(dest "$RULES_DEST")"
-
-    say "reload systemd and udev"
-    if [[ -n "$ROOT" ]]; then
-        echo "    (--root: systemd and udev are not told)"
-    else
-        if have systemctl; then run systemctl daemon-reload; else echo "    (no systemctl)"; fi
-        if have udevadm; then
-            run udevadm control --reload
-            run udevadm trigger --subsystem-match=tty --action=add
-        else
-            echo "    (no udevadm)"
-        fi
-    fi
+    put 0644 root "$RULES_SRC" "$RULES_DEST"
+    apply_systemd
+    apply_udev
 
     say "installed. Next:"
-    echo "    sudoedit $CONFIG_DIR/agent.toml"
-    echo "    sudo systemctl enable --now smscmd"
-    echo "    systemctl status smscmd; journalctl -u smscmd -f; sudo smscmd status --config $CONFIG_DIR/agent.toml"
+    local unit=smscmd config="$CONFIG_DIR/agent.toml"
+    if [[ -n "$INSTANCE" ]]; then
+        unit="smscmd@$INSTANCE"
+        config="$CONFIG_DIR/$INSTANCE.toml"
+    fi
+    echo "    sudoedit $config"
+    for file in "${ACTIONS[@]}"; do
+        echo "    and a handler for it there: [handlers.\"$file\"]" \
+            "argv = [\"$HANDLERS_DIR/$REQUEST_HANDLER\", \"$file\"]"
+    done
+    echo "    sudo systemctl enable --now $unit"
+    echo "    systemctl status $unit; journalctl -u $unit -f; smscmd status --config $config"
 }
 
 do_uninstall() {
-    local venv
+    local venv unit name links=()
     venv="$(dest "$PREFIX")"
-    say "systemd unit $UNIT_DEST"
-    if [[ -e "$(dest "$UNIT_DEST")" ]]; then
-        if [[ -z "$ROOT" ]] && have systemctl; then
-            run systemctl disable --now smscmd.service || true
-        fi
-        run rm -f "$(dest "$UNIT_DEST")"
+    say "systemd units"
+    # Every enabled smscmd unit (the service, its instances, the action path units).
+    mapfile -t links < <(find "$(dest "$SYSTEMD_DIR")" -mindepth 2 -maxdepth 2 -type l \
+        \( -name 'smscmd.service' -o -name 'smscmd@*.service' -o -name 'smscmd-action@*.path' \) \
+        -path '*.wants/*' 2>/dev/null | sort)
+    if systemd_running; then
+        for name in "${links[@]}"; do
+            run systemctl disable --now "$(basename "$name")" || true
+        done
+        run systemctl stop smscmd.service 'smscmd@*.service' 'smscmd-action@*.path' || true
+    else
+        for name in "${links[@]}"; do
+            run rm -f "$name"
+        done
+    fi
+    for unit in "${UNITS[@]}"; do
+        if [[ -e "$(dest "$SYSTEMD_DIR/$unit")" ]]; then run rm -f "$(dest "$SYSTEMD_DIR/$unit")"; fi
+    done
+    for unit in "${SERVICES[@]}"; do
+        remove_dropin "$unit" "$NETWORK_DROPIN" "$ACTIONS_DROPIN"
+    done
+    if [[ -e "$(dest "$TMPFILES_DEST")" ]]; then run rm -f "$(dest "$TMPFILES_DEST")"; fi
+    if [[ -d "$(dest "$REQUESTS_DIR")" ]]; then run rm -rf -- "$(dest "$REQUESTS_DIR")"; fi
+    if systemd_running; then run systemctl daemon-reload || true; fi
+
+    say "handler $HANDLERS_DIR/$REQUEST_HANDLER"
+    if [[ -e "$(dest "$HANDLERS_DIR/$REQUEST_HANDLER")" ]]; then
+        run rm -f "$(dest "$HANDLERS_DIR/$REQUEST_HANDLER")"
+        run rmdir --ignore-fail-on-non-empty "$(dest "$HANDLERS_DIR")" "$(dest "$(dirname "$HANDLERS_DIR")")"
     else
         echo "    not installed"
     fi
-    if [[ -z "$ROOT" ]] && have systemctl; then run systemctl daemon-reload || true; fi
 
     say "udev rules $RULES_DEST"
     if [[ -e "$(dest "$RULES_DEST")" ]]; then
         run rm -f "$(dest "$RULES_DEST")"
-        if [[ -z "$ROOT" ]] && have udevadm; then run udevadm control --reload || true; fi
+        if udev_running; then run udevadm control --reload || true; fi
     else
         echo "    not installed"
     fi
@@ -387,8 +669,8 @@ do_uninstall() {
         run groupdel "$SERVICE_USER" || true
     fi
 
-    say "kept: $STATE_DIR (the journal) and $CONFIG_DIR (the configuration);" \
-        "remove them by hand if they are no longer needed"
+    say "kept: $STATE_DIR (the journals) and $CONFIG_DIR (the configuration, the action" \
+        "scripts); remove them by hand if they are no longer needed"
 }
 
 main() {

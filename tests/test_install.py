@@ -87,9 +87,9 @@ def _tool(name: str) -> None:
 
 def test_install_script_shellcheck() -> None:
     _tool("shellcheck")
-    result = _run(
-        "shellcheck", INSTALL, HARDWARE / "handlers" / "checkin", ROOT / "tests" / "install-tools"
-    )
+    scripts = [INSTALL, ROOT / "tests/install-tools", HARDWARE / "actions/reboot"]
+    scripts += [HARDWARE / "handlers" / name for name in ("checkin", "request-action")]
+    result = _run("shellcheck", *scripts)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -121,6 +121,22 @@ def test_install_dry_run(tmp_path: Path) -> None:
     assert "/etc/smscmd/agent.toml" in out
     assert "dialout" in out
     assert not prefix.exists()
+
+
+def test_uninstall_dry_run(tmp_path: Path) -> None:
+    prefix = tmp_path / "venv"
+    prefix.mkdir()
+    (prefix / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    result = _run("bash", INSTALL, "uninstall", "--dry-run", "--prefix", prefix)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"rm -rf -- {prefix}" in result.stdout
+    assert "kept: /var/lib/smscmd (the journals)" in result.stdout
+    assert (prefix / "pyvenv.cfg").exists()
+    # A prefix that is not a virtualenv is never removed.
+    (prefix / "pyvenv.cfg").unlink()
+    other = _run("bash", INSTALL, "uninstall", "--dry-run", "--prefix", prefix)
+    assert "is not a virtualenv (no pyvenv.cfg): left alone" in other.stdout
+    assert f"rm -rf -- {prefix}" not in other.stdout
 
 
 def test_install_dry_run_other_python(tmp_path: Path) -> None:
@@ -220,6 +236,13 @@ def test_offline_install_into_a_root(wheelhouse: Path, tmp_path: Path) -> None:
     assert _mode(unit) == 0o644
     rules = root / "etc" / "udev" / "rules.d" / "99-smscmd.rules"
     assert rules.read_text() == (HARDWARE / "udev" / "99-smscmd.rules").read_text()
+    # uninstall takes the virtualenv and the link away, and keeps the configuration.
+    gone = _run("bash", INSTALL, "uninstall", "--root", root)
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert not venv.exists()
+    assert not link.is_symlink()
+    assert (config / "agent.toml").exists()
+    assert not unit.exists()
 
 
 def _build_leftovers() -> dict[str, float]:
