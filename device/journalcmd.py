@@ -3,8 +3,11 @@
 Which journal: ``--journal FILE``, else the one ``--config FILE`` names, else the
 one the running agent reports on its control socket (``journal_path`` in
 ``status``), else the configured default. The file is opened read-only beside
-the running agent; an unreadable file (or its ``-wal``/``-shm`` companion, or a
-directory on the way) is a JournalError naming the file, its group and mode.
+the running agent, also by an operator in its group who may read the files but
+not write them (with the agent stopped it is read ``immutable``, and opened again
+at each ``--follow`` poll: the agent may have started); an unreadable file (or
+its ``-wal``/``-shm`` companion, or a directory on the way) is a JournalError
+naming the file, its group and mode.
 
 Filters: ``--state`` (repeatable; a state of the listed table), ``--since`` (ISO
 8601 date or time, local time when it has no offset, or an age such as ``30m``,
@@ -186,9 +189,14 @@ def show(path: Path, args: argparse.Namespace) -> None:
     states = parse_states(args.state, outbox=args.outbox)
     since = parse_since(args.since, datetime.now(UTC)) if args.since else None
     check_readable(path)
-    with Journal.open(path, readonly=True) as journal:
+    journal = Journal.open(path, readonly=True)
+    try:
 
         def read() -> list[Row]:
+            nonlocal journal
+            if journal.immutable:  # read as a stopped agent left it: it may have started since
+                journal.close()
+                journal = Journal.open(path, readonly=True)
             return list(journal.outbox(limit=None) if args.outbox else journal.inbox(limit=None))
 
         first = read()
@@ -207,3 +215,5 @@ def show(path: Path, args: argparse.Namespace) -> None:
                       as_json=args.json, array=False)  # fmt: skip
         except KeyboardInterrupt:
             return  # Ctrl-C is how --follow ends
+    finally:
+        journal.close()

@@ -43,7 +43,7 @@ from device.agent import Agent
 from device.config import FIELD_OF_KEY, Config, config_changes
 from device.control import ControlError, ControlServer, SocketInUse, refuse_if_served
 from device.errors import ConfigError, JournalError, JournalInUse
-from device.journal import Journal
+from device.journal import DIR_MODE, Journal
 from device.modem import ModemState
 from device.observer import AgentObserver, ErrorNote, LastError
 from device.preflight import build_registry
@@ -313,7 +313,7 @@ def exclusive(journal: Path) -> Iterator[None]:
     """
     lock_path = journal.with_name(journal.name + ".lock")
     try:
-        lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock_path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise JournalError(f"cannot create {lock_path}: {exc}") from exc

@@ -92,6 +92,9 @@ def test_unit_settings() -> None:
     # The configuration directory's mode is the one install.sh gives /etc/smscmd
     # (tests/test_install.py checks the directory install.sh makes against it).
     assert s["ConfigurationDirectoryMode"] == ["0750"]
+    # Operators in the smscmd group read the journal (device.journal FILE_MODE 0640,
+    # DIR_MODE 0750; tests/test_operator.py reads one as such a user).
+    assert s["StateDirectoryMode"] == ["0750"] and s["UMask"] == ["0027"]
     assert Config().control_socket == Path("/run/smscmd/control.sock")
     assert Config().journal.parent == Path("/var/lib/smscmd")
 

@@ -87,24 +87,34 @@ def _incoming(j: Journal, text: str = "ping", **kw: object) -> tuple[InboxRow, b
 # --------------------------------------------------------------------------- opening
 
 
-def test_creates_parent_dir_and_private_file(path: Path, journal: Journal) -> None:
+def test_creates_parent_dir_and_group_readable_file(path: Path, journal: Journal) -> None:
+    """0640, and the -wal/-shm too: the agent writes, its group (operators) reads (issue 13)."""
     assert path.parent.is_dir()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
     _incoming(journal)
     for suffix in ("-wal", "-shm"):
         side = path.with_name(path.name + suffix)
-        if side.exists():
-            assert stat.S_IMODE(side.stat().st_mode) & 0o077 == 0
+        assert side.exists() and stat.S_IMODE(side.stat().st_mode) == 0o640
 
 
-def test_private_even_with_permissive_umask(tmp_path: Path) -> None:
-    old = os.umask(0)
-    try:
-        with Journal.open(tmp_path / "j.sqlite3"):
-            pass
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "j.sqlite3").stat().st_mode) == 0o600
+def test_group_readable_whatever_the_umask(tmp_path: Path) -> None:
+    """A permissive umask gives others nothing; a strict one (0077) does not keep the
+    group out; a journal left 0600 by an older smscmd is opened up to 0640."""
+    for umask in (0, 0o077):
+        old = os.umask(umask)
+        try:
+            with Journal.open(tmp_path / f"j{umask}.sqlite3") as journal:
+                _incoming(journal)
+                for suffix in ("", "-wal", "-shm"):
+                    mode = (tmp_path / f"j{umask}.sqlite3{suffix}").stat().st_mode
+                    assert stat.S_IMODE(mode) == 0o640, (umask, suffix)
+        finally:
+            os.umask(old)
+    older = tmp_path / "j0.sqlite3"
+    older.chmod(0o600)
+    with Journal.open(older):
+        pass
+    assert stat.S_IMODE(older.stat().st_mode) == 0o640
 
 
 def test_wal_mode_and_schema_version(path: Path, journal: Journal) -> None:

@@ -256,7 +256,7 @@ def test_unreadable_journal_is_one_line_naming_the_permission(
     assert err.startswith(
         f"smscmd: journal error: cannot read the journal: no read permission on {path}"
     )
-    assert "mode 0600" in err
+    assert "mode 0640" in err
     monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != tmp_path and real_access(p, mode))
     assert cli.main(["journal", "--journal", str(path)]) == 1
     assert f"no search (x) permission on the directory {tmp_path}" in capsys.readouterr().err

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -40,9 +41,11 @@ LOGGER = logging.getLogger(__name__)
 #: How long a statement waits for a lock held by another connection (e.g. ``smscmd journal``).
 BUSY_TIMEOUT_MS = 5000
 
-#: Mode of the journal file and of the directory created for it.
-FILE_MODE = 0o600
-DIR_MODE = 0o700
+#: Mode of the journal file (and its ``-wal``/``-shm``) and of the directory created for
+#: it: the agent writes, its group (operators: ``smscmd journal``) reads, others nothing.
+#: The directory decides who gets in at all (StateDirectoryMode= in the unit).
+FILE_MODE = 0o640
+DIR_MODE = 0o750
 
 
 def _utcnow() -> datetime:
@@ -50,17 +53,30 @@ def _utcnow() -> datetime:
 
 
 def _create_private_file(path: Path) -> None:
-    """Create ``path`` with mode 0600 if missing, before sqlite opens it.
+    """Create ``path`` with :data:`FILE_MODE` if missing, before sqlite opens it.
 
-    ``O_CREAT`` with mode 0600 means there is no moment where the file is readable by
-    others; an existing file keeps its mode. SQLite gives its ``-wal`` and ``-shm`` files
-    the mode of the database file.
+    ``O_CREAT`` with that mode means there is no moment where the file is readable by
+    others; an existing one is set to it by :func:`_share_with_group`. SQLite gives its
+    ``-wal`` and ``-shm`` files the mode of the database file.
     """
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)  # a strict umask must not leave it unreadable to us
     finally:
         os.close(fd)
+
+
+def _share_with_group(path: Path) -> None:
+    """The journal and its ``-wal``/``-shm`` at :data:`FILE_MODE` (a journal made 0600 by
+    an older smscmd becomes readable by the group; a file not ours is left alone)."""
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if stat.S_IMODE(file.stat().st_mode) != FILE_MODE:
+                os.chmod(file, FILE_MODE)
+        except FileNotFoundError:
+            continue
+        except PermissionError as exc:
+            LOGGER.warning("journal %s: cannot set mode %04o: %s", file, FILE_MODE, exc)
 
 
 class JournalStore:
@@ -81,6 +97,9 @@ class JournalStore:
         self._path = path
         self._clock = clock
         self._lock = threading.RLock()
+        #: Opened ``immutable`` (read-only, no agent had it open): it shows the file as it
+        #: was, and is to be opened again to see later writes.
+        self.immutable = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -98,7 +117,8 @@ class JournalStore:
         migrated or written: a missing file, or one at another schema version, is a
         JournalError.
 
-        Creates the parent directory (mode 0700) and the file (mode 0600) if missing.
+        Creates the parent directory (mode 0750) and the file (mode 0640) if missing, and
+        sets an existing file (and its ``-wal``/``-shm``) to 0640.
         Raises JournalError when the file cannot be opened, is not an SQLite database,
         or was written by a newer smscmd (schema version above ours). ``clock`` returns
         the current time (tz-aware); tests use it to make time stamps predictable.
@@ -131,6 +151,7 @@ class JournalStore:
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             migrate(conn, path)
+            _share_with_group(path)
         except sqlite3.Error as exc:
             if conn is not None:
                 conn.close()
@@ -143,23 +164,48 @@ class JournalStore:
 
     @classmethod
     def _open_readonly(cls, path: Path, clock: Callable[[], datetime] | None) -> Self:
+        """Read-only, for a reader who may read the files but not write them.
+
+        ``mode=ro``: beside a running agent SQLite (3.22 and later) reads the WAL through
+        the agent's ``-shm`` even when it cannot write it. A stopped agent removed both
+        (its last connection checkpointed everything into the file), and a reader who
+        cannot create them is refused; then, and only then, the file is read as
+        ``immutable`` -- which would be unsafe while an agent writes, hence never while
+        a ``-wal`` or ``-shm`` is there.
+        """
         if not path.exists():
             raise JournalError(f"{path} does not exist (has the agent run yet?)")
-        conn: sqlite3.Connection | None = None
         try:
-            conn = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=ro",
-                uri=True,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
+            return cls._connect_readonly(path, "mode=ro", clock)
+        except sqlite3.Error as exc:
+            sides = [Path(f"{path}-{s}") for s in ("wal", "shm")]
+            if any(side.exists() for side in sides) or os.access(path.parent, os.W_OK):
+                raise JournalError(f"cannot read journal {path}: {exc}") from exc
+            LOGGER.debug("journal %s: %s; no agent has it open: reading it immutable", path, exc)
+        try:
+            store = cls._connect_readonly(path, "immutable=1", clock)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read journal {path}: {exc}") from exc
+        store.immutable = True
+        return store
+
+    @classmethod
+    def _connect_readonly(
+        cls, path: Path, query: str, clock: Callable[[], datetime] | None
+    ) -> Self:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?{query}",
+            uri=True,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
             conn.row_factory = sqlite3.Row
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        except sqlite3.Error as exc:
-            if conn is not None:
-                conn.close()
-            raise JournalError(f"cannot read journal {path}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
         if version != SCHEMA_VERSION:
             conn.close()
             raise JournalError(
