@@ -79,6 +79,10 @@ class AgentProcess:
     """``smscmd run --port PORT --journal JOURNAL ARGS…`` as a child process, startable
     again after a kill (each start logs its stderr to a file of its own).
 
+    Without ``--socket`` or ``--config`` in ARGS the control socket is ``TMP/NAME.sock``:
+    agents on one socket refuse to start (device.control.SocketInUse), so tests running
+    side by side must not share the default one.
+
     ``env`` is the child's environment (a copy of ``os.environ`` by default; edit it
     between starts). Nothing is read from the child's stdout.
     """
@@ -112,10 +116,15 @@ class AgentProcess:
         with self.log.open("wb") as err:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "device.cli", "run", "--port", self.port,
-                "--journal", str(self.journal), *self.args,
+                "--journal", str(self.journal), *self._socket(), *self.args,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
                 stderr=err, env=self.env,
             )  # fmt: skip
+
+    def _socket(self) -> list[str]:
+        if "--socket" in self.args or "--config" in self.args:
+            return []
+        return ["--socket", str(self.tmp / f"{self.name}.sock")]
 
     def stderr(self) -> str:
         """What the current (or last) start wrote to stderr so far."""
