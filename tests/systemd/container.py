@@ -14,7 +14,9 @@ unit's ``PrivateNetwork=``; ``network=True`` shares the host's (pip from the ind
 On the way out, always: SIGTERM to ``systemd-nspawn`` (the container's systemd powers
 off), SIGKILL to it and to the container's init after :data:`STOP_WAIT`; then it is
 checked that no process of the container's PID namespace is left and that no mount is
-left below the overlay, which is unmounted and removed. Every wait has a deadline.
+left below the overlay, which is unmounted and removed. A test process killed outside
+its finalizers takes the container with it (``setpriv --pdeathsig``). Every wait has a
+deadline.
 """
 
 from __future__ import annotations
@@ -195,7 +197,6 @@ def booted(
     *,
     binds: Sequence[tuple[Path, str]] = (),
     network: bool = False,
-    name: str = "smscmd-ci",
 ) -> Iterator[Container]:
     """Boot ``rootfs`` (read-only lower layer) with an overlay in ``work``; ``binds`` are
     (host path, container path) pairs mounted read-only. Without ``network`` the
@@ -219,8 +220,12 @@ def booted(
         try:
             with open(log, "wb") as out:
                 nspawn = subprocess.Popen(
-                    ["systemd-nspawn", "--keep-unit", "--register=no", "--quiet",
-                     f"--machine={name}", f"--directory={root}", "--console=passive",
+                    # setpriv: SIGTERM (a clean power-off) when the test process dies
+                    # without its finalizers (killed): no container outlives its run.
+                    ["setpriv", "--pdeathsig", "TERM", "--",
+                     "systemd-nspawn", "--keep-unit", "--register=no", "--quiet",
+                     f"--machine=smscmd-ci-{os.getpid()}", f"--directory={root}",
+                     "--console=passive",
                      *(f"--bind-ro={host}:{inside}" for host, inside in binds),
                      *(() if network else ("--private-network",)), "--boot"],
                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -250,8 +255,7 @@ def booted(
             if result.returncode != 0:
                 leftovers.append(f"umount {root}: {result.stderr.strip()}")
             leftovers += [f"mount {point}" for point in mounts_below(root)]
-            if not leftovers:
-                subprocess.run(["rm", "-rf", "--one-file-system", str(upper), str(scratch)],
-                               check=False, timeout=120)  # fmt: skip
-        if leftovers:
-            raise ContainerError("left behind: " + ", ".join(leftovers))
+            if leftovers:  # also when the body failed: then both are shown
+                raise ContainerError("left behind: " + ", ".join(leftovers))
+            subprocess.run(["rm", "-rf", "--one-file-system", str(upper), str(scratch)],
+                           check=False, timeout=120)  # fmt: skip
