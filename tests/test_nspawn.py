@@ -1,0 +1,209 @@
+"""The unit under a real systemd: Debian 12 booted with ``systemd-nspawn`` (see
+:mod:`systemd.container`), the project installed there by its own
+``hardware/install.sh install --wheelhouse`` (offline, from a wheelhouse that
+``install.sh wheelhouse`` builds on the host; the checkout is bound in read-only),
+hostsim inside on a ``root:dialout 0660`` pty (:mod:`systemd.gateway`).
+
+One container for the module (booted once, from a clean overlay of the cached tree
+that ``tests/systemd/rootfs`` builds); the tier's tests are in one xdist group, so
+one worker runs them in order and one container is up at a time. The checks, against
+systemd 252: no warning from systemd about the unit; the unit becomes active and its
+STATUS says the modem is ready; a command through hostsim's API is answered;
+``systemctl reload`` and SIGHUP keep the MainPID and apply a changed configuration;
+an operator in the ``smscmd`` group runs ``smscmd status``; ``systemd-analyze
+security`` exposure; a frozen agent (SIGSTOP) is restarted by the watchdog and answers
+again; a handler reaches a listener on the container's loopback with
+``install.sh --handlers-network``'s drop-in and fails without it (the exposure with it
+is printed).
+
+Test-only differences from a gateway: a short ``WatchdogSec``/``RestartSec`` in the
+drop-in :data:`DROP_IN` (the freeze is caught in seconds, not a minute). The modem is
+a pty (char-pts, which ``DeviceAllow=`` does not list) and no drop-in allows it: this
+systemd runs on the host's cgroup v1 hierarchy ("System is tainted: cgroupsv1") with
+no devices controller delegated to the container, so ``DevicePolicy=``/``DeviceAllow=``
+cannot be enforced here and systemd says nothing of it; that part of the sandbox is
+not proven by this tier. The container has a loopback of its own
+(``--private-network``), as a gateway has: hostsim's API is asked from inside.
+
+Needs root, ``systemd-nspawn`` and ``debootstrap`` (``bash tests/systemd/install``)
+and, for the first build of the tree and for the wheelhouse, the network. Where one is
+missing the tier is skipped with the reason; with ``CI=true`` it fails instead.
+Skip it locally with ``-m 'not systemd'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from systemd.container import booted, poll
+from systemd.gateway import (
+    REPO,
+    SRC,
+    UNIT,
+    WAIT,
+    WHEELHOUSE,
+    Gateway,
+    no_systemd_warnings,
+    rootfs,
+    start_hostsim,
+    wheelhouse,
+)
+
+pytestmark = [pytest.mark.systemd, pytest.mark.xdist_group("systemd"), pytest.mark.timeout(300)]
+
+#: The documented exposure of the unit (hardware/README.md, `systemd-analyze security`).
+EXPOSURE = 0.4
+
+#: Test-only: a frozen agent is caught after 4 s instead of 60 s and restarted after
+#: 1 s instead of 5 s; nothing else of the unit is changed.
+DROP_IN = """\
+[Service]
+WatchdogSec=4
+RestartSec=1
+"""
+ECHO = '[handlers."echo"]\nargv = ["/bin/echo"]\n'
+ECHO_V2 = '[handlers."echo"]\nargv = ["/bin/echo", "v2"]\n'
+OPERATOR = "gwadmin"
+#: install.sh --handlers-network's drop-in.
+NETWORK_DROP_IN = "/etc/systemd/system/smscmd.service.d/handlers-network.conf"
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    tree = rootfs()
+    work = tmp_path_factory.mktemp("nspawn")
+    wheels = wheelhouse(tmp_path_factory)
+    with booted(tree, work, binds=[(REPO, SRC), (wheels, WHEELHOUSE)]) as box:
+        box.run([f"{SRC}/hardware/install.sh", "install", "--wheelhouse", WHEELHOUSE],
+                timeout=300)  # fmt: skip
+        api, pty = start_hostsim(box, "/opt/smscmd/bin/hostsim")
+        gateway = Gateway(box, api, pty)
+        gateway.config()
+        box.write("/etc/systemd/system/smscmd.service.d/test.conf", DROP_IN)
+        box.run(["systemctl", "daemon-reload"])
+        box.run(["systemctl", "enable", "--now", "smscmd"], timeout=WAIT)
+        box.run(["useradd", "--create-home", "--groups", "smscmd", OPERATOR])
+        yield gateway
+
+
+def reloads(gateway: Gateway) -> int:
+    """How many reloads the agent has begun (its log line, in the unit's journal)."""
+    out = gateway.box.run(["journalctl", "-u", UNIT, "--no-pager", "-o", "cat"]).stdout
+    return out.count("SIGHUP received; reloading the configuration")
+
+
+def test_systemd_warns_of_nothing_in_the_unit(gateway: Gateway) -> None:
+    """systemd 252 parses and starts the unit as installed without a word: no unknown
+    key, no ignored or deprecated setting, no sandboxing step skipped (the messages
+    since boot, which cover the daemon-reload that loaded it, and
+    ``systemd-analyze verify``)."""
+    gateway.ready()
+    no_systemd_warnings(gateway)
+
+
+def test_unit_active_with_the_modem_ready(gateway: Gateway) -> None:
+    text = gateway.ready()
+    assert text.startswith(f"modem ready on {gateway.port}"), text
+    assert gateway.box.show(UNIT, "SubState") == "running"
+    assert gateway.box.show(UNIT, "NRestarts") == "0"
+
+
+def test_a_command_through_the_api_is_answered(gateway: Gateway) -> None:
+    gateway.ready()
+    assert gateway.api.ask("ping: nspawn") == "pong: nspawn"
+
+
+def test_systemctl_reload_applies_a_new_handler_in_the_same_process(gateway: Gateway) -> None:
+    gateway.ready()
+    assert gateway.api.ask("echo: one") == "error: unknown command 'echo'"
+    pid, before = gateway.main_pid(), reloads(gateway)
+    gateway.config(ECHO)
+    gateway.box.run(["systemctl", "reload", "smscmd"], timeout=WAIT)
+    poll("the agent's reload", lambda: reloads(gateway) > before, WAIT)
+    gateway.ready()
+    assert gateway.api.ask("echo: one") == "one"
+    assert gateway.main_pid() == pid
+
+
+def test_sighup_applies_a_changed_handler_in_the_same_process(gateway: Gateway) -> None:
+    gateway.ready()
+    gateway.config(ECHO)
+    pid, before = gateway.main_pid(), reloads(gateway)
+    gateway.config(ECHO_V2)
+    gateway.box.run(["systemctl", "kill", "--kill-who=main", "-s", "HUP", "smscmd"])
+    poll("the agent's reload", lambda: reloads(gateway) > before, WAIT)
+    gateway.ready()
+    assert gateway.api.ask("echo: two") == "v2 two"
+    assert gateway.main_pid() == pid
+
+
+def test_an_operator_in_the_group_runs_status(gateway: Gateway) -> None:
+    """``smscmd status`` as a user in the ``smscmd`` group (no root): the control socket
+    (/run/smscmd, 0750 smscmd:smscmd; the socket 0660) is the group's."""
+    gateway.ready()
+    status = gateway.box.run(["smscmd", "status"], user=OPERATOR, check=False)
+    assert status.returncode == 0, status.stderr
+    assert "ready" in status.stdout, status.stdout
+
+
+def test_exposure_is_as_documented(gateway: Gateway) -> None:
+    assert gateway.exposure() <= EXPOSURE
+
+
+def test_a_frozen_agent_is_restarted_by_the_watchdog(gateway: Gateway) -> None:
+    """SIGSTOP: no more WATCHDOG=1; after WatchdogSec systemd aborts it (SIGABRT, with
+    SIGCONT), Restart=on-failure starts a new one, which answers."""
+    gateway.ready()
+    pid = gateway.main_pid()
+    gateway.box.run(["kill", "-STOP", str(pid)])
+    poll("a new agent", lambda: gateway.main_pid() not in (0, pid), 60, interval=0.2)
+    gateway.ready(60)
+    assert gateway.box.show(UNIT, "NRestarts") == "1"
+    assert any("Watchdog timeout" in m for m in gateway.systemd_messages())
+    assert gateway.api.ask("ping: after the watchdog") == "pong: after the watchdog"
+
+
+#: A handler that fetches a page from the container's loopback and answers with it.
+FETCH = """\
+#!/usr/bin/python3
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=5) as response:
+    print(response.read().decode().strip())
+"""
+FETCH_PATH = "/usr/local/lib/smscmd/handlers/fetch"
+FETCH_HANDLER = f'[handlers."fetch"]\nargv = ["{FETCH_PATH}"]\ntimeout = 10.0\n'
+#: Where the loopback listener serves (the container's own network namespace).
+LISTENER = "http://127.0.0.1:8099/hello.txt"
+
+
+def test_a_handler_reaches_the_loopback_only_with_the_network_drop_in(gateway: Gateway) -> None:
+    """Without the drop-in the handler shares the agent's sandbox (no AF_INET, a
+    network namespace of its own) and fails; ``install.sh --handlers-network`` gives it
+    the host's network: the listener on the container's loopback answers. The exposure
+    with the drop-in is printed (the cost hardware/README.md documents)."""
+    box = gateway.box
+    box.write("/srv/www/hello.txt", "hello from the loopback\n")
+    box.run(["systemd-run", "--unit=listener", "--", "python3", "-m", "http.server",
+             "--bind", "127.0.0.1", "--directory", "/srv/www", "8099"])  # fmt: skip
+    poll("the loopback listener",
+         lambda: box.run(["python3", "-c", FETCH, LISTENER], check=False).returncode == 0,
+         WAIT)  # fmt: skip
+    box.write(FETCH_PATH, FETCH, 0o755)
+    gateway.ready()
+    gateway.config(FETCH_HANDLER)
+    box.run(["systemctl", "reload", "smscmd"], timeout=WAIT)
+    gateway.ready()
+    assert gateway.api.ask(f"fetch: {LISTENER}") == "error: fetch exited with status 1"
+    box.run([f"{SRC}/hardware/install.sh", "install", "--wheelhouse", WHEELHOUSE,
+             "--handlers-network"], timeout=300)  # fmt: skip
+    try:
+        box.run(["systemctl", "restart", "smscmd"], timeout=WAIT)
+        gateway.ready()
+        assert gateway.api.ask(f"fetch: {LISTENER}") == "hello from the loopback"
+        print(f"with {NETWORK_DROP_IN}:", end=" ")
+        assert gateway.exposure() > EXPOSURE
+    finally:  # back to the unit as shipped, for the tests after this one
+        box.run(["rm", "-f", NETWORK_DROP_IN])
+        box.run(["systemctl", "daemon-reload"])
+        box.run(["systemctl", "restart", "smscmd"], timeout=WAIT)
