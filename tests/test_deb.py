@@ -123,7 +123,8 @@ def test_files_owners_and_modes(deb: Path) -> None:
     files = members(deb)
     assert all(m.uname == "root" and m.gname == "root" for m in files.values())
     executables = {"usr/bin/smscmd"} | {
-        f"usr/share/smscmd/handlers/{p.name}" for p in (HARDWARE / "handlers").iterdir()
+        f"usr/share/smscmd/{p.parent.name}/{p.name}"
+        for p in (*(HARDWARE / "handlers").iterdir(), *(HARDWARE / "actions").iterdir())
     }
     for path, member in files.items():
         mode = member.mode & 0o7777
@@ -163,12 +164,25 @@ def test_every_file_of_hardware_systemd_is_packaged(tree: Path) -> None:
     assert not list((tree / "lib/systemd/system").glob("*.d")), "no drop-in is active"
 
 
-def test_unit_runs_the_packaged_command(tree: Path) -> None:
-    unit = (tree / "lib/systemd/system/smscmd.service").read_text()
-    assert re.search(r"^ExecStart=/usr/bin/smscmd run --config /etc/smscmd/agent.toml$",
-                     unit, re.M)  # fmt: skip
+@pytest.mark.parametrize(("unit", "config"), [("smscmd.service", "agent.toml"),
+                                              ("smscmd@.service", "%i.toml")])  # fmt: skip
+def test_units_run_the_packaged_command(tree: Path, unit: str, config: str) -> None:
+    text = (tree / "lib/systemd/system" / unit).read_text()
+    execs = re.findall(r"^ExecStart=(.*)$", text, re.M)
+    assert execs == [f"/usr/bin/smscmd run --config /etc/smscmd/{config}"]
     for path in (tree / "lib/systemd/system").iterdir():
         assert "/opt/smscmd" not in path.read_text(), path.name
+
+
+def test_tmpfiles_and_action_scripts(tree: Path) -> None:
+    """tmpfiles.d active (the actions' request directory at boot), the action scripts
+    examples for /etc/smscmd/actions (root's, never the package's)."""
+    for conf in (HARDWARE / "tmpfiles.d").iterdir():
+        assert (tree / "usr/lib/tmpfiles.d" / conf.name).read_bytes() == conf.read_bytes()
+    for action in (HARDWARE / "actions").iterdir():
+        packaged = tree / "usr/share/smscmd/actions" / action.name
+        assert packaged.read_bytes() == action.read_bytes()
+    assert not (tree / "etc/smscmd/actions").exists()
 
 
 def test_udev_rules_and_handlers_are_the_hardware_files(tree: Path) -> None:

@@ -48,13 +48,22 @@ STANDINS = {
         '  exit "$(cat "$STATE/was-enabled")"\n'
         "fi"
     ),
+    # list-units PATTERN: the units of $STATE/active that match, as systemctl prints them.
+    "systemctl": (
+        'if [ "$1" = list-units ]; then\n'
+        '  for n; do pattern=$n; done\n'
+        '  while read -r unit; do\n'
+        '    case $unit in $pattern) echo "$unit loaded active running";; esac\n'
+        '  done <"$STATE/active"\n'
+        "fi"
+    ),
     **{name: "" for name in (
-        "deb-systemd-invoke", "systemctl", "udevadm", "py3compile", "py3clean",
+        "deb-systemd-invoke", "systemd-tmpfiles", "udevadm", "py3compile", "py3clean",
         "deluser", "delgroup", "userdel", "groupdel",
     )},
 }  # fmt: skip
 #: Real commands the scripts run (rm, find) and the stand-ins use.
-TOOLS = ("rm", "find", "grep", "mv", "cat")
+TOOLS = ("rm", "find", "grep", "mv", "cat", "cut")
 
 
 @dataclass
@@ -87,6 +96,10 @@ class Gateway:
         listener.bind(str(self.root / "run/udev/control"))
         return listener
 
+    def running(self, *units: str) -> None:
+        """What systemctl list-units shows as active."""
+        (self.state / "active").write_text("".join(f"{unit}\n" for unit in units))
+
     def without(self, *names: str) -> None:
         """The commands ``names`` are gone (their packages were removed)."""
         for name in names:
@@ -101,6 +114,7 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
     (state / "db").write_text("group dialout\n")
     (state / "overrides").write_text("")
     (state / "was-enabled").write_text("0")
+    (state / "active").write_text("")
     for name, body in STANDINS.items():
         standin = bin_ / name
         standin.write_text(f'#!/bin/sh\necho "{name} $*" >>"$STATE/calls"\n{body}\nexit 0\n')
@@ -114,6 +128,8 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
 
 def test_first_installation_creates_the_user_and_enables_and_starts(gateway: Gateway) -> None:
     gateway.systemd_running()
+    (gateway.root / "usr/lib/tmpfiles.d").mkdir(parents=True)
+    (gateway.root / "usr/lib/tmpfiles.d/smscmd.conf").write_text("")
     with gateway.udev_running():
         calls = gateway.run("postinst", "configure")
     assert calls == [
@@ -131,6 +147,7 @@ def test_first_installation_creates_the_user_and_enables_and_starts(gateway: Gat
         "deb-systemd-helper --quiet was-enabled smscmd.service",
         "deb-systemd-helper enable smscmd.service",
         "systemctl --system daemon-reload",
+        "systemd-tmpfiles --create smscmd.conf",
         "deb-systemd-invoke start smscmd.service",
         "udevadm control --reload-rules",
         "udevadm trigger --subsystem-match=tty --action=add",
@@ -160,12 +177,57 @@ def test_upgrade_keeps_the_user_the_modes_and_a_disabled_unit(gateway: Gateway) 
     assert calls[-1] == "deb-systemd-invoke start smscmd.service"
 
 
+LIST = "systemctl list-units --plain --no-legend --state=active"
+
+
 @pytest.mark.parametrize("action", ["remove", "upgrade"])
 def test_prerm_stops_the_agent_before_the_files_change(gateway: Gateway, action: str) -> None:
     gateway.systemd_running()
+    listed = [f"{LIST} smscmd@*.service"]
+    if action == "remove":
+        listed.append(f"{LIST} smscmd-action@*.path")
     assert gateway.run("prerm", action, "0.2.0") == [
         "deb-systemd-invoke stop smscmd.service",
+        *listed,
         "py3clean -p smscmd",
+    ]
+    assert not (gateway.root / "run/smscmd.dpkg-restart").exists()
+
+
+def test_upgrade_stops_and_starts_the_running_instances(gateway: Gateway) -> None:
+    """smscmd@NAME agents run the package's code too: stopped before the files change,
+    started again after (the action watches hold no code and keep running)."""
+    gateway.systemd_running()
+    gateway.running("smscmd.service", "smscmd@gw1.service", "smscmd@gw2.service",
+                    "smscmd-action@reboot.path")  # fmt: skip
+    assert gateway.run("prerm", "upgrade", "0.2.0") == [
+        "deb-systemd-invoke stop smscmd.service",
+        f"{LIST} smscmd@*.service",
+        "deb-systemd-invoke stop smscmd@gw1.service",
+        "deb-systemd-invoke stop smscmd@gw2.service",
+        "py3clean -p smscmd",
+    ]
+    calls = gateway.run("postinst", "configure", "0.1.0")
+    starts = [c for c in calls if c.startswith("deb-systemd-invoke")]
+    assert starts == [
+        "deb-systemd-invoke start smscmd.service",
+        "deb-systemd-invoke start smscmd@gw1.service",
+        "deb-systemd-invoke start smscmd@gw2.service",
+    ]
+    assert not (gateway.root / "run/smscmd.dpkg-restart").exists()
+    # The next configure (no upgrade in between) starts no instance.
+    again = gateway.run("postinst", "configure", "0.2.0")
+    assert "deb-systemd-invoke start smscmd@gw1.service" not in again
+
+
+def test_remove_stops_instances_and_action_watches(gateway: Gateway) -> None:
+    gateway.systemd_running()
+    gateway.running("smscmd@gw1.service", "smscmd-action@reboot.path", "other.service")
+    stops = [c for c in gateway.run("prerm", "remove") if c.startswith("deb-systemd-invoke")]
+    assert stops == [
+        "deb-systemd-invoke stop smscmd.service",
+        "deb-systemd-invoke stop smscmd@gw1.service",
+        "deb-systemd-invoke stop smscmd-action@reboot.path",
     ]
 
 
@@ -214,6 +276,30 @@ def test_purge_deletes_configuration_journal_and_user(gateway: Gateway) -> None:
     assert not (gateway.root / "etc/smscmd").exists()
     assert not (gateway.root / "var/lib/smscmd").exists()
     assert (gateway.state / "overrides").read_text() == ""
+
+
+def test_purge_removes_the_links_to_the_templates(gateway: Gateway) -> None:
+    """The links `systemctl enable smscmd@gw1` and `smscmd-action@reboot.path` made point
+    at templates that are gone; a link to anything that still exists stays."""
+    populated(gateway)
+    gone = gateway.root / "lib/systemd/system/smscmd@.service"
+    kept = gateway.root / "lib/systemd/system/other@.service"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("")
+    links = {}
+    for wants, name, target in (
+        ("multi-user.target.wants", "smscmd@gw1.service", gone),
+        ("paths.target.wants", "smscmd-action@reboot.path", gone),
+        ("multi-user.target.wants", "smscmd@kept.service", kept),
+    ):
+        link = gateway.root / "etc/systemd/system" / wants / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target)
+        links[name] = link
+    gateway.run("postrm", "purge")
+    assert not links["smscmd@gw1.service"].is_symlink()
+    assert not links["smscmd-action@reboot.path"].is_symlink()
+    assert links["smscmd@kept.service"].is_symlink()
 
 
 def test_purge_after_the_dependencies_are_gone(gateway: Gateway) -> None:
