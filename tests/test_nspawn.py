@@ -50,7 +50,7 @@ from systemd.gateway import (
     wheelhouse,
 )
 
-pytestmark = [pytest.mark.systemd, pytest.mark.xdist_group("systemd"), pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.systemd, pytest.mark.xdist_group("systemd"), pytest.mark.timeout(600)]
 
 #: The documented exposure of the unit (hardware/README.md, `systemd-analyze security`).
 EXPOSURE = 0.4

@@ -32,7 +32,7 @@ from systemd.gateway import (
     wheelhouse,
 )
 
-pytestmark = [pytest.mark.systemd, pytest.mark.xdist_group("systemd"), pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.systemd, pytest.mark.xdist_group("systemd"), pytest.mark.timeout(600)]
 
 #: Where the built package is seen inside (read-only).
 DEBS = "/src/deb"
