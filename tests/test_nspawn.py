@@ -10,9 +10,9 @@ one worker runs them in order and one container is up at a time. The checks, aga
 systemd 252: no warning from systemd about the unit; the unit becomes active and its
 STATUS says the modem is ready; a command through hostsim's API is answered;
 ``systemctl reload`` and SIGHUP keep the MainPID and apply a changed configuration;
-an operator in the ``smscmd`` group runs ``smscmd status``; ``systemd-analyze
-security`` exposure; a frozen agent (SIGSTOP) is restarted by the watchdog and answers
-again; a handler reaches a listener on the container's loopback with
+an operator in the ``smscmd`` group runs ``smscmd status`` and ``smscmd journal``;
+``systemd-analyze security`` exposure; a frozen agent (SIGSTOP) is restarted by the
+watchdog and answers again; a handler reaches a listener on the container's loopback with
 ``install.sh --handlers-network``'s drop-in and fails without it (the exposure with it
 is printed).
 
@@ -145,6 +145,16 @@ def test_an_operator_in_the_group_runs_status(gateway: Gateway) -> None:
     status = gateway.box.run(["smscmd", "status"], user=OPERATOR, check=False)
     assert status.returncode == 0, status.stderr
     assert "ready" in status.stdout, status.stdout
+
+
+def test_an_operator_in_the_group_reads_the_journal(gateway: Gateway) -> None:
+    """``smscmd journal`` as a user in the ``smscmd`` group, beside the running agent:
+    the journal (/var/lib/smscmd) is the group's to read."""
+    gateway.ready()
+    gateway.api.ask("ping: for the journal")
+    journal = gateway.box.run(["smscmd", "journal"], user=OPERATOR, check=False)
+    assert journal.returncode == 0, journal.stderr
+    assert "ping: for the journal" in journal.stdout, journal.stdout
 
 
 def test_exposure_is_as_documented(gateway: Gateway) -> None:
