@@ -1,8 +1,9 @@
 """The gateway package under a real systemd: ``hardware/deb/build``'s .deb installed
 with ``apt install ./smscmd_*.deb`` in a fresh Debian 12 booted with
 ``systemd-nspawn`` (:mod:`systemd.container`; no project file there before), then
-pointed at hostsim's modem: the unit it ships and enables starts, says the modem is
-ready, answers a command, and draws no warning from systemd.
+pointed at hostsim's modem by editing agent.toml and ``systemctl reload``: the unit it
+ships, enables and starts says the modem is ready, answers a command, and draws no
+warning from systemd.
 
 apt resolves the package's dependencies (python3-serial, ... adduser) from the
 Debian 12 archive's lists in the cached tree, whose packages ``tests/systemd/rootfs``
@@ -62,8 +63,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                  "--find-links", WHEELHOUSE, "smscmd"], timeout=300)  # fmt: skip
         api, pty = start_hostsim(box, "/opt/hostsim/bin/hostsim")
         gateway = Gateway(box, api, pty)
+        # As hardware/README says: edit agent.toml, then reload (the package started the
+        # agent on /dev/smscmd-at, where it waits for a modem; a new port re-opens).
         gateway.config()
-        box.run(["systemctl", "restart", "smscmd"], timeout=WAIT)
+        box.run(["systemctl", "reload", "smscmd"], timeout=WAIT)
         yield gateway
 
 

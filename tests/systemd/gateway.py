@@ -220,6 +220,8 @@ SUSPICIOUS = re.compile(r"unknown|ignor|deprecat|invalid|failed to|not supported
 def no_systemd_warnings(gateway: Gateway) -> None:
     """Assert that systemd said nothing suspicious about the unit, and that
     ``systemd-analyze verify`` is silent."""
-    assert [m for m in gateway.systemd_messages() if SUSPICIOUS.search(m)] == []
+    found = [m for m in gateway.systemd_messages() if SUSPICIOUS.search(m)]
+    assert found == [], "systemd about the unit:\n" + "\n".join(found)
     done = gateway.box.run(["systemd-analyze", "verify", UNIT], check=False)
-    assert (done.returncode, done.stdout + done.stderr) == (0, "")
+    output = done.stdout + done.stderr
+    assert (done.returncode, output) == (0, ""), f"systemd-analyze verify: {output}"
