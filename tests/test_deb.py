@@ -215,7 +215,7 @@ def test_documentation(tree: Path) -> None:
     copyright_ = (doc / "copyright").read_text()
     assert "License: Apache-2.0" in copyright_
     assert "/usr/share/common-licenses/Apache-2.0" in copyright_
-    assert PYPROJECT["project"]["license"] == {"text": "Apache-2.0"}
+    assert PYPROJECT["project"]["license"] == "Apache-2.0"  # PEP 639 SPDX expression
     changelog = gzip.decompress((doc / "changelog.gz").read_bytes()).decode()
     assert changelog.startswith(f"smscmd ({VERSION}) ")
     man = gzip.decompress((tree / "usr/share/man/man1/smscmd.1.gz").read_bytes()).decode()
