@@ -222,3 +222,40 @@ async def test_a_reload_changes_the_timeout_of_the_next_at_command(tmp_path: Pat
         assert recorder.errors[0].text.startswith("modem stopped answering: ")
         assert recorder.errors[0].text.endswith("no final result within 0.3 s")
         r.gw.modem.hung = False
+
+
+async def test_a_reload_onto_another_agents_socket_keeps_its_own(tmp_path: Path) -> None:
+    """agent.control_socket changed to a path another agent serves: logged, and the agent
+    keeps serving its own socket (at start the same clash refuses to start, exit 2:
+    tests/test_control.py)."""
+    from device.control import ControlServer, request
+
+    class Other:
+        def status_report(self) -> dict[str, object]:
+            return {"state": "other agent"}
+
+        def queue_send(self, text: str, destination: str | None) -> dict[str, object]:
+            raise AssertionError
+
+    conf, own, taken = tmp_path / "agent.toml", tmp_path / "own.sock", tmp_path / "taken.sock"
+    other = ControlServer(Other(), taken)
+    await other.start()
+    write_config(conf, own)
+    try:
+        async with (
+            HostSim() as sim,
+            running_agent(
+                tmp_path, sim.modems[0].path, "--config", str(conf), stop_timeout=WAIT
+            ) as proc,
+        ):
+            await logged(proc, READY)
+            write_config(conf, taken)
+            assert proc.proc is not None
+            proc.proc.send_signal(signal.SIGHUP)
+            await logged(proc, f"keeping the control socket {own}")
+            assert f"another smscmd agent is serving the control socket {taken};" in proc.stderr()
+            mine = await request(own, {"op": "status"})
+            assert mine["ok"] and mine["status"]["state"] != "other agent"
+            assert (await request(taken, {"op": "status"}))["status"] == {"state": "other agent"}
+    finally:
+        await other.close()
