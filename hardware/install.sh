@@ -231,7 +231,7 @@ systemd_running() {
 }
 
 udev_running() {
-    [[ -z "$ROOT" ]] && have udevadm && udevadm control --ping >/dev/null 2>&1
+    [[ -z "$ROOT" ]] && have udevadm && udevadm control --ping --timeout=5 >/dev/null 2>&1
 }
 
 # The interpreter the virtualenv is made with: the distribution's Python by default
