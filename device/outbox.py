@@ -5,7 +5,11 @@ and OK. When a send fails, :func:`decide` — a pure function of the error, the
 row and the :class:`SendPolicy` — says what the failure was and whether the
 reply is tried again:
 
-- a definite error (``+CMS ERROR`` the module is sure about, ``+CME ERROR``) is
+- a permanent cause (``+CMS ERROR`` 21 "short message transfer rejected" and the
+  other RP-causes and TP-Failure-Causes of :data:`~device.at.errors.PERMANENT_CMS`:
+  the destination, the subscription or the message is refused) is final at the
+  first attempt, whatever ``max_attempts`` says: the same SMS would be refused again;
+- any other definite error (``+CMS ERROR`` the module is sure about, ``+CME ERROR``) is
   retried with capped exponential backoff (:mod:`device.retry`; ``outbox.retry_initial`` …
   ``outbox.retry_max``), at most ``outbox.max_attempts`` times in all;
 - an uncertain outcome (a timeout, a lost port, an answer that cannot be read,
@@ -30,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from device.at.errors import CmsError, CommandError, ModemError, ResponseError
+from device.at.errors import PERMANENT_CMS, CmsError, CommandError, ModemError, ResponseError
 from device.config import Config
 from device.crash import CrashPoints
 from device.journal import Journal, OutboxRow
@@ -57,6 +61,7 @@ class SendFailure(enum.Enum):
     DEFINITE = "definite"  # it did not go out
     UNCERTAIN = "uncertain"  # it may have gone out: a retry may duplicate it
     NO_NETWORK = "no_network"  # it did not go out, and the network is not there
+    PERMANENT = "permanent"  # it did not go out, and the same SMS never will
 
 
 class Verdict(enum.Enum):
@@ -111,6 +116,8 @@ def classify(error: ModemError) -> SendFailure:
     leaves the outcome unknown."""
     if isinstance(error, CmsError) and error.code in NETWORK_CMS:
         return SendFailure.NO_NETWORK
+    if isinstance(error, CmsError) and error.code in PERMANENT_CMS:
+        return SendFailure.PERMANENT
     if isinstance(error, CmsError) and error.code in UNCERTAIN_CMS:
         return SendFailure.UNCERTAIN
     if isinstance(error, CommandError):
@@ -123,7 +130,8 @@ def decide(error: ModemError, row: OutboxRow, policy: SendPolicy, now: datetime)
 
     ``row.attempts`` counts the attempts before this one. A no-network failure is
     final only once the reply is older than ``policy.validity``; its ``limit`` is
-    then reported one past the attempt while it is still retried.
+    then reported one past the attempt while it is still retried. A permanent one
+    is final at once: its ``limit`` is this attempt, its error says "permanent".
     """
     failure = classify(error)
     limit = policy.max_attempts
@@ -135,6 +143,8 @@ def decide(error: ModemError, row: OutboxRow, policy: SendPolicy, now: datetime)
         final = now - row.created_at > policy.validity
         limit = max(limit, attempt + (0 if final else 1))
     text = str(error)
+    if failure is SendFailure.PERMANENT:
+        final, limit, text = True, attempt, f"permanent: {text}"
     if failure is SendFailure.UNCERTAIN:
         text = f"outcome unknown: {text}"
         verdict = Verdict.FINAL if final else Verdict.UNCERTAIN
@@ -238,6 +248,7 @@ class Outbox:
 __all__ = [
     "MAX_UNCERTAIN_ATTEMPTS",
     "NETWORK_CMS",
+    "PERMANENT_CMS",
     "REPLY_VALIDITY",
     "UNCERTAIN_CMS",
     "Outbox",

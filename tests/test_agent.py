@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -338,6 +339,66 @@ async def test_definite_send_failure_is_retried(tmp_path: Path, line: Line) -> N
         assert out.state is OutboxState.SENT and out.attempts == 2
         outcomes = [a.outcome.value for a in r.journal.attempts_of(out.id)]
         assert outcomes == ["failed", "sent"]
+
+
+def _cmgs_lines(caplog: pytest.LogCaptureFixture) -> int:
+    """How many ``AT+CMGS`` command lines the emulated module read."""
+    return sum(
+        1
+        for record in caplog.records
+        if record.name == "hostsim.modem.lines" and b"AT+CMGS" in bytes(record.args[0])  # type: ignore[index,arg-type]
+    )
+
+
+async def test_a_permanent_cms_cause_fails_the_reply_at_once(
+    tmp_path: Path, line: Line, caplog: pytest.LogCaptureFixture
+) -> None:
+    """+CMS ERROR 21 "short message transfer rejected" (RP-cause, 27.005 §3.2.5 -> TS 24.011
+    Annex E.2; permanent by Table 8.4) on a reply: FAILED after exactly one AT+CMGS, its
+    name in the log and the journal (the module prints the text under AT+CMEE=2), although
+    ``send_max_attempts`` allows five."""
+    caplog.set_level(logging.INFO, logger="device.outbox")
+    caplog.set_level(logging.DEBUG, logger="hostsim.modem.lines")  # (last: the handler's level)
+    async with rig(tmp_path, line, send_retry_initial=0.05, send_max_attempts=5) as r:
+        r.gw.modem.fail_next_send(21)
+        r.gw.deliver("000", "ping: refused")
+        await asyncio.wait_for(r.recorder.until(lambda: bool(r.recorder.failed_rows)), WAIT)
+        (failed,) = r.recorder.failed_rows
+        assert failed.state is OutboxState.FAILED and failed.attempts == 1
+        # A later reply goes out (a retry of the refused one would come first: none does).
+        r.gw.deliver("000", "ping: next")
+        await asyncio.wait_for(r.recorder.until(lambda: len(r.recorder.sent_rows) == 1), WAIT)
+        assert [s.text for s in r.gw.sent] == ["pong: next"]
+        assert _cmgs_lines(caplog) == 2
+        first = r.journal.outbox()[0]
+        assert first.state is OutboxState.FAILED and first.attempts == 1
+        assert [a.outcome.value for a in r.journal.attempts_of(first.id)] == ["failed"]
+        error = first.last_error or ""
+        assert "+CMS ERROR 21" in error and "short message transfer rejected" in error.lower()
+        assert error.startswith("permanent: ")
+    logged = [rec.getMessage() for rec in caplog.records if rec.name == "device.outbox"]
+    assert any(
+        "outbox 1: send to 000 failed (attempt 1 of 1, giving up)" in text
+        and "short message transfer rejected" in text.lower()
+        for text in logged
+    ), logged
+
+
+async def test_a_temporary_cms_cause_is_retried(
+    tmp_path: Path, line: Line, caplog: pytest.LogCaptureFixture
+) -> None:
+    """+CMS ERROR 42 "congestion" (TS 24.011 Table 8.4: temporary) is retried; the retry
+    goes out."""
+    caplog.set_level(logging.DEBUG, logger="hostsim.modem.lines")
+    async with rig(tmp_path, line, send_retry_initial=0.05, send_max_attempts=5) as r:
+        r.gw.modem.fail_next_send(42)
+        r.gw.deliver("000", "ping: busy")
+        await asyncio.wait_for(r.recorder.until(lambda: len(r.recorder.sent_rows) == 1), WAIT)
+        (out,) = r.journal.outbox()
+        assert out.state is OutboxState.SENT and out.attempts == 2
+        assert [a.outcome.value for a in r.journal.attempts_of(out.id)] == ["failed", "sent"]
+        assert "congestion" in (r.recorder.failed_rows[0].last_error or "").lower()
+        assert _cmgs_lines(caplog) == 2
 
 
 async def test_uncertain_send_is_not_repeated_forever(tmp_path: Path, line: Line) -> None:

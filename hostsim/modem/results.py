@@ -44,8 +44,23 @@ CME_TEXT: dict[int, str] = {
     100: "unknown",
 }
 
-#: 27.005 §3.2.5 meanings of the CMS codes the simulator uses.
+#: 27.005 §3.2.5 meanings of the CMS codes the simulator uses. 0…127 are RP-causes in
+#: the wording of TS 24.011 §8.2.5.4 Table 8.4 (part 1: mobile originating transfer),
+#: which the network answers to an ``AT+CMGS`` (:func:`hostsim.modem.interpreter.
+#: EmulatedModem.fail_next_send`, the Super SIM network's refusal of a number).
 CMS_TEXT: dict[int, str] = {
+    1: "Unassigned (unallocated) number",
+    8: "Operator determined barring",
+    10: "Call barred",
+    21: "Short message transfer rejected",
+    27: "Destination out of order",
+    38: "Network out of order",
+    41: "Temporary failure",
+    42: "Congestion",
+    47: "Resources unavailable, unspecified",
+    50: "Requested facility not subscribed",
+    69: "Requested facility not implemented",
+    111: "Protocol error, unspecified",
     300: "ME failure",
     302: "operation not allowed",
     303: "operation not supported",
