@@ -376,10 +376,15 @@ async def test_a_permanent_cms_cause_fails_the_reply_at_once(
         error = first.last_error or ""
         assert "+CMS ERROR 21" in error and "short message transfer rejected" in error.lower()
         assert error.startswith("permanent: ")
+        # The destination decoded (text mode sends "003000300030" under AT+CSCS="UCS2").
+        assert 'AT+CMGS="000"' in error and "0030" not in error
+        last = r.agent.status_report()["last_error"]["text"]
+        assert 'AT+CMGS="000"' in last and "0030" not in last
     logged = [rec.getMessage() for rec in caplog.records if rec.name == "device.outbox"]
     assert any(
         "outbox 1: send to 000 failed (attempt 1 of 1, giving up)" in text
         and "short message transfer rejected" in text.lower()
+        and "0030" not in text
         for text in logged
     ), logged
 

@@ -12,7 +12,15 @@ import pytest
 from device.at import commands as at
 from device.at.channel import AtChannel, Response
 from device.at.codec import Final, ResultKind
-from device.at.errors import CmsError
+from device.at.errors import (
+    CmsError,
+    CommandError,
+    CommandTimeout,
+    ConnectionLost,
+    ModemError,
+    ResponseError,
+    shown_as,
+)
 from device.modem import (
     MODES,
     Modem,
@@ -56,6 +64,8 @@ class ScriptedChannel:
     ) -> Response:
         self.sent.append((command, timeout))
         self.bodies.append(body)
+        if command in self.answers:
+            return self._answer(command)
         return Response(command, ("+CMGS: 7",), OK)
 
     @property
@@ -205,6 +215,44 @@ async def test_submit_per_mode() -> None:
     await modem(pdu, mode="pdu").send_text("000", "hi")
     assert pdu.commands[0].startswith("AT+CMGS=") and pdu.commands[0][8:].isdigit()
     assert bytes.fromhex(pdu.bodies[0])  # a hex TPDU
+
+
+WIRE_000 = 'AT+CMGS="003000300030"'  # "000" in UCS2 hex, as text mode sends it
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        CmsError(WIRE_000, 21, "Short message transfer rejected"),
+        CommandError(WIRE_000, None, "ERROR"),
+        CommandTimeout(WIRE_000, 60.0),
+        ["OK without +CMGS"],  # no reference: ResponseError
+    ],
+    ids=["cms", "error", "timeout", "no-reference"],
+)
+async def test_a_failed_send_shows_the_destination_decoded(answer: Any) -> None:
+    """Under AT+CSCS="UCS2" the number in AT+CMGS is UCS2 hex (27.005 §3.1: <da> in the
+    TE character set); the error a send raises (the outbox's log line, the journal's
+    error, the status's last error) names ``AT+CMGS="000"``, its type and code kept."""
+    channel = ScriptedChannel({WIRE_000: answer})
+    with pytest.raises(ModemError) as caught:
+        await modem(channel).send_text("000", "hi")
+    assert channel.commands == [WIRE_000]
+    assert 'AT+CMGS="000"' in str(caught.value) and "0030" not in str(caught.value)
+    if isinstance(answer, Exception):
+        assert type(caught.value) is type(answer)
+        assert getattr(caught.value, "code", None) == getattr(answer, "code", None)
+        assert getattr(caught.value, "command", None) == 'AT+CMGS="000"'
+    else:
+        assert isinstance(caught.value, ResponseError)
+
+
+def test_shown_as_leaves_other_commands_and_errors_alone() -> None:
+    other = CmsError("AT+CMGR=1", 321, "invalid memory index")
+    for error in (other, ConnectionLost("gone"), CommandTimeout("AT", 1.0)):
+        with pytest.raises(type(error)) as caught, shown_as(WIRE_000, 'AT+CMGS="000"'):
+            raise error
+        assert caught.value is error
 
 
 def test_direct_delivery_per_mode() -> None:

@@ -15,6 +15,8 @@ other cause may be temporary.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from device.errors import SmscmdError
 
@@ -275,3 +277,21 @@ class ResponseDamaged(ResponseError):
             f"{command!r}: {len(dropped)} over-long line(s) of the response dropped "
             f"(first: {dropped[0][:32]!r}…), {len(lines)} line(s) read, then {final!r}"
         )
+
+
+@contextmanager
+def shown_as(command: str, shown: str) -> Iterator[None]:
+    """Inside the block, a :class:`CommandError` or :class:`CommandTimeout` of ``command``
+    names it ``shown`` instead (the same type, code, meaning and timeout), so that a log
+    line or a journal row shows, say, ``AT+CMGS="000"`` rather than the UCS2 hex on the
+    wire. Errors of other commands, and other errors, pass unchanged."""
+    try:
+        yield
+    except CommandError as exc:
+        if exc.command != command:
+            raise
+        raise type(exc)(shown, exc.code, exc.meaning).with_traceback(exc.__traceback__) from None
+    except CommandTimeout as exc:
+        if exc.command != command:
+            raise
+        raise CommandTimeout(shown, exc.timeout).with_traceback(exc.__traceback__) from None

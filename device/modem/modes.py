@@ -51,10 +51,13 @@ Received = StoredSms | UndecodableSms
 
 @dataclass(frozen=True, slots=True)
 class Submit:
-    """What ``AT+CMGS`` needs: the parameter after ``=`` and the body after ``> ``."""
+    """What ``AT+CMGS`` needs: the parameter after ``=`` and the body after ``> ``;
+    ``shown`` is the parameter as logs and errors show it (text mode under UCS2 sends
+    ``"003000300030"`` and shows ``"000"``)."""
 
     parameter: str
     body: str
+    shown: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +182,8 @@ class TextMode(MessageMode):
             return UndecodableSms(None, None, f"+CMT: {args}", body, str(exc))
 
     def submit(self, destination: str, text: str) -> Submit:
-        return Submit(f'"{to_wire(destination, self.charset)}"', to_wire(text, self.charset))
+        wire = to_wire(destination, self.charset)
+        return Submit(f'"{wire}"', to_wire(text, self.charset), f'"{destination}"')
 
     def _received(
         self,
@@ -312,7 +316,7 @@ class PduMode(MessageMode):
         from device.sms.pdu import encode_submit
 
         hex_pdu, length = encode_submit(destination, text, encoding="gsm7")
-        return Submit(str(length), hex_pdu)
+        return Submit(str(length), hex_pdu, str(length))
 
 
 #: The modes by their configuration name (``agent.mode``).

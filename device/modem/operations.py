@@ -26,7 +26,7 @@ from typing import Any
 from device.at import commands as at
 from device.at.channel import AtChannel, Response
 from device.at.commands import CommandDef, timeout_factor
-from device.at.errors import CmsError, CommandError, ResponseError
+from device.at.errors import CmsError, CommandError, ResponseError, shown_as
 from device.modem import settings as sms
 from device.modem.messages import (
     REGISTERED,
@@ -380,16 +380,24 @@ class Modem:
         await self.run(at.CMGD, index=index)
 
     async def send_text(self, destination: str, text: str, *, timeout: float | None = None) -> int:
-        """Send GSM-only ``text`` (≤160 septets) to ``destination``; returns the reference."""
+        """Send GSM-only ``text`` (≤160 septets) to ``destination``; returns the reference.
+        Its errors show the command with ``destination`` decoded (:attr:`Submit.shown`)."""
         limit = timeout if timeout is not None else DEFAULT_SEND_TIMEOUT
         submit = self.mode.submit(destination, text)
         command = at.CMGS.text(destination=submit.parameter)
-        response = await self.channel.command_with_body(command, submit.body, timeout=limit)
-        for value in response.prefixed("+CMGS"):
-            match = _CMGS_RE.match(value)
-            if match:
-                return int(match.group(1))
-        raise ResponseError(f"{command}: OK without a +CMGS reference: {response.lines!r}")
+        shown = at.CMGS.text(destination=submit.shown)
+        with shown_as(command, shown):
+            response = await self.channel.command_with_body(command, submit.body, timeout=limit)
+        return _reference(shown, response)
+
+
+def _reference(command: str, response: Response) -> int:
+    """The ``<mr>`` of ``command``'s answer; ResponseError when OK came without one."""
+    for value in response.prefixed("+CMGS"):
+        match = _CMGS_RE.match(value)
+        if match:
+            return int(match.group(1))
+    raise ResponseError(f"{command}: OK without a +CMGS reference: {response.lines!r}")
 
 
 async def retry_while_busy(
