@@ -28,9 +28,10 @@ import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 #: Bound of the boot: init found, then ``systemctl is-system-running --wait``.
 BOOT_WAIT = 90.0
@@ -40,14 +41,17 @@ STOP_WAIT = 30.0
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin", "LANG": "C.UTF-8"}
 
 
+T = TypeVar("T")
+
+
 class ContainerError(RuntimeError):
     """The container did not boot, or a command inside failed or timed out."""
 
 
-def poll(what: str, check: object, timeout: float, interval: float = 0.1) -> object:
+def poll(what: str, check: Callable[[], T | None], timeout: float, interval: float = 0.1) -> T:
     """Call ``check()`` until it returns something truthy (returned), at most ``timeout``
-    seconds; then raise :class:`ContainerError` naming ``what``."""
-    assert callable(check)
+    seconds; then raise :class:`ContainerError` naming ``what``. The pause between
+    calls is a polling interval, not a synchronisation: the deadline decides."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -164,9 +168,7 @@ def _find_init(nspawn: subprocess.Popen[bytes], log: Path) -> int:
                     return pid
         return None
 
-    found = poll("the container's init", init, BOOT_WAIT)
-    assert isinstance(found, int)
-    return found
+    return poll("the container's init", init, BOOT_WAIT)
 
 
 def _stop(nspawn: subprocess.Popen[bytes], init: int | None, pidns: str | None) -> list[str]:

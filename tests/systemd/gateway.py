@@ -125,9 +125,7 @@ class Api:
             new = [c for c in self.from_sim() if c["sid"] not in seen]
             return str(new[-1]["payload"]) if new else None
 
-        answer = poll(f"a reply to {payload!r}", reply, timeout, interval=0.2)
-        assert isinstance(answer, str)
-        return answer
+        return poll(f"a reply to {payload!r}", reply, timeout, interval=0.2)
 
 
 def start_hostsim(box: Container, hostsim: str) -> tuple[Api, str]:
@@ -147,7 +145,6 @@ def start_hostsim(box: Container, hostsim: str) -> tuple[Api, str]:
         return line
 
     found = poll("hostsim's ready line", ready, WAIT)
-    assert isinstance(found, dict)
     pty: str = found["sims"][0]["pty"]
     box.run(["chown", "root:dialout", pty])
     box.run(["chmod", "0660", pty])
@@ -184,9 +181,7 @@ class Gateway:
             text = self.box.show("smscmd", "StatusText")
             return text if state == "active" and text.startswith("modem ready") else None
 
-        found = poll("smscmd active with the modem ready", status, timeout, interval=0.2)
-        assert isinstance(found, str)
-        return found
+        return poll("smscmd active with the modem ready", status, timeout, interval=0.2)
 
     def systemd_messages(self) -> list[str]:
         """What systemd logged this boot about the unit: PID 1's messages naming it, and
