@@ -1,9 +1,11 @@
 """A Debian 12 booted under a real systemd with ``systemd-nspawn``, for the tier of
-``tests/test_nspawn.py``.
+``tests/test_nspawn*.py``.
 
 :func:`booted` mounts an overlay whose lower layer is the cached tree that
 ``tests/systemd/rootfs`` builds (never written: every boot gets a fresh, empty upper
-directory, so each session starts from the same clean system), boots it with
+directory, so each session starts from the same clean system) in a mount namespace
+of its own (``unshare``: the mount goes with the container, whatever happens), boots
+it with
 ``systemd-nspawn --keep-unit --register=no -b`` (this host has no system bus, so no
 machined: no ``machinectl``, no ``systemd-run -M``), and yields a :class:`Container`
 that runs commands inside through ``nsenter`` on the container's init (the child of
@@ -14,9 +16,9 @@ unit's ``PrivateNetwork=``; ``network=True`` shares the host's (pip from the ind
 On the way out, always: SIGTERM to ``systemd-nspawn`` (the container's systemd powers
 off), SIGKILL to it and to the container's init after :data:`STOP_WAIT`; then it is
 checked that no process of the container's PID namespace is left and that no mount is
-left below the overlay, which is unmounted and removed. A test process killed outside
-its finalizers takes the container with it (``setpriv --pdeathsig``). Every wait has a
-deadline.
+left below the overlay's mount point, and the upper directory is removed. A test
+process killed outside its finalizers takes the container with it (``setpriv
+--pdeathsig``). Every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -158,6 +160,11 @@ class Container:
         return self.run(["systemctl", "show", "-p", prop, "--value", unit]).stdout.strip()
 
 
+#: ``sh -c`` under unshare: mount the overlay ($1: its options, $2: where), then become
+#: systemd-nspawn (the rest of the arguments), keeping the pid.
+_OVERLAY_THEN = 'mount -t overlay overlay -o "$1" "$2" && shift 2 && exec "$@"'
+
+
 def _find_init(nspawn: subprocess.Popen[bytes], log: Path) -> int:
     def init() -> int | None:
         if nspawn.poll() is not None:
@@ -211,11 +218,7 @@ def booted(
     with open(rootfs.parent / ".lock", "a") as lock:
         # Shared: tests/systemd/rootfs (exclusive) removes no tree while one is booted.
         fcntl.flock(lock, fcntl.LOCK_SH)
-        subprocess.run(
-            ["mount", "-t", "overlay", "overlay", "-o",
-             f"lowerdir={rootfs},upperdir={upper},workdir={scratch}", str(root)],
-            check=True, capture_output=True, timeout=30,
-        )  # fmt: skip
+        overlay = f"lowerdir={rootfs},upperdir={upper},workdir={scratch}"
         nspawn = None
         init = pidns = None
         leftovers: list[str] = []
@@ -224,7 +227,11 @@ def booted(
                 nspawn = subprocess.Popen(
                     # setpriv: SIGTERM (a clean power-off) when the test process dies
                     # without its finalizers (killed): no container outlives its run.
+                    # unshare: the overlay is mounted in a mount namespace of nspawn's
+                    # own, so it goes with the last process there: never left behind.
                     ["setpriv", "--pdeathsig", "TERM", "--",
+                     "unshare", "--mount", "--propagation", "private", "--",
+                     "/bin/sh", "-c", _OVERLAY_THEN, "sh", overlay, str(root),
                      "systemd-nspawn", "--keep-unit", "--register=no", "--quiet",
                      f"--machine=smscmd-ci-{os.getpid()}", f"--directory={root}",
                      "--console=passive",
@@ -252,10 +259,6 @@ def booted(
         finally:
             if nspawn is not None:
                 leftovers += _stop(nspawn, init, pidns)
-            result = subprocess.run(["umount", str(root)], check=False, capture_output=True,
-                                    text=True, timeout=30)  # fmt: skip
-            if result.returncode != 0:
-                leftovers.append(f"umount {root}: {result.stderr.strip()}")
             leftovers += [f"mount {point}" for point in mounts_below(root)]
             if leftovers:  # also when the body failed: then both are shown
                 raise ContainerError("left behind: " + ", ".join(leftovers))
