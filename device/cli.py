@@ -9,7 +9,8 @@ Commands:
   [--json]`` — the inbox (or outbox), newest last, from the running agent's
   journal unless ``--journal``/``--config`` name one (:mod:`device.journalcmd`).
 * ``smscmd send TEXT [--to NUMBER]`` — an SMS to 000 through the running
-  agent's outbox (control socket), or directly on ``--port`` when none runs.
+  agent's outbox (control socket), or directly on ``--port`` when none runs; a
+  NUMBER other than 000 is sent after a warning (a Super SIM reaches only 000).
 * ``smscmd status [--json]`` — the running agent's state, module, ICCID and
   counters.
 * ``smscmd check-config FILE`` — validate a configuration file, list the
@@ -49,6 +50,8 @@ LOGGER = logging.getLogger("smscmd")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+#: The one number a Twilio Super SIM reaches by SMS: the SmsCommands API's.
+SUPER_SIM_NUMBER = "000"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     common(send)
     socket_flag(send)
     send.add_argument("text", help="the message: GSM 03.38 characters, at most 160 septets")
-    send.add_argument("--to", metavar="NUMBER", help="destination (default agent.reply_to)")
+    send.add_argument(
+        "--to",
+        metavar="NUMBER",
+        help="destination (default agent.reply_to); a Super SIM reaches only 000: "
+        "another number is sent after a warning",
+    )
     send.add_argument(
         "--port", metavar="PATH", help="when no agent runs, send directly on this modem port"
     )
@@ -309,10 +317,16 @@ def cmd_check_config(file: str) -> int:
 
 
 async def cmd_send(config: Config, text: str, to: str | None) -> int:
-    """Through the running agent's outbox; when none runs, straight to the modem."""
+    """Through the running agent's outbox; when none runs, straight to the modem.
+
+    A ``--to`` other than :data:`SUPER_SIM_NUMBER` is sent all the same, after one
+    warning line on stderr: the Super SIM network refuses it (``+CMS ERROR: 21``)."""
     from device.control import AgentNotRunning, check_sms_text, request
 
     check_sms_text(text)
+    if to is not None and to != SUPER_SIM_NUMBER:
+        print(f"smscmd: warning: a Super SIM reaches only {SUPER_SIM_NUMBER} by SMS; {to} "
+              "will most likely be refused by the network", file=sys.stderr)  # fmt: skip
     message: dict[str, object] = {"op": "send", "text": text}
     if to is not None:
         message["to"] = to

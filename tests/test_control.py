@@ -165,6 +165,45 @@ async def test_stale_socket_is_replaced_and_missing_agent_reported(
 
 
 @pytest.mark.async_timeout(40)
+async def test_send_to_another_number_warns_and_sends(tmp_path: Path) -> None:
+    """``smscmd send --to`` a number other than 000: one warning line on stderr, exit 0,
+    and the reply is sent; the Super SIM network refuses it with +CMS ERROR 21 (short
+    message transfer rejected, TS 24.011 Annex E.2), a permanent cause: FAILED at the
+    first attempt. ``--to 000`` gives no warning."""
+    sock = tmp_path / "control.sock"
+    async with HostSim() as sim:
+        gw = sim.modems[0]
+        config = Config(port=gw.path, journal=tmp_path / "j.sqlite3", control_socket=sock,
+                        send_retry_initial=0.05)  # fmt: skip
+        with Journal.open(config.journal) as journal:
+            agent = Agent(config, journal, default_registry())
+            server = ControlServer(agent, sock)
+            await server.start()
+            task = asyncio.create_task(agent.run())
+            try:
+                await gw.wait_until(lambda m: m.settings.csdh, WAIT)
+                code, out, err = await cli("send", "hi", "--to", "+15551234567", "--socket",
+                                           str(sock))  # fmt: skip
+                assert code == 0, err
+                assert "queued as outbox #1 for +15551234567" in out
+                assert err.splitlines() == [
+                    "smscmd: warning: a Super SIM reaches only 000 by SMS; +15551234567 will "
+                    "most likely be refused by the network"
+                ]
+                code, out, err = await cli("send", "to 000", "--to", "000", "--socket", str(sock))
+                assert code == 0 and err == "", err
+                await gw.wait_until(lambda m: len(m.sent) == 1, WAIT)
+                assert [s.text for s in gw.sent] == ["to 000"]  # the first was refused
+                refused = journal.outbox()[0]
+                assert refused.state.value == "failed" and refused.attempts == 1
+                assert "short message transfer rejected" in (refused.last_error or "").lower()
+                assert '"+15551234567"' in (refused.last_error or "")  # decoded, not UCS2 hex
+            finally:
+                agent.stop()
+                await asyncio.wait_for(task, WAIT)
+                await server.close()
+
+
 async def test_send_directly_when_no_agent_runs(tmp_path: Path) -> None:
     async with HostSim() as sim:
         gw = sim.modems[0]
