@@ -150,6 +150,18 @@ def test_cms_on_send_with_and_without_sent_anyway(sent_anyway: float, recorded: 
     assert len(m.sent) == recorded
 
 
+def test_cms_on_send_answers_the_chosen_code() -> None:
+    """``cms_on_send_code`` 21: +CMS ERROR 21, short message transfer rejected (an RP-cause,
+    27.005 §3.2.5 -> 24.011 Annex E.2), printed as text under AT+CMEE=2; nothing sent."""
+    m = modem(FaultPlan(cms_on_send=1.0, cms_on_send_code=21, echo_stuck=False))
+    assert send(m).endswith(b"\r\n+CMS ERROR: 21\r\n")
+    assert at(m, "AT+CMEE=2").endswith(b"OK\r\n")
+    assert send(m).endswith(b"\r\n+CMS ERROR: Short message transfer rejected\r\n")
+    assert m.sent == []
+    with pytest.raises(ValueError, match="between 0 and 511"):
+        FaultPlan(cms_on_send_code=600)
+
+
 def test_cms_on_send_probability_is_seeded() -> None:
     def outcomes(seed: int) -> list[bool]:
         m = modem(FaultPlan(cms_on_send=0.5), seed=seed)

@@ -102,9 +102,16 @@ class FaultPlan:
     echo_stuck: bool = _fault(False, "ATE0 answers OK but echo stays on")
     cms_on_send: float = _fault(
         0.0,
-        "probability of +CMS ERROR: 500 on AT+CMGS",
+        "probability of +CMS ERROR: <cms_on_send_code> on AT+CMGS",
         metavar="P",
         check=_between(0.0, 1.0, "a probability between 0 and 1"),
+    )
+    cms_on_send_code: int = _fault(
+        500,
+        "the +CMS ERROR code of cms_on_send (27.005 §3.2.5: 0-127 RP-causes, e.g. 21 "
+        "transfer rejected or 42 congestion; 128-255 TP-failure causes; 300-500)",
+        metavar="CODE",
+        check=_between(0, 511, "a +CMS ERROR code between 0 and 511"),
     )
     sent_anyway: float = _fault(
         0.0,
@@ -279,13 +286,15 @@ class SendFaults:
 
     def next(self, plan: FaultPlan, rng: random.Random) -> SendFault | None:
         """The fault of this send, or None: a queued one, else one drawn from ``rng`` with
-        ``plan.cms_on_send`` (CMS 500, sent anyway with ``plan.sent_anyway``)."""
+        ``plan.cms_on_send`` (CMS ``plan.cms_on_send_code``, sent anyway with
+        ``plan.sent_anyway``)."""
         if self._queued:
             return self._queued.popleft()
         probability = plan.cms_on_send
         if probability > 0 and rng.random() < probability:
-            fault = SendFault(500, rng.random() < plan.sent_anyway)
-            LOGGER.info("fault: AT+CMGS answered CMS 500 (sent anyway: %s)", fault.sent_anyway)
+            fault = SendFault(plan.cms_on_send_code, rng.random() < plan.sent_anyway)
+            LOGGER.info("fault: AT+CMGS answered CMS %d (sent anyway: %s)", fault.code,
+                        fault.sent_anyway)  # fmt: skip
             return fault
         return None
 
