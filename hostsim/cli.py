@@ -9,6 +9,10 @@ line one JSON object::
      "auth_token": "…", "sims": [{"sid": "HS…", "unique_name": "sim0",
      "pty": "/dev/pts/N", "link": "PATH-or-null"}]}
 
+``--baud N`` paces both directions of every modem's line at N/10 bytes per second
+and ``--byte-log PATH`` appends every chunk that crosses a line to PATH as a JSON
+line (see :mod:`hostsim.wire`); without ``--baud`` the line is as fast as the pty.
+
 Logs go to stderr. It runs until SIGINT or SIGTERM, then fails the commands it
 could not deliver, removes its symlinks and exits 0. Exit 2 for usage errors,
 1 when a pty, a link or the API address cannot be set up.
@@ -47,6 +51,7 @@ from hostsim.cloud.network import DEFAULT_RETRY_WINDOW
 from hostsim.modem.faults import FaultPlan, check_fault, fault_fields, fault_kind, parse_fault
 from hostsim.modem.personas import PERSONAS, markdown, persona, with_table
 from hostsim.sim import HostSim
+from hostsim.wire import ByteLog
 
 LOGGER = logging.getLogger(__name__)
 
@@ -197,6 +202,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long undelivered to_sim commands are retried (default 86400)",
     )
+    run.add_argument(
+        "--baud",
+        type=_positive(int),
+        metavar="N",
+        help="pace every byte at the serial line rate, 10 bits a byte (default: unpaced)",
+    )
+    run.add_argument(
+        "--byte-log",
+        metavar="PATH",
+        help="append every chunk crossing a line to PATH (JSON lines: t, dir, port, hex)",
+    )
     run.add_argument("--log-level", default="INFO", type=str.upper,
                      choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                      help="stderr log level (DEBUG shows raw AT traffic)")  # fmt: skip
@@ -214,6 +230,7 @@ async def _run(args: argparse.Namespace) -> int:
     signals = (signal.SIGINT, signal.SIGTERM)
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
+    byte_log = ByteLog(args.byte_log) if args.byte_log is not None else None
     try:
         async with HostSim(
             args.sims,
@@ -227,6 +244,8 @@ async def _run(args: argparse.Namespace) -> int:
             commands_webhook=args.commands_webhook,
             commands_webhook_method=args.commands_webhook_method,
             faults=fault_plan(args),
+            baud=args.baud,
+            byte_log=byte_log,
         ) as sim:
             sys.stdout.write(json.dumps(sim.ready_info()) + "\n")
             sys.stdout.flush()
@@ -235,6 +254,8 @@ async def _run(args: argparse.Namespace) -> int:
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
+        if byte_log is not None:
+            byte_log.close()
     return 0
 
 

@@ -38,6 +38,7 @@ from hostsim.modem.faults import MAX_GARBAGE, ChunkedWriter, FaultPlan, garbage
 from hostsim.modem.interpreter import EmulatedModem
 from hostsim.modem.sending import SentSms, SubmitDecision
 from hostsim.modem.settings import ModemConfig
+from hostsim.wire import ByteLog, Direction, Pacer
 
 if TYPE_CHECKING:
     from hostsim.link import EndpointFactory
@@ -170,6 +171,9 @@ class SimulatedModem:
     hang) and waits. Everything runs on ``loop``; :meth:`deliver` must be
     called from it too. Waiting never polls: predicates are re-evaluated after
     every change the modem reports through ``on_change``.
+
+    ``baud`` paces both directions at the serial line rate and ``byte_log`` records
+    every chunk as it crosses (see :mod:`hostsim.wire`); unpaced by default.
     """
 
     def __init__(
@@ -181,6 +185,8 @@ class SimulatedModem:
         faults: FaultPlan | None = None,
         rng: random.Random | None = None,
         endpoint: EndpointFactory = PtyEndpoint,
+        baud: int | None = None,
+        byte_log: ByteLog | None = None,
     ) -> None:
         self.modem = EmulatedModem(config, on_change=self._changed, faults=faults, rng=rng)
         self._waiters: set[asyncio.Future[None]] = set()
@@ -188,7 +194,10 @@ class SimulatedModem:
         self._loop = loop
         self._link_path = link
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._writer = ChunkedWriter(loop, self._write, lambda: self.modem.faults)
+        self._byte_log = byte_log
+        self._to_te = Pacer(loop, baud, self._on_line_to_te)
+        self._to_module = Pacer(loop, baud, self._on_line_to_module)
+        self._writer = ChunkedWriter(loop, self._to_te.push, lambda: self.modem.faults)
         self._endpoint = endpoint
         self._pty = endpoint(loop, self._received, link=link)
 
@@ -206,6 +215,8 @@ class SimulatedModem:
             return
         LOGGER.info("modem on %s unplugged", self._pty.path)
         self._writer.clear()
+        self._to_te.clear()
+        self._to_module.clear()
         self._pty.close()
         self._changed()
 
@@ -347,8 +358,9 @@ class SimulatedModem:
 
     @property
     def output_pending(self) -> int:
-        """Output bytes still queued by the chunking fault (not yet on the pty)."""
-        return self._writer.pending
+        """Output bytes still queued by the chunking fault or the line's pace (not yet
+        on the pty)."""
+        return self._writer.pending + self._to_te.pending
 
     def garbage(self, count: int) -> bytes:
         """Put ``count`` seeded random bytes (line noise) on the line; returns them."""
@@ -418,9 +430,16 @@ class SimulatedModem:
         for name in list(self._timers):
             self._cancel(name)
         self._writer.clear()
+        self._to_te.clear()
+        self._to_module.clear()
         self._pty.close()
 
     def _received(self, data: bytes) -> None:
+        self._to_module.push(data)
+
+    def _on_line_to_module(self, data: bytes) -> None:
+        if self._byte_log is not None:
+            self._byte_log.record(Direction.TO_MODULE, self._pty.path, data)
         self.modem.feed(data)
         self._pump()
 
@@ -429,7 +448,9 @@ class SimulatedModem:
         if out:
             self._writer.write(out)
 
-    def _write(self, data: bytes) -> None:
+    def _on_line_to_te(self, data: bytes) -> None:
+        if self._byte_log is not None:
+            self._byte_log.record(Direction.TO_TE, self._pty.path, data)
         self._pty.write(data)
 
     def _changed(self) -> None:

@@ -31,6 +31,7 @@ from hostsim.cloud.network import (
 from hostsim.modem.faults import FaultPlan
 from hostsim.modem.settings import ModemConfig
 from hostsim.pty import PtyEndpoint, SimulatedModem
+from hostsim.wire import ByteLog
 
 if TYPE_CHECKING:
     from hostsim.cloud.api.control import ControlledGateway
@@ -51,6 +52,7 @@ class HostSim:
     and the auth token reproducible. ``api`` is ``"HOST:PORT"`` (port 0 picks a
     free one); :attr:`api_url` is set once started. ``endpoint`` makes each modem's
     line (default a pty; :class:`hostsim.link.LoopbackPorts` for an in-memory one).
+    ``baud`` paces every modem's line and ``byte_log`` records it (:mod:`hostsim.wire`).
     """
 
     def __init__(
@@ -69,6 +71,8 @@ class HostSim:
         commands_webhook_method: str = "POST",
         faults: FaultPlan | None = None,
         endpoint: EndpointFactory = PtyEndpoint,
+        baud: int | None = None,
+        byte_log: ByteLog | None = None,
     ) -> None:
         if count < 1:
             raise ValueError("count must be at least 1")
@@ -78,6 +82,8 @@ class HostSim:
         self._seed = seed
         self._faults = faults
         self._endpoint = endpoint
+        self._baud = baud
+        self._byte_log = byte_log
         self.sids = SidFactory(seed)
         self.account_sid = account_sid or self.sids.sid("AC")
         self.auth_token = auth_token or self.sids.hex32()
@@ -126,6 +132,8 @@ class HostSim:
                     faults=self._faults,
                     rng=self.rng_for(i),
                     endpoint=self._endpoint,
+                    baud=self._baud,
+                    byte_log=self._byte_log,
                 )
                 self.modems.append(gateway)
                 self.network.add_sim(gateway, f"sim{i}")
