@@ -21,9 +21,19 @@ is ready, the loop here:
    takes every ``+CMTI``/``+CMT`` indication that woke it; then pending
    commands run and the outbox is flushed;
 3. when idle, sleeps until woken or until the next timer: every
-   ``health_interval`` a health check, every ``sweep_interval`` a safety sweep
+   ``health_interval`` a health check (and the journal's: its file still the one
+   open, its WAL checkpointed), every ``sweep_interval`` a safety sweep
    of the storage for messages whose ``+CMTI`` never came (and pruning of old
    journal rows), and whenever a failed reply is due for another attempt.
+
+A journal that cannot record (disk full) is reported while it lasts
+(``smscmd status`` "trouble", the observer's ``journal_condition``, the unit's
+``STATUS=``); the supervisor suspends and retries, and the outbox sends nothing
+meanwhile. A journal deleted or replaced under the agent
+(:class:`~device.errors.JournalReplaced`) stops it: the handler runs in flight are
+drained, every reply still queued in the old file is logged (it is lost with it),
+and the error propagates (``smscmd run`` exits 1, and systemd starts it again on a
+new journal: the modem's storage still holds every message not yet journaled).
 
 Crash points (a test hook) live in :mod:`device.crash`, observer hooks and
 counters in :mod:`device.observer`.
@@ -44,9 +54,10 @@ from device.at.errors import ConnectionLost
 from device.commands import Registry, StatusSnapshot
 from device.config import Config
 from device.crash import CRASH_ENV, CRASH_POINTS, CrashPoints
+from device.errors import JournalError, JournalReplaced
 from device.executor import Executor
 from device.inbox import Inbox
-from device.journal import Journal
+from device.journal import Journal, OutboxState
 from device.modem import Lifecycle, Modem, ModemState, Trigger, signal_text
 from device.modem.profiles import Profile
 from device.modem.supervisor import ModemSupervisor, OpenChannel
@@ -82,6 +93,8 @@ class Agent:
         self.counters = Counters()
         self.last_error = last_error if last_error is not None else LastError()
         self.started = time.monotonic()
+        #: The journal condition last reported (``journal cannot record: …``), or None.
+        self._journal_condition: str | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         crash = CrashPoints.from_env()
@@ -205,7 +218,10 @@ class Agent:
             "profile": self.profile.name,
             "registration": modem.registration_text if modem is not None else "unknown",
             "signal": signal_text(modem.rssi if modem is not None else None),
-            "trouble": list(self.supervisor.trouble.texts),
+            "trouble": [
+                *([journal] if (journal := self.journal.health.text()) else []),
+                *self.supervisor.trouble.texts,
+            ],
             "last_error": last.as_dict() if (last := self.last_error.current()) else None,
             "settings_not_sticking": dict(modem.not_sticking) if modem is not None else {},
             "uptime_seconds": round(time.monotonic() - self.started, 1),
@@ -229,8 +245,19 @@ class Agent:
         self._prune()
         try:
             await self.supervisor.run(self._session)
+        except JournalReplaced as exc:
+            LOGGER.critical("%s; stopping (the next start opens the journal at the path)", exc)
+            await self.executor.drain()
+            self._log_what_is_lost(exc)
+            raise
         finally:
             await self.executor.drain()  # replies of runs in flight are journaled, not lost
+            for held in self.outbox.unrecorded.values():
+                row = held.row
+                LOGGER.error(
+                    "outbox %d: %s to %s but never recorded (sent again at the next start): %r",
+                    row.id, held.describe(), row.destination, row.text,
+                )  # fmt: skip
             self.lifecycle.fire(Trigger.STOP)
             LOGGER.info("agent stopped")
 
@@ -245,11 +272,13 @@ class Agent:
             if channel.closed.is_set():
                 raise ConnectionLost(f"{self.port} closed")
             restarts.check()
+            self._journal_changed()
             if self.inbox.drain_needed:
                 next_sweep = loop.time() + self.config.sweep_interval
             await self.inbox.take(modem)
             await self.executor.run_pending()
             await self.outbox.flush(modem, restarts.check)
+            self._journal_changed()
             if self._work_waiting():
                 continue
             self._wake.clear()
@@ -269,7 +298,30 @@ class Agent:
                 self._prune()
             if now >= next_health:
                 await self.supervisor.health_check(modem)
+                self.journal.check_identity()
+                self.journal.checkpoint()
                 next_health = loop.time() + self.config.health_interval
+
+    def _journal_changed(self) -> None:
+        """Tell the observer when the journal's condition changed (polled: the journal
+        may be written from a worker thread)."""
+        text = self.journal.health.text()
+        if text != self._journal_condition:
+            self._journal_condition = text
+            notify(self.observer.journal_condition, text)
+
+    def _log_what_is_lost(self, cause: JournalReplaced) -> None:
+        """Log each reply the replaced journal still holds queued: it is gone with that
+        file (one held unrecorded is logged by :meth:`run` in any case)."""
+        try:
+            queued = [r for r in self.journal.outbox(limit=None) if r.state is OutboxState.QUEUED]
+        except JournalError as exc:
+            LOGGER.error("cannot list the replies still queued: %s", exc)
+            return
+        for row in queued:
+            if row.id not in self.outbox.unrecorded:
+                LOGGER.error("outbox %d: reply to %s lost with the journal (%s): %r",
+                             row.id, row.destination, cause, row.text)  # fmt: skip
 
     def _prune(self) -> None:
         """Bounded growth: drop finished rows older than the retention time."""
@@ -292,6 +344,7 @@ class Agent:
 
     def _error(self, text: str) -> None:
         notify(self.observer.error, self.last_error.record(text))
+        self._journal_changed()
 
     def _state_changed(self, before: ModemState, after: ModemState) -> None:
         notify(self.observer.state_changed, before, after)

@@ -37,3 +37,21 @@ class JournalError(SmscmdError):
 class JournalInUse(JournalError, ConfigError):
     """Another agent holds the journal's lock: two agents were given one journal (a
     configuration error, exit status 2)."""
+
+
+class JournalCannotRecord(JournalError):
+    """A write to the journal failed for want of room or of a working file (disk full,
+    I/O error, read-only file system): nothing of that transaction was written, and the
+    journal may well record again later (space freed, the device back). ``condition``
+    names it in a few words (``"disk full"``), for ``smscmd status`` and STATUS=."""
+
+    def __init__(self, message: str, *, condition: str) -> None:
+        super().__init__(message)
+        self.condition = condition
+
+
+class JournalReplaced(JournalError):
+    """The journal file at the configured path is no longer the one the agent has open
+    (deleted, or replaced by another file): what the agent writes from then on would be
+    lost at the next start, so it stops (exit status 1; systemd starts it again, on the
+    file now at the path)."""

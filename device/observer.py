@@ -52,6 +52,10 @@ class AgentObserver:
     def error(self, note: ErrorNote) -> None:
         """An error was logged that the agent recovers from (:class:`LastError`)."""
 
+    def journal_condition(self, text: str | None) -> None:
+        """The journal cannot record (``"journal cannot record: disk full"``), for as
+        long as it lasts; None when it records again."""
+
 
 @dataclass
 class Counters:

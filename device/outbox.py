@@ -23,6 +23,15 @@ reply is tried again:
 A timeout or a lost port also ends the pass (the error is re-raised after the
 attempt is journaled): the line is not to be trusted until the supervisor has
 looked at it.
+
+Nothing is sent that the journal could not record. While the journal's last write
+failed (:attr:`Journal.health <device.journal.store.JournalStore.health>`: a full
+disk, an I/O error) a send is preceded by a probe write, and none goes out until one
+succeeds. A send whose outcome (``sent``, or the failed attempt) cannot be committed
+is held in memory as :class:`Unrecorded` and the journal error re-raised (the
+supervisor suspends, then retries): every later pass first records what is held,
+and sends nothing before that succeeded -- so the row, still ``queued`` in the file,
+is not sent again. Only a stop before it could be recorded loses that (it is logged).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from device.at.errors import PERMANENT_CMS, CmsError, CommandError, ModemError, ResponseError
 from device.config import Config
 from device.crash import CrashPoints
+from device.errors import JournalError
 from device.journal import Journal, OutboxRow
 from device.modem import Modem
 from device.observer import AgentObserver, Counters, notify
@@ -154,6 +164,21 @@ def decide(error: ModemError, row: OutboxRow, policy: SendPolicy, now: datetime)
     return SendDecision(failure, verdict, attempt, limit, retry_in, text)
 
 
+@dataclass(frozen=True, slots=True)
+class Unrecorded:
+    """A send whose outcome the journal could not commit: ``mr`` when it went out,
+    else ``decision`` (how it failed). The row is still ``queued`` in the file."""
+
+    row: OutboxRow
+    mr: int | None = None
+    decision: SendDecision | None = None
+
+    def describe(self) -> str:
+        if self.mr is not None:
+            return f"sent (reference {self.mr})"
+        return f"failed ({self.decision.error if self.decision else 'unknown'})"
+
+
 class Outbox:
     """Sends what the journal holds due, one row at a time, oldest first."""
 
@@ -179,15 +204,23 @@ class Outbox:
         #: Seconds one AT+CMGS may take; a reload sets it for the next send.
         self.send_timeout = send_timeout
         self._on_error = on_error or (lambda text: None)
+        #: Outcomes sent or failed but not yet committed, by outbox id (see the module).
+        self.unrecorded: dict[int, Unrecorded] = {}
 
     async def flush(self, modem: Modem, before_send: Callable[[], None]) -> None:
         """Send every due row. ``before_send`` runs before each send and may raise
         to stop the pass (a restart seen); a timeout or a lost port is journaled as
-        an uncertain attempt and re-raised; other failures go on to the next row."""
+        an uncertain attempt and re-raised; other failures go on to the next row.
+
+        First records what is held :attr:`unrecorded`; a JournalError there, or from
+        the probe while the journal cannot record, ends the pass before any send."""
+        self._record_held()
         for row in self.journal.pending_outbox():
             if self._stop.is_set():
                 return
             before_send()
+            if self.journal.health.condition is not None:
+                self.journal.probe()  # raises while the journal still cannot record
             try:
                 mr = await modem.send_text(row.destination, row.text, timeout=self.send_timeout)
             except (CommandError, ResponseError) as exc:
@@ -198,20 +231,46 @@ class Outbox:
                 self._failed(row, exc)
                 raise
             self._crash.reached("after_send")
-            sent = self.journal.mark_sent(row.id, mr)
+            self._record(Unrecorded(row, mr=mr))
+
+    def _record_held(self) -> None:
+        for held in list(self.unrecorded.values()):
+            self._record(held)
+            LOGGER.warning("outbox %d: %s recorded at last", held.row.id, held.describe())
+
+    def _record(self, outcome: Unrecorded) -> None:
+        """Commit ``outcome``; on a JournalError hold it in :attr:`unrecorded` and re-raise."""
+        row = outcome.row
+        try:
+            if outcome.mr is not None:
+                sent = self.journal.mark_sent(row.id, outcome.mr)
+            elif outcome.decision is not None:
+                failed = self.journal.mark_send_failed(
+                    row.id,
+                    outcome.decision.error,
+                    final=outcome.decision.final,
+                    retry_in=outcome.decision.retry_in,
+                    uncertain=outcome.decision.uncertain,
+                )
+        except JournalError as exc:
+            if row.id not in self.unrecorded:
+                LOGGER.error(
+                    "outbox %d: %s to %s, but the journal cannot record it (%s); held in"
+                    " memory, nothing more is sent until it is recorded",
+                    row.id, outcome.describe(), row.destination, exc,
+                )  # fmt: skip
+            self.unrecorded[row.id] = outcome
+            raise
+        self.unrecorded.pop(row.id, None)
+        if outcome.mr is not None:
             self._counters.sent += 1
-            LOGGER.info("outbox %d: sent to %s (reference %d)", row.id, row.destination, mr)
+            LOGGER.info("outbox %d: sent to %s (reference %d)", row.id, row.destination, outcome.mr)
             notify(self._observer.sent, sent)
+        elif outcome.decision is not None:
+            notify(self._observer.send_failed, failed)
 
     def _failed(self, row: OutboxRow, error: ModemError) -> None:
         decision = decide(error, row, self.policy, datetime.now(UTC))
-        failed = self.journal.mark_send_failed(
-            row.id,
-            decision.error,
-            final=decision.final,
-            retry_in=decision.retry_in,
-            uncertain=decision.uncertain,
-        )
         self._counters.send_failures += 1
         LOGGER.error(
             "outbox %d: send to %s failed (attempt %d of %d%s): %s",
@@ -223,7 +282,7 @@ class Outbox:
             decision.error,
         )
         self._on_error(f"send to {row.destination} failed: {decision.error}")
-        notify(self._observer.send_failed, failed)
+        self._record(Unrecorded(row, decision=decision))
 
     def wait(self) -> float:
         """Seconds until a queued reply is due again (infinity when none waits).
@@ -255,6 +314,7 @@ __all__ = [
     "SendDecision",
     "SendFailure",
     "SendPolicy",
+    "Unrecorded",
     "Verdict",
     "classify",
     "decide",

@@ -57,7 +57,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 class SystemdStatus(AgentObserver):
     """Every lifecycle change as the unit's STATUS= (what ``systemctl status`` shows),
-    then the last error while it is recent, then the agent's trouble while there is any:
+    then the last error while it is recent, then the agent's trouble while there is any
+    (a journal that cannot record first):
     ``modem ready on /dev/ttyUSB2; last error 12:03:04 send to 000 failed: ...``.
 
     One per service, so that a reload which builds a new agent keeps the last error
@@ -74,6 +75,7 @@ class SystemdStatus(AgentObserver):
         self.last_error = last_error if last_error is not None else LastError()
         self._state = ModemState.DISCONNECTED  # as the agent's lifecycle starts
         self._trouble: tuple[str, ...] = ()
+        self._journal: str | None = None
         self._expiry: asyncio.TimerHandle | None = None
 
     def state_changed(self, before: ModemState, after: ModemState) -> None:
@@ -82,6 +84,10 @@ class SystemdStatus(AgentObserver):
 
     def trouble(self, texts: tuple[str, ...]) -> None:
         self._trouble = texts
+        self._show()
+
+    def journal_condition(self, text: str | None) -> None:
+        self._journal = text
         self._show()
 
     def error(self, note: ErrorNote) -> None:
@@ -94,6 +100,8 @@ class SystemdStatus(AgentObserver):
         note = self.last_error.current()
         if note is not None:
             parts.append(f"last error {note.clock()} {note.text}")
+        if self._journal is not None:
+            parts.append(self._journal)
         return "; ".join((*parts, *self._trouble))
 
     def close(self) -> None:

@@ -61,9 +61,13 @@ time order (the optional fraction starts with ``.``, which sorts after the ``+``
 offset), so SQL compares them directly. The SMSC time stamp keeps its own offset and is
 only ever compared for equality.
 
-Every :class:`sqlite3.Error` is translated into :class:`~device.errors.JournalError`.
-Arguments that are programming errors (a naive datetime, a finish state other than
-DONE/FAILED, a negative limit or delay) raise :class:`ValueError`.
+Every :class:`sqlite3.Error` is translated into :class:`~device.errors.JournalError`;
+one that says the file cannot be written (disk full, I/O error, read-only) into
+:class:`~device.errors.JournalCannotRecord`, and a write to a file that is no longer the
+one at the path (deleted or replaced under the agent) is refused with
+:class:`~device.errors.JournalReplaced`. Arguments that are programming errors (a
+naive datetime, a finish state other than DONE/FAILED, a negative limit or delay)
+raise :class:`ValueError`.
 
 The API is synchronous: the agent calls it from its event loop, and each call is one short
 transaction on a local file. Calls are serialised by a lock, so the object may also be
@@ -72,8 +76,10 @@ used from a worker thread.
 **Layout.** :class:`Journal` is one class made of parts over one connection, each a
 module of its own: :mod:`~device.journal.store` (the connection, :meth:`Journal.open`,
 the transaction), :mod:`~device.journal.inbox`, :mod:`~device.journal.outbox`,
-:mod:`~device.journal.parts` (multipart messages) and :mod:`~device.journal.retention`
-(prune, counts); the row types are in :mod:`~device.journal.rows`, the schema and its
+:mod:`~device.journal.parts` (multipart messages), :mod:`~device.journal.retention`
+(prune, counts) and :mod:`~device.journal.upkeep` (the file's identity, a probe write,
+checkpoints); write failures by kind and the file identity are in
+:mod:`~device.journal.health`; the row types are in :mod:`~device.journal.rows`, the schema and its
 migrations in :mod:`~device.journal.schema`, the inbox state table in
 :mod:`~device.journal.transitions`. Retry timing is not the journal's:
 :mod:`device.retry`.
@@ -103,6 +109,7 @@ from device.journal.transitions import (
     INITIAL_INBOX_STATES,
     InboxTransitionError,
 )
+from device.journal.upkeep import UpkeepJournal
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -127,7 +134,7 @@ __all__ = [
 ]
 
 
-class Journal(InboxJournal, OutboxJournal, PartsJournal, RetentionJournal):
+class Journal(InboxJournal, OutboxJournal, PartsJournal, RetentionJournal, UpkeepJournal):
     """The journal on one SQLite file. Create with :meth:`open`; use as a context manager.
 
     Its operations come from one part per concern, all over the one connection, lock and

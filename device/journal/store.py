@@ -7,8 +7,13 @@ few statements more than one part needs (fetching a row, queueing an outbox row)
 
 Opening sets WAL mode with ``synchronous=FULL``: with NORMAL, WAL commits are not synced
 one by one and a power loss may roll back the last ones -- and a lost commit can be an SMS
-already deleted from the modem, gone for good. Every :class:`sqlite3.Error` is translated
-into :class:`~device.errors.JournalError`.
+already deleted from the modem, gone for good. The WAL is kept small for a small
+partition (:data:`WAL_AUTOCHECKPOINT_PAGES`, :data:`WAL_SIZE_LIMIT`). Every
+:class:`sqlite3.Error` is translated into :class:`~device.errors.JournalError`, a
+:class:`~device.errors.JournalCannotRecord` when the file cannot be written (disk
+full, I/O error: :mod:`device.journal.health`, which also keeps
+:attr:`JournalStore.health`); a write transaction first checks that the file at the
+path is still the one open (:class:`~device.errors.JournalReplaced` otherwise).
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from device.errors import JournalError
+from device.errors import JournalCannotRecord, JournalError
+from device.journal.health import FileIdentity, JournalHealth, translate
 from device.journal.rows import InboxRow, OutboxRow, OutboxState, _utc_iso
 from device.journal.schema import (
     INBOX_COLUMNS,
@@ -46,6 +52,13 @@ BUSY_TIMEOUT_MS = 5000
 #: The directory decides who gets in at all (StateDirectoryMode= in the unit).
 FILE_MODE = 0o640
 DIR_MODE = 0o750
+
+#: WAL pages after which a commit checkpoints them into the file (SQLite's default is
+#: 1000, about 4 MiB, which does not fit a small partition beside the journal itself).
+WAL_AUTOCHECKPOINT_PAGES = 100
+#: Bytes the WAL file is truncated back to when it is reset after a checkpoint
+#: (``PRAGMA journal_size_limit``): 100 pages of 4 KiB.
+WAL_SIZE_LIMIT = 100 * 4096
 
 
 def _utcnow() -> datetime:
@@ -97,6 +110,10 @@ class JournalStore:
         self._path = path
         self._clock = clock
         self._lock = threading.RLock()
+        #: Whether the last write succeeded (see :mod:`device.journal.health`).
+        self.health = JournalHealth(path)
+        #: The file opened, compared with the path's at each write (None: read-only).
+        self._identity: FileIdentity | None = None
         #: Opened ``immutable`` (read-only, no agent had it open): it shows the file as it
         #: was, and is to be opened again to see later writes.
         self.immutable = False
@@ -149,6 +166,10 @@ class JournalStore:
             # so a power loss may roll back the last commits. Here a lost commit means an
             # SMS that was already deleted from the modem is gone for good.
             conn.execute("PRAGMA synchronous = FULL")
+            # A small partition: the WAL is checkpointed every WAL_AUTOCHECKPOINT_PAGES
+            # (not SQLite's 1000, ~4 MiB) and truncated back to WAL_SIZE_LIMIT after it.
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             conn.execute("PRAGMA foreign_keys = ON")
             migrate(conn, path)
             _share_with_group(path)
@@ -160,7 +181,13 @@ class JournalStore:
             if conn is not None:
                 conn.close()
             raise
-        return cls(conn, path, clock or _utcnow)
+        try:
+            store = cls(conn, path, clock or _utcnow)
+            store._identity = FileIdentity.of(path)
+        except OSError as exc:
+            conn.close()
+            raise JournalError(f"cannot open journal {path}: {exc}") from exc
+        return store
 
     @classmethod
     def _open_readonly(cls, path: Path, clock: Callable[[], datetime] | None) -> Self:
@@ -247,25 +274,39 @@ class JournalStore:
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back otherwise.
 
         IMMEDIATE takes the write lock at once, so a read-then-write (the dedupe check,
-        state checks) cannot race another writer.
+        state checks) cannot race another writer. First the file at the path must still
+        be the one open (JournalReplaced otherwise, nothing written). A write that fails
+        for want of room or a working file is a JournalCannotRecord, and sets
+        :attr:`health`; the next commit that succeeds and changed a row clears it. After
+        SQLITE_FULL SQLite may have rolled back already: the ROLLBACK's own error is
+        ignored, and the connection stays usable.
         """
         with self._lock:
             conn = self._conn
             if conn is None:
                 raise JournalError(f"journal {self._path} is closed")
+            if self._identity is not None:
+                self._identity.check(self._path)
+            changes = conn.total_changes
             try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise JournalError(f"journal {self._path}: {exc}") from exc
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise JournalError(f"journal {self._path}: {exc}") from exc
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    raise translate(exc, self._path) from exc
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException as exc:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    if isinstance(exc, sqlite3.Error):
+                        raise translate(exc, self._path) from exc
+                    raise
+            except JournalCannotRecord as exc:
+                self.health.failed(exc)
                 raise
+            if conn.total_changes != changes:  # one that wrote nothing proves nothing
+                self.health.recorded()
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -275,7 +316,7 @@ class JournalStore:
             try:
                 return conn.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
-                raise JournalError(f"journal {self._path}: {exc}") from exc
+                raise translate(exc, self._path) from exc
 
     def _clock_now(self) -> datetime:
         """The journal clock's current time, in UTC."""

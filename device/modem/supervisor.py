@@ -17,9 +17,13 @@
 Recovery follows the state the trigger leads to: a restart or an unresponsive
 modem goes back to probing; a registration loss goes back to waiting for the
 network (no re-probing, not a re-initialisation); a journal failure suspends
-the ready modem for ``reconnect_max`` and then resumes it without re-probing —
-nothing was deleted from the modem without a commit, so the messages are
-still in its storage for the drain that follows.
+the ready modem and then resumes it without re-probing — nothing was deleted
+from the modem without a commit, so the messages are still in its storage for
+the drain that follows. The holds of suspensions in a row back off
+(``reconnect_initial`` doubling up to ``reconnect_max``: a full disk may last),
+and the same error again is logged at DEBUG only. A journal replaced or deleted
+under the agent (:class:`~device.errors.JournalReplaced`) is not recovered from
+here: it propagates, and the agent stops.
 
 Restart detection (:class:`Restarts`): a module that restarts forgets its
 settings, and reading with the wrong character set would garble messages. A
@@ -61,7 +65,7 @@ from device.at.errors import (
     SmsInputCancelled,
 )
 from device.config import Config
-from device.errors import JournalError, SmscmdError
+from device.errors import JournalError, JournalReplaced, SmscmdError
 from device.modem.lifecycle import Lifecycle, ModemState, Trigger
 from device.modem.messages import REGISTERED, signal_text
 from device.modem.operations import Modem, SmsSettings, retry_while_busy
@@ -99,7 +103,7 @@ class Retry(enum.Enum):
     PROBE = "probe"  # PROBE_ATTEMPTS silent tries, ESC after each; an error answer is an answer
     WHILE_BUSY = "while_busy"  # again every reconnect_initial while the module says it is busy
     UNTIL_READY = "until_ready"  # the check again with backoff reconnect_initial … health_interval
-    AFTER_HOLD = "after_hold"  # once, after waiting reconnect_max (the journal may recover)
+    AFTER_HOLD = "after_hold"  # once, after a hold that backs off (the journal may recover)
 
 
 #: A step's action: None when done, else why not yet (for UNTIL_READY steps).
@@ -208,6 +212,11 @@ class ModemSupervisor:
         self._in_a_row = InARow(self._reconnect, self.trouble)
         #: Echo count right after ATE0, while a bring-up from probing is under way.
         self._echoes_after_ate0: int | None = None
+        #: Journal suspensions in a row (reset by a passed health check), the last
+        #: one's error (logged once), and how long the current one holds.
+        self._holds = 0
+        self._hold_error: str | None = None
+        self._hold = 0.0
 
     def retime(self, config: Config) -> None:
         """A reload's timeouts, in place: the next AT command (the modem's and the
@@ -280,6 +289,8 @@ class ModemSupervisor:
                 if not await self.bring_up(modem):
                     return
                 await session(modem, channel)
+            except JournalReplaced:
+                raise  # the agent stops: what it wrote from now on would be lost
             except _RECOVERABLE as exc:
                 rule = rule_for(exc, restart_seen=self.restarts.reason is not None)
                 assert rule is not None  # every caught type has a rule
@@ -327,7 +338,11 @@ class ModemSupervisor:
         elif recovery is Recovery.SUSPEND:
             # Nothing was deleted from the modem without a commit: hold, then resume;
             # the messages are still in storage.
-            LOGGER.error("journal error, retrying in %.1f s: %s", self.config.reconnect_max, exc)
+            self._holds += 1
+            self._hold = self._reconnect.delay(self._holds)
+            level = logging.DEBUG if str(exc) == self._hold_error else logging.ERROR
+            self._hold_error = str(exc)
+            LOGGER.log(level, "journal error, retrying in %.1f s: %s", self._hold, exc)
         self.lifecycle.fire(rule.trigger)
         return True
 
@@ -371,7 +386,7 @@ class ModemSupervisor:
         if step.retry is Retry.AFTER_HOLD:
             # Held on a live port: a port that closes meanwhile ends the hold at once
             # (port_lost from here), so a dead port is never reported ready.
-            if await wait_any(self._stop, modem.channel.closed, timeout=self.config.reconnect_max):
+            if await wait_any(self._stop, modem.channel.closed, timeout=self._hold):
                 return False
             return await step.action(self, modem) is None
         waits = 0
@@ -474,6 +489,7 @@ class ModemSupervisor:
             raise RegistrationLost(modem.registration_text)
         # A ready modem that stayed healthy: whatever came before is no longer "in a row".
         self._in_a_row.healthy()
+        self._holds, self._hold_error = 0, None
 
     def on_urc(self, urc: Urc) -> None:
         """Boot banners (per the module profile) are restarts (:meth:`Restarts.urc`)."""
