@@ -505,7 +505,11 @@ def section(results: dict[tuple[str, int | None], list[Run]], args: argparse.Nam
         "second), so its reaction starts when the bench saw the command `delivered`; it runs "
         "unpaced only, alongside the other receivers (it mostly sleeps). CPU includes "
         "waited-for children (gammu-smsd's RunOnReceive script). fsyncs per message include "
-        "the receiver's start-up, from `strace -f -c`; python-gsmmodem keeps nothing on disk.",
+        "the receiver's start-up, from `strace -f -c`; python-gsmmodem keeps nothing on disk. "
+        "The burst: what the persona's storage cannot take, hostsim's network holds and "
+        "offers again (first after 1 s, then doubling), one message at a time; python-gsmmodem "
+        "handles only the first `+CMTI` of the lines it reads in one go, so what it answers "
+        "are mostly those single retries, and the rest stays unread with no error.",
     ]
     for name, why in missing.items():
         lines.append(f"- {name}: not run: {why}.")
