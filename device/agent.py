@@ -54,7 +54,7 @@ from device.at.errors import ConnectionLost
 from device.commands import Registry, StatusSnapshot
 from device.config import Config
 from device.crash import CRASH_ENV, CRASH_POINTS, CrashPoints
-from device.errors import JournalError, JournalReplaced
+from device.errors import JournalCannotRecord, JournalError, JournalReplaced
 from device.executor import Executor
 from device.inbox import Inbox
 from device.journal import Journal, OutboxState
@@ -241,8 +241,11 @@ class Agent:
 
     async def run(self) -> None:
         """Serve until stopped. Modem and journal trouble is recovered from, not raised."""
-        self.inbox.expire_parts()
-        self._prune()
+        try:
+            self.inbox.expire_parts()
+            self._prune()
+        except JournalCannotRecord:  # logged by the journal; the sweeps do it later
+            self._journal_changed()
         try:
             await self.supervisor.run(self._session)
         except JournalReplaced as exc:

@@ -23,9 +23,12 @@ from typing import Any
 
 import pytest
 from harness import AgentProcess, Line
-from test_agent import WAIT, rig
+from test_agent import WAIT, Recorder, rig
 
+from device.agent import Agent
 from device.cli import status_lines
+from device.commands import default_registry
+from device.config import Config
 from device.errors import JournalCannotRecord, JournalError, JournalReplaced
 from device.journal import InboxState, Journal
 from device.journal.health import DISK_FULL, IO_ERROR, READ_ONLY, translate
@@ -406,3 +409,51 @@ async def test_smscmd_run_exits_1_when_its_journal_is_deleted(tmp_path: Path) ->
         assert code == 1, proc.stderr()[-3000:]
         assert "was deleted under the running agent; stopping" in proc.stderr()
         assert gw.modem.storages["SM"].used == 1
+
+
+
+async def test_an_agent_started_on_a_full_disk_comes_up_and_waits_for_room(
+    small_fs: Path,
+) -> None:
+    """Its start-up housekeeping (pruning rows older than the retention) cannot be
+    written: the agent comes up all the same (before, agent.run raised and the service
+    exited), says so, sends nothing, and answers once there is room. (A journal that
+    cannot even be opened -- SQLite creates its ``-shm`` and ``-wal`` at the first
+    open -- is a JournalError at start: exit status 1, and systemd tries again every
+    ``RestartSec``.)"""
+    path = small_fs / "journal.sqlite3"
+    old = datetime.now(UTC) - timedelta(days=60)
+    with Journal.open(path, clock=lambda: old) as journal:
+        for n in range(5):
+            one_command(journal, n)
+    line = Line.loopback(WHOLE)
+    async with line.hostsim() as sim:
+        gw = sim.modems[0]
+        config = Config(
+            port=line.port(gw), journal=path, reconnect_initial=0.05, reconnect_max=0.2,
+            command_timeout=2.0, keep_last=0,
+        )  # fmt: skip
+        with Journal.open(path) as journal:
+            journal._query("PRAGMA wal_checkpoint(TRUNCATE)")
+            filler = fill(small_fs)
+            recorder = Recorder()
+            agent = Agent(
+                config, journal, default_registry(), observer=recorder,
+                open_channel=line.open_channel(gw, default_timeout=2.0),
+            )  # fmt: skip
+            task = asyncio.create_task(agent.run())
+            try:
+                await asyncio.wait_for(recorder.ready.wait(), WAIT)
+                assert agent.status_report()["trouble"] == ["journal cannot record: disk full"]
+                gw.deliver("000", "ping: after")
+                await asyncio.wait_for(recorder.reached(ModemState.SUSPENDED), WAIT)
+                assert gw.sent == [] and gw.modem.storages["SM"].used == 1
+                os.unlink(filler)
+                await gw.wait_until(lambda m: len(m.sent) == 1, WAIT)
+                assert gw.sent[0].text == "pong: after"
+            finally:
+                agent.stop()
+                await asyncio.wait_for(task, WAIT)
+        with pytest.raises(JournalError, match="cannot open journal"):
+            fill(small_fs)
+            Journal.open(path)
