@@ -255,6 +255,11 @@ class Agent:
             raise
         finally:
             await self.executor.drain()  # replies of runs in flight are journaled, not lost
+            for unfinished in self.executor.unfinished.values():
+                LOGGER.error(
+                    "inbox %d: %r -> %r, never recorded (lost: the row stays running): %r",
+                    unfinished.row.id, unfinished.name, unfinished.reply, unfinished.row.text,
+                )  # fmt: skip
             for held in self.outbox.unrecorded.values():
                 row = held.row
                 LOGGER.error(

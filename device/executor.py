@@ -16,7 +16,11 @@ oldest first. The row is journaled RUNNING *before* its task starts (in
 :meth:`Executor.run_pending`, on the loop), and the reply still goes through
 the outbox, which sends one message at a time. A finished run wakes the loop.
 A journal error inside a run is raised from the next :meth:`run_pending`, as if
-the loop had met it itself.
+the loop had met it itself. An outcome the journal could not record (a full disk
+at ``finish``) is held in memory (:attr:`Executor.unfinished`) and recorded before
+any other row starts, so that the handler's own reply is sent once there is room --
+not ``error: interrupted`` nor a second run; only a stop before that loses it (it is
+logged).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from device.commands import (
     CommandContext,
@@ -36,10 +41,22 @@ from device.commands import (
     parse_payload,
 )
 from device.crash import CrashPoints
+from device.errors import JournalError
 from device.journal import InboxRow, InboxState, Journal
 from device.observer import AgentObserver, Counters, notify
 
 LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Unfinished:
+    """A run whose outcome the journal could not record: the row is still RUNNING."""
+
+    row: InboxRow
+    name: str
+    reply: str | None
+    state: InboxState
+    error: str | None
 
 
 class Executor:
@@ -76,6 +93,8 @@ class Executor:
         self._busy: collections.Counter[str] = collections.Counter()
         self._failure: BaseException | None = None
         self._finished = False
+        #: Inbox id → an outcome the journal could not record yet (see the module).
+        self.unfinished: dict[int, Unfinished] = {}
 
     @property
     def in_flight(self) -> int:
@@ -104,12 +123,16 @@ class Executor:
                 return
 
     def _start_ready(self) -> int:
-        """Journal RUNNING and start a task for each pending row with a free slot."""
+        """Journal RUNNING and start a task for each pending row with a free slot
+        (first the outcomes held :attr:`unfinished`: JournalError while they cannot be)."""
+        for held in list(self.unfinished.values()):
+            self._record(held)
+            LOGGER.warning("inbox %d: outcome recorded at last", held.row.id)
         started = 0
         for row in self.journal.pending_inbox():
             if self._stop.is_set():
                 break
-            if row.id in self._running:
+            if row.id in self._running or row.id in self.unfinished:
                 continue
             # Never a blind re-run of a RUNNING row: the idempotency rule decides.
             if row.state is InboxState.RUNNING and not self._answer_interrupted(row):
@@ -173,7 +196,8 @@ class Executor:
         try:
             await self._run(row, parsed)
         except Exception as exc:  # a journal error: the loop raises it (see run_pending)
-            LOGGER.error("inbox %d: not finished: %s", row.id, exc)
+            if row.id not in self.unfinished:  # (a held outcome was logged as such)
+                LOGGER.error("inbox %d: not finished: %s", row.id, exc)
             self._failure = exc
         finally:
             self._busy[key] -= 1
@@ -197,16 +221,27 @@ class Executor:
             reply, warnings = format_reply(reply)
             for warning in warnings:
                 LOGGER.warning("inbox %d reply: %s", row.id, warning)
-        outbox = self.journal.finish(
-            row.id,
-            reply=reply,
-            state=InboxState.DONE if outcome.ok else InboxState.FAILED,
-            error=outcome.error,
-            reply_to=self._reply_to,
-        )
+        state = InboxState.DONE if outcome.ok else InboxState.FAILED
+        self._record(Unfinished(row, parsed.name, reply, state, outcome.error))
+
+    def _record(self, held: Unfinished) -> None:
+        """Finish ``held.row``; on a JournalError hold it in :attr:`unfinished`, re-raise."""
+        row = held.row
+        try:
+            outbox = self.journal.finish(
+                row.id, reply=held.reply, state=held.state, error=held.error,
+                reply_to=self._reply_to,
+            )  # fmt: skip
+        except JournalError as exc:
+            if row.id not in self.unfinished:
+                LOGGER.error("inbox %d: %r -> %r, but the journal cannot record it (%s); held"
+                             " in memory", row.id, held.name, held.reply, exc)  # fmt: skip
+            self.unfinished[row.id] = held
+            raise
+        self.unfinished.pop(row.id, None)
         self._counters.executed += 1
-        LOGGER.info("inbox %d: %r -> %r", row.id, parsed.name, reply)
+        LOGGER.info("inbox %d: %r -> %r", row.id, held.name, held.reply)
         notify(self._observer.replied, row, outbox)
 
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "Unfinished"]

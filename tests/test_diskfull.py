@@ -27,7 +27,7 @@ from test_agent import WAIT, Recorder, rig
 
 from device.agent import Agent
 from device.cli import status_lines
-from device.commands import default_registry
+from device.commands import CommandContext, Handler, default_registry
 from device.config import Config
 from device.errors import JournalCannotRecord, JournalError, JournalReplaced
 from device.journal import InboxState, Journal
@@ -457,3 +457,35 @@ async def test_an_agent_started_on_a_full_disk_comes_up_and_waits_for_room(
         with pytest.raises(JournalError, match="cannot open journal"):
             fill(small_fs)
             Journal.open(path)
+
+
+async def test_a_handler_outcome_a_full_disk_cannot_record_is_sent_once_there_is_room(
+    small_fs: Path,
+) -> None:
+    """A non-idempotent handler ran, and ``finish`` met a full disk: its outcome is
+    held, and once there is room its own reply goes out -- it is not run again, and
+    not answered ``error: interrupted`` (which the "never twice" rule answers for a
+    row found RUNNING that is not held)."""
+    calls: list[str] = []
+
+    async def once(ctx: CommandContext) -> str:
+        calls.append(ctx.argument or "")
+        return f"counted: {ctx.argument}"
+
+    registry = default_registry()
+    registry.register(Handler("once", once, idempotent=False, summary="not idempotent"))
+    line = Line.loopback(WHOLE)
+    async with rig(small_fs, line, registry) as r:
+        filled: list[Path] = []
+        fill_before(r.journal, "finish", small_fs, filled)
+        r.gw.deliver("000", "once: x")
+        await asyncio.wait_for(r.recorder.reached(ModemState.SUSPENDED, 2), WAIT)
+        assert calls == ["x"] and r.gw.sent == []
+        assert list(r.agent.executor.unfinished) == [1]
+        os.unlink(filled[0])
+        await r.gw.wait_until(lambda m: len(m.sent) == 1, WAIT)
+        await asyncio.sleep(0.3)  # a second reply would go out now
+        assert [s.text for s in r.gw.sent] == ["counted: x"]
+        assert calls == ["x"] and r.agent.executor.unfinished == {}
+        rows = r.journal.inbox()
+        assert [(row.state, row.reply) for row in rows] == [(InboxState.DONE, "counted: x")]
