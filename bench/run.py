@@ -211,7 +211,7 @@ def main() -> None:
     lines.append(f"Transcript: {len(TRANSCRIPT)} bytes, {events // 200} events per copy.")
     lines += [
         "",
-        "One `feed()` of many short lines (`+CMTI: \"SM\",1`), by line ending (MB/s; flat in",
+        'One `feed()` of many short lines (`+CMTI: "SM",1`), by line ending (MB/s; flat in',
         "the line count means linear):",
         "",
         "| line ending | 10 000 lines | 100 000 lines |",

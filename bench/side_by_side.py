@@ -17,8 +17,9 @@ Figures per receiver, from hostsim's byte log and /proc:
   less one byte time) to the ``\\r`` that ends the reply's ``AT+CMGS=`` line reaching the
   module; for a receiver that asks for no indications (gammu-smsd polls), from the
   moment the bench saw the command ``delivered`` (the message stored in the modem);
-* bytes: all bytes that crossed the line (both ways) in that interval; wire = bytes x 10
-  / baud; p50 / wire at the paced rate;
+* bytes: all bytes that crossed the line (both ways) in that interval; wire: the time in
+  it during which the line was busy one way or the other (10 / baud per byte, the two
+  directions overlapping, as a command and its echo do); p50 / wire at the paced rate;
 * RSS: the median of VmRSS (/proc/PID/status) sampled every 0.25 s over the run;
 * CPU per message: utime+stime (+ waited-for children) of the receiver from the first
   delivery to the end of the burst, over the messages it answered;
@@ -103,6 +104,7 @@ class Run:
     baud: int | None
     reactions: list[float] = field(default_factory=list)
     wire_bytes: list[int] = field(default_factory=list)
+    wire_time: list[float] = field(default_factory=list)
     answered: int = 0
     burst_answered: int = 0
     burst_seconds: float | None = None
@@ -236,14 +238,34 @@ def between(times: list[float], start: float, end: float) -> int:
     return bisect.bisect_right(times, end) - bisect.bisect_right(times, start)
 
 
+def busy(out_t: list[float], in_t: list[float], start: float, end: float, bt: float) -> float:
+    """Seconds in ``(start, end]`` during which at least one direction was sending: each
+    byte occupies its direction for ``bt`` before its arrival, and the two directions
+    overlap (full duplex: the module echoes a command while it arrives)."""
+    spans = sorted(
+        (t - bt, t)
+        for times in (out_t, in_t)
+        for t in times[bisect.bisect_right(times, start) : bisect.bisect_right(times, end)]
+    )
+    total = 0.0
+    edge = start
+    for begin, finish in spans:
+        if finish > max(begin, edge):
+            total += finish - max(begin, edge)
+            edge = finish
+    return total
+
+
 def reactions(
     chunks: list[WireChunk], bt: float, window: tuple[float, float], delivered: list[float]
-) -> tuple[list[float], list[int]]:
-    """Reaction times and bytes on the wire for the sequential phase (see the module doc)."""
+) -> tuple[list[float], list[int], list[float]]:
+    """Reaction times, bytes on the wire and the wire's busy time (:func:`busy`) for each
+    message of the sequential phase (see the module doc)."""
     out, out_t = stream(chunks, Direction.TO_TE, bt)
     into, in_t = stream(chunks, Direction.TO_MODULE, bt)
+    # Less a nanosecond: unpaced, the whole +CMTI chunk has the time of its first byte.
     starts = [
-        out_t[m.start()] - bt
+        out_t[m.start()] - bt - 1e-9
         for m in _URC.finditer(out)
         if window[0] <= out_t[m.start()] <= window[1]
     ]
@@ -252,6 +274,7 @@ def reactions(
     ends = [in_t[m.end() - 1] for m in _CMGS.finditer(into)]
     result: list[float] = []
     counts: list[int] = []
+    wire: list[float] = []
     for i, start in enumerate(starts):
         nxt = starts[i + 1] if i + 1 < len(starts) else window[1] + REPLY_WAIT
         end = next((e for e in ends if start < e <= nxt), None)
@@ -259,7 +282,8 @@ def reactions(
             continue
         result.append(end - start)
         counts.append(between(out_t, start, end) + between(in_t, start, end))
-    return result, counts
+        wire.append(busy(out_t, in_t, start, end, bt))
+    return result, counts, wire
 
 
 # --------------------------------------------------------------------------- a run
@@ -400,7 +424,7 @@ async def workload(
         run.cpu_per_message = (cpu1 - cpu0) / _TICK / done
     if cpu1 is not None and cpu2 is not None and args.idle:
         run.idle_cpu = (cpu2 - cpu1) / _TICK / args.idle
-    run.reactions, run.wire_bytes = reactions(read_log(log), bt, window, delivered)
+    run.reactions, run.wire_bytes, run.wire_time = reactions(read_log(log), bt, window, delivered)
 
 
 def fsync_count(path: Path) -> int | None:
@@ -440,8 +464,8 @@ def row(name: str, runs: list[Run], baud: int | None) -> str:
     p50 = [1000 * m for r in ok if (m := med(r.reactions)) is not None]
     nbytes = [float(m) for r in ok if (m := med(r.wire_bytes)) is not None]
     ratio = [
-        med(r.reactions) / (med(r.wire_bytes) * byte_time(baud))  # type: ignore[operator]
-        for r in ok if baud and r.reactions and r.wire_bytes
+        statistics.median(r.reactions) / statistics.median(r.wire_time)
+        for r in ok if baud and r.reactions and r.wire_time and statistics.median(r.wire_time)
     ]  # fmt: skip
     burst = ", ".join(
         f"{r.burst_answered} in {r.burst_seconds:.2f} s"
@@ -485,7 +509,8 @@ def section(results: dict[tuple[str, int | None], list[Run]], args: argparse.Nam
         f"without a reply); {args.idle} s idle. Method: see `bench/side_by_side.py`'s docstring "
         "(reaction = first byte of `+CMTI` on the wire to the end of the reply's `AT+CMGS=` "
         "line at the module, from hostsim's `--byte-log`; bytes = both directions in between; "
-        "wire = bytes × 10 / baud).",
+        "wire = the time in between that the line was busy either way, 10 bits a byte, a "
+        "command's echo overlapping the command).",
         "",
         "| receiver | baud | reaction p50 | sequential answered | burst answered "
         "| bytes +CMTI → AT+CMGS | p50 / wire | RSS | CPU per message | start to ready "
