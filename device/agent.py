@@ -19,7 +19,8 @@ is ready, the loop here:
    re-initialisation);
 2. drains the storage (``AT+CMGL="ALL"``) on every ready modem handed out and
    takes every ``+CMTI``/``+CMT`` indication that woke it; then pending
-   commands run and the outbox is flushed;
+   commands run, the outbox is flushed, and the messages whose rows are settled
+   (their reply sent) are deleted from the modem;
 3. when idle, sleeps until woken or until the next timer: every
    ``health_interval`` a health check (and the journal's: its file still the one
    open, its WAL checkpointed), every ``sweep_interval`` a safety sweep
@@ -286,6 +287,7 @@ class Agent:
             await self.inbox.take(modem)
             await self.executor.run_pending()
             await self.outbox.flush(modem, restarts.check)
+            await self.inbox.delete_settled(modem)  # reply before delete
             self._journal_changed()
             if self._work_waiting():
                 continue

@@ -20,10 +20,10 @@ CRASH_ENV = "SMSCMD_CRASH_AT"
 CRASH_POINTS = (
     "after_read",
     "after_commit",
-    "after_delete",
     "after_start",
     "after_handler",
     "after_send",
+    "after_delete",
 )
 
 

@@ -44,7 +44,7 @@ from device.admission import refusal
 from device.at.codec import Urc
 from device.at.errors import CommandError, ResponseDamaged
 from device.crash import CrashPoints
-from device.journal import InboxState, Journal
+from device.journal import InboxRow, InboxState, Journal
 from device.modem import Modem, StoredSms, UndecodableSms, parse_cmti
 from device.observer import AgentObserver, Counters, notify
 
@@ -277,6 +277,8 @@ class Inbox:
                 raise
             LOGGER.warning("listing the storage failed (%s); reading it index by index", exc)
             messages, present = await self._reader.read_each(modem)
+            if self._stop.is_set():
+                return  # not every index was read: ``present`` is not the whole storage
         if messages:
             LOGGER.info("%d message(s) waiting in storage", len(messages))
         cleared = self.journal.forget_absent(modem.read_storage, present)
@@ -361,6 +363,9 @@ class Inbox:
                 notes=message.notes,
                 sender_type=message.sender_type,
                 concat=_part_text(message),
+                # A command left on the modem until it is settled: the start that
+                # follows is the durable commit (see the module docstring).
+                durable=not (allowed and _stored(message)),
             )
             if new:
                 self._counters.received += 1
@@ -373,15 +378,35 @@ class Inbox:
                         reason,
                     )
         self._crash.reached("after_commit")
-        if message.storage is not None and message.index is not None:
-            await modem.delete(message.storage, message.index)
-            self._crash.reached("after_delete")
-        self.journal.mark_deleted(row.id)
+        if not _stored(message):
+            self.journal.mark_deleted(row.id)  # +CMT: nothing in storage to delete
+        elif new and row.state is not InboxState.RECEIVED:
+            await self._delete(modem, row)  # final at once: nothing more will happen to it
+        # Otherwise it stays on the modem until its row is settled (delete_settled); a
+        # message read again is deleted there too, once its row is settled.
         if new:
             LOGGER.info("inbox %d: %s from %r: %r", row.id, row.state.value, row.sender, row.text)
             notify(self._observer.received, row)
         if message.storage is None:
             self._restart.needed("+CMT direct delivery: indications must be set up again")
+
+    async def delete_settled(self, modem: Modem) -> None:
+        """Delete from the modem every message whose row is settled: finished, and its
+        reply sent, failed for good, or none (reply before delete). Returns early when
+        stopped; before each delete the restart watch is consulted."""
+        for row in self.journal.settled_on_modem():
+            if self._stop.is_set():
+                return
+            self._restart.check()
+            await self._delete(modem, row)
+
+    async def _delete(self, modem: Modem, row: InboxRow) -> None:
+        """``AT+CMGD`` of the row's own index, then the mark (not synced: lost on power
+        failure, the stale mark is cleared by the next full listing)."""
+        assert row.storage is not None and row.index is not None
+        await modem.delete(row.storage, row.index)
+        self._crash.reached("after_delete")
+        self.journal.mark_deleted(row.id, durable=False)
 
     def _held(self, modem: Modem, message: StoredSms) -> bool:
         """Whether a part joins the parts held for its message. A truncated part, and a
@@ -431,6 +456,11 @@ class Inbox:
             LOGGER.info("inbox %d: %d-part message from %r: %r", row.id, concat.total,
                         row.sender, row.text)  # fmt: skip
             notify(self._observer.received, row)
+
+
+def _stored(message: StoredSms | UndecodableSms) -> bool:
+    """Whether the message is in the modem's storage (not a ``+CMT`` delivery)."""
+    return message.storage is not None and message.index is not None
 
 
 def _part_text(message: StoredSms) -> str | None:

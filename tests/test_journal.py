@@ -922,7 +922,9 @@ def test_prune_deletes_only_old_finished_rows(
     running, _ = _incoming(j, text="running")
     j.mark_deleted(running.id)
     j.start(running.id, "ping", None)
-    on_modem = _finished(j, "done, still on the modem", InboxState.DONE, deleted=False)
+    # Its own index: a later row at the same index would clear its mark (one message
+    # per index: issue 14).
+    on_modem = _finished(j, "done, still on the modem", InboxState.DONE, deleted=False, index=4)
     refused = _finished(j, "refused", InboxState.REFUSED)
     undecodable = _finished(j, "undecodable", InboxState.UNDECODABLE)
     incomplete = _finished(j, "incomplete", InboxState.INCOMPLETE)
@@ -1146,3 +1148,36 @@ def test_migration_to_5_keeps_rows(path: Path) -> None:
     with Journal.open(path) as j:
         (row,) = j.inbox()
         assert (row.text, row.notes, row.sender_type) == ("ping", (), None)
+
+
+def test_a_new_row_at_an_index_clears_a_stale_mark_there(journal: Journal) -> None:
+    """The modem holds one message per index (27.005 §3.5.3 ``AT+CMGD=<index>``: an index
+    names one stored message): a row still marked at the index a new message was read
+    from is stale (deleted before a crash let it be marked), and left marked it would
+    have the new message deleted in its name once settled (reply before delete)."""
+    old, _ = _incoming(journal, text="old")
+    journal.start(old.id, "ping", None)
+    journal.finish(old.id, reply=None, state=InboxState.DONE)
+    assert [r.id for r in journal.settled_on_modem()] == [old.id]
+    new, is_new = _incoming(journal, text="new")
+    assert is_new
+    assert journal.get_inbox(old.id).on_modem is False  # type: ignore[union-attr]
+    assert journal.settled_on_modem() == []
+    other, _ = _incoming(journal, text="elsewhere", index=5)
+    assert journal.get_inbox(new.id).on_modem is True  # type: ignore[union-attr]
+    assert other.on_modem
+
+
+def test_settled_on_modem_waits_for_the_reply(journal: Journal) -> None:
+    """A finished row is settled once its reply is sent (or failed for good), not while
+    it is queued: reply before delete."""
+    row, _ = _incoming(journal)
+    journal.start(row.id, "ping", None)
+    assert journal.settled_on_modem() == []
+    out = journal.finish(row.id, reply="pong", state=InboxState.DONE, reply_to="000")
+    assert out is not None
+    assert journal.settled_on_modem() == []
+    journal.mark_sent(out.id, 7)
+    assert [r.id for r in journal.settled_on_modem()] == [row.id]
+    journal.mark_deleted(row.id, durable=False)
+    assert journal.settled_on_modem() == []

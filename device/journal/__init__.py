@@ -102,7 +102,7 @@ from device.journal.rows import (
     to_json,
 )
 from device.journal.schema import MIGRATIONS, SCHEMA_VERSION
-from device.journal.store import BUSY_TIMEOUT_MS, DIR_MODE, FILE_MODE
+from device.journal.store import BUSY_TIMEOUT_MS, DIR_MODE, FILE_MODE, CommitCounts
 from device.journal.transitions import (
     FINISHED_INBOX_STATES,
     INBOX_TRANSITIONS,
@@ -123,6 +123,7 @@ __all__ = [
     "PRUNE_CHECKPOINT_ROWS",
     "SCHEMA_VERSION",
     "AttemptOutcome",
+    "CommitCounts",
     "InboxRow",
     "InboxState",
     "InboxTransitionError",

@@ -12,10 +12,14 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from device.errors import JournalError
-from device.journal.rows import InboxRow, InboxState, OutboxRow, _iso
+from device.journal.rows import InboxRow, InboxState, OutboxRow, OutboxState, _iso
 from device.journal.schema import INBOX_COLUMNS, inbox_row, notes_text
 from device.journal.store import JournalStore
-from device.journal.transitions import check_inbox_transition, check_initial_inbox_state
+from device.journal.transitions import (
+    FINISHED_INBOX_STATES,
+    check_inbox_transition,
+    check_initial_inbox_state,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -36,6 +40,7 @@ class InboxJournal(JournalStore):
         concat: str | None = None,
         notes: Iterable[str] = (),
         sender_type: int | None = None,
+        durable: bool = True,
     ) -> tuple[InboxRow, bool]:
         """Commit a received SMS; returns ``(row, is_new)``. Delete it from the modem after.
 
@@ -43,7 +48,9 @@ class InboxJournal(JournalStore):
         index)`` is still marked ``on_modem`` (None matches None), nothing is inserted and
         that row is returned with ``False``: the same message read again after a crash
         between this commit and the modem delete. After :meth:`mark_deleted`, an
-        identical message is a new one and gets its own row.
+        identical message is a new one and gets its own row. A new row at a storage
+        index clears the mark of any other row at that index (the modem holds one
+        message per index: that one was deleted before a crash let it be marked).
 
         ``concat`` is the concatenation info of one part of a multipart message (e.g.
         ``"ref/total/seq"``), None for a single message. ``state`` may be RECEIVED,
@@ -51,13 +58,18 @@ class InboxJournal(JournalStore):
         tz-aware. ``notes`` say what the decoder assumed or could not read, and
         ``sender_type`` is the sender's type-of-address octet; neither is part of the
         dedupe key (a re-read decodes the same).
+
+        ``durable=False`` commits without syncing (see ``JournalStore._transaction``):
+        only for a message left on the modem until a later durable commit (a power
+        loss before that one loses the row, and the message is read again from the
+        modem); never for one about to be deleted.
         """
         check_initial_inbox_state(state)
         if timestamp is not None and timestamp.tzinfo is None:
             raise ValueError("the SMSC time stamp must be tz-aware")
         ts = _iso(timestamp)
         now = self._now()
-        with self._transaction() as conn:
+        with self._transaction(durable=durable) as conn:
             existing = conn.execute(
                 f"SELECT {INBOX_COLUMNS} FROM inbox"
                 " WHERE on_modem = 1 AND sender = ? AND timestamp IS ? AND text = ?"
@@ -68,6 +80,15 @@ class InboxJournal(JournalStore):
                 row = inbox_row(existing)
                 LOGGER.info("inbox %d: message read again from the modem, not new", row.id)
                 return row, False
+            if storage is not None and index is not None:
+                # One message per index: a row still marked at this index is stale (the
+                # agent died between its delete and the mark); left marked, it would
+                # have this new message deleted in its name once it is settled.
+                conn.execute(
+                    "UPDATE inbox SET on_modem = 0, updated_at = ?"
+                    " WHERE on_modem = 1 AND storage = ? AND modem_index = ?",
+                    (now, storage, index),
+                )
             cursor = conn.execute(
                 "INSERT INTO inbox (received_at, sender, timestamp, text, concat, storage,"
                 " modem_index, state, on_modem, error, updated_at, notes, sender_type)"
@@ -92,12 +113,14 @@ class InboxJournal(JournalStore):
                 raise JournalError("insert into inbox returned no row id")
             return self._fetch_inbox(conn, inbox_id), True
 
-    def mark_deleted(self, inbox_id: int) -> None:
+    def mark_deleted(self, inbox_id: int, *, durable: bool = True) -> None:
         """Record that the message was deleted from the modem (``on_modem`` becomes False).
 
-        Idempotent; JournalError for an unknown id.
+        Idempotent; JournalError for an unknown id. ``durable=False`` (no sync) is for a
+        row with a storage index: lost on power failure, the stale mark is cleared by the
+        :meth:`forget_absent` of the next full listing (every start drains the storage).
         """
-        with self._transaction() as conn:
+        with self._transaction(durable=durable) as conn:
             cursor = conn.execute(
                 "UPDATE inbox SET on_modem = 0, updated_at = ? WHERE id = ?",
                 (self._now(), inbox_id),
@@ -120,6 +143,23 @@ class InboxJournal(JournalStore):
                 (self._now(), storage, *listed),
             )
             return cursor.rowcount
+
+    def settled_on_modem(self) -> list[InboxRow]:
+        """Rows still on the modem (with a storage index) whose message may now be
+        deleted from it, oldest first: finished, and no reply of theirs still queued
+        (sent, failed for good, or none). Every commit that settles a row (finish,
+        :meth:`~device.journal.Journal.mark_sent`, a final send failure, a final state
+        given at insert) is durable, so a settled row survives a power loss."""
+        finished = sorted(s.value for s in FINISHED_INBOX_STATES)
+        marks = ",".join("?" * len(finished))
+        rows = self._query(
+            f"SELECT {INBOX_COLUMNS} FROM inbox WHERE on_modem = 1"
+            " AND storage IS NOT NULL AND modem_index IS NOT NULL"
+            f" AND state IN ({marks}) AND NOT EXISTS (SELECT 1 FROM outbox"
+            " WHERE outbox.inbox_id = inbox.id AND outbox.state = ?) ORDER BY id",
+            (*finished, OutboxState.QUEUED.value),
+        )
+        return [inbox_row(r) for r in rows]
 
     def start(self, inbox_id: int, command: str, argument: str | None) -> InboxRow:
         """Mark the row RUNNING with its parsed command.

@@ -25,6 +25,7 @@ import sqlite3
 import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -59,6 +60,24 @@ WAL_AUTOCHECKPOINT_PAGES = 100
 #: Bytes the WAL file is truncated back to when it is reset after a checkpoint
 #: (``PRAGMA journal_size_limit``): 100 pages of 4 KiB.
 WAL_SIZE_LIMIT = 100 * 4096
+
+
+@dataclass(frozen=True, slots=True)
+class CommitCounts:
+    """The write transactions a journal committed since it was opened.
+
+    ``commits`` counts the transactions that changed a row (one that only read, or
+    whose statements matched nothing, writes nothing to the WAL and is not counted);
+    ``synced`` those of them committed with ``synchronous=FULL`` -- each one
+    ``fdatasync`` of the WAL, which also makes every earlier unsynced commit durable.
+    A figure that does not depend on the machine (tests and the benchmark read it).
+    """
+
+    commits: int = 0
+    synced: int = 0
+
+    def __sub__(self, other: CommitCounts) -> CommitCounts:
+        return CommitCounts(self.commits - other.commits, self.synced - other.synced)
 
 
 def _utcnow() -> datetime:
@@ -114,6 +133,7 @@ class JournalStore:
         self.health = JournalHealth(path)
         #: The file opened, compared with the path's at each write (None: read-only).
         self._identity: FileIdentity | None = None
+        self._commits = CommitCounts()
         #: Opened ``immutable`` (read-only, no agent had it open): it shows the file as it
         #: was, and is to be opened again to see later writes.
         self.immutable = False
@@ -269,8 +289,14 @@ class JournalStore:
 
     # ------------------------------------------------------------------ plumbing
 
+    @property
+    def commit_counts(self) -> CommitCounts:
+        """The write transactions committed so far, and how many of them were synced."""
+        with self._lock:
+            return self._commits
+
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back otherwise.
 
         IMMEDIATE takes the write lock at once, so a read-then-write (the dedupe check,
@@ -280,6 +306,10 @@ class JournalStore:
         :attr:`health`; the next commit that succeeds and changed a row clears it. After
         SQLITE_FULL SQLite may have rolled back already: the ROLLBACK's own error is
         ignored, and the connection stays usable.
+        ``durable=False`` commits it with ``synchronous=NORMAL``: it survives a crash of
+        the process (it is in the WAL, in the kernel's cache) but not a power loss, until
+        the next durable commit syncs the WAL and with it every commit before. Only for
+        a transaction whose loss on power failure is harmless (the caller says why).
         """
         with self._lock:
             conn = self._conn
@@ -290,8 +320,12 @@ class JournalStore:
             changes = conn.total_changes
             try:
                 try:
+                    if not durable:
+                        conn.execute("PRAGMA synchronous = NORMAL")
                     conn.execute("BEGIN IMMEDIATE")
                 except sqlite3.Error as exc:
+                    if not durable:
+                        self._restore_full(conn)
                     raise translate(exc, self._path) from exc
                 try:
                     yield conn
@@ -302,11 +336,24 @@ class JournalStore:
                     if isinstance(exc, sqlite3.Error):
                         raise translate(exc, self._path) from exc
                     raise
+                finally:
+                    if not durable:
+                        self._restore_full(conn)
             except JournalCannotRecord as exc:
                 self.health.failed(exc)
                 raise
             if conn.total_changes != changes:  # one that wrote nothing proves nothing
                 self.health.recorded()
+                c = self._commits
+                self._commits = CommitCounts(c.commits + 1, c.synced + (1 if durable else 0))
+
+    def _restore_full(self, conn: sqlite3.Connection) -> None:
+        """Back to ``synchronous=FULL``, every other transaction's setting (a failure is
+        logged: the one that raised is what the caller hears)."""
+        try:
+            conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error as exc:
+            LOGGER.error("journal %s: cannot set synchronous=FULL again: %s", self._path, exc)
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
