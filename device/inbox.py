@@ -14,7 +14,13 @@ Messages reach the agent three ways, and all take the same path:
 
 Each message is committed to the journal first and deleted from the modem
 second, so a crash in between leaves it in storage (and the journal's
-deduplication keeps the next read from running it twice). Before anything is
+deduplication keeps the next read from running it twice). A command (an allowed
+sender's message in storage) is committed without a sync and left on the modem:
+the executor's start, synced, makes it durable, and it is deleted only once its
+row is settled -- finished and its reply sent, failed for good, or none
+(:meth:`Inbox.delete_settled`, after the outbox's flush: reply before delete).
+Refused and undecodable messages, parts, and ``+CMT`` deliveries are committed
+synced and deleted (or marked) at once. Before anything is
 journaled the restart watch is consulted, and before a message is journaled as
 undecodable the modem's settings are checked: reading with a character set a
 restarted module forgot would garble it, and it is re-read after the

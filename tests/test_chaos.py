@@ -254,7 +254,7 @@ async def test_sigterm_in_the_middle_of_work_loses_nothing(tmp_path: Path) -> No
 CRASH_OUTCOMES = {
     "after_read": (1, "counted: x", 1),  # not journaled yet: read again
     "after_commit": (1, "counted: x", 1),  # journaled, still on the modem: deduplicated
-    "after_delete": (1, "counted: x", 1),  # deleted before mark_deleted: run from the journal
+    "after_delete": (1, "counted: x", 1),  # deleted after the reply, before mark_deleted
     "after_start": (0, "error: interrupted", 1),  # running, handler not reached
     "after_handler": (1, "error: interrupted", 1),  # ran, outcome not committed
     "after_send": (1, "counted: x", 2),  # the documented window: the reply goes out twice

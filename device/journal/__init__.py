@@ -3,20 +3,27 @@
 The promise is *nothing lost, nothing run twice*. What this module guarantees, exactly:
 
 **What is committed when.** Every method that writes is one ``BEGIN IMMEDIATE``
-transaction. When it returns, everything it did is committed and on disk; when it
-raises, none of it was written. That needs WAL mode with ``synchronous=FULL``: with
-NORMAL, WAL commits are not synced one by one and a power loss may roll back the last
-ones -- and a lost commit can be an SMS already deleted from the modem, gone for good
-(see :meth:`Journal.open`). Nothing is ever half-done: a finished command and its queued reply, or a
-send outcome and its attempt record, are committed together or not at all.
+transaction. When it returns, everything it did is committed and, by default, on disk;
+when it raises, none of it was written. That needs WAL mode with ``synchronous=FULL``:
+with NORMAL, WAL commits are not synced one by one and a power loss may roll back the
+last ones -- and a lost commit can be an SMS already deleted from the modem, gone for
+good (see :meth:`Journal.open`). A caller may ask for one transaction not to be synced
+(``durable=False`` of :meth:`Journal.record_incoming` and :meth:`Journal.mark_deleted`)
+where losing it on power failure is harmless; it survives a crash of the process, and
+the next synced commit makes it durable too. :attr:`Journal.commit_counts` counts the
+commits and the synced ones. Nothing is ever half-done: a finished command and its
+queued reply, or a send outcome and its attempt record, are committed together or not
+at all.
 
 **Inbox.**
 
 * :meth:`Journal.record_incoming` commits a received SMS before anything else happens to
-  it. The caller must delete the message from the modem only *after* that call returned
-  -- never before, never concurrently -- and then record the deletion with
+  it. The caller must delete the message from the modem only *after* a synced commit of
+  its row -- never before, never concurrently -- and then record the deletion with
   :meth:`Journal.mark_deleted`. A crash between the commit and the delete leaves the
-  message on the modem *and* in the journal.
+  message on the modem *and* in the journal. :meth:`Journal.settled_on_modem` lists the
+  rows whose message may now be deleted (finished, no reply of theirs queued): the
+  agent deletes a command's message after its reply is sent.
 * Dedupe rule: a message is the one already journaled when a row with the same
   ``(sender, timestamp, text, concat, storage, index)`` exists (None matches None) and
   that row is still marked ``on_modem``. Then nothing is inserted and the existing row is

@@ -14,6 +14,9 @@ partition (:data:`WAL_AUTOCHECKPOINT_PAGES`, :data:`WAL_SIZE_LIMIT`). Every
 full, I/O error: :mod:`device.journal.health`, which also keeps
 :attr:`JournalStore.health`); a write transaction first checks that the file at the
 path is still the one open (:class:`~device.errors.JournalReplaced` otherwise).
+A transaction whose loss on power failure is harmless may be committed with NORMAL
+(``_transaction(durable=False)``); the store counts its commits and the synced ones
+(:class:`CommitCounts`).
 """
 
 from __future__ import annotations
