@@ -340,6 +340,9 @@ async def test_a_journal_deleted_under_the_agent_stops_it_and_logs_what_is_lost(
         async with rig(tmp_path, line, send_retry_max=1e12) as r:
             r.gw.deliver("000", "ping: 1")
             await r.gw.wait_until(lambda m: len(m.sent) == 1, WAIT)
+            # Reply before delete (issue 14): ping: 1 leaves the modem after its reply.
+            await r.gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
+            await asyncio.sleep(0.2)  # and its mark, which follows the delete's OK
             r.journal.queue_outgoing("+15551230000", "held back")  # due later: not sent
             r.journal._conn.execute(  # type: ignore[union-attr]
                 "UPDATE outbox SET next_attempt_at = '2999-01-01T00:00:00+00:00'"
@@ -400,6 +403,9 @@ async def test_smscmd_run_exits_1_when_its_journal_is_deleted(tmp_path: Path) ->
             await gw.wait_until(lambda m: m.settings.cscs is Charset.UCS2 and m.settings.csdh, WAIT)
             gw.deliver("000", "ping: 1")
             await gw.wait_until(lambda m: len(m.sent) == 1, WAIT)
+            # Reply before delete (issue 14): ping: 1 leaves the modem after its reply.
+            await gw.wait_until(lambda m: m.storages["SM"].used == 0, WAIT)
+            await asyncio.sleep(0.2)  # and its mark, which follows the delete's OK
             delete_journal(proc.journal)
             gw.deliver("000", "ping: 2")
             assert proc.proc is not None
