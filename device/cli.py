@@ -29,21 +29,24 @@ unreadable journal) are one ``smscmd: ...`` line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from device import __version__
-from device.config import Config, load_config
-from device.errors import ConfigError, JournalError, SmscmdError
-from device.journalcmd import UsageError
-from device.journalcmd import add_arguments as journal_options
-from device.preflight import check, review
+from device.errors import ConfigError, JournalError, SmscmdError, UsageError
+
+if TYPE_CHECKING:
+    from device.config import Config
+
+# Each subcommand imports what it needs when it runs (asyncio, the configuration,
+# the journal, the modem, hostsim for ``demo``): ``smscmd --help`` and ``import
+# device.cli`` load only argparse and device.errors, and ``smscmd run`` loads none
+# of the other subcommands' modules.
 
 LOGGER = logging.getLogger("smscmd")
 
@@ -140,6 +143,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def journal_options(journal: argparse.ArgumentParser) -> None:
+    """``smscmd journal``'s own options (the common ones come from :func:`build_parser`);
+    :mod:`device.journalcmd` reads them."""
+    journal.add_argument("--json", action="store_true", help="print a JSON array")
+    journal.add_argument(
+        "--outbox", action="store_true", help="list the outbox (replies, sent messages)"
+    )
+    journal.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                         help="only the last N rows (default all)")  # fmt: skip
+    journal.add_argument("--state", action="append", metavar="STATE",
+                         help="only rows in this state (repeatable), e.g. failed")  # fmt: skip
+    journal.add_argument("--since", metavar="WHEN",
+                         help="only rows from WHEN: 2026-01-31T08:00, 30m, 2h, 7d")  # fmt: skip
+    journal.add_argument("--follow", "-f", action="store_true",
+                         help="keep printing new rows and state changes until Ctrl-C")  # fmt: skip
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -177,6 +197,8 @@ def setup_logging(level: str) -> None:
 
 
 def _load(args: argparse.Namespace) -> Config:
+    from device.config import load_config
+
     overrides: dict[str, object] = {}
     if getattr(args, "port", None):
         overrides["port"] = args.port
@@ -193,6 +215,8 @@ def _load(args: argparse.Namespace) -> Config:
 
 def _checked(args: argparse.Namespace) -> Config:
     """The configuration again (for a reload), checked as at start."""
+    from device.preflight import check
+
     config = _load(args)
     check(config, args.config)
     return config
@@ -201,6 +225,8 @@ def _checked(args: argparse.Namespace) -> Config:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import asyncio
+
     try:
         if args.command == "probe":
             setup_logging(args.log_level)
@@ -216,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _load(args)
         setup_logging(config.log_level)
         if args.command == "run":
+            from device.preflight import check
+
             check(config, args.config)  # the configuration before the port (exit 2)
         if args.command == "run" and config.port is not None:
             asyncio.run(
@@ -291,6 +319,8 @@ async def _check_port(
 def cmd_run(config: Config, reload: Callable[[], Config] | None = None) -> int:
     if config.port is None:
         raise ConfigError("no serial port: give --port or set agent.port", key="agent.port")
+    import asyncio
+
     from device.service import run_service
 
     asyncio.run(run_service(config, reload=reload))
@@ -299,6 +329,9 @@ def cmd_run(config: Config, reload: Callable[[], Config] | None = None) -> int:
 
 def cmd_check_config(file: str) -> int:
     """Validate ``file``: every problem on a line of its own (exit 2), else the handlers."""
+    from device.config import load_config
+    from device.preflight import review
+
     config = load_config(file)  # a file that does not load is one ConfigError (exit 2)
     registry, problems = review(config, file)
     if registry is None or problems:
@@ -434,6 +467,8 @@ def _last_error(note: object) -> list[tuple[str, object]]:
 
 def cmd_journal(config: Config, args: argparse.Namespace) -> int:
     """``--journal``, else ``--config``'s journal, else the running agent's, else the default."""
+    import asyncio
+
     from device.journalcmd import show
 
     path = config.journal

@@ -12,6 +12,11 @@ class SmscmdError(Exception):
     """Base class of all errors raised deliberately by smscmd."""
 
 
+class UsageError(SmscmdError):
+    """A command-line value that does not parse, such as a ``smscmd journal`` filter
+    (exit status 2)."""
+
+
 class SmsFormatError(SmscmdError, ValueError):
     """Text that cannot be encoded to, or decoded from, an SMS representation."""
 

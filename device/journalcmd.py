@@ -9,6 +9,9 @@ at each ``--follow`` poll: the agent may have started); an unreadable file (or
 its ``-wal``/``-shm`` companion, or a directory on the way) is a JournalError
 naming the file, its group and mode.
 
+The options themselves are declared in :mod:`device.cli` (``journal_options``), so
+that ``smscmd --help`` does not import this module and the journal.
+
 Filters: ``--state`` (repeatable; a state of the listed table), ``--since`` (ISO
 8601 date or time, local time when it has no offset, or an age such as ``30m``,
 ``2h``, ``7d``), ``--limit`` (the last N of what is left).
@@ -36,7 +39,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from device.errors import JournalError, SmscmdError
+from device.errors import JournalError, UsageError
 from device.journal import InboxRow, InboxState, Journal, OutboxRow, OutboxState
 
 LOGGER = logging.getLogger(__name__)
@@ -46,36 +49,6 @@ _AGE_RE = re.compile(r"(\d+)([smhd])")
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 Row = InboxRow | OutboxRow
-
-
-class UsageError(SmscmdError):
-    """A filter value that does not parse (exit status 2)."""
-
-
-def add_arguments(journal: argparse.ArgumentParser) -> None:
-    """The journal command's own options (the common ones come from cli)."""
-    journal.add_argument("--json", action="store_true", help="print a JSON array")
-    journal.add_argument(
-        "--outbox", action="store_true", help="list the outbox (replies, sent messages)"
-    )
-    journal.add_argument("--limit", type=_positive_int, default=None, metavar="N",
-                         help="only the last N rows (default all)")  # fmt: skip
-    journal.add_argument("--state", action="append", metavar="STATE",
-                         help="only rows in this state (repeatable), e.g. failed")  # fmt: skip
-    journal.add_argument("--since", metavar="WHEN",
-                         help="only rows from WHEN: 2026-01-31T08:00, 30m, 2h, 7d")  # fmt: skip
-    journal.add_argument("--follow", "-f", action="store_true",
-                         help="keep printing new rows and state changes until Ctrl-C")  # fmt: skip
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def parse_since(text: str, now: datetime) -> datetime:
