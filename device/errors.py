@@ -7,6 +7,24 @@ catch ``SmscmdError`` at the top and know that anything else is a bug.
 
 from __future__ import annotations
 
+import grp
+import os
+import stat
+
+
+def ownership(path: str | os.PathLike[str]) -> str:
+    """`` (group G, mode 0660)`` of ``path``, for a permission error's hint; empty when
+    ``path`` cannot be stat'ed (a group without a name is shown by its number)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return f" (group {group}, mode {stat.S_IMODE(st.st_mode):04o})"
+
 
 class SmscmdError(Exception):
     """Base class of all errors raised deliberately by smscmd."""

@@ -27,19 +27,17 @@ the agent's socket; the price is up to a second of delay and one query a second.
 from __future__ import annotations
 
 import argparse
-import grp
 import json
 import logging
 import os
 import re
-import stat
 import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from device.errors import JournalError, UsageError
+from device.errors import JournalError, UsageError, ownership
 from device.journal import InboxRow, InboxState, Journal, OutboxRow, OutboxState
 
 LOGGER = logging.getLogger(__name__)
@@ -78,30 +76,18 @@ def parse_states(values: Sequence[str] | None, *, outbox: bool) -> frozenset[str
     return wanted
 
 
-def _describe(path: Path) -> str:
-    try:
-        st = path.stat()
-    except OSError:
-        return ""
-    try:
-        group = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        group = str(st.st_gid)
-    return f" (group {group}, mode {stat.S_IMODE(st.st_mode):04o})"
-
-
 def check_readable(path: Path) -> None:
     """JournalError naming the first directory or file the caller may not read."""
     for directory in [*reversed(path.parent.parents), path.parent]:
         if directory.is_dir() and not os.access(directory, os.X_OK):
             raise JournalError(
                 f"cannot read the journal {path}: no search (x) permission on the directory "
-                f"{directory}{_describe(directory)}; join its group"
+                f"{directory}{ownership(directory)}; join its group"
             )
     for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         if file.exists() and not os.access(file, os.R_OK):
             raise JournalError(
-                f"cannot read the journal: no read permission on {file}{_describe(file)}; "
+                f"cannot read the journal: no read permission on {file}{ownership(file)}; "
                 "join its group (the agent's, usually smscmd)"
             )
 

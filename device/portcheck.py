@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import grp
 import logging
 import os
-import stat
 
-from device.errors import SmscmdError
+from device.errors import SmscmdError, ownership
 
 LOGGER = logging.getLogger(__name__)
 
@@ -36,18 +34,6 @@ class PortBusy(PortError):
     """Another process holds the port's exclusive lock."""
 
 
-def _owner(path: str) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return ""
-    try:
-        group = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        group = str(st.st_gid)
-    return f" (group {group}, mode {stat.S_IMODE(st.st_mode):04o})"
-
-
 def check_port(port: str) -> None:
     """Raise PortError when ``port`` cannot be used as the modem's AT port; else return."""
     try:
@@ -58,7 +44,7 @@ def check_port(port: str) -> None:
         ) from None
     except PermissionError:
         raise PortError(
-            f"cannot open {port}: permission denied{_owner(port)}; read and write are needed: "
+            f"cannot open {port}: permission denied{ownership(port)}; read and write are needed: "
             "add the user to the port's group (usually dialout), or under systemd allow the "
             "device in the unit's DeviceAllow="
         ) from None
