@@ -34,11 +34,11 @@ def read_exactly(ser: serial.Serial, count: int) -> tuple[bytes, float]:
     return data, time.monotonic()
 
 
-async def test_output_at_9600_takes_its_wire_time_and_is_logged() -> None:
-    """480 bytes from the module at 9600 baud: 0.5 s on the wire (960 bytes/s)."""
-    payload = bytes(range(32, 128)) * 5
+async def inject_and_read(payload: bytes, baud: int | None = None) -> tuple[bytes, float, ByteLog]:
+    """``payload`` from the module to a reader on its pty: what was read, the seconds
+    from the injection to the last byte, and hostsim's byte log."""
     log = ByteLog()
-    async with HostSim(baud=9600, byte_log=log) as sim:
+    async with HostSim(baud=baud, byte_log=log) as sim:
         modem = sim[0]
         ser = await asyncio.to_thread(serial.Serial, modem.path, timeout=IO_TIMEOUT)
         try:
@@ -48,9 +48,16 @@ async def test_output_at_9600_takes_its_wire_time_and_is_logged() -> None:
             data, end = await reading
         finally:
             ser.close()
+    return data, end - start, log
+
+
+async def test_output_at_9600_takes_its_wire_time_and_is_logged() -> None:
+    """480 bytes from the module at 9600 baud: 0.5 s on the wire (960 bytes/s)."""
+    payload = bytes(range(32, 128)) * 5
+    data, elapsed, log = await inject_and_read(payload, baud=9600)
     wire = len(payload) * byte_time(9600)
     assert data == payload
-    assert wire - 0.005 <= end - start <= wire + SLACK
+    assert wire - 0.005 <= elapsed <= wire + SLACK
     out = [c for c in log.chunks if c.direction is Direction.TO_TE]
     assert b"".join(c.data for c in out) == payload
     assert len(out) > 10, "paced output comes in many small chunks, not one write"
@@ -89,19 +96,9 @@ async def test_unpaced_by_default() -> None:
     """Without ``baud`` the same 480 bytes (0.5 s at 9600) come in well under that, in
     one chunk."""
     payload = bytes(range(32, 128)) * 5
-    log = ByteLog()
-    async with HostSim(byte_log=log) as sim:
-        modem = sim[0]
-        ser = await asyncio.to_thread(serial.Serial, modem.path, timeout=IO_TIMEOUT)
-        try:
-            reading = asyncio.create_task(asyncio.to_thread(read_exactly, ser, len(payload)))
-            start = time.monotonic()
-            modem.inject(payload)
-            data, end = await reading
-        finally:
-            ser.close()
+    data, elapsed, log = await inject_and_read(payload)
     assert data == payload
-    assert end - start < 0.25
+    assert elapsed < 0.25
     assert [c.data for c in log.chunks] == [payload]
 
 
