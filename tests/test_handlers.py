@@ -286,11 +286,8 @@ async def test_concurrency_lets_one_handler_run_several_at_once(tmp_path: Path, 
             r.gw.deliver("000", f"slow: {n}")
         await gate.until_started(2)
         # All three journaled (reply before delete, issue 14: they stay on the modem
-        # until answered): a bounded wait for the third row.
-        for _ in range(int(WAIT / 0.01)):
-            if len(r.journal.inbox()) == 3:
-                break
-            await asyncio.sleep(0.01)
+        # until answered): the agent reports each received row.
+        await asyncio.wait_for(r.recorder.until(lambda: len(r.recorder.rows) == 3), WAIT)
         assert r.gw.modem.storages["SM"].used == 3
         assert sorted(gate.started) == ["0", "1"]
         assert r.agent.executor.in_flight == 2
