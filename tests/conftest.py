@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
 from harness import Line
 
+from device.journal.worker import THREAD_NAME
 from hostsim.link import BYTES, CHUNKED, WHOLE
 
 T = TypeVar("T")
@@ -33,7 +35,8 @@ def run_async(coro: Coroutine[Any, Any, T], timeout: float = ASYNC_TEST_TIMEOUT)
 
     Fails the test if any task is still pending when the coroutine returns, so
     that no test leaves work behind. The leftovers are cancelled first, so the
-    loop closes cleanly even then.
+    loop closes cleanly even then. Fails it too when an agent's journal thread
+    (:data:`device.journal.worker.THREAD_NAME`) is still running afterwards.
     """
 
     async def bounded() -> T:
@@ -46,7 +49,11 @@ def run_async(coro: Coroutine[Any, Any, T], timeout: float = ASYNC_TEST_TIMEOUT)
             raise AssertionError(f"test left tasks running: {leftovers!r}")
         return result
 
-    return asyncio.run(bounded())
+    result = asyncio.run(bounded())
+    threads = [t.name for t in threading.enumerate() if t.name.startswith(THREAD_NAME)]
+    if threads:
+        raise AssertionError(f"test left journal threads running: {threads!r}")
+    return result
 
 
 @pytest.hookimpl(tryfirst=True)

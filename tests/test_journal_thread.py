@@ -1,0 +1,223 @@
+"""The agent's journal thread (issue 14: "the journal's disk I/O must not stall the
+serial reader"): :class:`device.journal.worker.AsyncJournal` on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from device.errors import JournalError, JournalReplaced
+from device.journal import InboxState, InboxTransitionError, Journal
+from device.journal.worker import THREAD_NAME, AsyncJournal
+
+WAIT = 10.0
+#: Bound of a step the worker is held at by a test (released long before, normally).
+HOLD = 2.0
+
+
+class Gate:
+    """Holds the journal thread inside a call until :meth:`open` (or :data:`HOLD`)."""
+
+    def __init__(self) -> None:
+        #: Set once a call reached the gate; ``holding`` while it is held there.
+        self.inside = threading.Event()
+        self.holding = threading.Event()
+        self._open = threading.Event()
+        self.timed_out = False
+
+    def hold(self) -> None:
+        """In the thread: say so, then wait to be let go."""
+        self.holding.set()
+        self.inside.set()
+        self.timed_out = not self._open.wait(HOLD)
+        self.holding.clear()
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def entered(self) -> None:
+        """Return once the thread is held (polled off the loop: a thread's event)."""
+        entered = await asyncio.to_thread(self.inside.wait, HOLD)
+        assert entered, "the journal thread never reached the gate"
+
+
+def _journal_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(THREAD_NAME)]
+
+
+@contextlib.contextmanager
+def opened(tmp_path: Path) -> Iterator[Journal]:
+    with Journal.open(tmp_path / "j.sqlite3") as journal:
+        yield journal
+
+
+def _receive(journal: Journal, text: str = "ping") -> int:
+    row, _ = journal.record_incoming(sender="000", timestamp=None, text=text, storage=None,
+                                     index=None)  # fmt: skip
+    return row.id
+
+
+async def test_calls_run_in_one_thread_off_the_loop_in_the_order_made(tmp_path: Path) -> None:
+    with opened(tmp_path) as journal:
+        threaded = AsyncJournal(journal)
+        seen: list[str] = []
+        queue = journal.queue_outgoing
+
+        def queue_in_thread(destination: str, text: str) -> Any:
+            seen.append(threading.current_thread().name)
+            return queue(destination, text)
+
+        journal.queue_outgoing = queue_in_thread  # type: ignore[method-assign]
+        try:
+            rows = await asyncio.gather(
+                *(threaded.queue_outgoing("000", f"n{n}") for n in range(20))
+            )
+            pending = await threaded.pending_outbox()
+        finally:
+            await threaded.close()
+        assert [r.text for r in rows] == [f"n{n}" for n in range(20)]
+        assert [r.id for r in rows] == sorted(r.id for r in rows)  # committed in that order
+        assert [r.id for r in pending] == [r.id for r in rows]  # the read saw every write
+        assert len(set(seen)) == 1 and seen[0].startswith(THREAD_NAME)
+        assert threading.current_thread().name not in seen
+        assert _journal_threads() == []
+
+
+async def test_an_exception_reaches_the_caller_as_it_was_raised(tmp_path: Path) -> None:
+    """Same type, same object: JournalError, InboxTransitionError, ValueError, and one a
+    test raises itself."""
+    with opened(tmp_path) as journal:
+        threaded = AsyncJournal(journal)
+        try:
+            inbox_id = _receive(journal)
+            done = _receive(journal, "done")
+            await threaded.finish(done, reply="x", state=InboxState.DONE, reply_to="000")
+            with pytest.raises(InboxTransitionError):  # a finished row is never started
+                await threaded.start(done, "ping", None)
+            with pytest.raises(JournalError, match="no inbox row 99"):
+                await threaded.start(99, "ping", None)
+            with pytest.raises(ValueError, match="limit"):
+                await threaded.outbox(limit=-1)
+            raised = JournalError("the very one")
+
+            def failing() -> dict[str, int]:
+                raise raised
+
+            journal.counts = failing  # type: ignore[method-assign]
+            with pytest.raises(JournalError) as caught:
+                await threaded.counts()
+            assert caught.value is raised
+            # And the journal is still usable after each of them.
+            assert (await threaded.start(inbox_id, "ping", None)).state is InboxState.RUNNING
+        finally:
+            await threaded.close()
+
+
+async def test_a_replaced_file_is_journal_replaced_in_the_caller(tmp_path: Path) -> None:
+    with opened(tmp_path) as journal:
+        threaded = AsyncJournal(journal)
+        try:
+            os.replace(journal.path, tmp_path / "moved.sqlite3")
+            with pytest.raises(JournalReplaced):
+                await threaded.queue_outgoing("000", "lost")
+            with pytest.raises(JournalReplaced):
+                await threaded.check_identity()
+        finally:
+            await threaded.close()
+
+
+async def test_close_lets_the_calls_made_before_it_run_then_refuses(tmp_path: Path) -> None:
+    with opened(tmp_path) as journal:
+        threaded = AsyncJournal(journal)
+        gate = Gate()
+        counts = journal.counts
+
+        def held() -> dict[str, int]:
+            gate.hold()
+            return counts()
+
+        journal.counts = held  # type: ignore[method-assign]
+        first = asyncio.ensure_future(threaded.counts())
+        await gate.entered()
+        queued = asyncio.ensure_future(threaded.queue_outgoing("000", "queued behind"))
+        closing = asyncio.ensure_future(threaded.close())
+        await asyncio.sleep(0)  # let close() refuse new calls
+        with pytest.raises(JournalError, match="is closed"):
+            await threaded.pending_outbox()
+        assert not closing.done()  # it waits for the calls before it
+        gate.open()
+        await asyncio.wait_for(closing, WAIT)
+        assert (await first)["outbox.queued"] == 0 and not gate.timed_out
+        assert (await queued).text == "queued behind"
+        assert [r.text for r in journal.outbox()] == ["queued behind"]
+        assert _journal_threads() == []
+        await threaded.close()  # twice is harmless
+        with pytest.raises(JournalError, match="is closed"):
+            await threaded.counts()
+
+
+async def test_a_journal_closed_while_a_call_waits_is_a_journal_error(tmp_path: Path) -> None:
+    """The service closes the journal; a call still queued then fails typed, at once."""
+    with opened(tmp_path) as journal:
+        threaded = AsyncJournal(journal)
+        gate = Gate()
+
+        def held() -> None:
+            gate.hold()
+
+        journal.checkpoint = held  # type: ignore[method-assign]
+        try:
+            first = asyncio.ensure_future(threaded.checkpoint())
+            await gate.entered()
+            queued = asyncio.ensure_future(threaded.pending_inbox())
+            await asyncio.sleep(0)
+            journal.close()  # not holding the journal's lock: the held call is no query
+            gate.open()
+            await asyncio.wait_for(first, WAIT)
+            with pytest.raises(JournalError, match="is closed"):
+                await asyncio.wait_for(queued, WAIT)
+        finally:
+            await threaded.close()
+
+
+async def test_a_cancelled_caller_does_not_withdraw_its_call(tmp_path: Path) -> None:
+    """CancelledError at once for the caller; the commit is still made, all of it."""
+    with opened(tmp_path) as journal:
+        threaded = AsyncJournal(journal)
+        gate = Gate()
+        checkpoint = journal.checkpoint
+
+        def held() -> None:
+            gate.hold()
+            checkpoint()
+
+        journal.checkpoint = held  # type: ignore[method-assign]
+        try:
+            first = asyncio.ensure_future(threaded.checkpoint())
+            await gate.entered()
+            caller = asyncio.ensure_future(threaded.queue_outgoing("000", "still made"))
+            await asyncio.sleep(0)
+            caller.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await caller
+            assert journal.outbox() == []  # not yet: the thread is still held
+            gate.open()
+            await asyncio.wait_for(first, WAIT)
+        finally:
+            await threaded.close()
+        assert [r.text for r in journal.outbox()] == ["still made"]
+
+
+async def test_an_unused_journal_thread_closes_without_starting(tmp_path: Path) -> None:
+    with opened(tmp_path) as journal:
+        threaded = AsyncJournal(journal)
+        assert threaded.path == journal.path and threaded.health.condition is None
+        await threaded.close()
+        assert _journal_threads() == []
