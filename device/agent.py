@@ -36,6 +36,12 @@ drained, every reply still queued in the old file is logged (it is lost with it)
 and the error propagates (``smscmd run`` exits 1, and systemd starts it again on a
 new journal: the modem's storage still holds every message not yet journaled).
 
+Every journal call, read or write, goes through the agent's one journal thread
+(:class:`~device.journal.worker.AsyncJournal`): the loop awaits it and goes on reading
+the line while the disk syncs, and the calls run in the order they are made. The
+thread is joined when :meth:`Agent.run` ends, after the handler runs in flight are
+drained (their replies are journaled); a call after that is a JournalError.
+
 Crash points (a test hook) live in :mod:`device.crash`, observer hooks and
 counters in :mod:`device.observer`.
 """
@@ -59,6 +65,7 @@ from device.errors import JournalCannotRecord, JournalError, JournalReplaced
 from device.executor import Executor
 from device.inbox import Inbox
 from device.journal import Journal, OutboxState
+from device.journal.worker import AsyncJournal
 from device.modem import Lifecycle, Modem, ModemState, Trigger, signal_text
 from device.modem.profiles import Profile
 from device.modem.supervisor import ModemSupervisor, OpenChannel
@@ -87,7 +94,8 @@ class Agent:
         ``last_error`` is kept across agents by a service that builds a new one on a
         reload (a fresh one otherwise)."""
         self.config = config
-        self.journal = journal
+        #: The journal, through the agent's journal thread (closed when :meth:`run` ends).
+        self.journal = AsyncJournal(journal)
         self.registry = registry
         self.observer = observer or AgentObserver()
         self.lifecycle = Lifecycle(self._state_changed)
@@ -111,7 +119,7 @@ class Agent:
             on_error=self._error,
         )
         self.inbox = Inbox(
-            journal,
+            self.journal,
             allowed_senders=config.allowed_senders,
             concat_timeout=config.concat_timeout,
             restart=self.supervisor.restarts,
@@ -122,7 +130,7 @@ class Agent:
             wake=self._wake,
         )
         self.executor = Executor(
-            journal,
+            self.journal,
             registry,
             handler_timeout=config.handler_timeout,
             reply_to=config.reply_to,
@@ -134,7 +142,7 @@ class Agent:
             wake=self._wake,
         )
         self.outbox = Outbox(
-            journal,
+            self.journal,
             SendPolicy.from_config(config),
             counters=self.counters,
             observer=self.observer,
@@ -201,7 +209,7 @@ class Agent:
             modem.identity.describe(), modem.registration_text, signal_text(modem.rssi)
         )
 
-    def status_report(self) -> dict[str, Any]:
+    async def status_report(self) -> dict[str, Any]:
         """Everything ``smscmd status`` shows, JSON-ready."""
         modem = self.modem
         identity = modem.identity if modem is not None else None
@@ -227,13 +235,13 @@ class Agent:
             "settings_not_sticking": dict(modem.not_sticking) if modem is not None else {},
             "uptime_seconds": round(time.monotonic() - self.started, 1),
             "counters": dataclasses.asdict(self.counters),
-            "journal": self.journal.counts(),
+            "journal": await self.journal.counts(),
             "journal_path": str(self.journal.path.resolve()),
         }
 
-    def queue_send(self, text: str, destination: str | None = None) -> dict[str, Any]:
+    async def queue_send(self, text: str, destination: str | None = None) -> dict[str, Any]:
         """Commit an originated message to the outbox and wake the sender."""
-        row = self.journal.queue_outgoing(destination or self.config.reply_to, text)
+        row = await self.journal.queue_outgoing(destination or self.config.reply_to, text)
         LOGGER.info("outbox %d: queued for %s: %r", row.id, row.destination, text)
         self._wake.set()
         return row.as_dict()
@@ -243,8 +251,8 @@ class Agent:
     async def run(self) -> None:
         """Serve until stopped. Modem and journal trouble is recovered from, not raised."""
         try:
-            self.inbox.expire_parts()
-            self._prune()
+            await self.inbox.expire_parts()
+            await self._prune()
         except JournalCannotRecord:  # logged by the journal; the sweeps do it later
             self._journal_changed()
         try:
@@ -252,7 +260,7 @@ class Agent:
         except JournalReplaced as exc:
             LOGGER.critical("%s; stopping (the next start opens the journal at the path)", exc)
             await self.executor.drain()
-            self._log_what_is_lost(exc)
+            await self._log_what_is_lost(exc)
             raise
         finally:
             await self.executor.drain()  # replies of runs in flight are journaled, not lost
@@ -267,6 +275,7 @@ class Agent:
                     "outbox %d: %s to %s but never recorded (sent again at the next start): %r",
                     row.id, held.describe(), row.destination, row.text,
                 )  # fmt: skip
+            await self.journal.close()  # after the drain: the runs' replies are journaled
             self.lifecycle.fire(Trigger.STOP)
             LOGGER.info("agent stopped")
 
@@ -297,19 +306,19 @@ class Agent:
             # Idle: sleep until woken, or until the next timer (health check, safety
             # sweep, a reply due for another attempt). No polling.
             now = loop.time()
-            deadline = min(next_health, next_sweep, now + self.outbox.wait())
+            deadline = min(next_health, next_sweep, now + await self.outbox.wait())
             if await wait_any(self._wake, channel.closed, timeout=max(0.0, deadline - now)):
                 continue
             now = loop.time()
             if now >= next_sweep:
                 LOGGER.debug("safety sweep of the modem storage")
                 self.inbox.drain_needed = True
-                self.inbox.expire_parts()
-                self._prune()
+                await self.inbox.expire_parts()
+                await self._prune()
             if now >= next_health:
                 await self.supervisor.health_check(modem)
-                self.journal.check_identity()
-                self.journal.checkpoint()
+                await self.journal.check_identity()
+                await self.journal.checkpoint()
                 next_health = loop.time() + self.config.health_interval
 
     def _journal_changed(self) -> None:
@@ -320,11 +329,12 @@ class Agent:
             self._journal_condition = text
             notify(self.observer.journal_condition, text)
 
-    def _log_what_is_lost(self, cause: JournalReplaced) -> None:
+    async def _log_what_is_lost(self, cause: JournalReplaced) -> None:
         """Log each reply the replaced journal still holds queued: it is gone with that
         file (one held unrecorded is logged by :meth:`run` in any case)."""
         try:
-            queued = [r for r in self.journal.outbox(limit=None) if r.state is OutboxState.QUEUED]
+            rows = await self.journal.outbox(limit=None)
+            queued = [r for r in rows if r.state is OutboxState.QUEUED]
         except JournalError as exc:
             LOGGER.error("cannot list the replies still queued: %s", exc)
             return
@@ -333,10 +343,10 @@ class Agent:
                 LOGGER.error("outbox %d: reply to %s lost with the journal (%s): %r",
                              row.id, row.destination, cause, row.text)  # fmt: skip
 
-    def _prune(self) -> None:
+    async def _prune(self) -> None:
         """Bounded growth: drop finished rows older than the retention time."""
         cutoff = datetime.now(UTC) - timedelta(days=self.config.retention_days)
-        removed = self.journal.prune(older_than=cutoff, keep_last=self.config.keep_last)
+        removed = await self.journal.prune(older_than=cutoff, keep_last=self.config.keep_last)
         if removed:
             LOGGER.info("journal: pruned %d finished row(s) older than %s", removed, cutoff)
 

@@ -62,9 +62,9 @@ class AgentNotRunning(ControlError):
 class ControlTarget(Protocol):
     """What the server needs from the agent."""
 
-    def status_report(self) -> dict[str, Any]: ...
+    async def status_report(self) -> dict[str, Any]: ...
 
-    def queue_send(self, text: str, destination: str | None) -> dict[str, Any]: ...
+    async def queue_send(self, text: str, destination: str | None) -> dict[str, Any]: ...
 
 
 def check_sms_text(text: str) -> None:
@@ -120,7 +120,7 @@ class ControlServer:
                 if self._clients > MAX_CLIENTS:
                     raise ValueError("busy: too many clients")
                 line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT)
-                answer = self._answer(line)
+                answer = await self._answer(line)
             except (TimeoutError, ValueError, asyncio.LimitOverrunError) as exc:
                 answer = {"ok": False, "error": f"bad request: {exc or 'timed out'}"}
             writer.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
@@ -133,7 +133,7 @@ class ControlServer:
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
 
-    def _answer(self, line: bytes) -> dict[str, Any]:
+    async def _answer(self, line: bytes) -> dict[str, Any]:
         try:
             request = json.loads(line)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -143,7 +143,7 @@ class ControlServer:
         op = request.get("op")
         try:
             if op == "status":
-                return {"ok": True, "status": self.target.status_report()}
+                return {"ok": True, "status": await self.target.status_report()}
             if op == "send":
                 text, to = request.get("text"), request.get("to")
                 if not isinstance(text, str):
@@ -153,7 +153,7 @@ class ControlServer:
                 ):
                     return {"ok": False, "error": "to must be a phone number"}
                 check_sms_text(text)
-                return {"ok": True, "outbox": self.target.queue_send(text, to)}
+                return {"ok": True, "outbox": await self.target.queue_send(text, to)}
         except SmscmdError as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": False, "error": f"unknown op {op!r} (status, send)"}

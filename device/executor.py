@@ -12,8 +12,8 @@ Concurrency: each row runs as its own task, so that a slow handler does not
 hold the agent's loop (the inbox, the outbox) or the commands behind it. A
 handler runs at most ``Handler.concurrency`` rows at once (default 1); a row
 whose handler is at its limit stays RECEIVED, and rows of one handler start
-oldest first. The row is journaled RUNNING *before* its task starts (in
-:meth:`Executor.run_pending`, on the loop), and the reply still goes through
+oldest first. The row is journaled RUNNING *before* its task starts (awaited in
+:meth:`Executor.run_pending`, by the agent's loop), and the reply still goes through
 the outbox, which sends one message at a time. A finished run wakes the loop.
 A journal error inside a run is raised from the next :meth:`run_pending`, as if
 the loop had met it itself. An outcome the journal could not record (a full disk
@@ -42,7 +42,8 @@ from device.commands import (
 )
 from device.crash import CrashPoints
 from device.errors import JournalError
-from device.journal import InboxRow, InboxState, Journal
+from device.journal import InboxRow, InboxState
+from device.journal.worker import AsyncJournal
 from device.observer import AgentObserver, Counters, notify
 
 LOGGER = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class Executor:
 
     def __init__(
         self,
-        journal: Journal,
+        journal: AsyncJournal,
         registry: Registry,
         *,
         handler_timeout: float,
@@ -110,39 +111,43 @@ class Executor:
 
     async def run_pending(self) -> None:
         """Start every pending row that has a free slot, oldest first, and go on while
-        runs finish at once (a quick handler's rows all run in one call, as they did
-        one by one before); returns without waiting for slow runs (see :meth:`drain`),
-        early when stopped. Raises the journal error a finished run met."""
+        runs end meanwhile (a slot freed may start the next row); returns without
+        waiting for the runs (see :meth:`drain`), early when stopped. Raises the
+        journal error a finished run met.
+
+        A quick run has asked the journal for its ``finish`` by the time this returns;
+        the journal thread runs calls in the order made, so the outbox's next read
+        already sees the reply queued (one pass of the loop, no wake-up in between)."""
         while True:
             self._finished = False
             self._raise_failure()
-            if not self._start_ready():
+            if not await self._start_ready():
                 return
             await asyncio.sleep(0)  # let the runs just started begin (and quick ones end)
             if not self._finished:
                 return
 
-    def _start_ready(self) -> int:
+    async def _start_ready(self) -> int:
         """Journal RUNNING and start a task for each pending row with a free slot
         (first the outcomes held :attr:`unfinished`: JournalError while they cannot be)."""
         for held in list(self.unfinished.values()):
-            self._record(held)
+            await self._record(held)
             LOGGER.warning("inbox %d: outcome recorded at last", held.row.id)
         started = 0
-        for row in self.journal.pending_inbox():
+        for row in await self.journal.pending_inbox():
             if self._stop.is_set():
                 break
             if row.id in self._running or row.id in self.unfinished:
                 continue
             # Never a blind re-run of a RUNNING row: the idempotency rule decides.
-            if row.state is InboxState.RUNNING and not self._answer_interrupted(row):
+            if row.state is InboxState.RUNNING and not await self._answer_interrupted(row):
                 continue
             parsed = parse_payload(row.text)
             handler = self.dispatcher.registry.lookup(parsed.name)
             key, limit = (handler.name, handler.concurrency) if handler else ("", 0)
             if limit and self._busy[key] >= limit:
                 continue  # stays RECEIVED; the run that frees the slot wakes the loop
-            running = self.journal.start(row.id, parsed.name, parsed.argument)
+            running = await self.journal.start(row.id, parsed.name, parsed.argument)
             self._crash.reached("after_start")
             self._busy[key] += 1
             self._running[row.id] = asyncio.create_task(
@@ -172,7 +177,7 @@ class Executor:
         if failure is not None:
             raise failure
 
-    def _answer_interrupted(self, row: InboxRow) -> bool:
+    async def _answer_interrupted(self, row: InboxRow) -> bool:
         """For a row left RUNNING: True when its handler is idempotent and may run
         again; otherwise the row is failed and answered ``error: interrupted`` here,
         and False returned. An unknown command counts as not idempotent."""
@@ -181,7 +186,7 @@ class Executor:
             LOGGER.warning("inbox %d: %r was interrupted; running it again", row.id, row.command)
             return True
         LOGGER.warning("inbox %d: %r was interrupted; answering error", row.id, row.command)
-        outbox = self.journal.finish(
+        outbox = await self.journal.finish(
             row.id,
             reply="error: interrupted",
             state=InboxState.FAILED,
@@ -222,13 +227,13 @@ class Executor:
             for warning in warnings:
                 LOGGER.warning("inbox %d reply: %s", row.id, warning)
         state = InboxState.DONE if outcome.ok else InboxState.FAILED
-        self._record(Unfinished(row, parsed.name, reply, state, outcome.error))
+        await self._record(Unfinished(row, parsed.name, reply, state, outcome.error))
 
-    def _record(self, held: Unfinished) -> None:
+    async def _record(self, held: Unfinished) -> None:
         """Finish ``held.row``; on a JournalError hold it in :attr:`unfinished`, re-raise."""
         row = held.row
         try:
-            outbox = self.journal.finish(
+            outbox = await self.journal.finish(
                 row.id, reply=held.reply, state=held.state, error=held.error,
                 reply_to=self._reply_to,
             )  # fmt: skip

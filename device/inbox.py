@@ -50,7 +50,8 @@ from device.admission import refusal
 from device.at.codec import Urc
 from device.at.errors import CommandError, ResponseDamaged
 from device.crash import CrashPoints
-from device.journal import InboxRow, InboxState, Journal
+from device.journal import InboxRow, InboxState
+from device.journal.worker import AsyncJournal
 from device.modem import Modem, StoredSms, UndecodableSms, parse_cmti
 from device.observer import AgentObserver, Counters, notify
 
@@ -80,7 +81,7 @@ class IndexReader:
 
     def __init__(
         self,
-        journal: Journal,
+        journal: AsyncJournal,
         *,
         restart: RestartWatch,
         counters: Counters,
@@ -153,7 +154,7 @@ class IndexReader:
         self._restart.check()
         del self._failures[(storage, index)]
         reason = f"unreadable after {MAX_READ_TRIES} tries: {exc}"
-        row, new = self.journal.record_incoming(
+        row, new = await self.journal.record_incoming(
             sender="",
             timestamp=None,
             text="",
@@ -173,7 +174,7 @@ class IndexReader:
                          storage, index, delete_error)  # fmt: skip
             self._skipped.add((storage, index))
             return False
-        self.journal.mark_deleted(row.id)
+        await self.journal.mark_deleted(row.id)
         return True
 
 
@@ -191,7 +192,7 @@ class Inbox:
 
     def __init__(
         self,
-        journal: Journal,
+        journal: AsyncJournal,
         *,
         allowed_senders: Collection[str],
         concat_timeout: float,
@@ -260,10 +261,10 @@ class Inbox:
             urc = self._direct.pop(0)
             await self._commit_and_delete(modem, modem.mode.direct(urc.args, urc.body or ""))
 
-    def expire_parts(self) -> None:
+    async def expire_parts(self) -> None:
         """Multipart messages whose parts stopped coming: journaled incomplete, answered."""
         cutoff = datetime.now(UTC) - timedelta(seconds=self._concat_timeout)
-        for row in self.journal.expire_parts(cutoff):
+        for row in await self.journal.expire_parts(cutoff):
             LOGGER.warning("inbox %d: incomplete message from %r: %s", row.id, row.sender,
                            row.error)  # fmt: skip
             notify(self._observer.received, row)
@@ -287,7 +288,7 @@ class Inbox:
                 return  # not every index was read: ``present`` is not the whole storage
         if messages:
             LOGGER.info("%d message(s) waiting in storage", len(messages))
-        cleared = self.journal.forget_absent(modem.read_storage, present)
+        cleared = await self.journal.forget_absent(modem.read_storage, present)
         if cleared:
             LOGGER.info("journal: %d row(s) no longer on the modem (deleted before a crash)",
                         cleared)  # fmt: skip
@@ -326,7 +327,7 @@ class Inbox:
                 message.index,
                 message.reason,
             )
-            row, new = self.journal.record_incoming(
+            row, new = await self.journal.record_incoming(
                 sender="",
                 timestamp=None,
                 text=f"{message.raw_header}\n{message.raw_body}",
@@ -341,7 +342,7 @@ class Inbox:
             # Shorter than its length said: what was complete is kept, but never run.
             LOGGER.error("truncated message from %r at %s index %s", message.sender,
                          message.storage, message.index)  # fmt: skip
-            row, new = self.journal.record_incoming(
+            row, new = await self.journal.record_incoming(
                 sender=message.sender,
                 timestamp=message.timestamp,
                 text=message.text,
@@ -358,7 +359,7 @@ class Inbox:
         else:
             state, reason = self._admission(modem, message)
             allowed = reason is None
-            row, new = self.journal.record_incoming(
+            row, new = await self.journal.record_incoming(
                 sender=message.sender,
                 timestamp=message.timestamp,
                 text=message.text,
@@ -385,7 +386,7 @@ class Inbox:
                     )
         self._crash.reached("after_commit")
         if not _stored(message):
-            self.journal.mark_deleted(row.id)  # +CMT: nothing in storage to delete
+            await self.journal.mark_deleted(row.id)  # +CMT: nothing in storage to delete
         elif new and row.state is not InboxState.RECEIVED:
             await self._delete(modem, row)  # final at once: nothing more will happen to it
         # Otherwise it stays on the modem until its row is settled (delete_settled); a
@@ -400,7 +401,7 @@ class Inbox:
         """Delete from the modem every message whose row is settled: finished, and its
         reply sent, failed for good, or none (reply before delete). Returns early when
         stopped; before each delete the restart watch is consulted."""
-        for row in self.journal.settled_on_modem():
+        for row in await self.journal.settled_on_modem():
             if self._stop.is_set():
                 return
             self._restart.check()
@@ -412,7 +413,7 @@ class Inbox:
         assert row.storage is not None and row.index is not None
         await modem.delete(row.storage, row.index)
         self._crash.reached("after_delete")
-        self.journal.mark_deleted(row.id, durable=False)
+        await self.journal.mark_deleted(row.id, durable=False)
 
     def _held(self, modem: Modem, message: StoredSms) -> bool:
         """Whether a part joins the parts held for its message. A truncated part, and a
@@ -435,7 +436,7 @@ class Inbox:
         part is in, whatever order the parts came in."""
         concat = message.concat
         assert concat is not None
-        new = self.journal.add_part(
+        new = await self.journal.add_part(
             sender=message.sender,
             reference=concat.reference,
             total=concat.total,
@@ -449,7 +450,7 @@ class Inbox:
         LOGGER.info("part %d/%d (reference %d) from %r%s", concat.sequence, concat.total,
                     concat.reference, message.sender, "" if new else " again: ignored")  # fmt: skip
         state, reason = self._admission(modem, message)
-        row = self.journal.complete_multipart(
+        row = await self.journal.complete_multipart(
             sender=message.sender,
             reference=concat.reference,
             total=concat.total,

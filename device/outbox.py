@@ -47,7 +47,8 @@ from device.at.errors import PERMANENT_CMS, CmsError, CommandError, ModemError, 
 from device.config import Config
 from device.crash import CrashPoints
 from device.errors import JournalError
-from device.journal import Journal, OutboxRow
+from device.journal import OutboxRow
+from device.journal.worker import AsyncJournal
 from device.modem import Modem
 from device.observer import AgentObserver, Counters, notify
 from device.retry import Backoff
@@ -184,7 +185,7 @@ class Outbox:
 
     def __init__(
         self,
-        journal: Journal,
+        journal: AsyncJournal,
         policy: SendPolicy,
         *,
         counters: Counters,
@@ -214,38 +215,38 @@ class Outbox:
 
         First records what is held :attr:`unrecorded`; a JournalError there, or from
         the probe while the journal cannot record, ends the pass before any send."""
-        self._record_held()
-        for row in self.journal.pending_outbox():
+        await self._record_held()
+        for row in await self.journal.pending_outbox():
             if self._stop.is_set():
                 return
             before_send()
             if self.journal.health.condition is not None:
-                self.journal.probe()  # raises while the journal still cannot record
+                await self.journal.probe()  # raises while the journal still cannot record
             try:
                 mr = await modem.send_text(row.destination, row.text, timeout=self.send_timeout)
             except (CommandError, ResponseError) as exc:
-                self._failed(row, exc)
+                await self._failed(row, exc)
                 continue
             except ModemError as exc:
                 # Timed out or the port went away in the middle: it may have gone out.
-                self._failed(row, exc)
+                await self._failed(row, exc)
                 raise
             self._crash.reached("after_send")
-            self._record(Unrecorded(row, mr=mr))
+            await self._record(Unrecorded(row, mr=mr))
 
-    def _record_held(self) -> None:
+    async def _record_held(self) -> None:
         for held in list(self.unrecorded.values()):
-            self._record(held)
+            await self._record(held)
             LOGGER.warning("outbox %d: %s recorded at last", held.row.id, held.describe())
 
-    def _record(self, outcome: Unrecorded) -> None:
+    async def _record(self, outcome: Unrecorded) -> None:
         """Commit ``outcome``; on a JournalError hold it in :attr:`unrecorded` and re-raise."""
         row = outcome.row
         try:
             if outcome.mr is not None:
-                sent = self.journal.mark_sent(row.id, outcome.mr)
+                sent = await self.journal.mark_sent(row.id, outcome.mr)
             elif outcome.decision is not None:
-                failed = self.journal.mark_send_failed(
+                failed = await self.journal.mark_send_failed(
                     row.id,
                     outcome.decision.error,
                     final=outcome.decision.final,
@@ -269,7 +270,7 @@ class Outbox:
         elif outcome.decision is not None:
             notify(self._observer.send_failed, failed)
 
-    def _failed(self, row: OutboxRow, error: ModemError) -> None:
+    async def _failed(self, row: OutboxRow, error: ModemError) -> None:
         decision = decide(error, row, self.policy, datetime.now(UTC))
         self._counters.send_failures += 1
         LOGGER.error(
@@ -282,22 +283,22 @@ class Outbox:
             decision.error,
         )
         self._on_error(f"send to {row.destination} failed: {decision.error}")
-        self._record(Unrecorded(row, decision=decision))
+        await self._record(Unrecorded(row, decision=decision))
 
-    def wait(self) -> float:
+    async def wait(self) -> float:
         """Seconds until a queued reply is due again (infinity when none waits).
 
         A retry never waits longer than ``outbox.retry_max``: when the wall clock
         jumped backwards, the schedule is pulled in rather than waited out.
         """
-        due = self.journal.next_outbox_due()
+        due = await self.journal.next_outbox_due()
         if due is None:
             return float("inf")
         now = datetime.now(UTC)
         wait = (due - now).total_seconds()
         if wait > self.policy.retry.maximum:
             latest = now + timedelta(seconds=self.policy.retry.maximum)
-            moved = self.journal.reschedule_outbox(latest)
+            moved = await self.journal.reschedule_outbox(latest)
             LOGGER.warning("outbox: %d retry(ies) scheduled past the maximum delay (clock "
                            "moved back?); due now", moved)  # fmt: skip
             return 0.0

@@ -380,7 +380,7 @@ async def test_a_permanent_cms_cause_fails_the_reply_at_once(
         assert error.startswith("permanent: ")
         # The destination decoded (text mode sends "003000300030" under AT+CSCS="UCS2").
         assert 'AT+CMGS="000"' in error and "0030" not in error
-        last = r.agent.status_report()["last_error"]["text"]
+        last = (await r.agent.status_report())["last_error"]["text"]
         assert 'AT+CMGS="000"' in last and "0030" not in last
     logged = [rec.getMessage() for rec in caplog.records if rec.name == "device.outbox"]
     assert any(
@@ -569,7 +569,7 @@ async def test_each_persona_end_to_end(tmp_path: Path, line: Line, name: str) ->
 
     async with rig(tmp_path, line, modem_config=persona(name), health_interval=0.2) as r:
         assert r.agent.profile.name == name
-        assert r.agent.status_report()["profile"] == name
+        assert (await r.agent.status_report())["profile"] == name
         r.gw.deliver("000", "ping: one")
         await r.gw.wait_until(lambda m: len(m.sent) >= 1, WAIT)
         r.gw.reboot()  # u-blox prints no banner: the health check notices instead

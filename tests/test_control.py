@@ -94,10 +94,10 @@ async def test_bad_requests_get_errors(tmp_path: Path) -> None:
     sock = tmp_path / "c.sock"
 
     class Target:
-        def status_report(self) -> dict[str, object]:
+        async def status_report(self) -> dict[str, object]:
             return {"state": "ready"}
 
-        def queue_send(self, text: str, destination: str | None) -> dict[str, object]:
+        async def queue_send(self, text: str, destination: str | None) -> dict[str, object]:
             return {"id": 1, "destination": destination or "000", "text": text}
 
     async def raw(line: bytes) -> dict[str, object]:
@@ -145,10 +145,10 @@ async def test_stale_socket_is_replaced_and_missing_agent_reported(
     assert code == 1 and "no agent is running" in err
 
     class Target:
-        def status_report(self) -> dict[str, object]:
+        async def status_report(self) -> dict[str, object]:
             return {"state": "ready"}
 
-        def queue_send(self, text: str, destination: str | None) -> dict[str, object]:
+        async def queue_send(self, text: str, destination: str | None) -> dict[str, object]:
             raise AssertionError
 
     server = ControlServer(Target(), sock)
@@ -243,10 +243,10 @@ async def test_socket_file_mode_survives_umask(tmp_path: Path) -> None:
     sock = tmp_path / "c.sock"
 
     class Target:
-        def status_report(self) -> dict[str, object]:
+        async def status_report(self) -> dict[str, object]:
             return {}
 
-        def queue_send(self, text: str, destination: str | None) -> dict[str, object]:
+        async def queue_send(self, text: str, destination: str | None) -> dict[str, object]:
             return {}
 
     old = os.umask(0o077)

@@ -273,7 +273,7 @@ async def test_disk_full_at_any_step_pauses_then_answers_exactly_once(
         await asyncio.wait_for(
             r.recorder.until(lambda: "journal cannot record: disk full" in conditions), WAIT
         )
-        report = r.agent.status_report()
+        report = await r.agent.status_report()
         assert "journal cannot record: disk full" in report["trouble"]
         sent_while_full = len(r.gw.sent)
         await asyncio.sleep(1.0)  # several suspensions and resumes (holds 0.05 … 0.2 s)
@@ -292,7 +292,7 @@ async def test_disk_full_at_any_step_pauses_then_answers_exactly_once(
               f" suspensions={suspensions}")  # fmt: skip
         assert all(count == 1 for count in texts.values()), texts
         assert len(texts) == 4
-        assert r.agent.status_report()["trouble"] == []
+        assert (await r.agent.status_report())["trouble"] == []
         counts = r.journal.counts()
         assert counts["outbox.sent"] == 4 and counts["outbox.queued"] == 0
 
@@ -450,7 +450,8 @@ async def test_an_agent_started_on_a_full_disk_comes_up_and_waits_for_room(
             task = asyncio.create_task(agent.run())
             try:
                 await asyncio.wait_for(recorder.ready.wait(), WAIT)
-                assert agent.status_report()["trouble"] == ["journal cannot record: disk full"]
+                report = await agent.status_report()
+                assert report["trouble"] == ["journal cannot record: disk full"]
                 gw.deliver("000", "ping: after")
                 await asyncio.wait_for(recorder.reached(ModemState.SUSPENDED), WAIT)
                 assert gw.sent == [] and gw.modem.storages["SM"].used == 1

@@ -12,6 +12,8 @@ will not stick: ``Modem.storage_indices`` and ``Modem.note_read_backs``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from device.at.errors import CmsError
 from device.crash import CrashPoints
 from device.inbox import MAX_READ_TRIES, Inbox
 from device.journal import InboxState, Journal
+from device.journal.worker import AsyncJournal
 from device.modem.restarts import RestartDetected, Restarts
 from device.observer import AgentObserver, Counters
 
@@ -60,7 +63,18 @@ class ScriptedModem:
         return self.settings
 
 
-def inbox(journal: Journal, counters: Counters) -> Inbox:
+@asynccontextmanager
+async def opened(path: Path) -> AsyncIterator[tuple[Journal, AsyncJournal]]:
+    """The journal at ``path``, and its journal thread for the inbox (joined after)."""
+    with Journal.open(path) as journal:
+        threaded = AsyncJournal(journal)
+        try:
+            yield journal, threaded
+        finally:
+            await threaded.close()
+
+
+def inbox(journal: AsyncJournal, counters: Counters) -> Inbox:
     wake = asyncio.Event()
     return Inbox(journal, allowed_senders=["000"], concat_timeout=60.0,
                  restart=Restarts(wake), counters=counters, observer=AgentObserver(),
@@ -77,8 +91,8 @@ async def test_a_refused_listing_is_read_index_by_index_and_the_poison_given_up(
     tmp_path: Path,
 ) -> None:
     counters = Counters()
-    with Journal.open(tmp_path / "j.sqlite3") as journal:
-        box, modem = inbox(journal, counters), ScriptedModem()
+    async with opened(tmp_path / "j.sqlite3") as (journal, threaded):
+        box, modem = inbox(threaded, counters), ScriptedModem()
         await sweeps(box, modem, MAX_READ_TRIES - 1)
         assert journal.inbox(limit=None) == [] and modem.deleted == []  # not yet
         await sweeps(box, modem, 1)
@@ -94,8 +108,8 @@ async def test_a_poison_the_module_will_not_delete_is_journaled_once_and_skipped
     tmp_path: Path,
 ) -> None:
     counters = Counters()
-    with Journal.open(tmp_path / "j.sqlite3") as journal:
-        box, modem = inbox(journal, counters), ScriptedModem(delete_fails=True)
+    async with opened(tmp_path / "j.sqlite3") as (journal, threaded):
+        box, modem = inbox(threaded, counters), ScriptedModem(delete_fails=True)
         await sweeps(box, modem, MAX_READ_TRIES + 3)
         (row,) = journal.inbox(limit=None)
         assert row.on_modem  # still there, and known to be
@@ -106,8 +120,8 @@ async def test_a_poison_the_module_will_not_delete_is_journaled_once_and_skipped
 
 async def test_a_busy_answer_is_no_try(tmp_path: Path) -> None:
     """27.005 §3.2.5 314 "SIM busy": the read is tried later, not counted."""
-    with Journal.open(tmp_path / "j.sqlite3") as journal:
-        box, modem = inbox(journal, Counters()), ScriptedModem()
+    async with opened(tmp_path / "j.sqlite3") as (journal, threaded):
+        box, modem = inbox(threaded, Counters()), ScriptedModem()
         modem.read_error = CmsError("AT+CMGR=1", 314, "SIM busy")
         for _ in range(MAX_READ_TRIES + 1):
             with pytest.raises(CmsError):
@@ -118,8 +132,8 @@ async def test_a_busy_answer_is_no_try(tmp_path: Path) -> None:
 async def test_settings_lost_before_giving_up_are_a_restart(tmp_path: Path) -> None:
     """The read may have failed because the module restarted without a banner: then
     nothing is journaled or deleted; it is read again after the re-initialisation."""
-    with Journal.open(tmp_path / "j.sqlite3") as journal:
-        box, modem = inbox(journal, Counters()), ScriptedModem(settings="AT+CMGF is 0")
+    async with opened(tmp_path / "j.sqlite3") as (journal, threaded):
+        box, modem = inbox(threaded, Counters()), ScriptedModem(settings="AT+CMGF is 0")
         await sweeps(box, modem, MAX_READ_TRIES - 1)
         with pytest.raises(RestartDetected, match="AT\\+CMGF is 0"):
             await sweeps(box, modem, 1)

@@ -1,5 +1,6 @@
 """The agent's journal thread (issue 14: "the journal's disk I/O must not stall the
-serial reader"): :class:`device.journal.worker.AsyncJournal` on its own."""
+serial reader"): :class:`device.journal.worker.AsyncJournal` on its own, then the agent
+reading the line while a synced commit is slow."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import Line
+from test_agent import WAIT, rig
 
+from device.at.codec import Urc
 from device.errors import JournalError, JournalReplaced
 from device.journal import InboxState, InboxTransitionError, Journal
 from device.journal.worker import THREAD_NAME, AsyncJournal
 
-WAIT = 10.0
 #: Bound of a step the worker is held at by a test (released long before, normally).
 HOLD = 2.0
 
@@ -221,3 +224,55 @@ async def test_an_unused_journal_thread_closes_without_starting(tmp_path: Path) 
         assert threaded.path == journal.path and threaded.health.condition is None
         await threaded.close()
         assert _journal_threads() == []
+
+
+async def test_a_slow_synced_commit_does_not_stall_the_serial_reader(
+    tmp_path: Path, line: Line
+) -> None:
+    """The synced commit of a command's start is held in the journal thread (a slow SD
+    card: 200 ms would do, the test holds it until it has seen what it waits for, at
+    most HOLD); meanwhile the agent still reads the line: the +CMTI of a second
+    message is taken while that commit is in progress. Both are answered once.
+
+    On the code before the journal thread (every call on the event loop) the loop
+    itself is held: the +CMTI is read only after the commit, and this test fails."""
+    async with rig(tmp_path, line) as r:
+        gate = Gate()
+        armed = threading.Event()
+        transaction = r.journal._transaction
+
+        @contextlib.contextmanager
+        def slow_sync(*, durable: bool = True) -> Iterator[Any]:
+            with transaction(durable=durable) as conn:
+                yield conn
+                if durable and armed.is_set():
+                    armed.clear()
+                    gate.hold()  # just before its COMMIT, the fdatasync
+
+        r.journal._transaction = slow_sync  # type: ignore[method-assign]
+        during: list[bool] = []
+        seen = asyncio.Event()
+        take = r.agent.inbox.on_urc
+
+        def on_urc(urc: Urc) -> bool:
+            if urc.name == "+CMTI":
+                during.append(gate.holding.is_set())
+                seen.set()
+            return take(urc)
+
+        r.agent.inbox.on_urc = on_urc  # type: ignore[method-assign]
+        armed.set()
+        r.gw.deliver("000", "ping: slow disk")
+        await gate.entered()
+        seen.clear()
+        during.clear()
+        r.gw.deliver("000", "ping: meanwhile")
+        try:
+            await asyncio.wait_for(seen.wait(), WAIT)
+        finally:
+            gate.open()
+        assert during == [True], "the +CMTI was read only after the slow commit"
+        assert not gate.timed_out
+        await r.gw.wait_until(lambda m: len(m.sent) == 2, WAIT)
+        assert sorted(s.text for s in r.gw.sent) == ["pong: meanwhile", "pong: slow disk"]
+        assert [row.state for row in r.journal.inbox()] == [InboxState.DONE] * 2

@@ -160,7 +160,7 @@ async def test_a_failed_send_is_the_agents_last_error(tmp_path: Path, line: Line
     async with rig(tmp_path, line, send_retry_initial=0.05) as r:
         recorder = ErrorRecorder()
         r.agent.observer = recorder  # the agent tells its observer of the time of the error
-        assert r.agent.status_report()["last_error"] is None
+        assert (await r.agent.status_report())["last_error"] is None
         r.gw.modem.fail_next_send(38)
         r.gw.deliver("000", "ping: once")
         await asyncio.wait_for(recorder.until(lambda: bool(recorder.errors)), WAIT)
@@ -168,11 +168,11 @@ async def test_a_failed_send_is_the_agents_last_error(tmp_path: Path, line: Line
         await asyncio.wait_for(r.recorder.until(lambda: bool(r.recorder.sent_rows)), WAIT)
         (note,) = recorder.errors
         assert note.text.startswith("send to 000 failed: ") and "+CMS ERROR 38" in note.text
-        report = r.agent.status_report()["last_error"]
+        report = (await r.agent.status_report())["last_error"]
         assert report == note.as_dict()
         assert datetime.fromisoformat(report["at"]) == note.at.replace(microsecond=0)
         assert r.journal.outbox()[0].state is OutboxState.SENT  # the error stays the last one
-        assert r.agent.status_report()["last_error"] == report
+        assert (await r.agent.status_report())["last_error"] == report
 
 
 async def test_a_lost_port_is_the_agents_last_error(tmp_path: Path) -> None:
@@ -183,7 +183,7 @@ async def test_a_lost_port_is_the_agents_last_error(tmp_path: Path) -> None:
         r.gw.unplug()
         await asyncio.wait_for(recorder.until(lambda: bool(recorder.errors)), WAIT)
         assert recorder.errors[0].text.startswith("port lost: ")
-        assert r.agent.status_report()["last_error"]["text"].startswith("port lost: ")
+        assert (await r.agent.status_report())["last_error"]["text"].startswith("port lost: ")
 
 
 async def test_smscmd_status_and_the_unit_show_why_the_port_cannot_be_opened(

@@ -37,10 +37,10 @@ def smscmd(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 class _Target:
-    def status_report(self) -> dict[str, Any]:
+    async def status_report(self) -> dict[str, Any]:
         return {"state": "ready"}
 
-    def queue_send(self, text: str, destination: str | None) -> dict[str, Any]:
+    async def queue_send(self, text: str, destination: str | None) -> dict[str, Any]:
         raise AssertionError("not used")
 
 
@@ -151,7 +151,7 @@ class _Reporting(_Target):
     def __init__(self, journal: Path) -> None:
         self.journal = journal
 
-    def status_report(self) -> dict[str, Any]:
+    async def status_report(self) -> dict[str, Any]:
         return {"state": "ready", "journal_path": str(self.journal)}
 
 

@@ -465,7 +465,7 @@ async def test_one_odd_answer_never_stalls_or_loops(tmp_path: Path, name: str, o
         await asyncio.sleep(2.0)
         counters = fleet.agent.counters
         reinitialised = counters.reinitialisations - reinitialised
-        status = fleet.agent.status_report()
+        status = await fleet.agent.status_report()
         assert counters.unreadable == case.unreadable
         assert reinitialised == case.reinitialisations, status
         if case.inject is _sticky_cscs:

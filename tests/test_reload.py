@@ -231,10 +231,10 @@ async def test_a_reload_onto_another_agents_socket_keeps_its_own(tmp_path: Path)
     from device.control import ControlServer, request
 
     class Other:
-        def status_report(self) -> dict[str, object]:
+        async def status_report(self) -> dict[str, object]:
             return {"state": "other agent"}
 
-        def queue_send(self, text: str, destination: str | None) -> dict[str, object]:
+        async def queue_send(self, text: str, destination: str | None) -> dict[str, object]:
             raise AssertionError
 
     conf, own, taken = tmp_path / "agent.toml", tmp_path / "own.sock", tmp_path / "taken.sock"
