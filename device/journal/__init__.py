@@ -76,9 +76,11 @@ one at the path (deleted or replaced under the agent) is refused with
 naive datetime, a finish state other than DONE/FAILED, a negative limit or delay)
 raise :class:`ValueError`.
 
-The API is synchronous: the agent calls it from its event loop, and each call is one short
-transaction on a local file. Calls are serialised by a lock, so the object may also be
-used from a worker thread.
+The API is synchronous, each call one short transaction on a local file. Calls are
+serialised by a lock, so the object may be used from any thread: the agent makes every
+call through :class:`device.journal.worker.AsyncJournal`, on a thread of its own, so that
+an ``fdatasync`` never holds its event loop (and the serial reader on it); ``smscmd
+journal``, the tools and the tests call it directly.
 
 **Layout.** :class:`Journal` is one class made of parts over one connection, each a
 module of its own: :mod:`~device.journal.store` (the connection, :meth:`Journal.open`,
@@ -88,8 +90,9 @@ the transaction), :mod:`~device.journal.inbox`, :mod:`~device.journal.outbox`,
 checkpoints); write failures by kind and the file identity are in
 :mod:`~device.journal.health`; the row types are in :mod:`~device.journal.rows`, the schema and its
 migrations in :mod:`~device.journal.schema`, the inbox state table in
-:mod:`~device.journal.transitions`. Retry timing is not the journal's:
-:mod:`device.retry`.
+:mod:`~device.journal.transitions`; the agent's journal thread in
+:mod:`~device.journal.worker` (imported from there: it wraps :class:`Journal`). Retry
+timing is not the journal's: :mod:`device.retry`.
 """
 
 from __future__ import annotations
