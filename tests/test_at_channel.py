@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import select
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 from harness import PtyPeer
 
-from device.at.channel import AtChannel, Response
+from device.at.channel import AtChannel, Response, write_now
 from device.at.codec import GARBAGE_HEAD, AtCodec, Event, Urc
 from device.at.errors import (
     CmeError,
@@ -324,3 +326,65 @@ async def test_an_overlong_line_in_a_send_keeps_its_reference() -> None:
         assert response.prefixed("+CMGS") == ["7"]
     finally:
         await channel.close()
+
+
+async def test_a_command_reaches_a_serial_port_before_the_loop_runs_again() -> None:
+    """pyserial-asyncio's transport writes one loop iteration late (it waits for the
+    descriptor to be reported writable); the channel writes to the port at once."""
+    async with connected() as (peer, channel):
+        task = asyncio.create_task(channel.command("AT+CSQ"))
+        await asyncio.sleep(0)  # the command's first step ran (and wrote); the loop did not poll
+        ready, _, _ = select.select([peer.fd], [], [], 2.0)  # blocks the loop: no writer runs
+        assert ready and os.read(peer.fd, 100) == b"AT+CSQ\r"
+        peer.write(b"\r\n+CSQ: 17,99\r\n\r\nOK\r\n")
+        assert (await task).lines == ("+CSQ: 17,99",)
+
+
+class _PortTransport(_Wire):
+    """A transport with a ``serial`` port on the write end of a pipe, and a queue."""
+
+    def __init__(self, fd: int, queued: int = 0) -> None:
+        super().__init__()
+        self.serial = self
+        self._fd = fd
+        self.queued = queued
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def get_write_buffer_size(self) -> int:
+        return self.queued
+
+
+def test_write_now_writes_to_the_port_only_when_nothing_is_queued_and_it_takes_bytes() -> None:
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    try:
+        assert write_now(_PortTransport(write_end), b"AT\r") == 3
+        assert os.read(read_end, 10) == b"AT\r"
+        assert write_now(_PortTransport(write_end, queued=5), b"AT\r") == 0  # order kept
+        assert write_now(_Wire(), b"AT\r") == 0  # not a serial transport
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.write(write_end, b"x" * 4096)
+        assert write_now(_PortTransport(write_end), b"AT\r") == 0  # full: the transport's
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert write_now(_PortTransport(write_end), b"AT\r") == 0  # closed: the transport reports
+
+
+async def test_a_cancelled_command_leaves_the_channel_usable() -> None:
+    """Cancelling the caller ends its wait (and its timer: the next command is not
+    timed out by the old one's)."""
+    async with connected(timeout=0.3) as (peer, channel):
+        task = asyncio.create_task(channel.command("AT+CGMI"))
+        await peer.expect(b"AT+CGMI\r")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        task = asyncio.create_task(channel.command("AT+CGMM", timeout=5))
+        await peer.expect(b"AT+CGMM\r")
+        await asyncio.sleep(0.5)  # past the first command's limit
+        peer.write(b"\r\nmodel\r\n\r\nOK\r\n")
+        assert (await task).lines == ("model",)

@@ -23,6 +23,12 @@ command results and unsolicited-code callbacks:
 * Nothing that happens on a read escapes the read callback: an event that
   cannot be dispatched, or the codec failing, is logged, and the other events
   of the same read still count (the ``OK`` of a send in flight among them).
+* A write to a serial port goes to its descriptor at once (:func:`write_now`):
+  pyserial-asyncio's transport would wait for the loop's next iteration first.
+  What the port does not take at once, and every write behind bytes still queued,
+  goes through the transport, in order.
+* The final result wakes the caller directly (a timer bounds the wait), not
+  through ``wait_for`` and ``shield``, which took three loop iterations.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +99,30 @@ class Response:
         """The text after ``prefix:`` of each line that starts with it."""
         head = prefix + ":"
         return [line[len(head) :].strip() for line in self.lines if line.startswith(head)]
+
+
+def write_now(transport: asyncio.Transport, data: bytes) -> int:
+    """Write what the serial port under ``transport`` takes of ``data`` now; how many
+    bytes that was.
+
+    pyserial-asyncio's ``SerialTransport.write`` only queues and waits for the loop to
+    report the descriptor writable, one loop iteration later: on the critical path
+    (``AT+CMGR``, ``AT+CMGS``) that is latency for nothing. 0 when the transport is
+    no serial one (no ``serial`` attribute: the in-memory link, a test's), when it
+    still has bytes queued (they go first), or when the descriptor takes nothing now
+    (full: ``BlockingIOError``) or fails (the transport's own write then reports it).
+    """
+    port = getattr(transport, "serial", None)
+    if port is None or transport.get_write_buffer_size():
+        return 0
+    try:
+        return os.write(port.fileno(), data)
+    except OSError:
+        return 0
+
+
+class _Expired(Exception):
+    """A command's time ran out (set on its future by the timer)."""
 
 
 def error_for(command: str, final: Final) -> CommandError:
@@ -313,11 +344,23 @@ class AtChannel:
     async def _wait(
         self, future: asyncio.Future[Final], command: str, limit: float, cancel_with: str = ""
     ) -> Final:
+        """The final result, or CommandTimeout after ``limit`` seconds (then the line is
+        resynchronised, ``cancel_with`` written). The caller awaits ``future`` itself: the
+        result wakes it in one loop iteration. Cancelling the caller cancels ``future``
+        too, which nothing else waits on (the exchange ends with the caller)."""
+
+        def expire() -> None:
+            if not future.done():
+                future.set_exception(_Expired())
+
+        timer = asyncio.get_running_loop().call_later(limit, expire)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), limit)
-        except TimeoutError:
+            return await future
+        except _Expired:
             self._abandon(cancel_with)
             raise CommandTimeout(command, limit) from None
+        finally:
+            timer.cancel()
 
     def cancel_sms_input(self) -> None:
         """Write ESC, which ends an SMS text entry without sending it (harmless in
@@ -360,7 +403,9 @@ class AtChannel:
             raise ConnectionLost(f"{self.port or 'port'} is closed")
         data = text.encode("latin-1")
         LOGGER.debug("%s <- %r", self.port, data)
-        transport.write(data)
+        sent = write_now(transport, data)
+        if sent < len(data):
+            transport.write(data[sent:])
 
     def _connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
