@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -216,6 +218,36 @@ async def test_a_cancelled_caller_does_not_withdraw_its_call(tmp_path: Path) -> 
         finally:
             await threaded.close()
         assert [r.text for r in journal.outbox()] == ["still made"]
+
+
+_NEVER_CLOSED = """
+import asyncio, sys
+from device.journal import Journal
+from device.journal.worker import AsyncJournal
+
+async def main():
+    threaded = AsyncJournal(journal)
+    asyncio.ensure_future(threaded.checkpoint())  # the thread is busy first
+    asyncio.ensure_future(threaded.queue_outgoing("000", "made before exit"))
+    await asyncio.sleep(0)  # both made; the loop ends, cancelling their callers
+
+journal = Journal.open(sys.argv[1])
+asyncio.run(main())
+"""
+
+
+def test_a_journal_thread_never_closed_finishes_its_calls_and_lets_the_process_exit(
+    tmp_path: Path,
+) -> None:
+    """The thread is a daemon drained at exit: no hang, and no call made is lost."""
+    path = tmp_path / "j.sqlite3"
+    done = subprocess.run(
+        [sys.executable, "-c", _NEVER_CLOSED, str(path)], timeout=60, capture_output=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with Journal.open(path) as journal:
+        assert [r.text for r in journal.outbox()] == ["made before exit"]
 
 
 async def test_an_unused_journal_thread_closes_without_starting(tmp_path: Path) -> None:

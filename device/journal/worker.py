@@ -27,15 +27,27 @@ Each method is the journal's method of the same name and signature
 lets the calls made before it run, then joins the thread; a call made after it is a
 JournalError (``journal ... is closed``), like a call on a closed journal, and never
 waits. The thread is started by the first call.
+
+The hand-over is one queue and one ``call_soon_threadsafe`` per call: the caller
+awaits a plain future that the thread's result sets (a ``ThreadPoolExecutor`` with
+``run_in_executor`` and ``shield`` took ~0.13 ms more per call, six calls on the
+path from ``+CMTI`` to ``AT+CMGS``). The thread is a daemon that an ``atexit`` hook
+drains and joins (as ``concurrent.futures`` does for its workers), so a journal the
+agent never closed cannot keep the process from exiting, and no call made is lost at
+exit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import functools
 import logging
+import queue
+import threading
+import weakref
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
@@ -50,6 +62,12 @@ THREAD_NAME = "smscmd-journal"
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+#: One call for the thread: the loop and the future to answer on, and the call.
+_Call = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any]]
+
+#: The threads running now, drained and joined at exit (see the module).
+_RUNNING: weakref.WeakSet[AsyncJournal] = weakref.WeakSet()
 
 
 def _in_thread(
@@ -80,9 +98,9 @@ class AsyncJournal:
 
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD_NAME)
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._closed = False
-        self._used = False
 
     # -- what is read directly -----------------------------------------------------
 
@@ -104,11 +122,37 @@ class AsyncJournal:
         """Run ``fn(*args, **kwargs)`` in the thread and await it (see the module)."""
         if self._closed:
             raise JournalError(f"journal {self.path} is closed")
-        self._used = True
-        future = asyncio.get_running_loop().run_in_executor(
-            self._executor, functools.partial(fn, *args, **kwargs)
-        )
-        return await asyncio.shield(future)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=f"{THREAD_NAME}_0",
+                                            daemon=True)  # fmt: skip
+            self._thread.start()
+            _RUNNING.add(self)
+        self._calls.put((loop, future, functools.partial(fn, *args, **kwargs)))
+        # A cancelled caller cancels only this future: the call still runs (_answer).
+        return await future
+
+    def _serve(self) -> None:
+        """The thread: each call in turn, its outcome handed to the loop, until None."""
+        while (call := self._calls.get()) is not None:
+            loop, future, fn = call
+            try:
+                result = fn()
+            except BaseException as exc:  # the caller's to see, as it was raised
+                outcome: tuple[Any, BaseException | None] = (None, exc)
+            else:
+                outcome = (result, None)
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+                loop.call_soon_threadsafe(_answer, future, *outcome)
+
+    def _stop_thread(self) -> threading.Thread | None:
+        """Ask the thread to end after the calls queued so far; the thread (None if none)."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._calls.put(None)
+        _RUNNING.discard(self)
+        return thread
 
     async def close(self) -> None:
         """Refuse new calls, let those already made run, and join the thread.
@@ -119,15 +163,10 @@ class AsyncJournal:
         if self._closed:
             return
         self._closed = True
-        if not self._used:
-            self._executor.shutdown(wait=True)
+        thread = self._stop_thread()
+        if thread is None:
             return
-        barrier = asyncio.get_running_loop().run_in_executor(self._executor, _nothing)
-        try:
-            await asyncio.shield(barrier)
-        finally:
-            # After the barrier nothing is queued: the thread exits at once.
-            self._executor.shutdown(wait=barrier.done())
+        await asyncio.to_thread(thread.join)
         LOGGER.debug("journal thread for %s stopped", self.path)
 
     # -- the calls (the agent's, nothing else) ------------------------------------
@@ -156,8 +195,25 @@ class AsyncJournal:
     checkpoint = _in_thread(Journal.checkpoint)
 
 
-def _nothing() -> None:
-    """The barrier :meth:`AsyncJournal.close` waits for: every call before it has run."""
+def _answer(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    """On the loop: the outcome of a call, unless its caller was cancelled meanwhile."""
+    if future.cancelled():
+        if exc is not None:
+            LOGGER.debug("a call whose caller was cancelled failed: %r", exc)
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    """Let every journal thread still running finish the calls made, then join it."""
+    for journal in list(_RUNNING):
+        thread = journal._stop_thread()
+        if thread is not None:
+            thread.join()
 
 
 __all__ = ["THREAD_NAME", "AsyncJournal"]
