@@ -4,6 +4,9 @@ sequences and read-back), text/PDU mode objects, and module profiles."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -245,6 +248,24 @@ async def test_a_failed_send_shows_the_destination_decoded(answer: Any) -> None:
         assert getattr(caught.value, "command", None) == 'AT+CMGS="000"'
     else:
         assert isinstance(caught.value, ResponseError)
+
+
+def test_the_pdu_codec_is_loaded_when_pdu_mode_is_chosen_and_never_in_text_mode() -> None:
+    """Imported by the first message it delayed that reply by ~35 ms (issue 14); a
+    text-mode agent stays without construct."""
+    probe = (
+        "import sys\n"
+        "from device.modem.modes import mode_for\n"
+        "mode_for('text')\n"
+        "assert 'construct' not in sys.modules and 'device.sms.pdu' not in sys.modules\n"
+        "mode_for('pdu')\n"
+        "assert 'device.sms.pdu' in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
 
 
 def test_shown_as_leaves_other_commands_and_errors_alone() -> None:

@@ -279,6 +279,12 @@ class PduMode(MessageMode):
     name: ClassVar[str] = "pdu"
     cmgf: ClassVar[int] = 0
 
+    def __post_init__(self) -> None:
+        # The PDU codec (construct: ~35 ms to import) is loaded when the mode is chosen,
+        # at the agent's start; imported by the first message, it delayed that reply by
+        # as much. A text-mode agent never loads it.
+        import device.sms.pdu  # noqa: F401
+
     @property
     def list_stats(self) -> tuple[str, ...]:
         return ("4",)  # 4: all messages
