@@ -176,12 +176,7 @@ class Agent:
         self.executor.dispatcher.timeout = config.handler_timeout
         self.outbox.send_timeout = config.send_timeout
         self.supervisor.retime(config)
-        for name in self.registry.names():
-            self.registry.unregister(name)
-        for name in registry.names():
-            handler = registry.get(name)
-            if handler is not None:
-                self.registry.register(handler)
+        self.registry.replace(registry)
 
     @property
     def port(self) -> str:

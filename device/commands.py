@@ -21,7 +21,7 @@ import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from device.errors import SmscmdError
@@ -139,12 +139,52 @@ class Handler:
 CATCH_ALL = "*"
 
 
+#: Adds handlers to a registry when it first needs them (:meth:`Registry.defer`).
+Loader = Callable[["Registry"], object]
+
+
+@dataclass(slots=True)
+class _Entries:
+    """What a registry holds; shared by the registries that :meth:`Registry.replace` joined."""
+
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    pending: Loader | None = None
+
+
 class Registry:
-    """Handlers by name, and at most one catch-all (:data:`CATCH_ALL`)."""
+    """Handlers by name, and at most one catch-all (:data:`CATCH_ALL`).
+
+    A :meth:`defer`-red loader (the plug-in scan) runs once, at the first question
+    that its handlers could change the answer to: a name that is not registered
+    (:meth:`lookup`, :meth:`get`, ``in``), or every name (:meth:`names`, ``len``).
+    Registering, and asking for a registered name, never run it.
+    """
 
     def __init__(self) -> None:
         """Start empty; see :func:`default_registry` for the built-ins."""
-        self._handlers: dict[str, Handler] = {}
+        self._entries = _Entries()
+
+    @property
+    def _handlers(self) -> dict[str, Handler]:
+        return self._entries.handlers
+
+    def defer(self, loader: Loader) -> None:
+        """Run ``loader(self)`` when the registry first needs every name (see the
+        class docstring); a loader already pending runs first."""
+        self.settle()
+        self._entries.pending = loader
+
+    def settle(self) -> None:
+        """Run the pending loader now, if there is one (it runs only once)."""
+        loader, self._entries.pending = self._entries.pending, None
+        if loader is not None:
+            loader(self)
+
+    def replace(self, other: Registry) -> None:
+        """Become ``other``: its handlers and its pending loader, shared from now on (a
+        reload: code holding this registry sees the new handlers, and a loader run
+        through either registry, ``help``'s included, runs once for both)."""
+        self._entries = other._entries
 
     def register(self, handler: Handler) -> None:
         """Add ``handler``.
@@ -171,13 +211,17 @@ class Registry:
 
     def get(self, name: str) -> Handler | None:
         """The handler registered as ``name`` (enabled or not), or None."""
+        if name not in self._handlers:
+            self.settle()
         return self._handlers.get(name)
 
     def lookup(self, name: str) -> Handler | None:
         """The handler that runs the command ``name``: its own (enabled or not), else the
         enabled catch-all, else None. The empty name has none."""
-        own = self._handlers.get(name)
-        if own is not None or not name:
+        if not name:
+            return None
+        own = self.get(name)
+        if own is not None:
             return own
         fallback = self._handlers.get(CATCH_ALL)
         return fallback if fallback is not None and fallback.enabled else None
@@ -185,6 +229,7 @@ class Registry:
     def names(self, *, enabled_only: bool = False) -> list[str]:
         """Registered names, sorted; with ``enabled_only`` the disabled ones and the
         catch-all are left out (``help`` lists commands, and ``*`` is none)."""
+        self.settle()
         return sorted(
             n
             for n, h in self._handlers.items()
@@ -192,9 +237,12 @@ class Registry:
         )
 
     def __contains__(self, name: object) -> bool:
+        if name not in self._handlers:
+            self.settle()
         return name in self._handlers
 
     def __len__(self) -> int:
+        self.settle()
         return len(self._handlers)
 
 
@@ -242,9 +290,9 @@ def load_plugins(registry: Registry, group: str = ENTRY_POINT_GROUP) -> list[str
     An entry point names a :class:`Handler`, an iterable of them, or a callable
     returning either. One that fails to load, returns something else, or clashes
     with a registered name is logged and skipped: a broken plug-in never stops
-    the agent.
+    the agent. The agent defers this scan (:func:`device.preflight.build_registry`).
     """
-    import importlib.metadata  # only here: its import and the scan cost ~10 ms
+    import importlib.metadata  # only here: its import and the scan cost ~10 ms, ~1 MiB
 
     added: list[str] = []
     for entry in importlib.metadata.entry_points(group=group):

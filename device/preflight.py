@@ -1,7 +1,8 @@
 """Checks of a configuration before it is used: at ``smscmd run``, on a reload (SIGHUP)
 and by ``smscmd check-config``.
 
-:func:`check` builds the command registry (built-ins, plug-ins, ``[handlers]``) and
+:func:`check` builds the command registry (built-ins, plug-ins when needed:
+:func:`build_registry`, ``[handlers]``) and
 verifies that each exec handler's program can be started: ``argv[0]`` with a ``/`` is a
 path (relative ones are taken from the handler's ``cwd``, else the agent's working
 directory) that must be an executable file; a bare name is looked up on the ``PATH`` the
@@ -28,9 +29,17 @@ LOGGER = logging.getLogger(__name__)
 
 
 def build_registry(config: Config) -> Registry:
-    """Built-in handlers, then plug-ins, then the ``[handlers]`` tables of the config."""
+    """Built-in handlers, then plug-ins, then the ``[handlers]`` tables of the config.
+
+    The plug-in scan is deferred (:meth:`~device.commands.Registry.defer`): it runs
+    here only when a ``[handlers]`` table names a handler that is not built in (so a
+    table for a plug-in, a clash of an exec handler with one, or a name that nothing
+    declares is still an error now, at start), and otherwise at the first command
+    without a handler of its own, or the first ``help``. An agent whose commands are
+    all built in never imports :mod:`importlib.metadata` (about 1 MiB of memory).
+    """
     registry = default_registry()
-    load_plugins(registry)
+    registry.defer(load_plugins)
     apply_config(registry, config.handlers)
     return registry
 
