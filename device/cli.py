@@ -222,12 +222,36 @@ def _checked(args: argparse.Namespace) -> Config:
     return config
 
 
+def _start(args: argparse.Namespace) -> int:
+    """``smscmd run``: whether ssl is loaded (:mod:`device.tls`, before asyncio), the
+    configuration checked (exit 2), the port checked, then the agent."""
+    from device.tls import apply
+
+    tls = apply(os.environ)
+    import asyncio
+
+    config = _load(args)
+    setup_logging(config.log_level)
+    LOGGER.log(
+        logging.DEBUG if tls.loaded else logging.INFO,
+        "TLS: ssl %s (%s)", "loaded" if tls.loaded else "not loaded", tls.reason,
+    )  # fmt: skip
+    from device.preflight import check
+
+    check(config, args.config)  # the configuration before the port (exit 2)
+    if config.port is not None:
+        asyncio.run(_check_port(config.port, config.control_socket, missing_ok=True, busy_ok=True))
+    return cmd_run(config, reload=lambda: _checked(args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    import asyncio
-
     try:
+        if args.command == "run":
+            return _start(args)
+        import asyncio
+
         if args.command == "probe":
             setup_logging(args.log_level)
             return asyncio.run(cmd_probe(args.port, args.baudrate, as_json=args.json))
@@ -241,16 +265,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(journal=args.journal))
         config = _load(args)
         setup_logging(config.log_level)
-        if args.command == "run":
-            from device.preflight import check
-
-            check(config, args.config)  # the configuration before the port (exit 2)
-        if args.command == "run" and config.port is not None:
-            asyncio.run(
-                _check_port(config.port, config.control_socket, missing_ok=True, busy_ok=True)
-            )
-        if args.command == "run":
-            return cmd_run(config, reload=lambda: _checked(args))
         if args.command == "send":
             return asyncio.run(cmd_send(config, args.text, args.to))
         if args.command == "status":

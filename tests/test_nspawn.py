@@ -11,10 +11,11 @@ systemd 252: no warning from systemd about the unit; the unit becomes active and
 STATUS says the modem is ready; a command through hostsim's API is answered;
 ``systemctl reload`` and SIGHUP keep the MainPID and apply a changed configuration;
 an operator in the ``smscmd`` group runs ``smscmd status`` and ``smscmd journal``;
-``systemd-analyze security`` exposure; a frozen agent (SIGSTOP) is restarted by the
-watchdog and answers again; a handler reaches a listener on the container's loopback with
-``install.sh --handlers-network``'s drop-in and fails without it (the exposure with it
-is printed).
+``systemd-analyze security`` exposure; the agent leaves ssl out (no IP socket under
+the unit: device/tls.py) and loads it with the network drop-in; a frozen agent
+(SIGSTOP) is restarted by the watchdog and answers again; a handler reaches a listener
+on the container's loopback with ``install.sh --handlers-network``'s drop-in and fails
+without it (the exposure with it is printed).
 
 Test-only differences from a gateway: a short ``WatchdogSec``/``RestartSec`` in the
 drop-in :data:`DROP_IN` (the freeze is caught in seconds, not a minute). The modem is
@@ -161,6 +162,26 @@ def test_exposure_is_as_documented(gateway: Gateway) -> None:
     assert gateway.exposure() <= EXPOSURE
 
 
+def mapped(gateway: Gateway, library: str) -> bool:
+    """Whether the agent's process has ``library`` (a file name part) mapped."""
+    maps = gateway.box.run(["cat", f"/proc/{gateway.main_pid()}/maps"]).stdout
+    return library in maps
+
+
+def test_the_agent_under_the_unit_leaves_ssl_out(gateway: Gateway) -> None:
+    """The unit allows no IP socket (``RestrictAddressFamilies=AF_UNIX``), so no TLS
+    could be made: device/tls.py keeps ssl (libssl, libcrypto) out of the agent, and
+    its start-up line says why; with the network drop-in it is loaded (the test after
+    this one). The agent's resident memory is printed."""
+    gateway.ready()
+    assert gateway.api.ask("ping: tls") == "pong: tls"
+    assert not mapped(gateway, "libssl")
+    log = gateway.box.run(["journalctl", "-u", UNIT, "--no-pager", "-o", "cat"]).stdout
+    assert "TLS: ssl not loaded (no IP socket can be opened here)" in log
+    status = gateway.box.run(["cat", f"/proc/{gateway.main_pid()}/status"]).stdout
+    print(next(line for line in status.splitlines() if line.startswith("VmRSS")), end=" ")
+
+
 def test_a_frozen_agent_is_restarted_by_the_watchdog(gateway: Gateway) -> None:
     """SIGSTOP: no more WATCHDOG=1; after WatchdogSec systemd aborts it (SIGABRT, with
     SIGCONT), Restart=on-failure starts a new one, which answers."""
@@ -211,6 +232,7 @@ def test_a_handler_reaches_the_loopback_only_with_the_network_drop_in(gateway: G
         box.run(["systemctl", "restart", "smscmd"], timeout=WAIT)
         gateway.ready()
         assert gateway.api.ask(f"fetch: {LISTENER}") == "hello from the loopback"
+        assert mapped(gateway, "libssl")  # IP sockets open: TLS for plug-ins, as before
         print(f"with {NETWORK_DROP_IN}:", end=" ")
         assert gateway.exposure() > EXPOSURE
     finally:  # back to the unit as shipped, for the tests after this one
