@@ -34,6 +34,7 @@ import collections
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import sys
@@ -262,6 +263,8 @@ async def run(args: argparse.Namespace) -> None:
                     proc.stdin.close()
                 await asyncio.wait_for(proc.wait(), 30)
         chunks = read_log(log)
+        if args.agent_log:
+            shutil.copy(tmp / "agent.log", args.agent_log)
         if args.py_spy and args.profile:
             summary = f"# {' '.join(sys.argv)}\n" + summarise(raw)
             Path(args.profile).write_text(summary, encoding="utf-8")  # noqa: ASYNC240
@@ -283,6 +286,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=0)
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--full", action="store_true", help="each transfer's whole text")
+    parser.add_argument("--agent-log", help="where to copy the receiver's stderr")
     parser.add_argument("--py-spy", help="py-spy's path: profile the agent")
     parser.add_argument("--rate", type=int, default=1000, help="py-spy samples per second")
     parser.add_argument("--spy-option", action="append", default=[],

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from device.sms.pdu import Concat, Encoding, PduKind, decode_pdu, encode_deliver, encode_submit
 from hostsim.cloud.network import Network, SidFactory
 from hostsim.cloud.network import Status as CommandStatus
-from hostsim.modem import DIRECT_DELIVERY, EmulatedModem, InputState, SentSms
+from hostsim.modem import DIRECT_DELIVERY, EmulatedModem, InputState, SentSms, pdumode
 from hostsim.modem.storage import Status, StoredMessage
 
 CET = timezone(timedelta(hours=1))
@@ -72,6 +72,22 @@ def test_cmgr_exact_bytes_and_decoded_fields() -> None:
     # Now read: stat 1; the PDU itself is unchanged.
     assert run(modem, b"AT+CMGR=0\r") == expected.replace(b"+CMGR: 0,", b"+CMGR: 1,")
     assert encode_deliver("000", "hello", timestamp=WHEN, smsc="+447937405250") == HELLO_PDU
+
+
+def test_a_message_is_rendered_when_stored_and_cmgr_only_prints_it() -> None:
+    """A module keeps the PDU it received; hostsim renders it when it stores it (PDU
+    mode), so its AT+CMGR answer builds nothing (issue 14: hostsim's think time is
+    every receiver's "not wire"), and the bytes are those of a fresh rendering."""
+    modem = pdu_modem()
+    modem.deliver_sms("000", "stored once", timestamp=WHEN)
+    modem.data_to_send()  # the +CMTI
+    before = pdumode.render.cache_info()
+    head, pdu_hex, ok = responses(run(modem, b"AT+CMGR=0\r"))
+    after = pdumode.render.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+    assert pdu_hex == encode_deliver(
+        "000", "stored once", timestamp=WHEN, smsc=modem.config.smsc or None
+    )
 
 
 def test_cmgr_ucs2_international_sender_and_errors() -> None:

@@ -27,6 +27,7 @@ Rules (27.005 §3.1, §3.4.1, §3.5.1; 23.040 §9.2):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -84,11 +85,15 @@ def _tpdu_length(pdu_hex: str) -> int:
     return len(raw) - 1 - raw[0]
 
 
+@functools.lru_cache(maxsize=256)
 def render(message: StoredMessage, smsc: str, vp: int = 167) -> RenderedPdu:
     """``message`` as the PDU a module prints; PduError when it cannot be one PDU.
 
     ``smsc`` may be empty ("no SMSC": prefix ``00``); ``vp`` is the relative
-    validity period of a stored MO message.
+    validity period of a stored MO message. Kept for the last 256 (message, smsc,
+    vp), all immutable: a module keeps a PDU as it came and only prints it, so a
+    received message is rendered when it is stored (PDU mode, ``MessageRouting``) and
+    ``AT+CMGR`` answers without building it (~0.3 ms of hostsim's think time).
     """
     center = smsc or None
     if message.report is not None:

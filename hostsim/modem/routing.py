@@ -11,6 +11,7 @@ shown: a delivery then is refused (None), the network tries again later.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
@@ -161,6 +162,9 @@ class MessageRouting:
             LOGGER.debug("memory %s full: message from %s not stored", mem, message.address)
             return None  # nothing changed: no change notification
         self._announced.setdefault(mem, set()).add(index)
+        if self.settings.cmgf is MessageMode.PDU:  # as a module keeps it (pdumode.render)
+            with contextlib.suppress(PduError):  # AT+CMGR answers CMS 300 for it later
+                pdumode.render(message, self.config.smsc, self.settings.csmp.vp)
         if indication == "+CDSI" or cnmi.mt in (1, 3):
             self._indication([f"{indication}: {quoted(mem)},{index}"])
             if self.faults.invalid_cmti and indication == "+CMTI":
