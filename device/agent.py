@@ -24,8 +24,10 @@ is ready, the loop here:
 3. when idle, sleeps until woken or until the next timer: every
    ``health_interval`` a health check (and the journal's: its file still the one
    open, its WAL checkpointed), every ``sweep_interval`` a safety sweep
-   of the storage for messages whose ``+CMTI`` never came (and pruning of old
-   journal rows), and whenever a failed reply is due for another attempt.
+   of the storage for messages whose ``+CMTI`` never came, when a batch of old
+   journal rows is due to be pruned, and whenever a failed reply is due for another
+   attempt. Pruning (:mod:`device.pruning`) also runs at the end of a busy step: an
+   agent under continuous traffic prunes too, a bounded batch at a time.
 
 A journal that cannot record (disk full) is reported while it lasts
 (``smscmd status`` "trouble", the observer's ``journal_condition``, the unit's
@@ -52,7 +54,6 @@ import asyncio
 import dataclasses
 import logging
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from device.at.channel import AtChannel
@@ -71,6 +72,7 @@ from device.modem.profiles import Profile
 from device.modem.supervisor import ModemSupervisor, OpenChannel
 from device.observer import AgentObserver, Counters, LastError, notify
 from device.outbox import Outbox, SendPolicy
+from device.pruning import Pruner
 from device.retry import wait_any
 
 LOGGER = logging.getLogger(__name__)
@@ -97,6 +99,8 @@ class Agent:
         #: The journal, through the agent's journal thread (closed when :meth:`run` ends).
         self.journal = AsyncJournal(journal)
         self.registry = registry
+        #: Retention: finished rows pruned in batches, idle or busy (:mod:`device.pruning`).
+        self.pruner = Pruner(self.journal)
         self.observer = observer or AgentObserver()
         self.lifecycle = Lifecycle(self._state_changed)
         self.counters = Counters()
@@ -247,7 +251,7 @@ class Agent:
         """Serve until stopped. Modem and journal trouble is recovered from, not raised."""
         try:
             await self.inbox.expire_parts()
-            await self._prune()
+            await self.pruner.step(self.config)
         except JournalCannotRecord:  # logged by the journal; the sweeps do it later
             self._journal_changed()
         try:
@@ -292,6 +296,7 @@ class Agent:
             await self.executor.run_pending()
             await self.outbox.flush(modem, restarts.check)
             await self.inbox.delete_settled(modem)  # reply before delete
+            await self.pruner.step(self.config)  # busy or not; after the step's replies
             self._journal_changed()
             if self._work_waiting():
                 continue
@@ -301,7 +306,9 @@ class Agent:
             # Idle: sleep until woken, or until the next timer (health check, safety
             # sweep, a reply due for another attempt). No polling.
             now = loop.time()
-            deadline = min(next_health, next_sweep, now + await self.outbox.wait())
+            deadline = min(
+                next_health, next_sweep, now + self.pruner.due_in(), now + await self.outbox.wait()
+            )
             if await wait_any(self._wake, channel.closed, timeout=max(0.0, deadline - now)):
                 continue
             now = loop.time()
@@ -309,7 +316,6 @@ class Agent:
                 LOGGER.debug("safety sweep of the modem storage")
                 self.inbox.drain_needed = True
                 await self.inbox.expire_parts()
-                await self._prune()
             if now >= next_health:
                 await self.supervisor.health_check(modem)
                 await self.journal.check_identity()
@@ -337,13 +343,6 @@ class Agent:
             if row.id not in self.outbox.unrecorded:
                 LOGGER.error("outbox %d: reply to %s lost with the journal (%s): %r",
                              row.id, row.destination, cause, row.text)  # fmt: skip
-
-    async def _prune(self) -> None:
-        """Bounded growth: drop finished rows older than the retention time."""
-        cutoff = datetime.now(UTC) - timedelta(days=self.config.retention_days)
-        removed = await self.journal.prune(older_than=cutoff, keep_last=self.config.keep_last)
-        if removed:
-            LOGGER.info("journal: pruned %d finished row(s) older than %s", removed, cutoff)
 
     def _work_waiting(self) -> bool:
         return (

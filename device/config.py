@@ -30,7 +30,8 @@ Every key is optional; a missing key takes the default shown. Example::
     health_interval = 60.0       # period of the health check (AT, registration, signal)
     handler = 30.0               # longest a command handler may run
     sweep_interval = 300.0       # safety sweep of the modem storage (AT+CMGL), for
-                                 # messages whose +CMTI never came
+                                 # messages whose +CMTI never came; and how often
+                                 # finished journal rows are pruned (busy or idle)
     reconnect_initial = 0.5      # first delay before reopening a lost port; doubles
     reconnect_max = 30.0         # ... up to this cap (>= reconnect_initial)
 

@@ -299,8 +299,10 @@ async def test_disk_full_at_any_step_pauses_then_answers_exactly_once(
 
 async def test_1000_commands_answered_by_the_agent_on_2_mb(small_fs: Path) -> None:
     """The agent itself on the 2 MB partition, pruning as configured (kept: the last
-    100, retention 1 s) at its sweeps (every 0.5 s, when idle: after each 100 commands):
-    every command answered once, the WAL and the file bounded."""
+    100, retention 1 s; a batch every 0.5 s, busy or not: device/pruning.py), with a
+    pause after each 100 commands for the rows of the last second to age (a busy agent
+    keeps what is younger than its retention: tests/test_retention.py): every command
+    answered once, the WAL and the file bounded."""
     line = Line.loopback(WHOLE)
     path = small_fs / "journal.sqlite3"
     wal_max = 0
@@ -313,9 +315,9 @@ async def test_1000_commands_answered_by_the_agent_on_2_mb(small_fs: Path) -> No
                 r.gw.deliver("000", f"ping: {n}")
             await r.gw.wait_until(lambda m, b=batch: len(m.sent) >= (b + 1) * 10, WAIT)
             wal_max = max(wal_max, wal_size(path))
-            if batch % 10 == 9:  # idle for a sweep (a busy agent sweeps when idle)
+            if batch % 10 == 9:  # the last second's rows age past the retention
                 await asyncio.sleep(0.6)
-        await asyncio.sleep(1.2)  # a sweep prunes
+        await asyncio.sleep(1.2)  # the last batch prunes them
         size = path.stat().st_size
         texts = Counter(s.text for s in r.gw.sent)
     print(f"\nagent, 1000 commands on 2 MB: WAL at most {wal_max} B, journal file {size} B")

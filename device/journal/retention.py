@@ -27,7 +27,7 @@ _FINISHED_OUTBOX = sql_list(sorted(s.value for s in FINISHED_OUTBOX_STATES))
 class RetentionJournal(JournalStore):
     """Pruning and counts over every table (a part of :class:`~device.journal.Journal`)."""
 
-    def prune(self, *, older_than: datetime, keep_last: int = 0) -> int:
+    def prune(self, *, older_than: datetime, keep_last: int = 0, limit: int | None = None) -> int:
         """Delete finished rows last changed before ``older_than``; returns rows deleted.
 
         An inbox row goes when it is finished (done, failed, refused, undecodable,
@@ -38,12 +38,21 @@ class RetentionJournal(JournalStore):
         row) goes when finished and updated before ``older_than``, with its attempts.
         Nothing else is touched: no pending or on-modem inbox row, no queued outbox row.
 
+        ``limit`` bounds the work of one call (a batch, as the running agent prunes:
+        :mod:`device.pruning`): at most ``limit`` inbox rows, the oldest first, and at
+        most ``limit`` originated outbox rows, each with its own outbox and attempt rows;
+        None: every row that may go. A count of 0 means nothing (more) may go now.
+
         The count is of all rows deleted (inbox, outbox and attempts), in one
-        transaction. ValueError for a naive ``older_than`` or a negative ``keep_last``.
+        transaction. ValueError for a naive ``older_than``, a negative ``keep_last`` or
+        a ``limit`` below 1.
         """
         if keep_last < 0:
             raise ValueError("keep_last must be >= 0")
+        if limit is not None and limit < 1:
+            raise ValueError("limit must be >= 1")
         cutoff = _utc_iso(older_than, "older_than")
+        bound = -1 if limit is None else limit  # SQLite: a negative LIMIT is none
         with self._transaction() as conn:
             inbox_ids = [
                 r[0]
@@ -53,16 +62,16 @@ class RetentionJournal(JournalStore):
                     " AND i.id NOT IN (SELECT id FROM inbox ORDER BY id DESC LIMIT :keep)"
                     " AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.inbox_id = i.id"
                     f" AND (o.state NOT IN ({_FINISHED_OUTBOX}) OR o.updated_at >= :cutoff))"
-                    " ORDER BY i.id",
-                    {"cutoff": cutoff, "keep": keep_last},
+                    " ORDER BY i.id LIMIT :bound",
+                    {"cutoff": cutoff, "keep": keep_last, "bound": bound},
                 )
             ]
             outbox_ids = [
                 r[0]
                 for r in conn.execute(
                     "SELECT id FROM outbox WHERE inbox_id IS NULL"
-                    f" AND state IN ({_FINISHED_OUTBOX}) AND updated_at < ?",
-                    (cutoff,),
+                    f" AND state IN ({_FINISHED_OUTBOX}) AND updated_at < ? ORDER BY id LIMIT ?",
+                    (cutoff, bound),
                 )
             ]
             for inbox_id in inbox_ids:
