@@ -82,8 +82,9 @@ def test_a_message_is_rendered_when_stored_and_cmgr_only_prints_it() -> None:
     modem.deliver_sms("000", "stored once", timestamp=WHEN)
     modem.data_to_send()  # the +CMTI
     before = pdumode.render.cache_info()
-    head, pdu_hex, ok = responses(run(modem, b"AT+CMGR=0\r"))
+    _, pdu_hex, ok = responses(run(modem, b"AT+CMGR=0\r"))
     after = pdumode.render.cache_info()
+    assert ok == "OK"
     assert (after.hits, after.misses) == (before.hits + 1, before.misses)
     assert pdu_hex == encode_deliver(
         "000", "stored once", timestamp=WHEN, smsc=modem.config.smsc or None

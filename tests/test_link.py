@@ -44,13 +44,20 @@ async def test_pieces_arrive_in_order_and_apart(variant: LinkVariant, most: int)
         channel = await ports.open(sim[0].path, default_timeout=WAIT)
         receive = channel._data_received
 
+        whole = asyncio.Event()
+
         def spy(data: bytes) -> None:
             pieces.append(data)
             receive(data)
+            if b"".join(pieces).endswith(b"OK\r\n"):
+                whole.set()
 
         channel._data_received = spy  # type: ignore[method-assign]
         try:
             await channel.command("AT+CGMI")
+            # The answer ends at "OK\r" (a bare CR ends a line): byte by byte, the "\n"
+            # behind it may still be on its way when the command returns.
+            await asyncio.wait_for(whole.wait(), WAIT)
         finally:
             await channel.close()
     assert b"".join(pieces) == b"AT+CGMI\r\r\nQuectel\r\n\r\nOK\r\n"
