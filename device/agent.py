@@ -263,6 +263,7 @@ class Agent:
             raise
         finally:
             await self.executor.drain()  # replies of runs in flight are journaled, not lost
+            await self.outbox.record_held_at_stop()  # a send's outcome the disk refused
             for unfinished in self.executor.unfinished.values():
                 LOGGER.error(
                     "inbox %d: %r -> %r, never recorded (lost: the row stays running): %r",
@@ -271,7 +272,8 @@ class Agent:
             for held in self.outbox.unrecorded.values():
                 row = held.row
                 LOGGER.error(
-                    "outbox %d: %s to %s but never recorded (sent again at the next start): %r",
+                    "outbox %d: %s to %s but never recorded: the next start sends it again"
+                    " (a duplicate): %r",
                     row.id, held.describe(), row.destination, row.text,
                 )  # fmt: skip
             await self.journal.close()  # after the drain: the runs' replies are journaled

@@ -31,12 +31,17 @@ succeeds. A send whose outcome (``sent``, or the failed attempt) cannot be commi
 is held in memory as :class:`Unrecorded` and the journal error re-raised (the
 supervisor suspends, then retries): every later pass first records what is held,
 and sends nothing before that succeeded -- so the row, still ``queued`` in the file,
-is not sent again. Only a stop before it could be recorded loses that (it is logged).
+is not sent again. At a stop what is held is tried once more; only a stop while it still
+cannot be recorded loses that (logged at ERROR with the reply and its reference: the next
+start sends it again). A stop never interrupts a send: the agent asks the outbox to stop
+between rows, so an ``AT+CMGS`` in flight gets its answer (or its timeout) and its
+outcome is recorded before the agent exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 from collections.abc import Callable
@@ -233,6 +238,13 @@ class Outbox:
                 raise
             self._crash.reached("after_send")
             await self._record(Unrecorded(row, mr=mr))
+
+    async def record_held_at_stop(self) -> None:
+        """One more try, as the agent stops, to record what is held :attr:`unrecorded`
+        (the journal may write again by now); what still cannot be stays held, for the
+        agent to log as a reply that the next start sends again."""
+        with contextlib.suppress(JournalError):
+            await self._record_held()
 
     async def _record_held(self) -> None:
         for held in list(self.unrecorded.values()):
