@@ -94,6 +94,10 @@ class Executor:
         self._busy: collections.Counter[str] = collections.Counter()
         self._failure: BaseException | None = None
         self._finished = False
+        #: Rows whose handler has returned and whose outcome is being journaled.
+        self._recording: set[int] = set()
+        #: Whether the last :meth:`_start_ready` left a row waiting for a free slot.
+        self._slot_wanted = False
         #: Inbox id → an outcome the journal could not record yet (see the module).
         self.unfinished: dict[int, Unfinished] = {}
 
@@ -111,20 +115,30 @@ class Executor:
 
     async def run_pending(self) -> None:
         """Start every pending row that has a free slot, oldest first, and go on while
-        runs end meanwhile (a slot freed may start the next row); returns without
-        waiting for the runs (see :meth:`drain`), early when stopped. Raises the
-        journal error a finished run met.
+        runs finish at once (a quick handler's rows all run in one call, as they did
+        one by one before); returns without waiting for slow runs (see :meth:`drain`),
+        early when stopped. Raises the journal error a finished run met.
 
-        A quick run has asked the journal for its ``finish`` by the time this returns;
-        the journal thread runs calls in the order made, so the outbox's next read
-        already sees the reply queued (one pass of the loop, no wake-up in between)."""
+        A run is quick when its handler returned in the step it was given: then only
+        its ``finish`` in the journal thread is waited for (the reader goes on
+        meanwhile), never a handler. The pending rows are read again only when a slot
+        was wanted: nothing else can have become pending meanwhile (the inbox, which
+        records new rows, runs in the same task), so a finished run whose outcome is
+        journaled here leaves :attr:`waiting` false.
+        """
         while True:
             self._finished = False
             self._raise_failure()
             if not await self._start_ready():
                 return
             await asyncio.sleep(0)  # let the runs just started begin (and quick ones end)
+            quick = [self._running[i] for i in self._recording if i in self._running]
+            if quick:
+                await asyncio.wait(quick)
             if not self._finished:
+                return
+            if self._failure is None and not self._slot_wanted:
+                self._finished = False  # what it tells is done: a reply queued, no row waits
                 return
 
     async def _start_ready(self) -> int:
@@ -134,6 +148,7 @@ class Executor:
             await self._record(held)
             LOGGER.warning("inbox %d: outcome recorded at last", held.row.id)
         started = 0
+        self._slot_wanted = False
         for row in await self.journal.pending_inbox():
             if self._stop.is_set():
                 break
@@ -146,6 +161,7 @@ class Executor:
             handler = self.dispatcher.registry.lookup(parsed.name)
             key, limit = (handler.name, handler.concurrency) if handler else ("", 0)
             if limit and self._busy[key] >= limit:
+                self._slot_wanted = True
                 continue  # stays RECEIVED; the run that frees the slot wakes the loop
             running = await self.journal.start(row.id, parsed.name, parsed.argument)
             self._crash.reached("after_start")
@@ -205,6 +221,7 @@ class Executor:
                 LOGGER.error("inbox %d: not finished: %s", row.id, exc)
             self._failure = exc
         finally:
+            self._recording.discard(row.id)
             self._busy[key] -= 1
             del self._running[row.id]
             self._finished = True
@@ -227,6 +244,7 @@ class Executor:
             for warning in warnings:
                 LOGGER.warning("inbox %d reply: %s", row.id, warning)
         state = InboxState.DONE if outcome.ok else InboxState.FAILED
+        self._recording.add(row.id)  # a quick run is waited for from here (run_pending)
         await self._record(Unfinished(row, parsed.name, reply, state, outcome.error))
 
     async def _record(self, held: Unfinished) -> None:

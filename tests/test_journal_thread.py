@@ -308,3 +308,45 @@ async def test_a_slow_synced_commit_does_not_stall_the_serial_reader(
         await r.gw.wait_until(lambda m: len(m.sent) == 2, WAIT)
         assert sorted(s.text for s in r.gw.sent) == ["pong: meanwhile", "pong: slow disk"]
         assert [row.state for row in r.journal.inbox()] == [InboxState.DONE] * 2
+
+
+async def test_one_command_makes_five_journal_calls_before_its_reply_goes_out(
+    tmp_path: Path, line: Line
+) -> None:
+    """Each journal call is a hop to the journal thread and back (tens of µs): from
+    +CMTI to AT+CMGS there are the five the path needs (record, the pending rows, start,
+    finish, the due replies), none split in two, and fewer in all than the ten calls
+    the agent made on its loop before (the pass that ran the command does not run
+    again: run_pending waits for a quick run's finish itself)."""
+    async with rig(tmp_path, line) as r:
+        calls: list[str] = []
+        idle = asyncio.Event()  # the loop asks when a retry is due after the send: idle
+        submit = r.agent.journal._submit
+
+        async def counted(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            calls.append(fn.__name__)
+            if fn.__name__ == "next_outbox_due" and "AT+CMGS" in calls:
+                idle.set()
+            return await submit(fn, *args, **kwargs)
+
+        r.agent.journal._submit = counted  # type: ignore[method-assign]
+        modem = r.agent.modem
+        assert modem is not None
+        send = modem.send_text
+
+        async def sending(*args: Any, **kwargs: Any) -> int:
+            calls.append("AT+CMGS")
+            return await send(*args, **kwargs)
+
+        modem.send_text = sending  # type: ignore[method-assign]
+        for n in range(4):  # the first also meets the drain after the bring-up
+            calls.clear()
+            idle.clear()
+            r.gw.deliver("000", f"ping: {n}")
+            await r.gw.wait_until(lambda m, n=n: len(m.sent) > n, WAIT)
+            await asyncio.wait_for(idle.wait(), WAIT)
+            if n == 0:
+                continue
+            assert calls[: calls.index("AT+CMGS")] == [
+                "record_incoming", "pending_inbox", "start", "finish", "pending_outbox"]
+            assert len(calls) - 1 <= 9, calls
