@@ -326,7 +326,7 @@ class Agent:
 
     def _journal_changed(self) -> None:
         """Tell the observer when the journal's condition changed (polled: the journal
-        may be written from a worker thread)."""
+        is written from the journal thread, which calls no observer)."""
         text = self.journal.health.text()
         if text != self._journal_condition:
             self._journal_condition = text
