@@ -259,10 +259,13 @@ def _checked(args: argparse.Namespace) -> Config:
 
 def _start(args: argparse.Namespace) -> int:
     """``smscmd run``: whether ssl is loaded (:mod:`device.tls`, before asyncio), the
+    modules construct imports but never uses deferred (:mod:`device.deferred`), the
     configuration checked (exit 2), the port checked, then the agent."""
+    from device.deferred import defer
     from device.tls import apply
 
     tls = apply(os.environ)
+    defer()
     import asyncio
 
     config = _load(args)
