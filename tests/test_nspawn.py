@@ -172,14 +172,29 @@ def test_the_agent_under_the_unit_leaves_ssl_out(gateway: Gateway) -> None:
     """The unit allows no IP socket (``RestrictAddressFamilies=AF_UNIX``), so no TLS
     could be made: device/tls.py keeps ssl (libssl, libcrypto) out of the agent, and
     its start-up line says why; with the network drop-in it is loaded (the test after
-    this one). The agent's resident memory is printed."""
+    this one). In PDU mode libcrypto stays out too (device/deferred.py: construct's
+    hashlib is not loaded). The agent's resident memory in each mode is printed."""
+
+    def rss() -> str:
+        status = gateway.box.run(["cat", f"/proc/{gateway.main_pid()}/status"]).stdout
+        return next(line for line in status.splitlines() if line.startswith("VmRSS"))
+
     gateway.ready()
     assert gateway.api.ask("ping: tls") == "pong: tls"
     assert not mapped(gateway, "libssl")
     log = gateway.box.run(["journalctl", "-u", UNIT, "--no-pager", "-o", "cat"]).stdout
     assert "TLS: ssl not loaded (no IP socket can be opened here)" in log
-    status = gateway.box.run(["cat", f"/proc/{gateway.main_pid()}/status"]).stdout
-    print(next(line for line in status.splitlines() if line.startswith("VmRSS")), end=" ")
+    print(f"text mode {rss()}", end="; ")
+    gateway.config('mode = "pdu"\n')
+    try:
+        gateway.box.run(["systemctl", "restart", "smscmd"], timeout=WAIT)
+        gateway.ready()
+        assert gateway.api.ask("ping: pdu") == "pong: pdu"
+        assert not mapped(gateway, "libcrypto")
+        print(f"PDU mode {rss()}", end=" ")
+    finally:  # back to the configuration of the tests after this one
+        gateway.config()
+        gateway.box.run(["systemctl", "restart", "smscmd"], timeout=WAIT)
 
 
 def test_a_frozen_agent_is_restarted_by_the_watchdog(gateway: Gateway) -> None:
