@@ -12,6 +12,10 @@ module, which from then on answers every read (the stand-in's namespace is fille
 it, and :data:`sys.modules` holds the real one). A plug-in that uses one of them gets
 the real module as before; only the moment it is loaded changes.
 
+Not :class:`importlib.util.LazyLoader`: its module loads at the first attribute read
+of *any* name, and the import system reads ``__spec__`` at every ``import`` of a module
+found in :data:`sys.modules`, so construct's own ``import hashlib`` would load it at once.
+
 A module already imported is left as it is. The stand-in carries the real module's
 ``__spec__`` (found, not executed), so the import system takes it for a loaded module.
 Only ``smscmd run`` defers (:data:`MODULES`, in :mod:`device.cli`, before anything else
