@@ -18,6 +18,8 @@ Every key is optional; a missing key takes the default shown. Example::
     control_socket = "/run/smscmd/control.sock"
                                  # UNIX socket for `smscmd send/status` (mode 0660)
     mode = "text"                # "text" (AT+CMGF=1) or "pdu" (AT+CMGF=0, multipart)
+                                 # "pdu": half the bytes, for a real UART at <= 115200
+                                 # (README "Text mode or PDU mode"; text on USB)
     profile = "auto"             # module profile: auto (from AT+CGMM), quectel-bg96,
                                  # quectel-eg25g, simcom-sim7600, ublox-sara-r410m,
                                  # quectel (other Quectel models), generic
