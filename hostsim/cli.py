@@ -12,6 +12,9 @@ line one JSON object::
 ``--baud N`` paces both directions of every modem's line at N/10 bytes per second
 and ``--byte-log PATH`` appends every chunk that crosses a line to PATH as a JSON
 line (see :mod:`hostsim.wire`); without ``--baud`` the line is as fast as the pty.
+Paced, hostsim runs on a ``select(2)`` loop (microsecond timers, so each transfer
+ends when its last byte is due, not up to 1 ms later), unless ``--sims`` is above
+:data:`hostsim.wire.MAX_SIMS_ON_SELECT` (then epoll, with a warning).
 
 Logs go to stderr. It runs until SIGINT or SIGTERM, then fails the commands it
 could not deliver, removes its symlinks and exits 0. Exit 2 for usage errors,
@@ -51,7 +54,7 @@ from hostsim.cloud.network import DEFAULT_RETRY_WINDOW
 from hostsim.modem.faults import FaultPlan, check_fault, fault_fields, fault_kind, parse_fault
 from hostsim.modem.personas import PERSONAS, markdown, persona, with_table
 from hostsim.sim import HostSim
-from hostsim.wire import ByteLog
+from hostsim.wire import ByteLog, paced_loop_factory
 
 LOGGER = logging.getLogger(__name__)
 
@@ -292,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return asyncio.run(_run(args))
+        with asyncio.Runner(loop_factory=paced_loop_factory(args.baud, args.sims)) as runner:
+            return runner.run(_run(args))
     except OSError as exc:
         LOGGER.error("cannot start: %s", exc)
         return 1

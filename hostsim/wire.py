@@ -19,9 +19,16 @@ Edge cases:
 
 * ``baud`` None (the default): no pacing, each chunk is handed on synchronously,
   as before this module existed.
-* The loop's timers are late by up to a few hundred microseconds: a late tick
-  hands on every byte that is due by then, so the average rate is exact and no
-  byte is early.
+* A tick hands on every byte that has arrived by then, at most
+  :data:`TICK_BYTES_TIME` of line time apart (like a UART's receive FIFO and the
+  tty layer, which hand bytes on in bursts, and without waking both processes per
+  byte), and the last byte of a run exactly when it arrives: the end of a transfer
+  is what the other side waits for. A late tick only hands on more; the average
+  rate is exact and no byte is early.
+* The end is on time only if the loop's timers are: asyncio's default selector
+  (epoll) sleeps in whole milliseconds, rounded up, so a tick due in 87 µs would come
+  up to 1 ms late. :func:`precise_loop` makes a loop whose ``select(2)`` takes
+  microseconds; ``hostsim run --baud`` runs on it (:func:`paced_loop_factory`).
 * :meth:`Pacer.clear` drops what is queued (an unplug) and the line is idle again.
 * A log with a path writes one JSON line per chunk
   (``{"t": …, "dir": "out"|"in", "port": …, "hex": …}``, ``out`` = module to TE),
@@ -33,6 +40,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import selectors
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,8 +49,17 @@ from enum import Enum
 from pathlib import Path
 from typing import IO
 
+LOGGER = logging.getLogger(__name__)
+
 #: Bits on the line per byte: start, 8 data, stop (8N1).
 BITS_PER_BYTE = 10
+
+#: At most this much line time (seconds) between two hand-overs inside a run.
+TICK_BYTES_TIME = 0.001
+
+#: ``select(2)`` cannot watch a descriptor at or above FD_SETSIZE (1024 on Linux);
+#: above this many simulated modems :func:`paced_loop_factory` keeps epoll.
+MAX_SIMS_ON_SELECT = 256
 
 
 class Direction(Enum):
@@ -109,6 +127,34 @@ def read_log(path: str | Path) -> list[WireChunk]:
     return chunks
 
 
+def precise_loop() -> asyncio.AbstractEventLoop:
+    """A selector loop whose timers fire to the microsecond: ``select(2)`` takes a
+    ``timeval``, where epoll's timeout is rounded up to whole milliseconds. Only
+    for processes with few descriptors (``select`` refuses one at or above
+    FD_SETSIZE, 1024)."""
+    return asyncio.SelectorEventLoop(selectors.SelectSelector())
+
+
+def paced_loop_factory(
+    baud: int | None, sims: int
+) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The loop factory for a hostsim with ``sims`` modems at ``baud``: None (the
+    default loop) when unpaced, :func:`precise_loop` when paced; above
+    :data:`MAX_SIMS_ON_SELECT` modems (a few descriptors each) the default loop
+    with a warning that transfers may end up to 1 ms late."""
+    if baud is None:
+        return None
+    if sims > MAX_SIMS_ON_SELECT:
+        LOGGER.warning(
+            "%d modems: more than select(2) can watch safely (%d); "
+            "keeping epoll, paced transfers may end up to 1 ms late",
+            sims,
+            MAX_SIMS_ON_SELECT,
+        )
+        return None
+    return precise_loop
+
+
 class Pacer:
     """Hands bytes to ``deliver`` at ``baud / 10`` bytes per second (at once when
     ``baud`` is None); order is kept."""
@@ -122,6 +168,7 @@ class Pacer:
         self._loop = loop
         self._byte_time = byte_time(baud) if baud is not None else 0.0
         self._deliver = deliver
+        self._per_tick = max(1, int(TICK_BYTES_TIME / self._byte_time)) if baud else 1
         self._queue = bytearray()
         self._t0 = 0.0
         self._sent = 0
@@ -147,7 +194,8 @@ class Pacer:
             self._schedule()
 
     def _schedule(self) -> None:
-        due = self._t0 + (self._sent + 1) * self._byte_time
+        # The next hand-over: a tick's worth of bytes on, or the run's last byte.
+        due = self._t0 + (self._sent + min(self._per_tick, len(self._queue))) * self._byte_time
         self._timer = self._loop.call_at(due, self._tick)
 
     def _tick(self) -> None:
