@@ -46,6 +46,9 @@ Every key is optional; a missing key takes the default shown. Example::
     retention_days = 30.0        # finished rows older than this are pruned (number > 0)
     keep_last = 1000             # ... but the most recent N inbox rows are always kept
 
+    [mqtt]                       # optional: publish events to an MQTT broker; its keys
+    url = "mqtt://localhost"     # are in device/mqtt/config.py (README "MQTT")
+
 Edge cases: an unknown table or key, a wrong type (``true`` for a number, ``"9600"`` for
 an integer) or a value out of range is a :class:`~device.errors.ConfigError` naming the file
 and the dotted key (``agent.baudrate``). A missing, unreadable or non-TOML file is a
@@ -62,10 +65,13 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from device.errors import ConfigError
 from device.handlers import HandlerConfig
+
+if TYPE_CHECKING:  # device.mqtt is loaded only for a file with [mqtt]
+    from device.mqtt.config import MqttConfig
 
 LOGGER = logging.getLogger(__name__)
 
@@ -107,6 +113,7 @@ class Config:
     retention_days: float = 30.0
     keep_last: int = 1000
     handlers: tuple[HandlerConfig, ...] = ()
+    mqtt: MqttConfig | None = None
 
 
 # --------------------------------------------------------------------------- validators
@@ -262,9 +269,14 @@ def _from_document(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
         if table == "handlers":
             values["handlers"] = _handlers(content, path)
             continue
+        if table == "mqtt":  # its own module, loaded only then
+            from device.mqtt.config import mqtt_config
+
+            values["mqtt"] = mqtt_config(content, path)
+            continue
         spec = _KEYS.get(table)
         if spec is None:
-            known = ", ".join(f"[{t}]" for t in _KEYS)
+            known = ", ".join(f"[{t}]" for t in (*_KEYS, "handlers", "mqtt"))
             raise ConfigError(
                 f"unknown table or key (known tables: {known})", path=str(path), key=table
             )
@@ -466,6 +478,8 @@ def config_changes(old: Config, new: Config) -> tuple[Change, ...]:
         for name in _FIELD_KEYS
         if getattr(old, name) != getattr(new, name)
     ]
+    if old.mqtt != new.mqtt:
+        changes.append(Change("mqtt", old.mqtt, new.mqtt))
     before = {h.name: h for h in old.handlers}
     after = {h.name: h for h in new.handlers}
     for name in [*before, *(n for n in after if n not in before)]:

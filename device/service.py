@@ -308,8 +308,9 @@ class Service:
 
 
 def _field_of(key: str) -> str:
-    """The Config field of a Change's dotted key (handler tables → ``handlers``)."""
-    return "handlers" if key.startswith("handlers.") else FIELD_OF_KEY[key]
+    """The Config field of a Change's dotted key (handler tables → ``handlers``; a
+    table of its own, ``mqtt``, is its field)."""
+    return "handlers" if key.startswith("handlers.") else FIELD_OF_KEY.get(key, key)
 
 
 @contextlib.contextmanager
