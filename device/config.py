@@ -48,6 +48,9 @@ Every key is optional; a missing key takes the default shown. Example::
 
     [mqtt]                       # optional: publish events to an MQTT broker; its keys
     url = "mqtt://localhost"     # are in device/mqtt/config.py (README "MQTT")
+    [metrics]                    # optional: Prometheus metrics (see device/metrics/config.py)
+    textfile_directory = "/var/lib/prometheus/node-exporter"
+    listen = "127.0.0.1:9101"    # optional HTTP endpoint
 
 Edge cases: an unknown table or key, a wrong type (``true`` for a number, ``"9600"`` for
 an integer) or a value out of range is a :class:`~device.errors.ConfigError` naming the file
@@ -70,7 +73,8 @@ from typing import TYPE_CHECKING, Any
 from device.errors import ConfigError
 from device.handlers import HandlerConfig
 
-if TYPE_CHECKING:  # device.mqtt is loaded only for a file with [mqtt]
+if TYPE_CHECKING:  # device.mqtt / device.metrics are loaded only for a file with the table
+    from device.metrics.config import MetricsConfig
     from device.mqtt.config import MqttConfig
 
 LOGGER = logging.getLogger(__name__)
@@ -114,6 +118,8 @@ class Config:
     keep_last: int = 1000
     handlers: tuple[HandlerConfig, ...] = ()
     mqtt: MqttConfig | None = None
+    #: The ``[metrics]`` table; None when absent (nothing of prometheus_client loads).
+    metrics: MetricsConfig | None = None
 
 
 # --------------------------------------------------------------------------- validators
@@ -269,6 +275,11 @@ def _from_document(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
         if table == "handlers":
             values["handlers"] = _handlers(content, path)
             continue
+        if table == "metrics":  # its own module, loaded only then
+            from device.metrics.config import parse_metrics
+
+            values["metrics"] = parse_metrics(content, path)
+            continue
         if table == "mqtt":  # its own module, loaded only then
             from device.mqtt.config import mqtt_config
 
@@ -276,7 +287,7 @@ def _from_document(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
             continue
         spec = _KEYS.get(table)
         if spec is None:
-            known = ", ".join(f"[{t}]" for t in (*_KEYS, "handlers", "mqtt"))
+            known = ", ".join(f"[{t}]" for t in (*_KEYS, "handlers", "mqtt", "metrics"))
             raise ConfigError(
                 f"unknown table or key (known tables: {known})", path=str(path), key=table
             )
@@ -485,4 +496,6 @@ def config_changes(old: Config, new: Config) -> tuple[Change, ...]:
     for name in [*before, *(n for n in after if n not in before)]:
         if before.get(name) != after.get(name):
             changes.append(Change(f'handlers."{name}"', before.get(name), after.get(name)))
+    if old.metrics != new.metrics:
+        changes.append(Change("metrics", old.metrics, new.metrics))
     return tuple(changes)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,6 +59,10 @@ class Unfinished:
     reply: str | None
     state: InboxState
     error: str | None
+    #: The registered name of the handler that ran (None: none did), and the seconds
+    #: its dispatch took (None: no run), for the observer's ``finished``.
+    handler: str | None = None
+    run_time: float | None = None
 
 
 class Executor:
@@ -209,13 +214,14 @@ class Executor:
             error="interrupted by a restart while running",
             reply_to=self._reply_to,
         )
+        notify(self._observer.finished, row, InboxState.FAILED, None, None)
         notify(self._observer.replied, row, outbox)
         return False
 
     async def _execute(self, row: InboxRow, parsed: ParsedCommand, key: str) -> None:
         """Run one started row to its journaled outcome; frees its slot and wakes the loop."""
         try:
-            await self._run(row, parsed)
+            await self._run(row, parsed, key)
         except Exception as exc:  # a journal error: the loop raises it (see run_pending)
             if row.id not in self.unfinished:  # (a held outcome was logged as such)
                 LOGGER.error("inbox %d: not finished: %s", row.id, exc)
@@ -227,7 +233,8 @@ class Executor:
             self._finished = True
             self._wake.set()
 
-    async def _run(self, row: InboxRow, parsed: ParsedCommand) -> None:
+    async def _run(self, row: InboxRow, parsed: ParsedCommand, key: str) -> None:
+        """Dispatch ``row`` to ``key``'s handler (``""``: none registered) and record it."""
         ctx = CommandContext(
             name=parsed.name,
             argument=parsed.argument,
@@ -236,7 +243,9 @@ class Executor:
             journal_id=row.id,
             status=self._status,
         )
+        begun = time.monotonic()
         outcome = await self.dispatcher.dispatch(ctx)
+        run_time = time.monotonic() - begun
         self._crash.reached("after_handler")
         reply = outcome.reply
         if reply is not None:
@@ -245,7 +254,9 @@ class Executor:
                 LOGGER.warning("inbox %d reply: %s", row.id, warning)
         state = InboxState.DONE if outcome.ok else InboxState.FAILED
         self._recording.add(row.id)  # a quick run is waited for from here (run_pending)
-        await self._record(Unfinished(row, parsed.name, reply, state, outcome.error))
+        await self._record(
+            Unfinished(row, parsed.name, reply, state, outcome.error, key or None, run_time)
+        )
 
     async def _record(self, held: Unfinished) -> None:
         """Finish ``held.row``; on a JournalError hold it in :attr:`unfinished`, re-raise."""
@@ -264,6 +275,7 @@ class Executor:
         self.unfinished.pop(row.id, None)
         self._counters.executed += 1
         LOGGER.info("inbox %d: %r -> %r", row.id, held.name, held.reply)
+        notify(self._observer.finished, row, held.state, held.handler, held.run_time)
         notify(self._observer.replied, row, outbox)
 
 

@@ -235,6 +235,7 @@ class Inbox:
                 self.drain_needed = True
             else:
                 self._indications.append(parsed)
+                notify(self._observer.indication, *parsed)
             self._wake.set()
         elif urc.name == "+CMT":
             # Direct delivery means +CNMI is not ours any more: take the message,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from device.journal import InboxRow, OutboxRow
+from device.journal import InboxRow, InboxState, OutboxRow
 from device.modem import ModemState
 
 LOGGER = logging.getLogger(__name__)
@@ -33,11 +33,24 @@ class AgentObserver:
     def state_changed(self, before: ModemState, after: ModemState) -> None:
         """The modem lifecycle moved."""
 
+    def indication(self, storage: str, index: int) -> None:
+        """A ``+CMTI`` named a stored message (before it is read; a malformed one is
+        not reported, it makes the agent drain the storage instead)."""
+
     def received(self, row: InboxRow) -> None:
         """A message was committed to the journal (any state, refused included)."""
 
     def replied(self, row: InboxRow, outbox: OutboxRow | None) -> None:
         """A command finished; ``outbox`` is its queued reply, if any."""
+
+    def finished(
+        self, row: InboxRow, state: InboxState, handler: str | None, run_time: float | None
+    ) -> None:
+        """A command's outcome was journaled: ``state`` is DONE or FAILED, ``handler`` the
+        registered name of the handler that ran (None when none did: an unknown, empty,
+        disabled or interrupted command), ``run_time`` the seconds its dispatch took (None
+        for an interrupted row answered without a run). Called just before
+        :meth:`replied`."""
 
     def sent(self, outbox: OutboxRow) -> None:
         """A queued message was accepted by the modem."""
@@ -70,6 +83,50 @@ class Counters:
     send_failures: int = 0
     reconnects: int = 0
     reinitialisations: int = 0
+
+
+class Observers(AgentObserver):
+    """Several observers as one: each hook is called on each, in order, through
+    :func:`notify` (one that raises is logged and the others still hear it)."""
+
+    def __init__(self, *observers: AgentObserver) -> None:
+        self.observers = observers
+
+    def state_changed(self, before: ModemState, after: ModemState) -> None:
+        self._each("state_changed", before, after)
+
+    def indication(self, storage: str, index: int) -> None:
+        self._each("indication", storage, index)
+
+    def received(self, row: InboxRow) -> None:
+        self._each("received", row)
+
+    def finished(
+        self, row: InboxRow, state: InboxState, handler: str | None, run_time: float | None
+    ) -> None:
+        self._each("finished", row, state, handler, run_time)
+
+    def replied(self, row: InboxRow, outbox: OutboxRow | None) -> None:
+        self._each("replied", row, outbox)
+
+    def sent(self, outbox: OutboxRow) -> None:
+        self._each("sent", outbox)
+
+    def send_failed(self, outbox: OutboxRow) -> None:
+        self._each("send_failed", outbox)
+
+    def trouble(self, texts: tuple[str, ...]) -> None:
+        self._each("trouble", texts)
+
+    def error(self, note: ErrorNote) -> None:
+        self._each("error", note)
+
+    def journal_condition(self, text: str | None) -> None:
+        self._each("journal_condition", text)
+
+    def _each(self, hook: str, *args: object) -> None:
+        for observer in self.observers:
+            notify(getattr(observer, hook), *args)
 
 
 #: Seconds an error stays "the last error" (in ``smscmd status`` and the unit's STATUS=):
@@ -138,5 +195,5 @@ def notify(hook: Callable[..., None], *args: object) -> None:
 
 __all__ = [
     "LAST_ERROR_SHOWN", "MAX_ERROR_TEXT", "AgentObserver", "Counters", "ErrorNote", "LastError",
-    "notify",
+    "Observers", "notify",
 ]  # fmt: skip

@@ -9,7 +9,10 @@ this order:
    :class:`~device.errors.JournalInUse`, exit status 2) and the journal;
 3. the command registry: built-ins, plug-ins, then ``[handlers]`` from the config;
 4. the :class:`~device.agent.Agent`, with an observer that reports every
-   lifecycle change, and the last error, as the unit's ``STATUS=``;
+   lifecycle change, and the last error, as the unit's ``STATUS=``, and, with
+   ``[metrics]``, the metrics exporter's observer beside it (:mod:`device.metrics`,
+   imported only then; started after the control socket, closed when the agent
+   returns: one last textfile write, the port closed);
 5. the control socket (one agent per socket: at start, another agent answering
    on the path stops this one with :class:`~device.control.SocketInUse`, exit
    status 2; a stale socket file is replaced; any other failure to bind it is
@@ -37,6 +40,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from device import __version__
 from device.agent import Agent
@@ -45,9 +49,12 @@ from device.control import ControlError, ControlServer, SocketInUse, refuse_if_s
 from device.errors import ConfigError, JournalError, JournalInUse
 from device.journal import DIR_MODE, Journal
 from device.modem import ModemState
-from device.observer import AgentObserver, ErrorNote, LastError
+from device.observer import AgentObserver, ErrorNote, LastError, Observers
 from device.preflight import build_registry
 from device.systemd import Notifier, run_watchdog, watchdog_period
+
+if TYPE_CHECKING:
+    from device.metrics.exporter import MetricsExporter
 
 LOGGER = logging.getLogger(__name__)
 
@@ -239,16 +246,25 @@ class Service:
             refuse_if_served(config.control_socket)  # before the journal is even created
         with exclusive(config.journal), Journal.open(config.journal) as journal:
             self._status.port = config.port
+            exporter = _exporter(config)
             agent = Agent(
                 config, journal, build_registry(config),
-                observer=self._status, last_error=self._status.last_error,
+                observer=self._status if exporter is None
+                else Observers(self._status, exporter.metrics),
+                last_error=self._status.last_error,
             )  # fmt: skip
             self.agent = agent
             await self._serve_control(config, agent, first=first)
             LOGGER.info("smscmd %s on %s, journal %s", __version__, config.port, config.journal)
+            if exporter is not None:
+                exporter.start(agent)
             self._notifier.ready(f"started on {config.port}" if first else "reloaded")
-            self._run = asyncio.create_task(agent.run())
-            await self._run
+            try:
+                self._run = asyncio.create_task(agent.run())
+                await self._run
+            finally:
+                if exporter is not None:
+                    await exporter.close()
 
     async def _serve_control(self, config: Config, agent: Agent, *, first: bool) -> None:
         """This pass's control socket: the running one when its path is unchanged, else
@@ -311,6 +327,16 @@ def _field_of(key: str) -> str:
     """The Config field of a Change's dotted key (handler tables → ``handlers``; a
     table of its own, ``mqtt``, is its field)."""
     return "handlers" if key.startswith("handlers.") else FIELD_OF_KEY.get(key, key)
+
+
+def _exporter(config: Config) -> MetricsExporter | None:
+    """The pass's metrics exporter, or None without ``[metrics]`` (then neither
+    :mod:`device.metrics.exporter` nor ``prometheus_client`` is imported)."""
+    if config.metrics is None:
+        return None
+    from device.metrics.exporter import MetricsExporter  # only when configured
+
+    return MetricsExporter(config.metrics)
 
 
 @contextlib.contextmanager
