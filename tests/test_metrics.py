@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from harness import Line
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from test_agent import WAIT, Recorder
 
@@ -37,6 +38,7 @@ from device.metrics.config import parse_listen
 from device.metrics.exporter import TEXTFILE_MODE, MetricsExporter, journal_size, write_textfile
 from device.modem import ModemState
 from device.observer import Observers
+from hostsim.link import WHOLE
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -340,3 +342,53 @@ def test_an_agent_without_the_table_imports_none_of_it(tmp_path: Path, with_tabl
     loaded = json.loads(done.stdout)
     assert loaded == dict.fromkeys(loaded, with_table)
     assert (tmp_path / "smscmd.prom").exists() is with_table
+
+
+# ------------------------------------------------------------- node_exporter reads it
+
+NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"  # Debian's (tests/metrics/install)
+
+
+async def test_node_exporters_textfile_collector_reads_the_files(tmp_path: Path) -> None:
+    """Debian's node_exporter (1.5, its textfile collector only, on a free loopback port)
+    reads the agent's file and a second instance's beside it: both agents' series in its
+    answer, ``node_textfile_scrape_error 0`` (a file it cannot parse, or a series two
+    files both define, sets it to 1)."""
+    if not os.access(NODE_EXPORTER, os.X_OK):
+        reason = "prometheus-node-exporter is not installed (as root: bash tests/metrics/install)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    directory = tmp_path / "textfile"
+    directory.mkdir()
+    config = MetricsConfig(directory / "smscmd.prom", 3600.0, None, "t")
+    async with metrics_rig(tmp_path, Line.loopback(WHOLE), config) as r:
+        r.gw.deliver("000", "ping: node")  # type: ignore[attr-defined]
+        await asyncio.wait_for(r.recorder.until(lambda: len(r.recorder.sent_rows) == 1), WAIT)
+        await r.exporter.update(r.agent)
+    north = MetricsExporter(MetricsConfig(directory / "smscmd-north.prom", 3600.0, None, "north"))
+    write_textfile(directory / "smscmd-north.prom", generate_latest(north.metrics.registry))
+    with socket.socket() as probe:  # a free port (node_exporter takes no port 0)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        NODE_EXPORTER, "--collector.disable-defaults", "--collector.textfile",
+        f"--collector.textfile.directory={directory}", f"--web.listen-address=127.0.0.1:{port}",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        log = b""
+        while b"Listening on" not in log:  # its own word that the port is open
+            line = await asyncio.wait_for(proc.stderr.readline(), WAIT)
+            assert line, log.decode()
+            log += line
+        got = samples(await asyncio.to_thread(scrape, ("127.0.0.1", port)))
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert got[("node_textfile_scrape_error", frozenset())] == 0
+    assert value(got, "smscmd_commands_done_total") == 1
+    assert got[("smscmd_commands_done_total", frozenset({("agent", "north")}))] == 0
+    mtimes = {dict(labels)["file"] for name, labels in got if name == "node_textfile_mtime_seconds"}
+    assert {Path(f).name for f in mtimes} == {"smscmd.prom", "smscmd-north.prom"}

@@ -131,6 +131,15 @@ class AgentMetrics(AgentObserver):
             "smscmd_reaction_seconds", "From +CMTI seen to the reply accepted by the modem.",
             agent, registry=reg, buckets=REACTION_BUCKETS,
         )  # fmt: skip
+        # Every series there is from the start, at 0 (a rate over a series that
+        # appears only at its first event would miss that event).
+        for plain in (self._received, self._refused, self._done, self._failed):
+            plain.labels(name)
+        for kind in ("reply", "originated"):
+            self._sent.labels(name, kind)
+        for final in ("true", "false"):
+            self._send_failures.labels(name, final)
+        self._reaction.labels(name)
         self._state.labels(name).state(ModemState.DISCONNECTED.value)
         for unknown in (self._rssi, self._dbm, self._registration, self._registered):
             unknown.labels(name).set(math.nan)
