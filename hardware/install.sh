@@ -5,6 +5,7 @@
 #   sudo hardware/install.sh install   [--prefix /opt/smscmd] [--python /usr/bin/python3]
 #                                      [--wheelhouse DIR] [--instance NAME] [--port DEV]
 #                                      [--handlers-network | --no-handlers-network]
+#                                      [--agent-network [HOST ...] | --no-agent-network]
 #                                      [--action NAME ...] [--root DIR] [--no-venv] [--dry-run]
 #   sudo hardware/install.sh uninstall [--prefix /opt/smscmd] [--root DIR] [--dry-run]
 #        hardware/install.sh wheelhouse DIR [--python PATH]
@@ -25,6 +26,12 @@
 #   - --handlers-network: the drop-in smscmd.service.d/handlers-network.conf (and for
 #     smscmd@.service) that gives handlers the network; --no-handlers-network removes it
 #     (without either, an installed one is kept)
+#   - --agent-network [HOST ...]: the drop-in agent-network.conf (both services) that
+#     lets the agent open IP sockets to loopback and to each HOST only (an MQTT broker:
+#     an address, a prefix such as 192.0.2.0/24, or a name resolved now with getent,
+#     which also allows the name servers of /etc/resolv.conf); --no-agent-network
+#     removes it (without either, an installed one is kept; a re-run with the option
+#     writes it anew with the hosts given then)
 #   - --action NAME: the root-owned script /etc/smscmd/actions/NAME from
 #     hardware/actions/NAME, the handler request-action, the request directory
 #     /run/smscmd-actions and smscmd-action@NAME.path enabled
@@ -64,6 +71,8 @@ PYTHON_VERSION=""
 INSTANCE=""
 PORT=""
 HANDLERS_NETWORK=""
+AGENT_NETWORK=""
+AGENT_HOSTS=()
 ACTIONS=()
 NO_VENV=0
 
@@ -74,6 +83,7 @@ SYSTEMD_DIR=/etc/systemd/system
 UNITS=(smscmd.service smscmd@.service smscmd-action@.path smscmd-action@.service)
 SERVICES=(smscmd.service smscmd@.service)
 NETWORK_DROPIN=handlers-network.conf
+AGENT_DROPIN=agent-network.conf
 ACTIONS_DROPIN=actions.conf
 RULES_DEST=/etc/udev/rules.d/99-smscmd.rules
 TMPFILES_DEST=/etc/tmpfiles.d/smscmd.conf
@@ -90,6 +100,7 @@ usage() {
     cat >&2 <<EOF
 usage: $0 install   [--prefix DIR] [--python PATH] [--wheelhouse DIR]
                     [--instance NAME] [--port DEV] [--handlers-network | --no-handlers-network]
+                    [--agent-network [HOST ...] | --no-agent-network]
                     [--action NAME ...] [--root DIR] [--no-venv] [--dry-run]
        $0 uninstall [--prefix DIR] [--root DIR] [--dry-run]
        $0 wheelhouse DIR [--python PATH] [--platform TAG ...] [--python-version X.Y]
@@ -151,6 +162,15 @@ parse_args() {
             --no-venv) NO_VENV=1 ;;
             --handlers-network) HANDLERS_NETWORK=yes ;;
             --no-handlers-network) HANDLERS_NETWORK=no ;;
+            --agent-network)
+                AGENT_NETWORK=yes
+                # The hosts are the words that follow, up to the next option.
+                while [[ $# -ge 2 && "$2" != -* ]]; do
+                    AGENT_HOSTS+=("$2")
+                    shift
+                done
+                ;;
+            --no-agent-network) AGENT_NETWORK=no ;;
             -h | --help) usage ;;
             *)
                 echo "unknown argument: $1" >&2
@@ -166,11 +186,13 @@ parse_args() {
             ;;
         uninstall)
             [[ ${#PLATFORMS[@]} -eq 0 && -z "$PYTHON_VERSION$WHEELHOUSE$INSTANCE$PORT" \
-                && -z "$HANDLERS_NETWORK" && ${#ACTIONS[@]} -eq 0 && $NO_VENV -eq 0 ]] \
+                && -z "$HANDLERS_NETWORK$AGENT_NETWORK" && ${#ACTIONS[@]} -eq 0 \
+                && $NO_VENV -eq 0 ]] \
                 || bad_usage "uninstall takes --prefix, --root and --dry-run only"
             ;;
         wheelhouse)
-            [[ -z "$WHEELHOUSE$ROOT$INSTANCE$PORT$HANDLERS_NETWORK" && ${#ACTIONS[@]} -eq 0 \
+            [[ -z "$WHEELHOUSE$ROOT$INSTANCE$PORT$HANDLERS_NETWORK$AGENT_NETWORK" \
+                && ${#ACTIONS[@]} -eq 0 \
                 && $NO_VENV -eq 0 ]] \
                 || bad_usage "wheelhouse takes --python, --platform and --python-version only"
             ;;
@@ -193,6 +215,11 @@ parse_args() {
         bad_usage "--port must be a device path (/dev/...): $PORT"
     fi
     local name
+    for name in "${AGENT_HOSTS[@]}"; do
+        # An address, a prefix or a host name; nothing a drop-in line could be bent with.
+        [[ "$name" =~ ^[A-Za-z0-9:][A-Za-z0-9.:/_-]*$ ]] \
+            || bad_usage "--agent-network: not an address, prefix or host name: $name"
+    done
     for name in "${ACTIONS[@]}"; do
         [[ "$name" =~ ^[a-z0-9][a-z0-9_-]*$ ]] \
             || bad_usage "--action: a-z, 0-9, _ and - (not first): $name"
@@ -415,6 +442,73 @@ install_units() {
             fi
             ;;
     esac
+    conf="$SYSTEMD_DIR/smscmd.service.d/$AGENT_DROPIN"
+    case "$AGENT_NETWORK" in
+        yes) install_agent_network ;;
+        no)
+            say "no network for the agent: $AGENT_DROPIN removed"
+            for service in "${SERVICES[@]}"; do
+                remove_dropin "$service" "$AGENT_DROPIN"
+            done
+            ;;
+        *)
+            if [[ -e "$(dest "$conf")" ]]; then
+                echo "    keeping $conf (the agent's IP; --no-agent-network removes it)"
+            fi
+            ;;
+    esac
+}
+
+# The addresses IPAddressAllow= takes for HOST: itself when it is an address or a
+# prefix, else what it resolves to now (getent: /etc/hosts, then DNS).
+host_addresses() { # host
+    if [[ "$1" == *:* || "$1" =~ ^[0-9.]+(/[0-9]+)?$ ]]; then
+        echo "$1"
+    else
+        getent ahosts "$1" | awk '{print $1}' | sort -u
+    fi
+}
+
+# install.sh --agent-network [HOST ...]: the shipped agent-network.conf (loopback) and
+# one IPAddressAllow= line per HOST; when a HOST is a name outside /etc/hosts, the name
+# servers of /etc/resolv.conf too (the agent resolves the name again at each
+# connection; a loopback stub such as systemd-resolved's 127.0.0.53 is allowed already).
+install_agent_network() {
+    local host addresses lines=() named="" service
+    for host in "${AGENT_HOSTS[@]}"; do
+        mapfile -t addresses < <(host_addresses "$host")
+        [[ ${#addresses[@]} -gt 0 ]] \
+            || fail "--agent-network: $host does not resolve here (getent ahosts $host)"
+        # A name /etc/hosts does not know is looked up again by the agent, in the DNS.
+        if [[ "$host" != "${addresses[0]}" ]] && ! getent -s files ahosts "$host" >/dev/null; then
+            named="$host"
+        fi
+        lines+=("# $host" "IPAddressAllow=${addresses[*]}")
+    done
+    if [[ -n "$named" && -r /etc/resolv.conf ]]; then
+        mapfile -t addresses < <(awk '$1 == "nameserver" {sub(/%.*/, "", $2); print $2}' \
+            /etc/resolv.conf)
+        if [[ ${#addresses[@]} -gt 0 ]]; then
+            lines+=("# the name servers of /etc/resolv.conf (to resolve $named)"
+                "IPAddressAllow=${addresses[*]}")
+        fi
+    fi
+    say "network for the agent: $AGENT_DROPIN (loopback${AGENT_HOSTS[*]:+ and ${AGENT_HOSTS[*]}}) for ${SERVICES[*]}"
+    for service in "${SERVICES[@]}"; do
+        local target
+        target="$(dest "$SYSTEMD_DIR/$service.d/$AGENT_DROPIN")"
+        run mkdir -p "$(dirname "$target")"
+        echo "+ cat $HERE/systemd/drop-in/$AGENT_DROPIN${lines[*]:+ (+ ${#lines[@]} lines)} > $target (mode 0644)"
+        if [[ $DRY_RUN -eq 0 ]]; then
+            {
+                cat "$HERE/systemd/drop-in/$AGENT_DROPIN"
+                [[ ${#lines[@]} -eq 0 ]] || printf '%s\n' "${lines[@]}"
+            } >"$target.tmp"
+            chmod 0644 "$target.tmp"
+            mv -f "$target.tmp" "$target"
+        fi
+        if [[ -z "$ROOT" ]]; then run chown root:root "$target"; fi
+    done
 }
 
 install_actions() {
@@ -450,11 +544,11 @@ remove_dropin() { # service file...
     for file in "$@"; do
         if [[ -e "$dir/$file" ]]; then run rm -f "$dir/$file"; fi
     done
-    for file in "$NETWORK_DROPIN" "$ACTIONS_DROPIN"; do
+    for file in "$NETWORK_DROPIN" "$AGENT_DROPIN" "$ACTIONS_DROPIN"; do
         [[ ! -e "$dir/$file" || " $* " == *" $file "* ]] || kept+=("$file")
     done
     others="$(find "$dir" -mindepth 1 -maxdepth 1 ! -name "$NETWORK_DROPIN" \
-        ! -name "$ACTIONS_DROPIN" -printf '%f ')"
+        ! -name "$AGENT_DROPIN" ! -name "$ACTIONS_DROPIN" -printf '%f ')"
     if [[ -n "$others" ]]; then
         echo "    keeping ${dir#"$ROOT"}/ (${others% }: not install.sh's)"
     elif [[ ${#kept[@]} -eq 0 ]]; then
@@ -548,7 +642,7 @@ install_venv() { # venv
 do_install() {
     local file
     for file in "${UNITS[@]/#/$HERE/systemd/}" "$RULES_SRC" "$EXAMPLE_SRC" "$TMPFILES_SRC" \
-        "$HERE/systemd/drop-in/$NETWORK_DROPIN" \
+        "$HERE/systemd/drop-in/$NETWORK_DROPIN" "$HERE/systemd/drop-in/$AGENT_DROPIN" \
         "$HERE/systemd/drop-in/$ACTIONS_DROPIN" "$REPO/pyproject.toml"; do
         [[ -f "$file" ]] || fail "missing $file"
     done
@@ -623,7 +717,7 @@ do_uninstall() {
         if [[ -e "$(dest "$SYSTEMD_DIR/$unit")" ]]; then run rm -f "$(dest "$SYSTEMD_DIR/$unit")"; fi
     done
     for unit in "${SERVICES[@]}"; do
-        remove_dropin "$unit" "$NETWORK_DROPIN" "$ACTIONS_DROPIN"
+        remove_dropin "$unit" "$NETWORK_DROPIN" "$AGENT_DROPIN" "$ACTIONS_DROPIN"
     done
     if [[ -e "$(dest "$TMPFILES_DEST")" ]]; then run rm -f "$(dest "$TMPFILES_DEST")"; fi
     if [[ -d "$(dest "$REQUESTS_DIR")" ]]; then run rm -rf -- "$(dest "$REQUESTS_DIR")"; fi
