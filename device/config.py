@@ -306,6 +306,10 @@ def _from_document(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
                 values[field] = validator(raw)
             except ValueError as exc:
                 raise ConfigError(f"{exc}; got {raw!r}", path=str(path), key=dotted) from exc
+    remote = next((h for h in values.get("handlers", ()) if h.mqtt), None)
+    if remote is not None and "mqtt" not in doc:
+        raise ConfigError("mqtt = true needs the [mqtt] table (the broker)", path=str(path),
+                          key=f'handlers."{remote.name}".mqtt')  # fmt: skip
     for name in ("journal", "control_socket"):
         value = values.get(name)
         if isinstance(value, Path) and not value.is_absolute():
@@ -372,10 +376,13 @@ _HANDLER_FIELDS: dict[str, Callable[[object], Any]] = {
     "idempotent": _flag,
     "enabled": _flag,
     "summary": _text,
+    "mqtt": _flag,
 }
 _HANDLER_KEYS = frozenset(_HANDLER_FIELDS)
 #: The keys a table without ``argv`` may hold: it adjusts an existing handler.
 _ADJUSTING = frozenset({"name", "enabled", "idempotent", "rate", "per", "concurrency"})
+#: The keys of a program, which an ``mqtt = true`` table may not hold.
+_EXEC_ONLY = frozenset({"argument", "cwd", "env", "output_limit"})
 
 
 def _handlers(content: object, path: Path) -> tuple[HandlerConfig, ...]:
@@ -404,6 +411,15 @@ def _handlers(content: object, path: Path) -> tuple[HandlerConfig, ...]:
                     fields[key] = validate(table[key])
                 except ValueError as exc:
                     raise bad(str(exc), key) from exc
+        if fields.pop("mqtt", False):  # mqtt = false: as if not given
+            if "argv" in fields or set(fields) & _EXEC_ONLY:
+                raise bad("an mqtt handler has no program: argv, argument, cwd, env and "
+                          "output_limit are for exec handlers", "mqtt")  # fmt: skip
+            if any(c in name for c in "/+#"):
+                raise bad("an mqtt handler's name is one topic level: no '/', '+' or '#'",
+                          "mqtt")  # fmt: skip
+            out.append(HandlerConfig(**fields, mqtt=True))
+            continue
         if "argv" not in fields and set(fields) - _ADJUSTING:
             raise bad("argv is required for a program (without it only enabled, idempotent, "
                       "rate, per and concurrency adjust an existing handler)")  # fmt: skip

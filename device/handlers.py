@@ -1,7 +1,8 @@
 """Handlers from the configuration: external programs, and settings for any handler.
 
 A ``[handlers."<name>"]`` table with ``argv`` runs a program for the command
-``<name>``; without ``argv`` it adjusts a handler that exists already (a
+``<name>``; one with ``mqtt = true`` forwards it to an MQTT client
+(:mod:`device.mqtt.handlers`); without either it adjusts a handler that exists already (a
 built-in or a plug-in): ``enabled``, ``idempotent``, ``rate``/``per``,
 ``concurrency`` (runs at once, default 1: see :mod:`device.executor`).
 ``[handlers."*"]`` is the catch-all: it runs every command that has no handler
@@ -41,6 +42,7 @@ import dataclasses
 import logging
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +71,9 @@ class HandlerConfig:
     per: float = 60.0
     summary: str | None = None
     concurrency: int | None = None
+    #: ``mqtt = true``: the command is answered over MQTT (:mod:`device.mqtt.handlers`),
+    #: not by a program; needs the ``[mqtt]`` table.
+    mqtt: bool = False
 
 
 def exec_handler(cfg: HandlerConfig) -> Handler:
@@ -195,19 +200,27 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
         LOGGER.error("handler process %d not reaped after %g s", proc.pid, _REAP_TIMEOUT)
 
 
-def apply_config(registry: Registry, configs: tuple[HandlerConfig, ...]) -> None:
-    """Register exec handlers and apply settings to existing ones; ConfigError names
-    the handler when a table cannot apply (no such handler, or a clash)."""
+def apply_config(
+    registry: Registry,
+    configs: tuple[HandlerConfig, ...],
+    remote: Callable[[HandlerConfig], Handler] | None = None,
+) -> None:
+    """Register exec handlers (and, through ``remote``, the ``mqtt = true`` ones) and
+    apply settings to existing ones; ConfigError names the handler when a table cannot
+    apply (no such handler, a clash, an mqtt table without ``remote``)."""
+    if remote is None and any(cfg.mqtt for cfg in configs):
+        name = next(cfg.name for cfg in configs if cfg.mqtt)
+        raise ConfigError("mqtt = true needs the [mqtt] table", key=f'handlers."{name}".mqtt')
     for cfg in configs:
         key = f'handlers."{cfg.name}"'
-        if cfg.argv:
+        if cfg.argv or cfg.mqtt:
             if cfg.name in registry:
                 raise ConfigError(
                     "a handler of that name exists already (built-in or plug-in); "
                     "disable it with enabled = false under another table or choose another name",
                     key=key,
                 )
-            registry.register(exec_handler(cfg))
+            registry.register(remote(cfg) if cfg.mqtt and remote else exec_handler(cfg))
             continue
         existing = registry.get(cfg.name)
         if existing is None:

@@ -17,18 +17,27 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from device.commands import Registry, default_registry, load_plugins
+from device.commands import Handler, Registry, default_registry, load_plugins
 from device.config import Config
 from device.errors import ConfigError
 from device.handlers import DEFAULT_PATH, HandlerConfig, apply_config
 
+#: What makes the Handler of an ``mqtt = true`` table.
+RemoteFactory = Callable[[HandlerConfig], Handler]
+
 LOGGER = logging.getLogger(__name__)
 
 
-def build_registry(config: Config) -> Registry:
+def build_registry(config: Config, remote: RemoteFactory | None = None) -> Registry:
     """Built-in handlers, then plug-ins, then the ``[handlers]`` tables of the config.
+
+    ``remote`` makes the ``mqtt = true`` handlers (the service's
+    :class:`device.mqtt.handlers.RemoteHandlers`, bound to its broker connection);
+    without it they are made unbound (``smscmd check-config``: never run), and
+    :mod:`device.mqtt` is imported only when there is such a table.
 
     The plug-in scan is deferred (:meth:`~device.commands.Registry.defer`): it runs
     here only when a ``[handlers]`` table names a handler that is not built in (so a
@@ -39,7 +48,11 @@ def build_registry(config: Config) -> Registry:
     """
     registry = default_registry()
     registry.defer(load_plugins)
-    apply_config(registry, config.handlers)
+    if remote is None and any(cfg.mqtt for cfg in config.handlers):
+        from device.mqtt.handlers import RemoteHandlers
+
+        remote = RemoteHandlers().handler
+    apply_config(registry, config.handlers, remote)
     return registry
 
 
