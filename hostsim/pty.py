@@ -195,6 +195,7 @@ class SimulatedModem:
         self._link_path = link
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._byte_log = byte_log
+        self._wire_listeners: list[Callable[[Direction, bytes], None]] = []
         self._to_te = Pacer(loop, baud, self._on_line_to_te)
         self._to_module = Pacer(loop, baud, self._on_line_to_module)
         self._writer = ChunkedWriter(loop, self._to_te.push, lambda: self.modem.faults)
@@ -204,6 +205,20 @@ class SimulatedModem:
     def add_change_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every change of the modem (exceptions logged)."""
         self._listeners.append(listener)
+
+    def add_wire_listener(self, listener: Callable[[Direction, bytes], None]) -> None:
+        """Call ``listener(direction, chunk)`` for every chunk as it crosses the line (after
+        the pace, like the byte log); it must not block (exceptions logged)."""
+        self._wire_listeners.append(listener)
+
+    def _on_wire(self, direction: Direction, data: bytes) -> None:
+        if self._byte_log is not None:
+            self._byte_log.record(direction, self._pty.path, data)
+        for listener in list(self._wire_listeners):
+            try:
+                listener(direction, data)
+            except Exception:
+                LOGGER.exception("wire listener %r failed", listener)
 
     def unplug(self) -> None:
         """USB unplug: the pty (and its symlink) disappears; the TE's port fails.
@@ -330,6 +345,7 @@ class SimulatedModem:
         base = plan if plan is not None else self.modem.faults
         self.modem.faults = base.replace(**changes)
         LOGGER.info("faults of %s: %s", self._pty.path, self.modem.faults)
+        self._changed()
         return self.modem.faults
 
     def unplug_for(self, seconds: float | None) -> None:
@@ -438,8 +454,7 @@ class SimulatedModem:
         self._to_module.push(data)
 
     def _on_line_to_module(self, data: bytes) -> None:
-        if self._byte_log is not None:
-            self._byte_log.record(Direction.TO_MODULE, self._pty.path, data)
+        self._on_wire(Direction.TO_MODULE, data)
         self.modem.feed(data)
         self._pump()
 
@@ -449,8 +464,7 @@ class SimulatedModem:
             self._writer.write(out)
 
     def _on_line_to_te(self, data: bytes) -> None:
-        if self._byte_log is not None:
-            self._byte_log.record(Direction.TO_TE, self._pty.path, data)
+        self._on_wire(Direction.TO_TE, data)
         self._pty.write(data)
 
     def _changed(self) -> None:

@@ -34,7 +34,9 @@ SMS it sends (:meth:`Gateway.on_submit`); the pty runtime
 (:class:`hostsim.pty.SimulatedModem`) is one implementation.
 
 Observers (the HTTP layer's callbacks and the fleet webhook) get every status
-change through :attr:`Network.listeners`; they must not block.
+change through :attr:`Network.listeners`; they must not block. A new ``to_sim``
+command (``queued``, which is no status change) goes to
+:attr:`Network.created_listeners` (the console shows it).
 
 Time comes from the event loop (``loop.time()`` for timers) and from
 :attr:`Network.clock` for resource dates, so tests can control both.
@@ -198,6 +200,8 @@ class Network(Generic[G]):
         self.clock = clock or (lambda: datetime.now(UTC).replace(microsecond=0))
         self.sims: list[Sim[G]] = []
         self.listeners: list[Listener] = []
+        #: Called with each new ``to_sim`` command (``queued``); from_sim ones are announced.
+        self.created_listeners: list[Listener] = []
         self._commands: dict[str, SmsCommand] = {}
         self._seq = 0
         self._deadline: dict[str, float] = {}
@@ -273,6 +277,7 @@ class Network(Generic[G]):
         loop = asyncio.get_running_loop()
         self._deadline[command.sid] = loop.time() + self.retry_window
         loop.call_soon(self._deliver_pending, sim)
+        self._announce(command, self.created_listeners)
         return command
 
     def close(self) -> None:
@@ -335,8 +340,8 @@ class Network(Generic[G]):
         self._announce(updated)
         return updated
 
-    def _announce(self, command: SmsCommand) -> None:
-        for listener in list(self.listeners):
+    def _announce(self, command: SmsCommand, listeners: list[Listener] | None = None) -> None:
+        for listener in list(self.listeners if listeners is None else listeners):
             try:
                 listener(command)
             except Exception:
