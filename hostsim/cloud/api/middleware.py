@@ -2,7 +2,10 @@
 
 Everything under ``/v1`` and :data:`HOSTSIM_PREFIX` needs ``AccountSid:AuthToken``
 (401/20003 with ``WWW-Authenticate`` otherwise; both parts are always compared,
-so the time taken does not reveal the account sid). Errors are JSON
+so the time taken does not reveal the account sid). A request other than GET/HEAD
+whose ``Origin`` is not the API's own is 403/20403 (a browser that has the
+credentials cached, e.g. for the console, would send them along with a
+cross-site form). Errors are JSON
 ``{code, message, more_info, status}``: an :class:`ApiError` raised by a
 handler as it is; aiohttp's own 404/405 (with ``Allow``) and others mapped to
 Twilio codes; any other exception logged and answered 500/20500.
@@ -97,7 +100,8 @@ async def read_form(request: web.Request) -> Mapping[str, object]:
         invalid(f"Unreadable post body: {exc}")
 
 
-def _authorized(request: web.Request) -> bool:
+def authorized(request: web.Request) -> bool:
+    """The request carries this API's credentials (ApiError 401 when it carries none)."""
     header = request.headers.get("Authorization")
     if header is None:
         raise ApiError(401, 20003, "Authentication Error - No credentials provided")
@@ -123,11 +127,15 @@ async def twilio_errors(request: web.Request, handler: Handler) -> web.StreamRes
     """Auth on ``/v1`` and ``/_hostsim``, and every error (ours or aiohttp's) as Twilio JSON."""
     challenge = {"WWW-Authenticate": REALM}
     try:
+        origin = request.headers.get("Origin")
+        if request.method not in ("GET", "HEAD") and origin not in (None, base_url(request)):
+            # A browser's cross-site form post would carry its cached Basic credentials.
+            raise ApiError(403, 20403, f"Cross-origin request from {origin} refused")
         protected = any(
             request.path == prefix or request.path.startswith(prefix + "/")
             for prefix in ("/v1", HOSTSIM_PREFIX)
         )
-        if protected and not _authorized(request):
+        if protected and not authorized(request):
             raise ApiError(401, 20003, "Authenticate: the AccountSid or AuthToken is incorrect")
         return await handler(request)
     except ApiError as exc:
