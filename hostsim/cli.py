@@ -5,7 +5,7 @@ emulated gateway modems (each on its own pty, each holding one Sim ``simK``),
 the emulated network and the SmsCommands API, and prints as its first stdout
 line one JSON object::
 
-    {"event": "ready", "api": "http://127.0.0.1:8088", "account_sid": "AC…",
+    {"event": "ready", "api": "http://127.0.0.1:8088", "console": null, "account_sid": "AC…",
      "auth_token": "…", "sims": [{"sid": "HS…", "unique_name": "sim0",
      "pty": "/dev/pts/N", "link": "PATH-or-null"}]}
 
@@ -26,6 +26,10 @@ Faults (on every modem; random choices seeded by ``--seed``): one
 any other takes a value checked as the plan checks it (a bad one is a usage
 error). One-shot faults (reset, unplug, garbage, hang) are HTTP routes under
 ``/_hostsim`` (see :mod:`hostsim.cloud.api.control`).
+
+``--console`` serves a live page of the fleet at ``/`` of the API (``console`` in the
+ready line is its URL; log in with the account SID and auth token): see
+:mod:`hostsim.console`.
 
 ``hostsim personas`` prints the per-persona command table (Markdown, as the
 README's hostsim section embeds it; see :func:`hostsim.modem.personas.markdown`);
@@ -216,6 +220,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="append every chunk crossing a line to PATH (JSON lines: t, dir, port, hex)",
     )
+    run.add_argument(
+        "--console",
+        action="store_true",
+        help="serve the live console (a web page of the fleet) at / of the API",
+    )
     run.add_argument("--log-level", default="INFO", type=str.upper,
                      choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                      help="stderr log level (DEBUG shows raw AT traffic)")  # fmt: skip
@@ -249,6 +258,7 @@ async def _run(args: argparse.Namespace) -> int:
             faults=fault_plan(args),
             baud=args.baud,
             byte_log=byte_log,
+            console=args.console,
         ) as sim:
             sys.stdout.write(json.dumps(sim.ready_info()) + "\n")
             sys.stdout.flush()

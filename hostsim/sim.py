@@ -36,6 +36,7 @@ from hostsim.wire import ByteLog
 if TYPE_CHECKING:
     from hostsim.cloud.api.control import ControlledGateway
     from hostsim.cloud.api.server import ApiServer
+    from hostsim.console.hub import ConsoleHub
     from hostsim.link import EndpointFactory
 
 LOGGER = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class HostSim:
     free one); :attr:`api_url` is set once started. ``endpoint`` makes each modem's
     line (default a pty; :class:`hostsim.link.LoopbackPorts` for an in-memory one).
     ``baud`` paces every modem's line and ``byte_log`` records it (:mod:`hostsim.wire`).
+    ``console`` (with ``api``) serves the live console at ``/`` of the API
+    (:mod:`hostsim.console`); :attr:`console_url` is set once started.
     """
 
     def __init__(
@@ -73,9 +76,13 @@ class HostSim:
         endpoint: EndpointFactory = PtyEndpoint,
         baud: int | None = None,
         byte_log: ByteLog | None = None,
+        console: bool = False,
     ) -> None:
         if count < 1:
             raise ValueError("count must be at least 1")
+        if console and api is None:
+            raise ValueError("the console is served by the API: give api too")
+        self._console = console
         self._count = count
         self._link = link
         self._config = config
@@ -98,6 +105,8 @@ class HostSim:
         )
         self.modems: list[SimulatedModem] = []
         self.api_url: str | None = None
+        self.console_url: str | None = None
+        self.hub: ConsoleHub | None = None
         self._server: ApiServer | None = None
 
     @property
@@ -140,13 +149,20 @@ class HostSim:
             if self._api is not None:
                 from hostsim.cloud.api.server import ApiServer
 
+                if self._console:
+                    from hostsim.console.hub import ConsoleHub
+
+                    self.hub = ConsoleHub(self.network, self.modems)
                 self._server = ApiServer(
                     self.network,
                     self.auth_token,
                     commands_webhook=self._commands_webhook,
                     commands_webhook_method=self._commands_webhook_method,
+                    console=self.hub,
                 )
                 self.api_url = await self._server.start(self._api)
+                if self.hub is not None:
+                    self.console_url = self.api_url + "/"
         except BaseException:
             await self.close()
             raise
@@ -155,8 +171,11 @@ class HostSim:
 
     async def close(self) -> None:
         """Shut down; idempotent. Undelivered commands become ``failed`` first, so their
-        callbacks still go out (within a short grace), then the API, then the modems."""
+        callbacks still go out (within a short grace), then the console's streams end,
+        then the API, then the modems."""
         self.network.close()
+        if self.hub is not None:
+            self.hub.close()
         if self._server is not None:
             server, self._server = self._server, None
             await server.close()
@@ -164,10 +183,12 @@ class HostSim:
             modem.close()
 
     def ready_info(self) -> dict[str, object]:
-        """What ``hostsim run`` prints first: API, credentials, Sims and their ptys."""
+        """What ``hostsim run`` prints first: API, console (None without), credentials,
+        Sims and their ptys."""
         return {
             "event": "ready",
             "api": self.api_url,
+            "console": self.console_url,
             "account_sid": self.account_sid,
             "auth_token": self.auth_token,
             "sims": [

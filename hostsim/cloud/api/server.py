@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -13,16 +14,26 @@ from hostsim.cloud.api.resource import parse_method, valid_callback_url
 from hostsim.cloud.callbacks import DEFAULT_TIMEOUT, CallbackSender, CommandNotifier
 from hostsim.cloud.network import Network
 
+if TYPE_CHECKING:
+    from hostsim.console.hub import ConsoleHub
+
 LOGGER = logging.getLogger(__name__)
 
 
-def create_app(network: Network[ControlledGateway], auth_token: str) -> web.Application:
-    """The aiohttp application serving ``network``'s SmsCommands (no callbacks: see ApiServer)."""
+def create_app(
+    network: Network[ControlledGateway], auth_token: str, console: ConsoleHub | None = None
+) -> web.Application:
+    """The aiohttp application serving ``network``'s SmsCommands (no callbacks: see ApiServer),
+    and with ``console`` the console's page and stream (:mod:`hostsim.console.routes`)."""
     app = web.Application(middlewares=[twilio_errors])
     app[NETWORK_KEY] = network
     app[TOKEN_KEY] = auth_token
     resource.add_routes(app)
     control.add_routes(app)
+    if console is not None:
+        from hostsim.console import routes
+
+        routes.add_routes(app, console)
     return app
 
 
@@ -39,7 +50,10 @@ class ApiServer:
 
     ``commands_webhook`` (like a Fleet's ``sms_commands_url``) receives every
     ``from_sim`` command with ``commands_webhook_method``; ValueError at once
-    when either is invalid.
+    when either is invalid. ``console`` adds the console (``/``). A request
+    handler whose client goes away is cancelled (``handler_cancellation``): the
+    console's streams end at once; every other handler has done its work
+    when its form is read, so a gone client cuts nothing short.
     """
 
     def __init__(
@@ -50,6 +64,7 @@ class ApiServer:
         commands_webhook: str | None = None,
         commands_webhook_method: str = "POST",
         callback_timeout: float = DEFAULT_TIMEOUT,
+        console: ConsoleHub | None = None,
     ) -> None:
         if commands_webhook is not None and not valid_callback_url(commands_webhook):
             raise ValueError(f"commands webhook must be an http(s) URL: {commands_webhook!r}")
@@ -60,7 +75,7 @@ class ApiServer:
                 f"commands webhook method must be GET or POST: {commands_webhook_method!r}"
             ) from None
         self._network = network
-        self.app = create_app(network, auth_token)
+        self.app = create_app(network, auth_token, console)
         self._sender = CallbackSender(auth_token, timeout=callback_timeout)
         self._notifier = CommandNotifier(network, self._sender, commands_webhook, method)
         self._runner: web.AppRunner | None = None
@@ -76,7 +91,7 @@ class ApiServer:
         if self._runner is not None:
             raise RuntimeError("API server already started")
         host, port = _split_address(address)
-        runner = web.AppRunner(self.app, shutdown_timeout=1.0)
+        runner = web.AppRunner(self.app, shutdown_timeout=1.0, handler_cancellation=True)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
