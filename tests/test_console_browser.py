@@ -48,6 +48,7 @@ def chromium() -> Path:
         import playwright.async_api  # noqa: F401
     except ImportError:
         _missing("playwright is not installed (pip install -e '.[test]')")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return CHROMIUM
 
 
@@ -64,7 +65,6 @@ async def _fits(page: Any, width: int) -> None:
 async def test_the_console_drives_a_real_agent_in_chromium(chromium: Path, tmp_path: Path) -> None:
     from playwright.async_api import async_playwright, expect
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     async with (
         running_hostsim(tmp_path, "--console", "--seed", "7") as ready,
         running_agent(tmp_path, ready["sims"][0]["link"]),
