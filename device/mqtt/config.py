@@ -16,6 +16,9 @@ Only ``url`` is required; every other key takes the default shown::
     keepalive = 60                  # seconds between MQTT pings, integer 5 .. 65535
     queue_max = 10000               # events kept in the journal while the broker is away;
                                     #   past it the oldest is dropped (counted, logged)
+    discovery = false               # true: Home Assistant MQTT discovery (retained sensor
+                                    #   configs: device/mqtt/discovery.py)
+    discovery_prefix = "homeassistant"  # HA's discovery prefix (its default)
 
 Edge cases: a URL with another scheme, with a path, query or user info (credentials go in
 ``username``/``password``), or without a host is a :class:`~device.errors.ConfigError`
@@ -60,6 +63,8 @@ class MqttConfig:
     qos: int = 1
     keepalive: int = 60
     queue_max: int = 10000
+    discovery: bool = False
+    discovery_prefix: str = "homeassistant"
 
     @property
     def url(self) -> str:
@@ -120,6 +125,12 @@ def _qos(value: object) -> int:
     return int(value)
 
 
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
 def _integer(low: int, high: int) -> Callable[[object], int]:
     def check(value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -141,6 +152,8 @@ _KEYS: dict[str, tuple[str, Callable[[object], Any]]] = {
     "qos": ("qos", _qos),
     "keepalive": ("keepalive", _integer(*KEEPALIVE_RANGE)),
     "queue_max": ("queue_max", _integer(1, 10_000_000)),
+    "discovery": ("discovery", _flag),
+    "discovery_prefix": ("discovery_prefix", _prefix),
 }
 
 
