@@ -6,6 +6,7 @@
 #                                      [--wheelhouse DIR] [--instance NAME] [--port DEV]
 #                                      [--handlers-network | --no-handlers-network]
 #                                      [--agent-network [HOST ...] | --no-agent-network]
+#                                      [--metrics-textfile | --no-metrics-textfile]
 #                                      [--action NAME ...] [--root DIR] [--no-venv] [--dry-run]
 #   sudo hardware/install.sh uninstall [--prefix /opt/smscmd] [--root DIR] [--dry-run]
 #        hardware/install.sh wheelhouse DIR [--python PATH]
@@ -32,6 +33,11 @@
 #     which also allows the name servers of /etc/resolv.conf); --no-agent-network
 #     removes it (without either, an installed one is kept; a re-run with the option
 #     writes it anew with the hosts given then)
+#   - --metrics-textfile: the drop-in smscmd.service.d/metrics-textfile.conf (and for
+#     smscmd@.service) that lets [metrics] write node_exporter's textfile directory
+#     /var/lib/prometheus/node-exporter, which it makes root:smscmd 0775 (created when
+#     missing; a dpkg-statoverride where dpkg is); --no-metrics-textfile removes the
+#     drop-in (the directory keeps its mode: say `dpkg-statoverride --remove` to undo)
 #   - --action NAME: the root-owned script /etc/smscmd/actions/NAME from
 #     hardware/actions/NAME, the handler request-action, the request directory
 #     /run/smscmd-actions and smscmd-action@NAME.path enabled
@@ -73,6 +79,7 @@ PORT=""
 HANDLERS_NETWORK=""
 AGENT_NETWORK=""
 AGENT_HOSTS=()
+METRICS_TEXTFILE=""
 ACTIONS=()
 NO_VENV=0
 
@@ -85,6 +92,8 @@ SERVICES=(smscmd.service smscmd@.service)
 NETWORK_DROPIN=handlers-network.conf
 AGENT_DROPIN=agent-network.conf
 ACTIONS_DROPIN=actions.conf
+TEXTFILE_DROPIN=metrics-textfile.conf
+TEXTFILE_DIR=/var/lib/prometheus/node-exporter
 RULES_DEST=/etc/udev/rules.d/99-smscmd.rules
 TMPFILES_DEST=/etc/tmpfiles.d/smscmd.conf
 ACTIONS_DIR=/etc/smscmd/actions
@@ -101,6 +110,7 @@ usage() {
 usage: $0 install   [--prefix DIR] [--python PATH] [--wheelhouse DIR]
                     [--instance NAME] [--port DEV] [--handlers-network | --no-handlers-network]
                     [--agent-network [HOST ...] | --no-agent-network]
+                    [--metrics-textfile | --no-metrics-textfile]
                     [--action NAME ...] [--root DIR] [--no-venv] [--dry-run]
        $0 uninstall [--prefix DIR] [--root DIR] [--dry-run]
        $0 wheelhouse DIR [--python PATH] [--platform TAG ...] [--python-version X.Y]
@@ -171,6 +181,8 @@ parse_args() {
                 done
                 ;;
             --no-agent-network) AGENT_NETWORK=no ;;
+            --metrics-textfile) METRICS_TEXTFILE=yes ;;
+            --no-metrics-textfile) METRICS_TEXTFILE=no ;;
             -h | --help) usage ;;
             *)
                 echo "unknown argument: $1" >&2
@@ -186,12 +198,13 @@ parse_args() {
             ;;
         uninstall)
             [[ ${#PLATFORMS[@]} -eq 0 && -z "$PYTHON_VERSION$WHEELHOUSE$INSTANCE$PORT" \
-                && -z "$HANDLERS_NETWORK$AGENT_NETWORK" && ${#ACTIONS[@]} -eq 0 \
+                && -z "$HANDLERS_NETWORK$AGENT_NETWORK$METRICS_TEXTFILE" \
+                && ${#ACTIONS[@]} -eq 0 \
                 && $NO_VENV -eq 0 ]] \
                 || bad_usage "uninstall takes --prefix, --root and --dry-run only"
             ;;
         wheelhouse)
-            [[ -z "$WHEELHOUSE$ROOT$INSTANCE$PORT$HANDLERS_NETWORK$AGENT_NETWORK" \
+            [[ -z "$WHEELHOUSE$ROOT$INSTANCE$PORT$HANDLERS_NETWORK$AGENT_NETWORK$METRICS_TEXTFILE" \
                 && ${#ACTIONS[@]} -eq 0 \
                 && $NO_VENV -eq 0 ]] \
                 || bad_usage "wheelhouse takes --python, --platform and --python-version only"
@@ -511,6 +524,37 @@ install_agent_network() {
     done
 }
 
+# --metrics-textfile: the drop-in, and node_exporter's directory writable by the agent's
+# group (rename(2) of the new file into it needs write on the directory).
+install_textfile() {
+    local service conf="$SYSTEMD_DIR/smscmd.service.d/$TEXTFILE_DROPIN"
+    case "$METRICS_TEXTFILE" in
+        yes)
+            say "metrics textfile: $TEXTFILE_DROPIN for ${SERVICES[*]}, $TEXTFILE_DIR root:$SERVICE_USER 0775"
+            for service in "${SERVICES[@]}"; do
+                put 0644 root "$HERE/systemd/drop-in/$TEXTFILE_DROPIN" \
+                    "$SYSTEMD_DIR/$service.d/$TEXTFILE_DROPIN"
+            done
+            run install -d -m 0775 "${OWNER[@]}" "$(dest "$TEXTFILE_DIR")"
+            if [[ -z "$ROOT" ]] && have dpkg-statoverride \
+                && ! dpkg-statoverride --list "$TEXTFILE_DIR" >/dev/null; then
+                run dpkg-statoverride --add root "$SERVICE_USER" 0775 "$TEXTFILE_DIR"
+            fi
+            ;;
+        no)
+            say "no metrics textfile: $TEXTFILE_DROPIN removed"
+            for service in "${SERVICES[@]}"; do
+                remove_dropin "$service" "$TEXTFILE_DROPIN"
+            done
+            ;;
+        *)
+            if [[ -e "$(dest "$conf")" ]]; then
+                echo "    keeping $conf (--no-metrics-textfile removes it)"
+            fi
+            ;;
+    esac
+}
+
 install_actions() {
     [[ ${#ACTIONS[@]} -gt 0 ]] || return 0
     local name service
@@ -544,11 +588,12 @@ remove_dropin() { # service file...
     for file in "$@"; do
         if [[ -e "$dir/$file" ]]; then run rm -f "$dir/$file"; fi
     done
-    for file in "$NETWORK_DROPIN" "$AGENT_DROPIN" "$ACTIONS_DROPIN"; do
+    for file in "$NETWORK_DROPIN" "$AGENT_DROPIN" "$ACTIONS_DROPIN" "$TEXTFILE_DROPIN"; do
         [[ ! -e "$dir/$file" || " $* " == *" $file "* ]] || kept+=("$file")
     done
     others="$(find "$dir" -mindepth 1 -maxdepth 1 ! -name "$NETWORK_DROPIN" \
-        ! -name "$AGENT_DROPIN" ! -name "$ACTIONS_DROPIN" -printf '%f ')"
+        ! -name "$AGENT_DROPIN" ! -name "$ACTIONS_DROPIN" ! -name "$TEXTFILE_DROPIN" \
+        -printf '%f ')"
     if [[ -n "$others" ]]; then
         echo "    keeping ${dir#"$ROOT"}/ (${others% }: not install.sh's)"
     elif [[ ${#kept[@]} -eq 0 ]]; then
@@ -643,7 +688,8 @@ do_install() {
     local file
     for file in "${UNITS[@]/#/$HERE/systemd/}" "$RULES_SRC" "$EXAMPLE_SRC" "$TMPFILES_SRC" \
         "$HERE/systemd/drop-in/$NETWORK_DROPIN" "$HERE/systemd/drop-in/$AGENT_DROPIN" \
-        "$HERE/systemd/drop-in/$ACTIONS_DROPIN" "$REPO/pyproject.toml"; do
+        "$HERE/systemd/drop-in/$ACTIONS_DROPIN" "$HERE/systemd/drop-in/$TEXTFILE_DROPIN" \
+        "$REPO/pyproject.toml"; do
         [[ -f "$file" ]] || fail "missing $file"
     done
     local venv
@@ -674,6 +720,7 @@ do_install() {
     fi
     install_config
     install_units
+    install_textfile
     install_actions
     say "udev rules $RULES_DEST"
     put 0644 root "$RULES_SRC" "$RULES_DEST"
@@ -717,7 +764,8 @@ do_uninstall() {
         if [[ -e "$(dest "$SYSTEMD_DIR/$unit")" ]]; then run rm -f "$(dest "$SYSTEMD_DIR/$unit")"; fi
     done
     for unit in "${SERVICES[@]}"; do
-        remove_dropin "$unit" "$NETWORK_DROPIN" "$AGENT_DROPIN" "$ACTIONS_DROPIN"
+        remove_dropin "$unit" "$NETWORK_DROPIN" "$AGENT_DROPIN" "$ACTIONS_DROPIN" \
+            "$TEXTFILE_DROPIN"
     done
     if [[ -e "$(dest "$TMPFILES_DEST")" ]]; then run rm -f "$(dest "$TMPFILES_DEST")"; fi
     if [[ -d "$(dest "$REQUESTS_DIR")" ]]; then run rm -rf -- "$(dest "$REQUESTS_DIR")"; fi
