@@ -52,6 +52,7 @@ from device.modem import ModemState
 from device.observer import AgentObserver, ErrorNote, LastError, Observers
 from device.preflight import build_registry
 from device.systemd import Notifier, run_watchdog, watchdog_period
+from device.tls import admit
 
 if TYPE_CHECKING:
     from device.metrics.exporter import MetricsExporter
@@ -334,6 +335,8 @@ def _exporter(config: Config) -> MetricsExporter | None:
     :mod:`device.metrics.exporter` nor ``prometheus_client`` is imported)."""
     if config.metrics is None:
         return None
+    if admit():  # prometheus_client imports ssl, even for a textfile
+        LOGGER.info("TLS: ssl loaded after all ([metrics]: prometheus_client imports it)")
     from device.metrics.exporter import MetricsExporter  # only when configured
 
     return MetricsExporter(config.metrics)

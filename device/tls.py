@@ -107,4 +107,14 @@ def apply(environ: Mapping[str, str]) -> Decision:
     return Decision(False, reason)
 
 
-__all__ = ["ENV", "Decision", "TlsChoice", "apply", "choice", "ip_sockets_allowed"]
+def admit() -> bool:
+    """Let :mod:`ssl` load after all, for a part configured to need it at import time
+    (``[metrics]``: ``prometheus_client`` imports it, unused by a textfile); True when
+    it was kept out until now (its 4-5 MiB are then paid at the next import)."""
+    kept = [finder for finder in sys.meta_path if isinstance(finder, _KeepOut)]
+    for finder in kept:
+        sys.meta_path.remove(finder)
+    return bool(kept)
+
+
+__all__ = ["ENV", "Decision", "TlsChoice", "admit", "apply", "choice", "ip_sockets_allowed"]

@@ -316,9 +316,20 @@ async def test_an_unwritable_directory_is_logged_once(
 # ---------------------------------------------------------------- nothing without the table
 
 #: One pass of the real service (device.service.run_service) with the agent's loop
-#: replaced (no modem needed): what it imported, and whether the textfile was written.
+#: replaced (no modem needed), where no IP socket can be opened (so that smscmd run
+#: keeps ssl out, device/tls.py): what it imported, and whether the textfile was
+#: written. prometheus_client imports ssl: with [metrics] it is let in (device.tls.admit).
 SERVICE = textwrap.dedent("""
-    import asyncio, json, sys
+    import json, socket, sys
+    class Refused(socket.socket):  # as under the unit's RestrictAddressFamilies=AF_UNIX
+        def __init__(self, family=socket.AF_INET, *args, **kwargs):
+            if family in (socket.AF_INET, socket.AF_INET6):
+                raise OSError(97, "Address family not supported by protocol")
+            super().__init__(family, *args, **kwargs)
+    socket.socket = Refused
+    from device.tls import apply
+    assert not apply({}).loaded  # smscmd run's decision: ssl kept out
+    import asyncio
     import device.cli
     from device.agent import Agent
     from device.config import load_config
@@ -330,7 +341,7 @@ SERVICE = textwrap.dedent("""
     asyncio.run(run_service(config))
     print(json.dumps({m: m in sys.modules for m in
                       ("prometheus_client", "device.metrics", "device.metrics.exporter",
-                       "wsgiref.simple_server")}))
+                       "wsgiref.simple_server", "ssl")}))
 """)
 
 
