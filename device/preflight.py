@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from importlib.util import find_spec
 from pathlib import Path
 
 from device.commands import Handler, Registry, default_registry, load_plugins
@@ -95,7 +96,8 @@ def program_problems(config: Config, path: str | None) -> tuple[ConfigError, ...
 def review(config: Config, path: str | Path | None) -> tuple[Registry | None, list[ConfigError]]:
     """The registry ``config`` gives (None when it cannot be built) and every problem,
     each a ConfigError naming ``path``: a ``[handlers]`` table that cannot apply, then
-    each program that cannot be started."""
+    each program that cannot be started, then a ``[metrics]`` table without
+    ``prometheus_client`` installed (looked up, not imported)."""
     where = None if path is None else str(path)
     problems: list[ConfigError] = []
     registry: Registry | None = None
@@ -110,6 +112,12 @@ def review(config: Config, path: str | Path | None) -> tuple[Registry | None, li
                 message = message.removeprefix(f"{exc.key}: ")
             problems.append(ConfigError(message, path=where, key=exc.key))
     problems.extend(program_problems(config, where))
+    if config.metrics is not None and find_spec("prometheus_client") is None:
+        problems.append(ConfigError(
+            "needs prometheus_client, which is not installed (pip install 'smscmd[metrics]',"
+            " or 'prometheus_client>=0.20' into the agent's virtualenv)",
+            path=where, key="metrics",
+        ))  # fmt: skip
     return registry, problems
 
 

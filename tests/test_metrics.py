@@ -28,6 +28,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from test_agent import WAIT, Recorder
 
+from device import preflight
 from device.agent import Agent
 from device.commands import default_registry
 from device.config import Config, load_config
@@ -38,6 +39,7 @@ from device.metrics.config import parse_listen
 from device.metrics.exporter import TEXTFILE_MODE, MetricsExporter, journal_size, write_textfile
 from device.modem import ModemState
 from device.observer import Observers
+from device.preflight import check
 from hostsim.link import WHOLE
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -112,6 +114,21 @@ def test_a_metrics_key_not_a_table(tmp_path: Path) -> None:
     file.write_text('metrics = "yes"\n')
     with pytest.raises(ConfigError, match=r"expected a table \[metrics\]"):
         load_config(file)
+
+
+def test_check_config_says_when_prometheus_client_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """smscmd run, a reload and check-config refuse [metrics] without the package (exit
+    2 naming the key), rather than an ImportError when the agent starts."""
+    file = tmp_path / "agent.toml"
+    file.write_text('[metrics]\nlisten = "127.0.0.1:0"\n')
+    config = load_config(file)
+    assert check(config, file) is not None
+    monkeypatch.setattr(preflight, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match="needs prometheus_client") as caught:
+        check(config, file)
+    assert caught.value.key == "metrics" and caught.value.path == str(file)
 
 
 def test_listen_forms() -> None:
