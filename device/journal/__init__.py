@@ -85,7 +85,8 @@ journal``, the tools and the tests call it directly.
 **Layout.** :class:`Journal` is one class made of parts over one connection, each a
 module of its own: :mod:`~device.journal.store` (the connection, :meth:`Journal.open`,
 the transaction), :mod:`~device.journal.inbox`, :mod:`~device.journal.outbox`,
-:mod:`~device.journal.parts` (multipart messages), :mod:`~device.journal.retention`
+:mod:`~device.journal.parts` (multipart messages), :mod:`~device.journal.publish` (the
+MQTT publish queue), :mod:`~device.journal.retention`
 (prune, counts) and :mod:`~device.journal.upkeep` (the file's identity, a probe write,
 checkpoints); write failures by kind and the file identity are in
 :mod:`~device.journal.health`; the row types are in :mod:`~device.journal.rows`, the schema and its
@@ -100,6 +101,7 @@ from __future__ import annotations
 from device.journal.inbox import InboxJournal
 from device.journal.outbox import OutboxJournal
 from device.journal.parts import PartsJournal
+from device.journal.publish import PublishEvent, PublishJournal, PublishRow, QueueOutcome
 from device.journal.retention import PRUNE_CHECKPOINT_ROWS, RetentionJournal
 from device.journal.rows import (
     FINISHED_OUTBOX_STATES,
@@ -141,11 +143,16 @@ __all__ = [
     "OutboxAttempt",
     "OutboxRow",
     "OutboxState",
+    "PublishEvent",
+    "PublishRow",
+    "QueueOutcome",
     "to_json",
 ]
 
 
-class Journal(InboxJournal, OutboxJournal, PartsJournal, RetentionJournal, UpkeepJournal):
+class Journal(
+    InboxJournal, OutboxJournal, PartsJournal, PublishJournal, RetentionJournal, UpkeepJournal
+):
     """The journal on one SQLite file. Create with :meth:`open`; use as a context manager.
 
     Its operations come from one part per concern, all over the one connection, lock and

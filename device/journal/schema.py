@@ -164,6 +164,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE inbox ADD COLUMN sender_type INTEGER",
         "ALTER TABLE part ADD COLUMN notes TEXT",
     ),
+    # 5 → 6: the MQTT publish queue (device/journal/publish.py), oldest id first.
+    (
+        """
+        CREATE TABLE publish (
+            id      INTEGER PRIMARY KEY AUTOINCREMENT,
+            topic   TEXT    NOT NULL,
+            payload TEXT    NOT NULL,
+            retain  INTEGER NOT NULL CHECK (retain IN (0, 1)),
+            qos     INTEGER NOT NULL CHECK (qos IN (0, 1, 2)),
+            created TEXT    NOT NULL
+        )
+        """,
+    ),
 )
 
 #: The schema version this code writes.

@@ -193,6 +193,10 @@ class AsyncJournal:
     probe = _in_thread(Journal.probe)
     check_identity = _in_thread(Journal.check_identity)
     checkpoint = _in_thread(Journal.checkpoint)
+    queue_publish = _in_thread(Journal.queue_publish)
+    pending_publish = _in_thread(Journal.pending_publish)
+    published = _in_thread(Journal.published)
+    publish_queue_size = _in_thread(Journal.publish_queue_size)
 
 
 def _answer(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
