@@ -30,7 +30,7 @@ import collections
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from device.commands import (
     CommandContext,
@@ -215,7 +215,9 @@ class Executor:
             reply_to=self._reply_to,
         )
         notify(self._observer.finished, row, InboxState.FAILED, None, None)
-        notify(self._observer.replied, row, outbox)
+        finished = replace(row, state=InboxState.FAILED, reply="error: interrupted",
+                           error="interrupted by a restart while running")  # fmt: skip
+        notify(self._observer.replied, finished, outbox)
         return False
 
     async def _execute(self, row: InboxRow, parsed: ParsedCommand, key: str) -> None:
@@ -276,7 +278,8 @@ class Executor:
         self._counters.executed += 1
         LOGGER.info("inbox %d: %r -> %r", row.id, held.name, held.reply)
         notify(self._observer.finished, row, held.state, held.handler, held.run_time)
-        notify(self._observer.replied, row, outbox)
+        finished = replace(row, state=held.state, reply=held.reply, error=held.error)
+        notify(self._observer.replied, finished, outbox)
 
 
 __all__ = ["Executor", "Unfinished"]

@@ -41,7 +41,8 @@ class AgentObserver:
         """A message was committed to the journal (any state, refused included)."""
 
     def replied(self, row: InboxRow, outbox: OutboxRow | None) -> None:
-        """A command finished; ``outbox`` is its queued reply, if any."""
+        """A command finished; ``row`` as finished (its state, reply and error; its
+        ``updated_at`` is still the start's), ``outbox`` its queued reply, if any."""
 
     def finished(
         self, row: InboxRow, state: InboxState, handler: str | None, run_time: float | None
