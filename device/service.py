@@ -13,6 +13,8 @@ this order:
    ``[metrics]``, the metrics exporter's observer beside it (:mod:`device.metrics`,
    imported only then; started after the control socket, closed when the agent
    returns: one last textfile write, the port closed);
+   with ``[mqtt]``, the :class:`~device.mqtt.bridge.MqttBridge`'s observer too (its
+   tasks start with the agent and end after it: :mod:`device.mqtt`, imported only then);
 5. the control socket (one agent per socket: at start, another agent answering
    on the path stops this one with :class:`~device.control.SocketInUse`, exit
    status 2; a stale socket file is replaced; any other failure to bind it is
@@ -56,6 +58,7 @@ from device.tls import admit
 
 if TYPE_CHECKING:
     from device.metrics.exporter import MetricsExporter
+    from device.mqtt.bridge import MqttBridge
 
 LOGGER = logging.getLogger(__name__)
 
@@ -248,10 +251,15 @@ class Service:
         with exclusive(config.journal), Journal.open(config.journal) as journal:
             self._status.port = config.port
             exporter = _exporter(config)
+            mqtt = _mqtt(config, journal)
+            observers: list[AgentObserver] = [self._status]
+            if exporter is not None:
+                observers.append(exporter.metrics)
+            if mqtt is not None:
+                observers.append(mqtt.events)
             agent = Agent(
                 config, journal, build_registry(config),
-                observer=self._status if exporter is None
-                else Observers(self._status, exporter.metrics),
+                observer=observers[0] if len(observers) == 1 else Observers(*observers),
                 last_error=self._status.last_error,
             )  # fmt: skip
             self.agent = agent
@@ -260,10 +268,14 @@ class Service:
             if exporter is not None:
                 exporter.start(agent)
             self._notifier.ready(f"started on {config.port}" if first else "reloaded")
+            if mqtt is not None:
+                mqtt.start(agent)
             try:
                 self._run = asyncio.create_task(agent.run())
                 await self._run
             finally:
+                if mqtt is not None:
+                    await mqtt.close()
                 if exporter is not None:
                     await exporter.close()
 
@@ -340,6 +352,16 @@ def _exporter(config: Config) -> MetricsExporter | None:
     from device.metrics.exporter import MetricsExporter  # only when configured
 
     return MetricsExporter(config.metrics)
+
+
+def _mqtt(config: Config, journal: Journal) -> MqttBridge | None:
+    """The pass's MQTT bridge, or None without ``[mqtt]`` (then neither :mod:`device.mqtt`
+    nor aiomqtt is imported)."""
+    if config.mqtt is None:
+        return None
+    from device.mqtt.bridge import MqttBridge  # only when configured
+
+    return MqttBridge(config.mqtt, journal)
 
 
 @contextlib.contextmanager

@@ -32,5 +32,4 @@ from __future__ import annotations
 from device.mqtt.config import MqttConfig, mqtt_config
 from device.mqtt.link import Incoming, MqttLink, MqttUnavailable, topic_matches
 
-__all__ = ["Incoming", "MqttConfig", "MqttLink", "MqttUnavailable", "mqtt_config",
-           "topic_matches"]  # fmt: skip
+__all__ = ["Incoming", "MqttConfig", "MqttLink", "MqttUnavailable", "mqtt_config", "topic_matches"]

@@ -154,8 +154,9 @@ class MqttLink:
         import aiomqtt
 
         try:
-            await client.publish(topic, data, qos=self._qos(qos), retain=retain,
-                                 timeout=self.timeout)  # fmt: skip
+            await client.publish(
+                topic, data, qos=self._qos(qos), retain=retain, timeout=self.timeout
+            )
         except (aiomqtt.MqttError, TimeoutError) as exc:
             raise MqttUnavailable(f"publish to {topic} failed: {exc}") from exc
 
@@ -179,23 +180,25 @@ class MqttLink:
     # -- the connection loop -------------------------------------------------------
 
     async def run(self) -> None:
-        """Connect and stay connected until :meth:`stop` (see the module docstring)."""
-        import aiomqtt
+        """Connect and stay connected until :meth:`stop` (see the module docstring).
 
+        A stop while a connection is being made (a broker that accepts TCP but does not
+        answer) abandons it at once: stopping never waits for the broker's timeout.
+        """
         attempt = 0
         while not self._stop.is_set():
-            client = self._client_for()
+            connection = asyncio.ensure_future(self._connection())
+            stopped = asyncio.ensure_future(self._stop.wait())
             try:
-                async with client:
-                    attempt = 0
-                    await self._connected_with(client)
-                    await self._serve(client)
-            except (aiomqtt.MqttError, OSError) as exc:  # OSError: name resolution, TLS files
-                LOGGER.warning("MQTT broker %s: %s", self.config.url, exc)
+                await asyncio.wait((connection, stopped), return_when=asyncio.FIRST_COMPLETED)
+                if not connection.done() and not self._connected.is_set():
+                    connection.cancel()  # still connecting: nothing to say goodbye to
+                made = (await asyncio.gather(connection, return_exceptions=True))[0]
+                attempt = 0 if made is True else attempt
             finally:
-                self._client = None
-                self._connected.clear()
-                await _release(client)
+                stopped.cancel()
+                connection.cancel()
+                await asyncio.gather(connection, stopped, return_exceptions=True)
             if self._stop.is_set():
                 break
             attempt += 1
@@ -203,6 +206,25 @@ class MqttLink:
             LOGGER.info("MQTT: reconnecting to %s in %.1f s", self.config.url, delay)
             await wait_any(self._stop, timeout=delay)
         LOGGER.info("MQTT: disconnected from %s", self.config.url)
+
+    async def _connection(self) -> bool:
+        """One connection, from connect to its end; True when it was made."""
+        import aiomqtt
+
+        client = self._client_for()
+        made = False
+        try:
+            async with client:
+                made = True
+                await self._connected_with(client)
+                await self._serve(client)
+        except (aiomqtt.MqttError, OSError) as exc:  # OSError: name resolution, TLS files
+            LOGGER.warning("MQTT broker %s: %s", self.config.url, exc)
+        finally:
+            self._client = None
+            self._connected.clear()
+            await _release(client)
+        return made
 
     def _client_for(self) -> aiomqtt.Client:
         import aiomqtt
@@ -235,8 +257,9 @@ class MqttLink:
     async def _connected_with(self, client: aiomqtt.Client) -> None:
         self.connections += 1
         LOGGER.info("MQTT: connected to %s as %s", self.config.url, self.config.client_id)
-        await client.publish(self.topic("status"), encode(self._birth()),
-                             qos=self.config.qos, retain=True)  # fmt: skip
+        await client.publish(
+            self.topic("status"), encode(self._birth()), qos=self.config.qos, retain=True
+        )
         for pattern in dict.fromkeys(p for p, _ in self._subscriptions):
             await client.subscribe(pattern, qos=self.config.qos)
         self._client = client
@@ -264,8 +287,9 @@ class MqttLink:
         if self._stop.is_set():
             self._connected.clear()
             try:
-                await client.publish(self.topic("status"), encode(OFFLINE),
-                                     qos=self.config.qos, retain=True)  # fmt: skip
+                await client.publish(
+                    self.topic("status"), encode(OFFLINE), qos=self.config.qos, retain=True
+                )
             except Exception as exc:  # the broker went away meanwhile: the will says it
                 LOGGER.debug("MQTT: offline not published: %s", exc)
 
@@ -323,6 +347,14 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 
 __all__ = [
-    "BROKER_TIMEOUT", "OFFLINE", "ONLINE", "RECONNECT", "Callback", "Incoming", "MqttLink",
-    "MqttUnavailable", "encode", "topic_matches",
-]  # fmt: skip
+    "BROKER_TIMEOUT",
+    "OFFLINE",
+    "ONLINE",
+    "RECONNECT",
+    "Callback",
+    "Incoming",
+    "MqttLink",
+    "MqttUnavailable",
+    "encode",
+    "topic_matches",
+]
