@@ -56,8 +56,10 @@ def config(tmp: Path, url: str, **keys: object) -> Path:
 
 
 def agent(tmp: Path, port: str, conf: Path) -> Any:
-    return running_agent(tmp, port, "--config", str(conf), "--log-level", "DEBUG",
-                         stop_timeout=WAIT)  # fmt: skip
+    """``smscmd run`` with ``conf`` and a control socket of its own (with --config the
+    harness leaves the socket to the file: the default one would be shared)."""
+    return running_agent(tmp, port, "--config", str(conf), "--socket", str(tmp / "agent.sock"),
+                         "--log-level", "DEBUG", stop_timeout=WAIT)  # fmt: skip
 
 
 async def ready_for_sms(gw: SimulatedModem) -> None:
