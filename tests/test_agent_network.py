@@ -156,3 +156,8 @@ def test_verify_clean_and_exposure_as_documented(tmp_path: Path) -> None:
     readme = (HARDWARE / "README.md").read_text()
     assert f"| with `agent-network.conf` (loopback only) | {score['loop']} |" in readme
     assert f"| with `agent-network.conf` and a broker's address | {score['host']} |" in readme
+    top = (HARDWARE.parent / "README.md").read_text()  # its MQTT section's table
+    assert f"| as shipped | {score['closed']} |" in top
+    assert f"| `--agent-network` (loopback) | {score['loop']} |" in top
+    assert f"| `--agent-network 192.0.2.7` | {score['host']} |" in top
+    assert f"| `--handlers-network` | {score['open']} |" in top
