@@ -124,9 +124,12 @@ class Mosquitto:
 
 @dataclass(frozen=True, slots=True)
 class Received:
+    """One message as the subscriber got it; ``at`` is the wall clock on arrival."""
+
     topic: str
     payload: bytes
     retain: bool
+    at: float
 
 
 class Subscriber:
@@ -163,7 +166,7 @@ class Subscriber:
                 payload = message.payload
                 assert isinstance(payload, bytes | bytearray)
                 self.messages.append(Received(str(message.topic), bytes(payload),
-                                              bool(message.retain)))  # fmt: skip
+                                              bool(message.retain), time.time()))  # fmt: skip
                 self._arrived.set()
 
     async def wait_for(self, count: int, timeout: float = START_WAIT,
