@@ -15,7 +15,9 @@ an operator in the ``smscmd`` group runs ``smscmd status`` and ``smscmd journal`
 the unit: device/tls.py) and loads it with the network drop-in; a frozen agent
 (SIGSTOP) is restarted by the watchdog and answers again; a handler reaches a listener
 on the container's loopback with ``install.sh --handlers-network``'s drop-in and fails
-without it (the exposure with it is printed).
+without it (the exposure with it is printed); ``[metrics]``: ``listen`` answers with
+``--agent-network``, the textfile is written into node_exporter's directory with
+``--metrics-textfile`` alone (refused, read-only, without it).
 
 Test-only differences from a gateway: a short ``WatchdogSec``/``RestartSec`` in the
 drop-in :data:`DROP_IN` (the freeze is caught in seconds, not a minute). The modem is
@@ -34,6 +36,8 @@ Skip it locally with ``-m 'not systemd'``.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -329,4 +333,77 @@ def test_agent_network_opens_loopback_and_the_named_host_only(gateway: Gateway) 
         gateway.exposure()
     finally:
         box.run([*install, "--no-agent-network"], timeout=300)
+        box.run(["systemctl", "restart", "smscmd"], timeout=WAIT)
+
+
+#: [metrics] under the unit: the textfile in Debian's node_exporter directory, the port
+#: on loopback (interval 1 s: the file follows within a second or two).
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+METRICS = (
+    f'[metrics]\ntextfile_directory = "{TEXTFILE_DIR}"\ninterval = 1.0\n'
+    'listen = "127.0.0.1:9101"\n'
+)
+TEXTFILE_ONLY = f'[metrics]\ntextfile_directory = "{TEXTFILE_DIR}"\ninterval = 1.0\n'
+SCRAPE = """
+import sys, urllib.request
+with urllib.request.urlopen("http://127.0.0.1:9101/metrics", timeout=10) as answer:
+    sys.stdout.write(answer.read().decode())
+"""
+
+
+def test_metrics_textfile_and_listen_under_the_unit(
+    gateway: Gateway, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """README "Metrics" under the real unit: prometheus_client pip-installed into the
+    agent's virtualenv (offline, a wheel the host downloaded), ``[metrics]`` with a
+    textfile and ``listen``. With ``--agent-network`` only, the port answers but the
+    write is refused (``ProtectSystem=strict``: read-only file system, logged once);
+    ``--metrics-textfile`` without the network then lets it write there
+    (``smscmd_commands_done_total`` of a command answered meanwhile, mode 0644 for
+    node_exporter's user), ssl let in after all (prometheus_client imports it), and the
+    exposure stays as shipped. Each exposure is printed."""
+    box = gateway.box
+    wheels = wheelhouse(tmp_path_factory)  # bound in at WHEELHOUSE
+    download = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+         "-d", str(wheels), "prometheus_client>=0.20"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if download.returncode != 0:
+        pytest.skip(f"pip download prometheus_client failed: {download.stderr[-500:]}")
+    install = [f"{SRC}/hardware/install.sh", "install", "--wheelhouse", WHEELHOUSE]
+    box.write("/etc/hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n")
+    box.run(["install", "-d", "-m", "0777", TEXTFILE_DIR])  # only the sandbox refuses
+    try:
+        box.run([*install, "--agent-network"], timeout=300)
+        box.run(["/opt/smscmd/bin/pip", "install", "--no-index", "--find-links", WHEELHOUSE,
+                 "prometheus_client"], timeout=120)  # fmt: skip
+        gateway.config(METRICS)
+        box.run(["systemctl", "restart", "smscmd"], timeout=WAIT)
+        gateway.ready()
+        scraped = poll("the metrics port",
+                       lambda: box.run(["python3", "-c", SCRAPE], check=False).stdout, WAIT)
+        assert 'smscmd_modem_state{agent="agent",smscmd_modem_state="ready"} 1.0' in scraped
+        log = gateway.box.run(["journalctl", "-u", UNIT, "--no-pager", "-o", "cat"]).stdout
+        assert "Read-only file system" in log and "metrics: cannot write" in log
+        print("with agent-network.conf:", end=" ")
+        gateway.exposure()
+        # The textfile alone needs no network: the unit's AF_UNIX only, ssl let in.
+        box.run([*install, "--no-agent-network", "--metrics-textfile"], timeout=300)
+        gateway.config(TEXTFILE_ONLY)
+        box.run(["systemctl", "restart", "smscmd"], timeout=WAIT)
+        gateway.ready()
+        log = gateway.box.run(["journalctl", "-u", UNIT, "--no-pager", "-o", "cat"]).stdout
+        assert "TLS: ssl loaded after all ([metrics]" in log
+        assert gateway.api.ask("ping: metrics") == "pong: metrics"
+        prom = f"{TEXTFILE_DIR}/smscmd.prom"
+        poll("the textfile with the command",
+             lambda: 'smscmd_commands_done_total{agent="agent"} 1.0' in box.run(
+                 ["cat", prom], check=False).stdout, WAIT)  # fmt: skip
+        assert box.run(["stat", "-c", "%a %U", prom]).stdout.split() == ["644", "smscmd"]
+        print("with metrics-textfile.conf:", end=" ")
+        assert gateway.exposure() == EXPOSURE
+    finally:
+        gateway.config()
+        box.run([*install, "--no-agent-network", "--no-metrics-textfile"], timeout=300)
         box.run(["systemctl", "restart", "smscmd"], timeout=WAIT)
