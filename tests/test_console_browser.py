@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 from harness import running_agent, running_hostsim
 
+from hostsim.modem.faults import fault_fields
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("SMSCMD_ARTIFACTS") or Path(__file__).parent / "artifacts")
 INSTALL = "bash tests/console/install"
@@ -91,6 +93,13 @@ async def test_the_console_drives_a_real_agent_in_chromium(chromium: Path, tmp_p
             await expect(page.locator("#connection")).to_have_text("live")
             sim = page.locator("#sim-sim0")
             await expect(sim.locator(".state")).to_have_text("ready")
+            # Every field of every form (the fault plan's too) has its label.
+            unlabelled = await page.evaluate(
+                "[...document.querySelectorAll('input, select, textarea')]"
+                ".filter((e) => e.labels.length === 0).map((e) => e.id)"
+            )
+            assert unlabelled == []
+            assert await page.locator("#plan-fields input").count() == len(fault_fields())
             # The agent brought the modem up: text mode, and its commands on the line.
             await expect(sim.locator(".mode")).to_contain_text("text", timeout=WAIT_MS)
             log = page.locator("#traffic-sim0")
