@@ -290,6 +290,10 @@ class Agent:
         while not self._stop.is_set():
             if channel.closed.is_set():
                 raise ConnectionLost(f"{self.port} closed")
+            # Cleared before the step, not after it: a wake that comes during the step
+            # (a send queued from the control socket or MQTT while the outbox was already
+            # flushed) stays set, and the wait below returns at once for it.
+            self._wake.clear()
             restarts.check()
             self._journal_changed()
             if self.inbox.drain_needed:
@@ -300,9 +304,6 @@ class Agent:
             await self.inbox.delete_settled(modem)  # reply before delete
             await self.pruner.step(self.config)  # busy or not; after the step's replies
             self._journal_changed()
-            if self._work_waiting():
-                continue
-            self._wake.clear()
             if self._work_waiting():
                 continue
             # Idle: sleep until woken, or until the next timer (health check, safety
