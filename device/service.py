@@ -59,6 +59,7 @@ from device.tls import admit
 if TYPE_CHECKING:
     from device.metrics.exporter import MetricsExporter
     from device.mqtt.bridge import MqttBridge
+    from device.mqtt.handlers import RemoteHandlers
 
 LOGGER = logging.getLogger(__name__)
 
@@ -203,6 +204,8 @@ class Service:
         self._notifier = notifier
         self._load = reload
         self._next: Config | None = None
+        #: The running pass's mqtt = true handlers (its MQTT bridge's), for a reload.
+        self._remote: RemoteHandlers | None = None
         self._stopping = False
         self._run: asyncio.Task[None] | None = None
         self._control: ControlServer | None = None
@@ -257,12 +260,14 @@ class Service:
                 observers.append(exporter.metrics)
             if mqtt is not None:
                 observers.append(mqtt.events)
+            remote = mqtt.remote.handler if mqtt is not None else None
             agent = Agent(
-                config, journal, build_registry(config),
+                config, journal, build_registry(config, remote),
                 observer=observers[0] if len(observers) == 1 else Observers(*observers),
                 last_error=self._status.last_error,
             )  # fmt: skip
             self.agent = agent
+            self._remote = mqtt.remote if mqtt is not None else None
             await self._serve_control(config, agent, first=first)
             LOGGER.info("smscmd %s on %s, journal %s", __version__, config.port, config.journal)
             if exporter is not None:
@@ -312,7 +317,9 @@ class Service:
         LOGGER.info("SIGHUP received; reloading the configuration")
         try:
             new = self._load()
-            registry = build_registry(new)
+            # The running bridge's: the mqtt table is cold, so this pass keeps its link.
+            remote = self._remote.handler if self._remote is not None else None
+            registry = build_registry(new, remote)
         except ConfigError as exc:
             LOGGER.error("reload rejected, keeping the running configuration: %s", exc)
             return

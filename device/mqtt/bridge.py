@@ -3,7 +3,11 @@
 :class:`MqttBridge` is built by the service for a configuration with ``[mqtt]``; its
 :attr:`~MqttBridge.events` observer goes with the unit's STATUS= one to the agent
 (:class:`~device.observer.Observers`), :meth:`~MqttBridge.start` runs its tasks next
-to the agent, :meth:`~MqttBridge.close` ends them after it. Three tasks:
+to the agent, :meth:`~MqttBridge.close` ends them after it. What comes in is served on
+the same link: the ``mqtt = true`` handlers' responses (:attr:`~MqttBridge.remote`,
+:mod:`device.mqtt.handlers`), ``…/send`` (:mod:`device.mqtt.send`, from :meth:`start`)
+and, with ``discovery = true``, Home Assistant's configs on every connection
+(:mod:`device.mqtt.discovery`). Its tasks:
 
 * the **link** (:class:`~device.mqtt.link.MqttLink`): connection, last will, reconnect;
 * the **writer**: what the observer appended (in memory, at once) goes into the journal's
@@ -38,8 +42,11 @@ from device.journal import Journal, PublishEvent
 from device.journal.worker import AsyncJournal
 from device.modem import ModemState
 from device.mqtt.config import MqttConfig
+from device.mqtt.discovery import Discovery
 from device.mqtt.events import MqttEvents, Topic, status_payload
+from device.mqtt.handlers import RemoteHandlers
 from device.mqtt.link import MqttLink, MqttUnavailable, encode
+from device.mqtt.send import SendTopic
 
 if TYPE_CHECKING:
     from device.agent import Agent
@@ -59,6 +66,11 @@ class MqttBridge:
         self.config = config
         self.journal = AsyncJournal(journal)
         self.link = link or MqttLink(config, birth=self.status)
+        #: The ``mqtt = true`` handlers' requests in flight, answered on this link.
+        self.remote = RemoteHandlers()
+        self.remote.attach(self.link)
+        if config.discovery:
+            Discovery(self.link).attach()
         self.events = MqttEvents(wake=self._wake_writer, on_state=self._wake_status)
         #: Events dropped to stay within ``queue_max`` since the bridge started.
         self.dropped = 0
@@ -78,6 +90,7 @@ class MqttBridge:
     def start(self, agent: Agent) -> None:
         """Run the link, the writer and the publisher as tasks for ``agent``."""
         self._agent = agent
+        SendTopic(self.link, agent.queue_send).attach()
         jobs = {
             "link": self.link.run(),
             "writer": self._write(),
