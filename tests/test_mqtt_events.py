@@ -16,7 +16,9 @@ import sqlite3
 import statistics
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -24,6 +26,12 @@ import pytest
 from harness import running_agent
 from mqtt.broker import Mosquitto, Received, Subscriber
 
+from device.commands import StatusSnapshot
+from device.errors import JournalError
+from device.journal import Journal, PublishRow
+from device.modem import ModemState
+from device.mqtt import mqtt_config
+from device.mqtt.bridge import MqttBridge
 from device.mqtt.events import Topic, schema
 from device.sms.charset import Charset
 from hostsim.pty import SimulatedModem
@@ -223,3 +231,36 @@ async def test_a_silent_broker_delays_no_reply(tmp_path: Path) -> None:
                 took = [await answer(gw, n) for n in range(5)]
                 await _until(lambda: len(queued_rows(proc.journal)) >= 20)
     assert max(took) < 1.0, took
+
+
+async def test_the_publisher_outlives_a_journal_error(tmp_path: Path, broker: Mosquitto) -> None:
+    """The publish queue cannot be read once (an I/O error): logged, and the next event
+    is published all the same (the bridge's tasks do not die of it)."""
+    with Journal.open(tmp_path / "j.sqlite3") as journal:
+        table = {"url": broker.url, "topic_prefix": PREFIX, "keepalive": 5}
+        bridge = MqttBridge(mqtt_config(table), journal)
+        real = journal.pending_publish
+        calls: list[int] = []
+
+        def failing_once(limit: int = 100) -> list[PublishRow]:
+            calls.append(limit)
+            if len(calls) == 1:
+                raise JournalError("disk I/O error")
+            return real(limit)
+
+        journal.pending_publish = failing_once  # type: ignore[method-assign]
+        agent = SimpleNamespace(
+            status=lambda: StatusSnapshot("BG96", "registered (home)", "-73 dBm"),
+            modem=None, state=ModemState.READY, lifecycle=SimpleNamespace(since=datetime.now(UTC)),
+            queue_send=None,  # for …/send, which this test does not use
+        )  # fmt: skip
+        async with Subscriber(broker, f"{PREFIX}/outbox") as sub:
+            bridge.start(agent)  # type: ignore[arg-type]
+            try:
+                assert await bridge.link.wait_connected(10)
+                await _until(lambda: calls)  # the connection's look at the queue failed
+                bridge.events.sent(journal.queue_outgoing("000", "hello"))
+                (message,) = await sub.wait_for(1)
+            finally:
+                await bridge.close()
+        assert check(message)["destination"] == "000" and len(calls) >= 2

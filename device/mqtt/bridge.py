@@ -38,6 +38,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from device.errors import JournalError
 from device.journal import Journal, PublishEvent
 from device.journal.worker import AsyncJournal
 from device.modem import ModemState
@@ -216,33 +217,40 @@ class MqttBridge:
         self._status_due.set()
 
     async def _publish(self) -> None:
+        """Publish the queue whenever rows were added or a connection was made. A journal
+        that cannot be read is logged and tried again at the next event or connection
+        (the rows stay queued)."""
         while not self._stop.is_set():
             await self._written.wait()
             self._written.clear()
-            while not self._stop.is_set() and self.link.connected:
-                rows = await self.journal.pending_publish(BATCH)
-                self._queued = len(rows)
-                if len(rows) == BATCH:
-                    self._queued = await self.journal.publish_queue_size()
-                if not rows:
-                    break
-                done: list[int] = []
-                try:
-                    for row in rows:
-                        payload = {"event": row.id, **json.loads(row.payload)}
-                        await self.link.publish(
-                            row.topic, encode(payload), qos=row.qos, retain=row.retain
-                        )
-                        done.append(row.id)
-                except MqttUnavailable as exc:
-                    left = self._queued - len(done)
-                    LOGGER.info("MQTT: publishing paused (%s); %d queued", exc, left)
-                finally:
-                    if done:
-                        await self.journal.published(done)
-                        self.published += len(done)
-                if len(done) < len(rows):
-                    break  # the next connection sets _written again
+            try:
+                while not self._stop.is_set() and self.link.connected:
+                    if not await self._publish_batch():
+                        break
+            except JournalError as exc:
+                LOGGER.error("MQTT: cannot read the publish queue: %s", exc)
+
+    async def _publish_batch(self) -> bool:
+        """Publish up to BATCH rows, oldest first; True when all went (more may follow)."""
+        rows = await self.journal.pending_publish(BATCH)
+        self._queued = len(rows)
+        if len(rows) == BATCH:
+            self._queued = await self.journal.publish_queue_size()
+        if not rows:
+            return False
+        done: list[int] = []
+        try:
+            for row in rows:
+                payload = {"event": row.id, **json.loads(row.payload)}
+                await self.link.publish(row.topic, encode(payload), qos=row.qos, retain=row.retain)
+                done.append(row.id)
+        except MqttUnavailable as exc:
+            LOGGER.info("MQTT: publishing paused (%s); %d queued", exc, self._queued - len(done))
+        finally:
+            if done:
+                await self.journal.published(done)
+                self.published += len(done)
+        return len(done) == len(rows)  # else the next connection sets _written again
 
 
 __all__ = ["BATCH", "STATUS_INTERVAL", "MqttBridge"]

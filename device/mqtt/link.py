@@ -220,6 +220,8 @@ class MqttLink:
                 await self._serve(client)
         except (aiomqtt.MqttError, OSError) as exc:  # OSError: name resolution, TLS files
             LOGGER.warning("MQTT broker %s: %s", self.config.url, exc)
+        except ImportError as exc:  # mqtts:// where ssl was left out (SMSCMD_TLS, device.tls)
+            LOGGER.error("MQTT broker %s: TLS unavailable: %s", self.config.url, exc)
         finally:
             self._client = None
             self._connected.clear()
