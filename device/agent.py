@@ -110,6 +110,11 @@ class Agent:
         self._journal_condition: str | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        #: A message queued (control socket, MQTT ``…/send``) since the step's outbox
+        #: flush began: the loop takes another step instead of sleeping. A flag rather
+        #: than clearing the wake before each step, which made every finished run (the
+        #: executor sets the wake) cost one more idle pass of journal calls.
+        self._send_queued = False
         crash = CrashPoints.from_env()
         self.supervisor = ModemSupervisor(
             config,
@@ -242,6 +247,7 @@ class Agent:
         """Commit an originated message to the outbox and wake the sender."""
         row = await self.journal.queue_outgoing(destination or self.config.reply_to, text)
         LOGGER.info("outbox %d: queued for %s: %r", row.id, row.destination, text)
+        self._send_queued = True  # seen by the loop's step even if it flushed already
         self._wake.set()
         return row.as_dict()
 
@@ -290,21 +296,21 @@ class Agent:
         while not self._stop.is_set():
             if channel.closed.is_set():
                 raise ConnectionLost(f"{self.port} closed")
-            # Cleared before the step, not after it: a wake that comes during the step
-            # (a send queued from the control socket or MQTT while the outbox was already
-            # flushed) stays set, and the wait below returns at once for it.
-            self._wake.clear()
             restarts.check()
             self._journal_changed()
             if self.inbox.drain_needed:
                 next_sweep = loop.time() + self.config.sweep_interval
             await self.inbox.take(modem)
             await self.executor.run_pending()
+            self._send_queued = False  # what is queued from here on, this flush may miss
             await self.outbox.flush(modem, restarts.check)
             await self.inbox.delete_settled(modem)  # reply before delete
             await self.pruner.step(self.config)  # busy or not; after the step's replies
             self._journal_changed()
             if self._work_waiting():
+                continue
+            self._wake.clear()
+            if self._work_waiting():  # came in between: not slept over
                 continue
             # Idle: sleep until woken, or until the next timer (health check, safety
             # sweep, a reply due for another attempt). No polling.
@@ -351,6 +357,7 @@ class Agent:
         return (
             self.inbox.waiting
             or self.executor.waiting
+            or self._send_queued
             or self.supervisor.restarts.reason is not None
             or self._stop.is_set()
         )
