@@ -1,17 +1,20 @@
 """Shared test helpers: bounded asyncio runs (an ``async def test_…`` runs on a fresh
 event loop through :func:`pytest_pyfunc_call`), the ``line`` fixture of the in-memory
-tier (see ``harness.Line``), bounded subprocess waits."""
+tier (see ``harness.Line``), bounded subprocess waits, the ``broker`` fixture of the MQTT
+tests (a real Mosquitto)."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from harness import Line
+from mqtt.broker import Mosquitto
 
 from device.journal.worker import THREAD_NAME
 from hostsim.link import BYTES, CHUNKED, WHOLE
@@ -91,3 +94,11 @@ async def communicate(proc: asyncio.subprocess.Process, timeout: float) -> tuple
             proc.kill()
             await proc.wait()
     return out, err
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """An anonymous Mosquitto on a free loopback port (tests/mqtt/broker.py), stopped in
+    teardown; skipped where mosquitto is missing (failed with CI=true)."""
+    with Mosquitto(tmp_path) as server:
+        yield server

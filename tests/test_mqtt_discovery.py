@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,16 +136,6 @@ def test_the_keys_in_the_table(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as caught:
             mqtt_config({"url": "mqtt://h", key: value})
         assert caught.value.key == f"mqtt.{key}"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    server = Mosquitto(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_configs_are_retained_on_the_broker(broker: Mosquitto) -> None:

@@ -15,7 +15,6 @@ import socket
 import sqlite3
 import statistics
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,16 +42,6 @@ PREFIX = "smscmd/e2e"
 TOPICS = {f"{PREFIX}/{t.value}": t for t in Topic}
 
 pytestmark = pytest.mark.async_timeout(120)
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    server = Mosquitto(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def config(tmp: Path, url: str, **keys: object) -> Path:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +30,6 @@ WAIT = 20.0
 PREFIX = "smscmd/e2e"
 
 pytestmark = pytest.mark.async_timeout(120)
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    server = Mosquitto(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def config(tmp: Path, url: str, handlers: str) -> Path:

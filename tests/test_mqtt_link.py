@@ -35,17 +35,6 @@ FAST = Backoff(0.05, 0.2)
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    """An anonymous Mosquitto on a free loopback port, stopped in teardown."""
-    server = Mosquitto(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def auth_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A Mosquitto that wants username ``gw`` / password ``s3cret`` (a password file)."""
     server = Mosquitto(tmp_path, users={"gw": "s3cret"})

@@ -50,11 +50,8 @@ class Recipe(Mosquitto):
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     server = Recipe(tmp_path, users={"smscmd": "gw-secret"})
     assert f"listener {server.port} 127.0.0.1" in server.conf.read_text()
-    server.start()
-    try:
+    with server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_the_agent_logs_in_and_anonymous_is_refused(broker: Mosquitto) -> None:

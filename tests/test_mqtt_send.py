@@ -157,16 +157,6 @@ def test_any_payload_gets_a_result_never_an_exception(payload: bytes) -> None:
 # -- through the broker ----------------------------------------------------------------
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    server = Mosquitto(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @contextlib.asynccontextmanager
 async def serving(broker: Mosquitto, journal: Journal) -> AsyncIterator[MqttLink]:
     table = {"url": broker.url, "topic_prefix": PREFIX, "keepalive": 5}

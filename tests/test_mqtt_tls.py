@@ -73,11 +73,8 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
         pytest.skip("no openssl command")
     server = TlsMosquitto(tmp_path)
     server_certificate(tmp_path, authority(tmp_path, "ca"))
-    server.start()
-    try:
+    with server:
         yield server
-    finally:
-        server.stop()
 
 
 async def connects(broker: Mosquitto, ca_file: Path, within: float) -> bool:

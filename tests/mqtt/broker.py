@@ -5,7 +5,9 @@ temporary directory, listening on a free loopback port (the same one again after
 :meth:`Mosquitto.stop` / :meth:`Mosquitto.start`, for outage tests), anonymous or with a
 password file (``users``). :func:`mosquitto_or_skip` finds the program: missing, the
 test is skipped on a developer's machine and fails under CI=true. :class:`Subscriber`
-is an independent client (aiomqtt) that collects what the agent publishes.
+is an independent client (aiomqtt) that collects what the agent publishes. A
+:class:`Mosquitto` is a context manager (started, then stopped); the ``broker`` fixture of
+tests/conftest.py is an anonymous one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -106,6 +108,14 @@ class Mosquitto:
             time.sleep(0.02)  # poll the condition, bounded by the deadline
         self.stop()
         raise TimeoutError(f"mosquitto did not listen on {self.port} in {START_WAIT} s")
+
+    def __enter__(self) -> Self:
+        """Started (:meth:`start`); stopped again when the block ends, however it ends."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after START_WAIT) and reap it."""
