@@ -46,15 +46,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
 
-from clients.support import Cloud  # noqa: E402
-from harness import Listener, running_hostsim  # noqa: E402
 from side_by_side import (  # noqa: E402
     _CMGS,
     _URC,
-    PERSONA,
     REPLY_WAIT,
     Receiver,
     argv_for,
+    fleet,
     stream,
     wait_ready,
 )
@@ -217,15 +215,7 @@ async def run(args: argparse.Namespace) -> None:
         tmp = Path(name)
         log = tmp / "bytes.jsonl"
         raw = tmp / "profile.raw"
-        extra = ["--baud", str(args.baud)] if args.baud else []
-        async with (
-            Listener().serving() as hooks,
-            running_hostsim(
-                tmp, "--seed", "11", "--persona", PERSONA, "--log-level", "WARNING",
-                "--commands-webhook", hooks.url + "/fleet", "--byte-log", str(log), *extra,
-            ) as ready,
-        ):  # fmt: skip
-            cloud = Cloud(ready, hooks)
+        async with fleet(tmp, log, args.baud) as cloud:
             argv = argv_for(Receiver(args.receiver, args.receiver, args.mode), cloud.link, tmp)
             if args.receiver == "smscmd":
                 argv[argv.index("WARNING")] = args.log_level

@@ -290,6 +290,21 @@ def reactions(
 
 
 @contextlib.asynccontextmanager
+async def fleet(tmp: Path, log: Path, baud: int) -> AsyncIterator[Cloud]:
+    """hostsim (the bench's persona and seed, its byte log at ``log``, paced at ``baud``;
+    0: unpaced) with the fleet webhook's listener, as one :class:`Cloud`."""
+    extra = ["--baud", str(baud)] if baud else []
+    async with (
+        Listener().serving() as hooks,
+        running_hostsim(
+            tmp, "--seed", "11", "--persona", PERSONA, "--log-level", "WARNING",
+            "--commands-webhook", hooks.url + "/fleet", "--byte-log", str(log), *extra,
+        ) as ready,
+    ):  # fmt: skip
+        yield Cloud(ready, hooks)
+
+
+@contextlib.asynccontextmanager
 async def receiver_process(
     receiver: Receiver, port: str, tmp: Path
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, float]]:
@@ -350,15 +365,7 @@ async def one_run(receiver: Receiver, baud: int | None, args: argparse.Namespace
     with tempfile.TemporaryDirectory(prefix="side-by-side-") as name:
         tmp = Path(name)
         log = tmp / "bytes.jsonl"
-        extra = ["--baud", str(baud)] if baud else []
-        async with (
-            Listener().serving() as hooks,
-            running_hostsim(
-                tmp, "--seed", "11", "--persona", PERSONA, "--log-level", "WARNING",
-                "--commands-webhook", hooks.url + "/fleet", "--byte-log", str(log), *extra,
-            ) as ready,
-        ):  # fmt: skip
-            cloud = Cloud(ready, hooks)
+        async with fleet(tmp, log, baud) as cloud:
             async with receiver_process(receiver, cloud.link, tmp) as (proc, spawned):
                 sampling = asyncio.create_task(sample(proc, run))
                 try:
