@@ -434,42 +434,49 @@ install_units() {
     for unit in "${UNITS[@]}"; do
         put 0644 root "$HERE/systemd/$unit" "$SYSTEMD_DIR/$unit"
     done
-    local service conf="$SYSTEMD_DIR/smscmd.service.d/$NETWORK_DROPIN"
     case "$HANDLERS_NETWORK" in
         yes)
             say "network for handlers: $NETWORK_DROPIN for ${SERVICES[*]}"
-            for service in "${SERVICES[@]}"; do
-                put 0644 root "$HERE/systemd/drop-in/$NETWORK_DROPIN" \
-                    "$SYSTEMD_DIR/$service.d/$NETWORK_DROPIN"
-            done
+            put_dropins "$NETWORK_DROPIN"
             ;;
         no)
             say "no network for handlers: $NETWORK_DROPIN removed"
-            for service in "${SERVICES[@]}"; do
-                remove_dropin "$service" "$NETWORK_DROPIN"
-            done
+            remove_dropins "$NETWORK_DROPIN"
             ;;
-        *)
-            if [[ -e "$(dest "$conf")" ]]; then
-                echo "    keeping $conf (handlers have the network; --no-handlers-network removes it)"
-            fi
-            ;;
+        *) note_kept_dropin "$NETWORK_DROPIN" "handlers have the network; --no-handlers-network removes it" ;;
     esac
-    conf="$SYSTEMD_DIR/smscmd.service.d/$AGENT_DROPIN"
     case "$AGENT_NETWORK" in
         yes) install_agent_network ;;
         no)
             say "no network for the agent: $AGENT_DROPIN removed"
-            for service in "${SERVICES[@]}"; do
-                remove_dropin "$service" "$AGENT_DROPIN"
-            done
+            remove_dropins "$AGENT_DROPIN"
             ;;
-        *)
-            if [[ -e "$(dest "$conf")" ]]; then
-                echo "    keeping $conf (the agent's IP; --no-agent-network removes it)"
-            fi
-            ;;
+        *) note_kept_dropin "$AGENT_DROPIN" "the agent's IP; --no-agent-network removes it" ;;
     esac
+}
+
+# The drop-in FILE (hardware/systemd/drop-in/) into each service's .d/ directory.
+put_dropins() { # file
+    local service
+    for service in "${SERVICES[@]}"; do
+        put 0644 root "$HERE/systemd/drop-in/$1" "$SYSTEMD_DIR/$service.d/$1"
+    done
+}
+
+# The drop-in FILE out of each service's .d/ directory.
+remove_dropins() { # file
+    local service
+    for service in "${SERVICES[@]}"; do
+        remove_dropin "$service" "$1"
+    done
+}
+
+# Neither --X nor --no-X given: an installed drop-in FILE stays, and is named.
+note_kept_dropin() { # file why
+    local conf="$SYSTEMD_DIR/smscmd.service.d/$1"
+    if [[ -e "$(dest "$conf")" ]]; then
+        echo "    keeping $conf ($2)"
+    fi
 }
 
 # The addresses IPAddressAllow= takes for HOST: itself when it is an address or a
@@ -527,14 +534,10 @@ install_agent_network() {
 # --metrics-textfile: the drop-in, and node_exporter's directory writable by the agent's
 # group (rename(2) of the new file into it needs write on the directory).
 install_textfile() {
-    local service conf="$SYSTEMD_DIR/smscmd.service.d/$TEXTFILE_DROPIN"
     case "$METRICS_TEXTFILE" in
         yes)
             say "metrics textfile: $TEXTFILE_DROPIN for ${SERVICES[*]}, $TEXTFILE_DIR root:$SERVICE_USER 0775"
-            for service in "${SERVICES[@]}"; do
-                put 0644 root "$HERE/systemd/drop-in/$TEXTFILE_DROPIN" \
-                    "$SYSTEMD_DIR/$service.d/$TEXTFILE_DROPIN"
-            done
+            put_dropins "$TEXTFILE_DROPIN"
             run install -d -m 0775 "${OWNER[@]}" "$(dest "$TEXTFILE_DIR")"
             if [[ -z "$ROOT" ]] && have dpkg-statoverride \
                 && ! dpkg-statoverride --list "$TEXTFILE_DIR" >/dev/null; then
@@ -543,21 +546,15 @@ install_textfile() {
             ;;
         no)
             say "no metrics textfile: $TEXTFILE_DROPIN removed"
-            for service in "${SERVICES[@]}"; do
-                remove_dropin "$service" "$TEXTFILE_DROPIN"
-            done
+            remove_dropins "$TEXTFILE_DROPIN"
             ;;
-        *)
-            if [[ -e "$(dest "$conf")" ]]; then
-                echo "    keeping $conf (--no-metrics-textfile removes it)"
-            fi
-            ;;
+        *) note_kept_dropin "$TEXTFILE_DROPIN" "--no-metrics-textfile removes it" ;;
     esac
 }
 
 install_actions() {
     [[ ${#ACTIONS[@]} -gt 0 ]] || return 0
-    local name service
+    local name
     say "privileged actions: ${ACTIONS[*]}"
     run install -d -m 0755 "${ROOT_OWNER[@]}" "$(dest "$ACTIONS_DIR")"
     for name in "${ACTIONS[@]}"; do
@@ -572,10 +569,7 @@ install_actions() {
     done
     put 0755 root "$HERE/handlers/$REQUEST_HANDLER" "$HANDLERS_DIR/$REQUEST_HANDLER"
     put 0644 root "$TMPFILES_SRC" "$TMPFILES_DEST"
-    for service in "${SERVICES[@]}"; do
-        put 0644 root "$HERE/systemd/drop-in/$ACTIONS_DROPIN" \
-            "$SYSTEMD_DIR/$service.d/$ACTIONS_DROPIN"
-    done
+    put_dropins "$ACTIONS_DROPIN"
 }
 
 # Remove install.sh's drop-ins FILE... of SERVICE, and its .d directory when nothing
